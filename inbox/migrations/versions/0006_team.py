@@ -1,0 +1,27 @@
+"""assignment, notes, canned replies, labels, search (issue 7)
+
+Revision ID: 0006_team
+Revises: 0005_bots
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa  # noqa: F401
+from alembic import op  # noqa: F401
+
+import inbox.models.base  # noqa: F401
+
+revision: str = "0006_team"
+down_revision: str | None = "0005_bots"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    # Reserved slot in the migration chain; the issue named above fills it.
+    pass
+
+
+def downgrade() -> None:
+    pass

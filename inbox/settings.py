@@ -1,0 +1,128 @@
+"""Typed settings, read once from the environment (``INBOX_*``). Never read at import time."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+
+class SettingsError(ValueError):
+    """A setting has a value we cannot use; the message names the variable."""
+
+
+def _bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    if raw.lower() in {"1", "true", "yes", "on"}:
+        return True
+    if raw.lower() in {"0", "false", "no", "off"}:
+        return False
+    raise SettingsError(f"{name} must be true or false, got {raw!r}")
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be a number, got {raw!r}") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    database_url: str
+    redis_url: str | None
+    secret_key: str
+    data_dir: Path
+    default_locale: str = "ru"
+    default_region: str = "RU"
+    public_url: str | None = None
+    # Outbox pacing (DESIGN §6): per account and per chat, messages per second.
+    telegram_rate_per_bot: float = 30.0
+    telegram_rate_per_chat: float = 1.0
+    vk_rate_per_community: float = 20.0
+    sms_rate_per_account: float = 5.0
+    email_rate_per_account: float = 5.0
+    outbox_max_attempts: int = 8
+    outbox_backoff_cap: float = 300.0
+    outbox_lease_seconds: float = 60.0
+    max_upload_bytes: int = 20 * 1024 * 1024
+    max_webhook_bytes: int = 1024 * 1024
+    run_workers: bool = True
+    secret_key_generated: bool = field(default=False, compare=False)
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        data_dir = Path(os.environ.get("INBOX_DATA_DIR") or Path.cwd() / "data").resolve()
+        database_url = os.environ.get("INBOX_DATABASE_URL") or f"sqlite+aiosqlite:///{Path.cwd() / 'inbox.sqlite3'}"
+        if database_url.startswith("postgresql://") or database_url.startswith("postgres://"):
+            database_url = "postgresql+asyncpg://" + database_url.split("://", 1)[1]
+        if database_url.startswith("sqlite://") and "+aiosqlite" not in database_url:
+            database_url = database_url.replace("sqlite://", "sqlite+aiosqlite://", 1)
+        if not (database_url.startswith("sqlite+aiosqlite://") or database_url.startswith("postgresql+asyncpg://")):
+            raise SettingsError(
+                "INBOX_DATABASE_URL must be sqlite+aiosqlite:///path or postgresql+asyncpg://user@host/db, "
+                f"got {database_url!r}"
+            )
+        secret = os.environ.get("INBOX_SECRET_KEY") or ""
+        generated = False
+        if not secret:
+            secret = _persistent_secret(data_dir)
+            generated = True
+        if len(secret) < 16:
+            raise SettingsError("INBOX_SECRET_KEY must be at least 16 characters long")
+        locale = os.environ.get("INBOX_DEFAULT_LOCALE", "ru")
+        if locale not in {"ru", "en"}:
+            raise SettingsError(f"INBOX_DEFAULT_LOCALE must be ru or en, got {locale!r}")
+        return cls(
+            database_url=database_url,
+            redis_url=os.environ.get("INBOX_REDIS_URL") or None,
+            secret_key=secret,
+            data_dir=data_dir,
+            default_locale=locale,
+            default_region=os.environ.get("INBOX_DEFAULT_REGION", "RU"),
+            public_url=os.environ.get("INBOX_PUBLIC_URL") or None,
+            telegram_rate_per_bot=_float("INBOX_TELEGRAM_RATE_PER_BOT", 30.0),
+            telegram_rate_per_chat=_float("INBOX_TELEGRAM_RATE_PER_CHAT", 1.0),
+            vk_rate_per_community=_float("INBOX_VK_RATE", 20.0),
+            outbox_max_attempts=_int("INBOX_OUTBOX_MAX_ATTEMPTS", 8),
+            outbox_backoff_cap=_float("INBOX_OUTBOX_BACKOFF_CAP", 300.0),
+            outbox_lease_seconds=_float("INBOX_OUTBOX_LEASE_SECONDS", 60.0),
+            max_upload_bytes=_int("INBOX_MAX_UPLOAD_BYTES", 20 * 1024 * 1024),
+            run_workers=_bool("INBOX_RUN_WORKERS", True),
+            secret_key_generated=generated,
+        )
+
+    def with_(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def _persistent_secret(data_dir: Path) -> str:
+    """A random key kept in the data dir, so sessions survive restarts without configuration."""
+    path = data_dir / ".secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    path.write_text(key)
+    path.chmod(0o600)
+    return key
