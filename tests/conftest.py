@@ -1,0 +1,76 @@
+"""Shared fixtures: the real database on SQLite and PostgreSQL, built by the migrations."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from inbox.db import SessionFactory, make_engine, make_session_factory
+from inbox.migrate import upgrade
+from inbox.models import Base
+from inbox.settings import Settings
+from tests import services
+
+
+@pytest.fixture(scope="session")
+def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    path = tmp_path_factory.mktemp("db") / "inbox.sqlite3"
+    url = f"sqlite+aiosqlite:///{path}"
+    upgrade(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    if not services.pg_available():
+        services.missing("PostgreSQL at 127.0.0.1:5432")
+    url = services.create_pg_database()
+    try:
+        upgrade(url)
+        yield url
+    finally:
+        services.drop_pg_database(url)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest) -> str:
+    """Run the test once on SQLite and once on PostgreSQL."""
+    name = "sqlite_url" if request.param == "sqlite" else "pg_url"
+    return str(request.getfixturevalue(name))
+
+
+async def reset_tables(engine: AsyncEngine) -> None:
+    tables = [t.name for t in Base.metadata.sorted_tables]
+    async with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            await conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        else:
+            for name in reversed(tables):
+                await conn.execute(text(f"DELETE FROM {name}"))
+
+
+@pytest.fixture
+async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
+    eng = make_engine(db_url)
+    await reset_tables(eng)
+    yield eng
+    await eng.dispose()
+
+
+@pytest.fixture
+def factory(engine: AsyncEngine) -> SessionFactory:
+    return make_session_factory(engine)
+
+
+@pytest.fixture
+def settings(db_url: str, tmp_path: Path) -> Settings:
+    return Settings(
+        database_url=db_url,
+        redis_url=None,
+        secret_key="test-secret-key-0123456789",
+        data_dir=tmp_path / "data",
+    )
