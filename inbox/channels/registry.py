@@ -18,9 +18,11 @@ ADAPTERS: dict[ChannelKind, str] = {
     ChannelKind.TELEGRAM: "inbox.channels.telegram:TelegramChannel",
 }
 
+DEMO = "inbox.channels.demo:DemoChannel"
+
 
 def build_channel(account: AccountConfig, settings: Settings) -> Channel:
-    target = ADAPTERS.get(account.kind)
+    target = DEMO if account.settings.get("demo") else ADAPTERS.get(account.kind)
     if target is None:
         raise LookupError(f"no adapter for channel kind {account.kind!r}")
     module_name, _, attr = target.partition(":")

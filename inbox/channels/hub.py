@@ -1,0 +1,81 @@
+"""One adapter instance per channel account, built from its database row and rebuilt when the row changes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+
+from sqlalchemy import select
+
+from inbox.channels.base import AccountConfig, Channel, ChannelKind
+from inbox.channels.registry import build_channel
+from inbox.db import SessionFactory
+from inbox.models import ChannelAccount
+from inbox.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def account_config(row: ChannelAccount) -> AccountConfig:
+    return AccountConfig(
+        id=row.id, kind=ChannelKind(row.kind), name=row.name, settings=dict(row.settings), secrets=dict(row.secrets)
+    )
+
+
+def _fingerprint(cfg: AccountConfig) -> str:
+    return json.dumps([cfg.kind, cfg.name, cfg.settings, cfg.secrets], sort_keys=True, default=str)
+
+
+class ChannelHub:
+    def __init__(self, factory: SessionFactory, settings: Settings) -> None:
+        self.factory = factory
+        self.settings = settings
+        self._cache: dict[int, tuple[str, AccountConfig, Channel]] = {}
+        self._lock = asyncio.Lock()
+
+    async def enabled_accounts(self) -> list[AccountConfig]:
+        async with self.factory() as session:
+            rows = await session.execute(select(ChannelAccount).where(ChannelAccount.enabled.is_(True)))
+            return [account_config(r) for r in rows.scalars()]
+
+    async def config(self, account_id: int) -> AccountConfig | None:
+        async with self.factory() as session:
+            row = await session.get(ChannelAccount, account_id)
+            return account_config(row) if row is not None and row.enabled else None
+
+    async def get(self, account_id: int, cfg: AccountConfig | None = None) -> Channel | None:
+        """The adapter of an enabled account, or None if there is no such account."""
+        cfg = cfg or await self.config(account_id)
+        if cfg is None:
+            return None
+        return await self.for_config(cfg)
+
+    async def for_config(self, cfg: AccountConfig) -> Channel:
+        fp = _fingerprint(cfg)
+        async with self._lock:
+            cached = self._cache.get(cfg.id)
+            if cached is not None and cached[0] == fp:
+                return cached[2]
+            channel = build_channel(cfg, self.settings)
+            self._cache[cfg.id] = (fp, cfg, channel)
+        if cached is not None:
+            await _close_quietly(cached[2])
+        return channel
+
+    def cached(self, account_id: int) -> Channel | None:
+        entry = self._cache.get(account_id)
+        return entry[2] if entry else None
+
+    async def close(self) -> None:
+        async with self._lock:
+            entries, self._cache = list(self._cache.values()), {}
+        for _, _, channel in entries:
+            await _close_quietly(channel)
+
+
+async def _close_quietly(channel: Channel) -> None:
+    try:
+        await channel.close()
+    except Exception:  # closing a dead transport must not stop the others
+        log.exception("closing channel adapter failed")

@@ -1,0 +1,324 @@
+"""The `inbox` command. Every command prints a clear message and exits non-zero on bad input."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from inbox.db import make_engine, make_session_factory, transaction
+from inbox.models import ApiToken, ChannelAccount, Manager
+from inbox.security import check_password_strength, hash_password, new_api_token, token_digest
+from inbox.settings import Settings, SettingsError
+
+console = Console()
+err = Console(stderr=True)
+T = TypeVar("T")
+
+
+def fail(message: str, code: int = 2) -> None:
+    err.print(f"[bold red]error:[/] {message}")
+    sys.exit(code)
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except SettingsError as exc:
+        fail(str(exc))
+        raise  # unreachable
+
+
+def run_db(settings: Settings, fn: Callable[[Any], Awaitable[T]]) -> T:
+    async def _go() -> T:
+        engine = make_engine(settings.database_url)
+        try:
+            return await fn(make_session_factory(engine))
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(_go())
+    except OperationalError as exc:
+        msg = str(exc.orig) if exc.orig else str(exc)
+        if "no such table" in msg or "does not exist" in msg:
+            fail("the database has no schema yet: run `inbox db upgrade` first")
+        fail(f"database error: {msg}")
+        raise
+    except OSError as exc:
+        fail(f"cannot reach the database ({settings.database_url.split('@')[-1]}): {exc}")
+        raise
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", is_flag=True, help="More logging.")
+def main(verbose: bool) -> None:
+    """inbox: one thread per customer across Telegram, VK, email and SMS."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("aiogram.event", "httpx", "aiosqlite", "uvicorn.access", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+# ---- db -------------------------------------------------------------------------------------------------
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the schema to the latest version."""
+    from inbox.migrate import upgrade
+
+    settings = load_settings()
+    try:
+        upgrade(settings.database_url)
+    except OperationalError as exc:
+        fail(f"cannot migrate the database: {exc.orig}")
+    except OSError as exc:
+        fail(f"cannot reach the database: {exc}")
+    console.print("[green]database is up to date[/]")
+
+
+# ---- serve / worker --------------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--no-workers", is_flag=True, help="Web only; run `inbox worker` elsewhere.")
+def serve(host: str, port: int, no_workers: bool) -> None:
+    """Web inbox + channel workers + outbox dispatcher in one process."""
+    import uvicorn
+
+    from inbox.migrate import upgrade
+    from inbox.web.app import create_app
+
+    settings = load_settings()
+    if settings.is_sqlite:
+        upgrade(settings.database_url)  # the embedded default keeps itself up to date
+    app = create_app(settings, run_workers=not no_workers)
+    console.print(f"[bold]inbox[/] on [link]http://{host}:{port}/[/link]  (database: "
+                  f"{'SQLite' if settings.is_sqlite else 'PostgreSQL'}, live updates: "
+                  f"{'Redis' if settings.redis_url else 'in-process'})")
+    uvicorn.run(app, host=host, port=port, log_level="warning", proxy_headers=True, timeout_graceful_shutdown=5)
+
+
+@main.command()
+def worker() -> None:
+    """Channel pollers, inbound processor and outbox dispatcher, without the web server."""
+    from inbox.events import EventBus, make_channels_plugin
+    from inbox.workers import Workers
+
+    settings = load_settings()
+
+    async def _go() -> None:
+        engine = make_engine(settings.database_url)
+        plugin = make_channels_plugin(settings.redis_url)
+        await plugin._on_startup()
+        workers = Workers(engine=engine, factory=make_session_factory(engine), settings=settings,
+                          bus=EventBus(plugin))
+        workers.start()
+        console.print("worker running; Ctrl+C stops it")
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await workers.close()
+            await plugin._on_shutdown()
+            await engine.dispose()
+
+    try:
+        asyncio.run(_go())
+    except KeyboardInterrupt:
+        pass
+
+
+# ---- demo ------------------------------------------------------------------------------------------------
+
+
+@main.command()
+def demo() -> None:
+    """Seed a demo shop (customers, Russian conversations, a manager login). Safe to run twice."""
+    from inbox.demo import seed
+
+    settings = load_settings()
+    result = run_db(settings, seed)
+    if result is None:
+        console.print("demo data is already there")
+        return
+    email, password = result
+    console.print("[green]demo data created[/]")
+    console.print(f"sign in as [bold]{email}[/] with password [bold]{password}[/]")
+
+
+# ---- managers and tokens ---------------------------------------------------------------------------------
+
+
+@main.group()
+def manager() -> None:
+    """Managers who sign in to the web inbox."""
+
+
+@manager.command("create")
+@click.option("--email", required=True)
+@click.option("--name", required=True)
+@click.option("--password", required=True)
+@click.option("--role", type=click.Choice(["admin", "manager"]), default="manager", show_default=True)
+@click.option("--locale", type=click.Choice(["ru", "en"]), default="ru", show_default=True)
+def manager_create(email: str, name: str, password: str, role: str, locale: str) -> None:
+    """Add a manager."""
+    email = email.strip().lower()
+    if "@" not in email or email.startswith("@") or email.endswith("@"):
+        fail(f"not an email address: {email!r}")
+    try:
+        check_password_strength(password)
+    except ValueError as exc:
+        fail(str(exc))
+    settings = load_settings()
+
+    async def _go(factory: Any) -> int:
+        try:
+            async with transaction(factory) as session:
+                row = Manager(email=email, name=name.strip(), password_hash=hash_password(password), role=role,
+                              locale=locale)
+                session.add(row)
+                await session.flush()
+                return row.id
+        except IntegrityError:
+            fail(f"a manager with email {email} already exists")
+            raise
+
+    manager_id = run_db(settings, _go)
+    console.print(f"manager {manager_id} created: {email} ({role})")
+
+
+@main.group()
+def token() -> None:
+    """API tokens for /api/v1."""
+
+
+@token.command("create")
+@click.option("--name", required=True, help="Who uses it, e.g. erp or site.")
+def token_create(name: str) -> None:
+    """Create an API token; it is printed once and stored only as a hash."""
+    name = name.strip()
+    if not name:
+        fail("--name must not be empty")
+    settings = load_settings()
+    value = new_api_token()
+
+    async def _go(factory: Any) -> None:
+        try:
+            async with transaction(factory) as session:
+                session.add(ApiToken(name=name, token_sha256=token_digest(value)))
+        except IntegrityError:
+            fail(f"a token named {name!r} already exists")
+
+    run_db(settings, _go)
+    console.print(f"token [bold]{name}[/] created. Use it as: Authorization: Bearer {value}")
+    click.echo(value)
+
+
+# ---- channels --------------------------------------------------------------------------------------------
+
+
+@main.group()
+def channel() -> None:
+    """Channel accounts: Telegram bots, VK communities, mailboxes, SMS numbers."""
+
+
+@channel.group("add")
+def channel_add() -> None:
+    """Connect a channel account."""
+
+
+def add_account(kind: str, name: str, settings_: dict[str, Any], secrets: dict[str, Any]) -> int:
+    settings = load_settings()
+    name = name.strip()
+    if not name:
+        fail("--name must not be empty")
+
+    async def _go(factory: Any) -> int:
+        try:
+            async with transaction(factory) as session:
+                row = ChannelAccount(kind=kind, name=name, settings=settings_, secrets=secrets, state={})
+                session.add(row)
+                await session.flush()
+                return row.id
+        except IntegrityError:
+            fail(f"a channel account named {name!r} already exists")
+            raise
+
+    return run_db(settings, _go)
+
+
+@channel_add.command("telegram")
+@click.option("--name", required=True)
+@click.option("--token", "bot_token", required=True, help="The bot token from @BotFather (123456:ABC…).")
+@click.option("--mode", type=click.Choice(["polling", "webhook"]), default="polling", show_default=True)
+@click.option("--public-url", help="Webhook mode: the https URL where Telegram reaches this server.")
+@click.option("--secret", help="Webhook mode: secret token Telegram sends back (generated if omitted).")
+@click.option("--api-base", help="A self-hosted Bot API server, e.g. http://127.0.0.1:8081.")
+def channel_add_telegram(name: str, bot_token: str, mode: str, public_url: str | None, secret: str | None,
+                         api_base: str | None) -> None:
+    """Connect a Telegram bot."""
+    import re
+    import secrets as pysecrets
+
+    if not re.fullmatch(r"\d+:[A-Za-z0-9_-]+", bot_token.strip()):
+        fail("--token does not look like a Telegram bot token (digits:letters, from @BotFather)")
+    if mode == "webhook":
+        if not public_url or not public_url.startswith(("https://", "http://")):
+            fail("--mode webhook needs --public-url https://your.host")
+        if secret is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", secret):
+            fail("--secret may contain only A-Z, a-z, 0-9, _ and - (Telegram's rule), at most 256 characters")
+        secret = secret or pysecrets.token_urlsafe(32)
+    if api_base and not api_base.startswith(("http://", "https://")):
+        fail("--api-base must be an http(s) URL")
+    settings_: dict[str, Any] = {"mode": mode}
+    if public_url:
+        settings_["public_url"] = public_url.rstrip("/")
+    if api_base:
+        settings_["api_base"] = api_base.rstrip("/")
+    secrets_: dict[str, Any] = {"token": bot_token.strip()}
+    if secret:
+        secrets_["webhook_secret"] = secret
+    account_id = add_account("telegram", name, settings_, secrets_)
+    console.print(f"telegram account {account_id} ({name}) added in {mode} mode")
+    if mode == "webhook":
+        console.print(f"webhook: {settings_['public_url']}/webhooks/telegram/{account_id} (set on start)")
+
+
+@channel.command("list")
+def channel_list() -> None:
+    """Show connected channel accounts."""
+    settings = load_settings()
+
+    async def _go(factory: Any) -> list[ChannelAccount]:
+        async with factory() as session:
+            return list((await session.execute(select(ChannelAccount).order_by(ChannelAccount.id))).scalars())
+
+    rows = run_db(settings, _go)
+    if not rows:
+        console.print("no channel accounts yet: `inbox channel add telegram --name shop --token …`")
+        return
+    table = Table("id", "kind", "name", "mode", "enabled")
+    for r in rows:
+        mode = str(r.settings.get("mode", "")) + (" (demo)" if r.settings.get("demo") else "")
+        table.add_row(str(r.id), r.kind, r.name, mode, "yes" if r.enabled else "no")
+    console.print(table)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,298 @@
+"""Inbound flow: raw provider payloads are committed first (idempotent on the provider's id), acknowledged,
+then processed into customers, threads and messages. Unprocessed events survive restarts and are replayed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+import nh3
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from inbox.channels.base import (
+    Attachment,
+    Channel,
+    DeliveryReceipt,
+    InboundCallback,
+    InboundEdit,
+    InboundItem,
+    InboundMessage,
+    RawEvent,
+)
+from inbox.channels.hub import ChannelHub
+from inbox.customers import resolve
+from inbox.db import SessionFactory, insert_for, is_postgres, transaction
+from inbox.events import Event, EventBus
+from inbox.files import safe_filename, store_bytes
+from inbox.models import Attachment as AttachmentRow
+from inbox.models import Author, Delivery, Direction, InboundEvent, Message, ThreadStatus, utcnow
+from inbox.settings import Settings
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 6
+PREVIEW_LEN = 140
+WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
+
+
+async def store_raw(factory: SessionFactory, account_id: int, events: list[RawEvent] | tuple[RawEvent, ...]) -> int:
+    """Commit raw events; a redelivered key is a no-op. Returns how many were new. The caller answers the
+    provider only after this returns."""
+    if not events:
+        return 0
+    new = 0
+    async with transaction(factory) as session:
+        for ev in events:
+            result = await session.execute(
+                insert_for(session, InboundEvent)
+                .values(account_id=account_id, key=ev.key[:254], payload=ev.payload, received_at=utcnow(),
+                        next_attempt_at=utcnow(), attempts=0, skipped=False)
+                .on_conflict_do_nothing(index_elements=["account_id", "key"])
+            )
+            new += max(result.rowcount or 0, 0)
+    return new
+
+
+def preview(text: str | None, attachments: tuple[Attachment, ...] = ()) -> str:
+    if text:
+        flat = " ".join(text.split())
+        return flat[:PREVIEW_LEN]
+    if attachments:
+        return "📎 " + safe_filename(attachments[0].filename)
+    return ""
+
+
+@dataclass(slots=True)
+class Fetched:
+    """An inbound attachment whose content is stored (or could not be fetched)."""
+
+    att: Attachment
+    path: str | None
+    sha256: str | None
+    size: int
+
+
+async def fetch_attachments(channel: Channel, msg: InboundMessage, settings: Settings, final: bool) -> list[Fetched]:
+    """Download attachments before the database transaction (network stays outside transactions)."""
+    out: list[Fetched] = []
+    for att in msg.attachments:
+        try:
+            data = att.data if att.data is not None else (await channel.fetch(att) if att.ref else None)
+        except Exception:
+            if not final:
+                raise
+            log.exception("attachment %s could not be fetched; stored without content", att.filename)
+            data = None
+        if data is None:
+            out.append(Fetched(att, None, None, att.size))
+            continue
+        stored = store_bytes(settings.data_dir, data)
+        out.append(Fetched(att, stored.path, stored.sha256, stored.size))
+    return out
+
+
+async def apply_message(session: AsyncSession, msg: InboundMessage, files: list[Fetched]) -> list[Event]:
+    exists = await session.execute(
+        select(Message.id).where(Message.account_id == msg.account_id, Message.external_id == msg.external_message_id)
+    )
+    if exists.scalar_one_or_none() is not None:
+        return []  # redelivered under another raw key: nothing doubled
+    res = await resolve(
+        session, kind=msg.kind, account_id=msg.account_id, external_id=msg.external_user_id,
+        hints=msg.contact, at=msg.sent_at,
+    )
+    meta = dict(msg.meta)
+    hints = msg.thread_hints
+    if hints.subject or hints.message_id:
+        meta["email"] = {
+            "subject": hints.subject, "message_id": hints.message_id, "in_reply_to": hints.in_reply_to,
+            "references": list(hints.references),
+        }
+    message = Message(
+        thread_id=res.thread.id, customer_id=res.customer.id, direction=Direction.IN, channel=msg.kind,
+        account_id=msg.account_id, identity_id=res.identity.id, author=Author.CUSTOMER, text=msg.text,
+        html=nh3.clean(msg.html) if msg.html else None, external_id=msg.external_message_id,
+        reply_to_external_id=hints.reply_to_external_id, meta=meta, delivery=Delivery.NONE,
+        created_at=msg.sent_at, revisions=[],
+    )
+    session.add(message)
+    await session.flush()
+    for f in files:
+        session.add(AttachmentRow(
+            message_id=message.id, kind=f.att.kind, filename=safe_filename(f.att.filename),
+            content_type=f.att.content_type or "application/octet-stream", size=f.size, path=f.path,
+            sha256=f.sha256, external_ref=f.att.ref, content_id=f.att.content_id,
+        ))
+    thread = res.thread
+    if msg.sent_at >= thread.last_message_at:
+        thread.last_message_at = msg.sent_at
+        thread.last_preview = preview(msg.text, msg.attachments)
+    thread.last_inbound_at = max(thread.last_inbound_at or msg.sent_at, msg.sent_at)
+    thread.last_inbound_channel = msg.kind
+    thread.unread_count += 1
+    if thread.status != ThreadStatus.OPEN:
+        thread.status = ThreadStatus.OPEN  # a new customer message reopens the thread
+    return [
+        Event("message.new", thread_id=thread.id, message_id=message.id, customer_id=res.customer.id,
+              data={"direction": "in", "channel": msg.kind}),
+        Event("thread.updated", thread_id=thread.id, customer_id=res.customer.id),
+    ]
+
+
+class EditTargetMissing(Exception):
+    """An edit arrived before its message: retried later."""
+
+
+async def apply_edit(session: AsyncSession, edit: InboundEdit) -> list[Event]:
+    message = (
+        await session.execute(
+            select(Message).where(Message.account_id == edit.account_id, Message.external_id == edit.external_message_id)
+        )
+    ).scalar_one_or_none()
+    if message is None:
+        raise EditTargetMissing(f"edit of unknown message {edit.external_message_id}")
+    if message.edited_at is not None and message.edited_at >= edit.edited_at:
+        return []  # an older or repeated edit
+    if (message.text or "") == (edit.text or ""):
+        return []
+    message.revisions = [*message.revisions, {"text": message.text, "until": edit.edited_at.isoformat()}]
+    message.text = edit.text
+    message.edited_at = edit.edited_at
+    return [Event("message.updated", thread_id=message.thread_id, message_id=message.id)]
+
+
+async def apply_receipt(session: AsyncSession, receipt: DeliveryReceipt) -> list[Event]:
+    message = (
+        await session.execute(
+            select(Message).where(
+                Message.account_id == receipt.account_id, Message.external_id == receipt.external_message_id
+            )
+        )
+    ).scalar_one_or_none()
+    if message is None:
+        return []
+    rank = {Delivery.QUEUED: 0, Delivery.SENT: 1, Delivery.DELIVERED: 2, Delivery.READ: 3}
+    if receipt.state == Delivery.FAILED:
+        message.delivery = Delivery.FAILED
+        message.delivery_error = receipt.error or "the provider reported a failed delivery"
+    elif rank.get(Delivery(receipt.state), 0) > rank.get(Delivery(message.delivery), -1):
+        message.delivery = receipt.state
+    else:
+        return []
+    return [Event("message.updated", thread_id=message.thread_id, message_id=message.id,
+                  data={"delivery": message.delivery})]
+
+
+CallbackHandler = Callable[[InboundCallback], Awaitable[None]]
+
+
+class InboundProcessor:
+    """Turns committed raw events into messages. Several processes may run it (SKIP LOCKED claims on
+    PostgreSQL; on SQLite there is one process)."""
+
+    def __init__(self, factory: SessionFactory, hub: ChannelHub, bus: EventBus, settings: Settings) -> None:
+        self.factory = factory
+        self.hub = hub
+        self.bus = bus
+        self.settings = settings
+        self.wakeup = asyncio.Event()
+        self.callback_handlers: list[CallbackHandler] = []
+
+    def wake(self) -> None:
+        self.wakeup.set()
+
+    async def claim(self, limit: int = 50) -> list[InboundEvent]:
+        now = utcnow()
+        async with transaction(self.factory) as session:
+            query = (
+                select(InboundEvent)
+                .where(InboundEvent.processed_at.is_(None), InboundEvent.next_attempt_at <= now)
+                .order_by(InboundEvent.id)
+                .limit(limit)
+            )
+            if is_postgres(session):
+                query = query.with_for_update(skip_locked=True)
+            rows = list((await session.execute(query)).scalars())
+            if rows:  # lease: another process skips these until the lease ends
+                await session.execute(
+                    update(InboundEvent)
+                    .where(InboundEvent.id.in_([r.id for r in rows]))
+                    .values(next_attempt_at=now + timedelta(seconds=60))
+                )
+            return rows
+
+    async def process_batch(self, limit: int = 50) -> int:
+        rows = await self.claim(limit)
+        for row in rows:
+            await self.process_one(row)
+        return len(rows)
+
+    async def process_one(self, row: InboundEvent) -> None:
+        events: list[Event] = []
+        callbacks: list[InboundCallback] = []
+        try:
+            channel = await self.hub.get(row.account_id)
+            if channel is None:
+                raise LookupError(f"channel account {row.account_id} is missing or disabled")
+            items: list[InboundItem] = await channel.parse(RawEvent(row.key, row.payload))
+            final = row.attempts + 1 >= MAX_ATTEMPTS
+            fetched = {
+                id(item): await fetch_attachments(channel, item, self.settings, final)
+                for item in items
+                if isinstance(item, InboundMessage)
+            }
+            async with transaction(self.factory) as session:
+                for item in items:
+                    if isinstance(item, InboundMessage):
+                        events += await apply_message(session, item, fetched[id(item)])
+                    elif isinstance(item, InboundEdit):
+                        events += await apply_edit(session, item)
+                    elif isinstance(item, DeliveryReceipt):
+                        events += await apply_receipt(session, item)
+                    elif isinstance(item, InboundCallback):
+                        callbacks.append(item)
+                await session.execute(
+                    update(InboundEvent)
+                    .where(InboundEvent.id == row.id)
+                    .values(processed_at=utcnow(), skipped=not items, error=None, attempts=row.attempts + 1)
+                )
+        except Exception as exc:
+            await self._failed(row, exc)
+            return
+        await self.bus.publish(*events)
+        for cb in callbacks:
+            for handler in self.callback_handlers:
+                await handler(cb)
+
+    async def _failed(self, row: InboundEvent, exc: Exception) -> None:
+        attempts = row.attempts + 1
+        reason = f"{type(exc).__name__}: {exc}"[:2000]
+        log.warning("inbound event %s (account %s) failed, attempt %s: %s", row.id, row.account_id, attempts, reason)
+        values: dict[str, object] = {"attempts": attempts, "error": reason}
+        if attempts >= MAX_ATTEMPTS:
+            values["processed_at"] = utcnow()  # kept raw with its error; replayable by hand
+        else:
+            values["next_attempt_at"] = utcnow() + timedelta(seconds=min(2**attempts, 300))
+        async with transaction(self.factory) as session:
+            await session.execute(update(InboundEvent).where(InboundEvent.id == row.id).values(**values))
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                n = await self.process_batch()
+            except Exception:
+                log.exception("inbound processor loop failed; retrying")
+                n = 0
+            if n == 0:
+                self.wakeup.clear()
+                try:
+                    await asyncio.wait_for(self.wakeup.wait(), timeout=1.0)
+                except TimeoutError:
+                    pass

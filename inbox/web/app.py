@@ -1,0 +1,107 @@
+"""Litestar application factory: plugins, routes, templates, static files, background workers."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from litestar import Litestar, Router, get
+from litestar.config.csrf import CSRFConfig
+from litestar.middleware.session.server_side import ServerSideSessionConfig
+from litestar.openapi.config import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.plugins.htmx import HTMXPlugin
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.static_files import create_static_files_router
+from litestar.template.config import TemplateConfig
+
+from inbox import __version__, i18n
+from inbox.db import make_engine, make_session_factory
+from inbox.events import EventBus, make_channels_plugin
+from inbox.kvstore import DatabaseStore
+from inbox.settings import Settings
+from inbox.web import filters
+from inbox.web.auth import login, login_page, logout
+from inbox.web.state import AppContext
+from inbox.web.views.api import ApiV1
+from inbox.web.views.inbox import InboxController
+from inbox.web.views.webhooks import webhook, webhook_status
+from inbox.workers import Workers
+
+HERE = Path(__file__).parent
+log = logging.getLogger(__name__)
+
+
+@get("/healthz", name="healthz", include_in_schema=False, sync_to_thread=False)
+def healthz() -> dict[str, str]:
+    return {"status": "ok", "version": __version__}
+
+
+def jinja_environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(HERE / "templates"),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        extensions=["jinja2.ext.i18n"],
+        auto_reload=False,
+    )
+    env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
+    env.globals["current_locale"] = i18n.current
+    filters.register(env)
+    return env
+
+
+def create_app(settings: Settings, *, run_workers: bool | None = None) -> Litestar:
+    engine = make_engine(settings.database_url)
+    factory = make_session_factory(engine)
+    channels = make_channels_plugin(settings.redis_url)
+    bus = EventBus(channels)
+    workers = Workers(engine=engine, factory=factory, settings=settings, bus=bus)
+    context = AppContext(settings=settings, engine=engine, factory=factory, bus=bus, workers=workers)
+    start_workers = settings.run_workers if run_workers is None else run_workers
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        i18n.translations("ru")  # fail at start, not on the first page, when the catalog is missing
+        if start_workers:
+            workers.start()
+        try:
+            yield
+        finally:
+            await workers.close()
+            await engine.dispose()
+
+    html = Router(path="/", route_handlers=[InboxController, login_page, login, logout], include_in_schema=False)
+    hooks = Router(path="/", route_handlers=[webhook, webhook_status], include_in_schema=False)
+    template_engine = JinjaTemplateEngine.from_environment(jinja_environment())
+    app = Litestar(
+        route_handlers=[
+            html, hooks, ApiV1, healthz,
+            create_static_files_router(path="/static", directories=[HERE / "static"], include_in_schema=False),
+        ],
+        plugins=[channels, HTMXPlugin()],
+        template_config=TemplateConfig(instance=template_engine),
+        middleware=[ServerSideSessionConfig(store="sessions", max_age=14 * 24 * 3600, samesite="lax").middleware],
+        stores={"sessions": DatabaseStore(factory, "sessions")},
+        csrf_config=CSRFConfig(secret=settings.secret_key, exclude=["/webhooks", "/api/", "/healthz"],
+                               cookie_samesite="strict"),
+        openapi_config=OpenAPIConfig(title="inbox API", version=__version__, path="/api/schema",
+                                     render_plugins=[SwaggerRenderPlugin()]),
+        lifespan=[lifespan],
+        request_max_body_size=settings.max_upload_bytes + 1024 * 1024,
+        debug=False,
+    )
+    app.state.ctx = context
+    return app
+
+
+def app_from_env() -> Litestar:
+    """For ``uvicorn inbox.web.app:app_from_env --factory``."""
+    return create_app(Settings.from_env())
+
+
+def template_context_defaults() -> dict[str, Any]:
+    return {"version": __version__}

@@ -1,0 +1,51 @@
+"""Jinja filters: dates in the manager's language, message text with safe links, channel labels."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+from babel.dates import format_datetime
+from jinja2 import Environment
+from markupsafe import Markup, escape
+
+from inbox import i18n
+
+_URL = re.compile(r"https?://[^\s<>\"']+")
+
+CHANNEL_LABELS = {"telegram": "Telegram", "vk": "VK", "email": "Email", "sms": "SMS"}
+
+
+def when(value: datetime | None) -> str:
+    if value is None:
+        return ""
+    now = datetime.now(UTC)
+    locale = i18n.current()
+    if value.date() == now.date():
+        return format_datetime(value, "HH:mm", tzinfo=UTC, locale=locale)
+    return format_datetime(value, "d MMM HH:mm", tzinfo=UTC, locale=locale)
+
+
+def full_time(value: datetime | None) -> str:
+    if value is None:
+        return ""
+    return format_datetime(value, "medium", tzinfo=UTC, locale=i18n.current())
+
+
+def linkify(text: str | None) -> Markup:
+    """Escape the text, then turn URLs into links that open safely; newlines become <br>."""
+    escaped = str(escape(text or ""))
+    linked = _URL.sub(lambda m: f'<a href="{m.group(0)}" target="_blank" rel="noopener noreferrer nofollow">'
+                      f"{m.group(0)}</a>", escaped)
+    return Markup(linked.replace("\n", "<br>"))  # noqa: S704 - input escaped above
+
+
+def channel_label(kind: str | None) -> str:
+    return CHANNEL_LABELS.get(kind or "", kind or "")
+
+
+def register(env: Environment) -> None:
+    env.filters["when"] = when
+    env.filters["full_time"] = full_time
+    env.filters["linkify"] = linkify
+    env.filters["channel_label"] = channel_label

@@ -1,0 +1,33 @@
+"""What request handlers need from the running app, kept on ``app.state``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from litestar import Request
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from inbox.db import SessionFactory
+from inbox.events import EventBus
+from inbox.settings import Settings
+from inbox.workers import Workers
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    engine: AsyncEngine
+    factory: SessionFactory
+    bus: EventBus
+    workers: Workers
+
+    def wake_dispatcher(self) -> None:
+        self.workers.dispatcher.wake()
+
+    def wake_processor(self) -> None:
+        self.workers.processor.wake()
+
+
+def ctx(request: Request[object, object, object]) -> AppContext:
+    context: AppContext = request.app.state.ctx
+    return context

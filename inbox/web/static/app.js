@@ -1,0 +1,92 @@
+// Live updates: one EventSource per tab. Events name what changed; the page re-reads that part from the
+// server (htmx fragments), so a reconnect simply re-reads everything (pub/sub keeps no history).
+(function () {
+  "use strict";
+  let source = null;
+  let listTimer = null;
+
+  function layout() { return document.querySelector(".layout"); }
+  function currentThreadId() {
+    const t = document.getElementById("thread");
+    return t ? t.dataset.threadId : "";
+  }
+  function lastMessageId() {
+    const all = document.querySelectorAll("#messages .msg");
+    return all.length ? all[all.length - 1].dataset.id : "0";
+  }
+  function refreshList() {
+    clearTimeout(listTimer);
+    listTimer = setTimeout(function () {
+      const l = layout();
+      if (!l) return;
+      const view = l.dataset.view || "all";
+      htmx.ajax("GET", "/ui/threads?view=" + encodeURIComponent(view) + "&current=" + currentThreadId(),
+        { target: "#thread-list", swap: "innerHTML" });
+    }, 150);
+  }
+  function appendNewMessages() {
+    const tid = currentThreadId();
+    if (!tid) return;
+    const box = document.getElementById("messages");
+    const atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 80;
+    fetch("/ui/threads/" + tid + "/messages?after=" + lastMessageId(), { credentials: "same-origin" })
+      .then(function (r) { return r.ok ? r.text() : ""; })
+      .then(function (html) {
+        if (!html.trim()) return;
+        const tmp = document.createElement("div");
+        tmp.innerHTML = html;
+        tmp.querySelectorAll(".msg").forEach(function (el) {
+          if (!document.getElementById(el.id)) { box.appendChild(el); htmx.process(el); }
+        });
+        if (atBottom) box.scrollTop = box.scrollHeight;
+      });
+  }
+  function refreshMessage(id) {
+    const el = document.getElementById("msg-" + id);
+    if (!el) return;
+    htmx.ajax("GET", "/ui/messages/" + id, { target: el, swap: "outerHTML" });
+  }
+  function onEvent(ev) {
+    let data;
+    try { data = JSON.parse(ev.data); } catch (e) { return; }
+    const tid = String(data.thread_id || "");
+    if (data.type === "message.new" || data.type === "thread.updated") refreshList();
+    if (tid && tid === currentThreadId()) {
+      if (data.type === "message.new") appendNewMessages();
+      if (data.type === "message.updated" && data.message_id) refreshMessage(data.message_id);
+    }
+  }
+  function connect() {
+    if (!layout()) return;
+    source = new EventSource("/events");
+    const live = document.getElementById("live");
+    source.addEventListener("hello", function () {
+      if (live) live.className = "live on";
+      if (source.resynced) { refreshList(); appendNewMessages(); }
+      source.resynced = true;
+    });
+    source.addEventListener("inbox", onEvent);
+    source.onerror = function () { if (live) live.className = "live off"; };
+  }
+  function scrollDown() {
+    const box = document.getElementById("messages");
+    if (box) box.scrollTop = box.scrollHeight;
+  }
+  document.addEventListener("DOMContentLoaded", function () { connect(); scrollDown(); });
+  document.body && document.body.addEventListener("htmx:afterSwap", function (e) {
+    if (e.detail.target && e.detail.target.id === "thread-pane") {
+      const t = document.getElementById("thread");
+      const l = layout();
+      if (t && l) l.dataset.threadId = t.dataset.threadId;
+      scrollDown();
+      refreshList();
+    }
+  });
+  document.addEventListener("inbox:sent", function () { appendNewMessages(); });
+  document.addEventListener("keydown", function (e) {
+    if ((e.ctrlKey || e.metaKey) && e.key === "Enter" && e.target.closest && e.target.closest("#reply-form")) {
+      e.preventDefault();
+      htmx.trigger("#reply-form", "submit");
+    }
+  });
+})();

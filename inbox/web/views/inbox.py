@@ -1,0 +1,238 @@
+"""The shared web inbox: thread list, thread view, replies with files, retry, attachments, live updates."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import mimetypes
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from litestar import Controller, Request, Response, get, post
+from litestar.datastructures import UploadFile
+from litestar.enums import RequestEncodingType
+from litestar.exceptions import ClientException, NotFoundException
+from litestar.params import Body
+from litestar.response import File, Redirect, ServerSentEvent, Template
+from litestar.response.sse import ServerSentEventMessage
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from inbox import i18n
+from inbox.customers import identities_of, preferred_kind
+from inbox.db import transaction
+from inbox.events import INBOX_CHANNEL
+from inbox.files import resolve, safe_filename, store_bytes
+from inbox.models import Attachment, ChannelAccount, Customer, Manager, Message, Thread
+from inbox.outbox import Draft, NewAttachment, NoChannel, enqueue, retry
+from inbox.threads import BadCursor, list_threads, mark_read, thread_messages
+from inbox.web.auth import manager_of, require_manager
+from inbox.web.state import ctx
+
+AnyRequest = Request[Any, Any, Any]
+
+
+async def thread_context(request: AnyRequest, thread_id: int) -> dict[str, Any]:
+    async with transaction(ctx(request).factory) as session:
+        thread = await session.get(Thread, thread_id)
+        if thread is None:
+            raise NotFoundException(i18n._("No such conversation."))
+        customer = await session.get(Customer, thread.customer_id)
+        assert customer is not None
+        messages = await thread_messages(session, thread_id)
+        identities = await identities_of(session, customer.id)
+        await mark_read(session, thread_id)
+        accounts = {a.id: a for a in (await session.execute(select(ChannelAccount))).scalars()}
+    preferred = preferred_kind(customer, thread)
+    kinds = list(dict.fromkeys(i.kind for i in identities if not i.blocked))
+    return {
+        "thread": thread, "customer": customer, "messages": messages, "identities": identities,
+        "accounts": accounts, "channels": kinds, "preferred": preferred if preferred in kinds else (kinds or [None])[0],
+    }
+
+
+class InboxController(Controller):
+    before_request = require_manager
+
+    @get("/", name="inbox")
+    async def inbox(self, request: AnyRequest, thread: int | None = None, cursor: str | None = None,
+                    view: str = "all") -> Template:
+        data = await self._list_context(request, cursor, view)
+        if thread is not None:
+            data.update(await thread_context(request, thread))
+        return Template("inbox.html", context=data)
+
+    @get("/threads/{thread_id:int}", name="thread_page")
+    async def thread_page(self, request: AnyRequest, thread_id: int, view: str = "all") -> Template:
+        data = await self._list_context(request, None, view)
+        data.update(await thread_context(request, thread_id))
+        if request.headers.get("hx-request"):
+            return Template("_thread.html", context=data)
+        return Template("inbox.html", context=data)
+
+    @get("/ui/threads", name="thread_list")
+    async def thread_list(self, request: AnyRequest, cursor: str | None = None, view: str = "all",
+                          current: int | None = None) -> Template:
+        data = await self._list_context(request, cursor, view)
+        data["thread"] = {"id": current} if current else None
+        return Template("_thread_list.html", context=data)
+
+    @get("/ui/threads/{thread_id:int}/messages", name="thread_messages")
+    async def messages_after(self, request: AnyRequest, thread_id: int, after: int = 0) -> Template:
+        async with transaction(ctx(request).factory) as session:
+            messages = await thread_messages(session, thread_id, after_id=after)
+            await mark_read(session, thread_id)
+            accounts = {a.id: a for a in (await session.execute(select(ChannelAccount))).scalars()}
+        return Template("_messages.html", context={"messages": messages, "accounts": accounts})
+
+    @get("/ui/messages/{message_id:int}", name="message_fragment")
+    async def message_fragment(self, request: AnyRequest, message_id: int) -> Template:
+        async with ctx(request).factory() as session:
+            message = (await session.execute(
+                select(Message).where(Message.id == message_id).options(selectinload(Message.attachments))
+            )).scalar_one_or_none()
+            accounts = {a.id: a for a in (await session.execute(select(ChannelAccount))).scalars()}
+        if message is None:
+            raise NotFoundException(i18n._("No such message."))
+        return Template("_messages.html", context={"messages": [message], "accounts": accounts})
+
+    @post("/threads/{thread_id:int}/reply", name="reply")
+    async def reply(
+        self, request: AnyRequest, thread_id: int,
+        data: Annotated[dict[str, Any], Body(media_type=RequestEncodingType.MULTI_PART)],
+    ) -> Template | Redirect | Response[str]:
+        manager = manager_of(request)
+        app = ctx(request)
+        text = str(data.get("text") or "").strip()
+        channel = str(data.get("channel") or "") or None
+        upload = data.get("file")
+        attachments: list[NewAttachment] = []
+        if isinstance(upload, UploadFile) and upload.filename:
+            content = await upload.read()
+            if len(content) > app.settings.max_upload_bytes:
+                return _error(request, i18n._("The file is too large (at most %(mb)s MB).")
+                              % {"mb": app.settings.max_upload_bytes // (1024 * 1024)}, 413)
+            stored = store_bytes(app.settings.data_dir, content)
+            ctype = upload.content_type or mimetypes.guess_type(upload.filename)[0] or "application/octet-stream"
+            kind = "photo" if ctype in {"image/jpeg", "image/png", "image/webp"} else "document"
+            attachments.append(NewAttachment(kind, safe_filename(upload.filename), ctype, stored.path,
+                                             stored.sha256, stored.size))
+        if not text and not attachments:
+            return _error(request, i18n._("Write a message or attach a file."), 400)
+        try:
+            async with transaction(app.factory) as session:
+                thread = await session.get(Thread, thread_id)
+                if thread is None:
+                    raise NotFoundException(i18n._("No such conversation."))
+                message, events = await enqueue(session, thread, Draft(
+                    text=text, manager_id=manager.id, channel=channel, attachments=tuple(attachments)))
+        except NoChannel as exc:
+            return _error(request, i18n._("Cannot send: %(reason)s") % {"reason": str(exc)}, 409)
+        await app.bus.publish(*events)
+        app.wake_dispatcher()
+        if not request.headers.get("hx-request"):
+            return Redirect(path=f"/threads/{thread_id}")
+        return Response(content="", status_code=204, headers={"HX-Trigger": "inbox:sent"})
+
+    @post("/messages/{message_id:int}/retry", name="retry")
+    async def retry_message(self, request: AnyRequest, message_id: int) -> Response[str] | Redirect:
+        app = ctx(request)
+        try:
+            async with transaction(app.factory) as session:
+                events = await retry(session, message_id)
+        except LookupError as exc:
+            raise NotFoundException(str(exc)) from exc
+        except ValueError as exc:
+            raise ClientException(str(exc), status_code=409) from exc
+        await app.bus.publish(*events)
+        app.wake_dispatcher()
+        if request.headers.get("hx-request"):
+            return Response(content="", status_code=204)
+        return Redirect(path=f"/threads/{events[0].thread_id}")
+
+    @get("/attachments/{attachment_id:int}/{name:str}", name="attachment")
+    async def attachment(self, request: AnyRequest, attachment_id: int, name: str) -> File:
+        app = ctx(request)
+        async with app.factory() as session:
+            att = await session.get(Attachment, attachment_id)
+        if att is None or not att.path:
+            raise NotFoundException(i18n._("This file is not available."))
+        inline = att.content_type in {"image/jpeg", "image/png", "image/gif", "image/webp"}
+        return File(
+            path=resolve(app.settings.data_dir, att.path), filename=att.filename,
+            media_type=att.content_type if inline else "application/octet-stream",
+            content_disposition_type="inline" if inline else "attachment",
+            headers={"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "sandbox"},
+        )
+
+    @get("/events", name="events")
+    async def events(self, request: AnyRequest) -> ServerSentEvent:
+        """Live updates for this manager's browser. Pub/sub drops events while disconnected, so the
+        browser re-reads its list and thread from the database whenever the stream (re)opens."""
+        plugin = ctx(request).bus.plugin
+        manager = manager_of(request)
+        assert plugin is not None
+
+        async def stream() -> AsyncIterator[ServerSentEventMessage]:
+            async with plugin.start_subscription([INBOX_CHANNEL, f"manager:{manager.id}"]) as sub:
+                queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=1000)
+
+                async def pump() -> None:
+                    async for item in sub.iter_events():
+                        await queue.put(item)
+
+                pumping = asyncio.create_task(pump())
+                try:
+                    yield ServerSentEventMessage(event="hello", data="{}")
+                    while not pumping.done():
+                        try:
+                            raw = await asyncio.wait_for(queue.get(), timeout=15)
+                        except TimeoutError:
+                            yield ServerSentEventMessage(comment="keepalive")
+                            continue
+                        data = raw.decode() if isinstance(raw, bytes) else str(raw)
+                        yield ServerSentEventMessage(event="inbox", data=data)
+                finally:
+                    pumping.cancel()
+
+        return ServerSentEvent(stream(), headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+    @post("/settings/locale", name="set_locale")
+    async def set_locale(
+        self, request: AnyRequest, data: Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
+    ) -> Redirect:
+        locale = data.get("locale", "ru")
+        if locale not in i18n.SUPPORTED:
+            raise ClientException(f"unsupported language {locale!r}")
+        manager = manager_of(request)
+        async with transaction(ctx(request).factory) as session:
+            row = await session.get(Manager, manager.id)
+            if row is not None:
+                row.locale = locale
+        return Redirect(path=data.get("next") or "/")
+
+    async def _list_context(self, request: AnyRequest, cursor: str | None, view: str) -> dict[str, Any]:
+        manager = manager_of(request)
+        kwargs: dict[str, Any] = {}
+        if view == "mine":
+            kwargs["assignee_id"] = manager.id
+        elif view == "unassigned":
+            kwargs["unassigned"] = True
+        try:
+            async with ctx(request).factory() as session:
+                rows, next_cursor = await list_threads(session, cursor=cursor, **kwargs)
+        except BadCursor as exc:
+            raise ClientException(str(exc)) from exc
+        return {"rows": rows, "next_cursor": next_cursor, "view": view, "manager": manager, "thread": None,
+                "cursor": cursor}
+
+
+def _error(request: AnyRequest, message: str, status: int) -> Template | Response[str]:
+    if request.headers.get("hx-request"):
+        return Template("_error.html", context={"error": message}, status_code=status,
+                        headers={"HX-Retarget": "#reply-error", "HX-Reswap": "innerHTML"})
+    raise ClientException(message, status_code=status)
+
+
+with contextlib.suppress(Exception):
+    mimetypes.add_type("image/webp", ".webp")

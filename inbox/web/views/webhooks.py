@@ -1,0 +1,68 @@
+"""Provider webhooks: verify, commit the raw events, then answer. Processing happens after the answer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, Response, post
+from litestar.exceptions import ClientException, NotFoundException
+
+from inbox.channels.base import ChannelKind, WebhookRejected, WebhookRequest
+from inbox.ingest import store_raw
+from inbox.web.state import ctx
+
+AnyRequest = Request[Any, Any, Any]
+
+
+async def _handle(request: AnyRequest, kind: str, account_id: int, sub_path: str) -> Response[str]:
+    app = ctx(request)
+    try:
+        ChannelKind(kind)
+    except ValueError as exc:
+        raise NotFoundException(f"unknown channel kind {kind!r}") from exc
+    length = int(request.headers.get("content-length") or 0)
+    if length > app.settings.max_webhook_bytes:
+        raise ClientException("request body too large", status_code=413)
+    body = await request.body()
+    if len(body) > app.settings.max_webhook_bytes:
+        raise ClientException("request body too large", status_code=413)
+    cfg = await app.workers.hub.config(account_id)
+    if cfg is None or cfg.kind != kind:
+        raise NotFoundException(f"no enabled {kind} account {account_id}")
+    channel = await app.workers.hub.for_config(cfg)
+    wreq = WebhookRequest(
+        headers={k.lower(): v for k, v in request.headers.items()},
+        body=body,
+        query={k: v for k, v in request.query_params.items()},
+        url=_public_url(request, app.settings.public_url),
+        sub_path=sub_path,
+    )
+    try:
+        result = channel.handle_webhook(wreq)
+    except WebhookRejected as exc:
+        return Response(content=exc.reason, status_code=exc.status, media_type="text/plain")
+    # Commit before answering: a provider that got its 200 never sends the update again.
+    await store_raw(app.factory, account_id, list(result.events))
+    if result.events:
+        app.wake_processor()
+    return Response(content=result.body, status_code=result.status, media_type=result.content_type)
+
+
+def _public_url(request: AnyRequest, public_url: str | None) -> str:
+    """The URL the provider called (signatures cover it): behind a proxy, INBOX_PUBLIC_URL tells."""
+    url = str(request.url)
+    if public_url:
+        path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return public_url.rstrip("/") + path
+    return url
+
+
+@post("/webhooks/{kind:str}/{account_id:int}", name="webhook", exclude_from_csrf=True, status_code=200)
+async def webhook(request: AnyRequest, kind: str, account_id: int) -> Response[str]:
+    return await _handle(request, kind, account_id, "")
+
+
+@post("/webhooks/{kind:str}/{account_id:int}/status", name="webhook_status", exclude_from_csrf=True,
+      status_code=200)
+async def webhook_status(request: AnyRequest, kind: str, account_id: int) -> Response[str]:
+    return await _handle(request, kind, account_id, "status")

@@ -1,0 +1,162 @@
+"""Background work of a process: inbound processor, outbox dispatcher and one poller per channel account.
+
+Pollers are cluster-wide singletons: on PostgreSQL each holds an advisory lock for its account, so several
+processes can run `inbox serve` / `inbox worker` and only one polls a given bot or mailbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import text, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from inbox.channels.base import AccountConfig, RawEvent
+from inbox.channels.hub import ChannelHub
+from inbox.db import SessionFactory, transaction
+from inbox.events import EventBus
+from inbox.ingest import InboundProcessor, store_raw
+from inbox.models import ChannelAccount
+from inbox.outbox import Dispatcher
+from inbox.settings import Settings
+
+log = logging.getLogger(__name__)
+LOCK_NAMESPACE = 0x1B0C  # advisory lock keys: (namespace, account id)
+
+
+class DbPollState:
+    """A poller's position in ``channel_account.state``."""
+
+    def __init__(self, factory: SessionFactory, account_id: int) -> None:
+        self.factory = factory
+        self.account_id = account_id
+
+    async def load(self) -> dict[str, Any]:
+        async with self.factory() as session:
+            row = await session.get(ChannelAccount, self.account_id)
+            return dict(row.state) if row is not None else {}
+
+    async def save(self, state: dict[str, Any]) -> None:
+        async with transaction(self.factory) as session:
+            await session.execute(
+                update(ChannelAccount).where(ChannelAccount.id == self.account_id).values(state=state)
+            )
+
+
+@dataclass
+class Workers:
+    engine: AsyncEngine
+    factory: SessionFactory
+    settings: Settings
+    bus: EventBus
+    hub: ChannelHub = field(init=False)
+    processor: InboundProcessor = field(init=False)
+    dispatcher: Dispatcher = field(init=False)
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _pollers: dict[int, tuple[str, asyncio.Task[None]]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.hub = ChannelHub(self.factory, self.settings)
+        self.processor = InboundProcessor(self.factory, self.hub, self.bus, self.settings)
+        self.dispatcher = Dispatcher(self.factory, self.hub, self.bus, self.settings)
+
+    async def sink_for(self, account_id: int, events: list[RawEvent]) -> None:
+        await store_raw(self.factory, account_id, events)
+        self.processor.wake()
+
+    def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self.processor.run(self.stop), name="inbound-processor"),
+            asyncio.create_task(self.dispatcher.run(self.stop), name="outbox-dispatcher"),
+            asyncio.create_task(self._supervise(), name="poller-supervisor"),
+        ]
+
+    async def close(self) -> None:
+        self.stop.set()
+        tasks = self._tasks + [t for _, t in self._pollers.values()]
+        for t in tasks:
+            t.cancel()
+        for t in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        self._pollers.clear()
+        await self.hub.close()
+
+    async def _supervise(self) -> None:
+        """Start, restart and stop pollers as accounts are added, changed or disabled."""
+        while not self.stop.is_set():
+            try:
+                await self.reconcile()
+            except Exception:
+                log.exception("poller supervisor failed; retrying")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stop.wait(), timeout=5.0)
+
+    async def reconcile(self) -> None:
+        accounts = {a.id: a for a in await self.hub.enabled_accounts()}
+        for account_id, (fp, task) in list(self._pollers.items()):
+            cfg = accounts.get(account_id)
+            if cfg is None or _fp(cfg) != fp or task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+                del self._pollers[account_id]
+        for account_id, cfg in accounts.items():
+            if account_id not in self._pollers:
+                task = asyncio.create_task(self._poll(cfg), name=f"poller-{account_id}")
+                self._pollers[account_id] = (_fp(cfg), task)
+
+    async def _poll(self, cfg: AccountConfig) -> None:
+        delay = 1.0
+        while not self.stop.is_set():
+            try:
+                async with self._singleton(cfg.id) as mine:
+                    if not mine:
+                        await asyncio.sleep(10)
+                        continue
+                    channel = await self.hub.for_config(cfg)
+                    await channel.start()
+                    state = DbPollState(self.factory, cfg.id)
+
+                    async def sink(events: list[RawEvent]) -> None:
+                        await self.sink_for(cfg.id, events)
+
+                    await channel.run(sink, state)
+                    delay = 1.0
+                    # A webhook-mode adapter returns at once; keep holding the lock so that one process
+                    # owns the account until it changes (the supervisor then cancels this task).
+                    await self.stop.wait()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("poller for account %s (%s) failed; restarting in %.0fs", cfg.id, cfg.name, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 60)
+
+    @contextlib.asynccontextmanager
+    async def _singleton(self, account_id: int) -> Any:
+        if self.engine.dialect.name != "postgresql":
+            yield True
+            return
+        async with self.engine.connect() as conn:
+            got = (await conn.execute(text("SELECT pg_try_advisory_lock(:ns, :id)"),
+                                      {"ns": LOCK_NAMESPACE, "id": account_id})).scalar()
+            await conn.commit()
+            try:
+                yield bool(got)
+            finally:
+                if got:
+                    with contextlib.suppress(Exception):
+                        await conn.execute(text("SELECT pg_advisory_unlock(:ns, :id)"),
+                                           {"ns": LOCK_NAMESPACE, "id": account_id})
+                        await conn.commit()
+
+
+def _fp(cfg: AccountConfig) -> str:
+    return json.dumps([cfg.settings, cfg.secrets, cfg.name], sort_keys=True, default=str)
