@@ -42,12 +42,15 @@ async def live_customer(session: AsyncSession, customer_id: int) -> Customer:
         customer_id = customer.merged_into_id
 
 
-async def thread_for(session: AsyncSession, customer_id: int) -> Thread:
+async def thread_for(session: AsyncSession, customer_id: int, at: datetime | None = None) -> Thread:
     thread = (await session.execute(select(Thread).where(Thread.customer_id == customer_id))).scalar_one_or_none()
     if thread is not None:
         return thread
     await session.execute(
-        insert_for(session, Thread).values(customer_id=customer_id).on_conflict_do_nothing(index_elements=["customer_id"])
+        insert_for(session, Thread)
+        .values(customer_id=customer_id, last_message_at=at or utcnow(), status="open", unread_count=0,
+                last_preview="", created_at=utcnow())
+        .on_conflict_do_nothing(index_elements=["customer_id"])
     )
     return (await session.execute(select(Thread).where(Thread.customer_id == customer_id))).scalar_one()
 
@@ -140,7 +143,7 @@ async def resolve(
         identity.username = hints.username
     identity.last_seen_at = at
     identity.blocked = False
-    thread = await thread_for(session, customer.id)
+    thread = await thread_for(session, customer.id, at)
     return Resolved(identity=identity, customer=customer, thread=thread, created=created)
 
 

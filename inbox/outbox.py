@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import and_, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from inbox.channels.base import (
     Attachment,
@@ -84,9 +85,11 @@ async def enqueue(session: AsyncSession, thread: Thread, draft: Draft) -> tuple[
     )
     session.add(message)
     await session.flush()
-    for a in draft.attachments:
-        session.add(AttachmentRow(message_id=message.id, kind=a.kind, filename=a.filename,
-                                  content_type=a.content_type, size=a.size, path=a.path, sha256=a.sha256))
+    rows = [AttachmentRow(message_id=message.id, kind=a.kind, filename=a.filename, content_type=a.content_type,
+                          size=a.size, path=a.path, sha256=a.sha256) for a in draft.attachments]
+    session.add_all(rows)
+    await session.flush()
+    set_committed_value(message, "attachments", rows)
     session.add(Outbox(message_id=message.id, account_id=identity.account_id, chat_id=identity.external_id,
                        next_attempt_at=utcnow(), payload={}))
     thread.last_message_at = message.created_at

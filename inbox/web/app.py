@@ -11,6 +11,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from litestar import Litestar, Router, get
 from litestar.config.csrf import CSRFConfig
+from litestar.logging.config import LoggingConfig
 from litestar.middleware.session.server_side import ServerSideSessionConfig
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
@@ -93,6 +94,7 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> Litest
         lifespan=[lifespan],
         request_max_body_size=settings.max_upload_bytes + 1024 * 1024,
         debug=False,
+        logging_config=LoggingConfig(log_exceptions="always", configure_root_logger=False),
     )
     app.state.ctx = context
     return app

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Request, Response, get, post
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotAuthorizedException
-from litestar.params import Body
+from litestar.params import Body, FromQuery
 from litestar.response import Redirect, Template
 from sqlalchemy import select, update
 from sqlalchemy.exc import SQLAlchemyError
@@ -69,14 +69,14 @@ async def require_token(request: AnyRequest) -> None:
 
 
 @get("/login", name="login_page", sync_to_thread=False)
-def login_page(request: AnyRequest, next: str | None = None) -> Template:
+def login_page(request: AnyRequest, next: FromQuery[str | None] = None) -> Template:
     i18n.set_locale(request.query_params.get("lang") or request.cookies.get("lang"))
     return Template("login.html", context={"error": None, "email": ""})
 
 
 @post("/login", name="login")
 async def login(
-    request: AnyRequest, data: dict[str, str] = Body(media_type=RequestEncodingType.URL_ENCODED)
+    request: AnyRequest, data: Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
 ) -> Template | Redirect:
     i18n.set_locale(request.cookies.get("lang"))
     email = (data.get("email") or "").strip().lower()

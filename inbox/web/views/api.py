@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
+from litestar.params import FromPath, FromQuery, JSONBody
 from litestar import Controller, Request, get, post
 from litestar.exceptions import ClientException, NotFoundException
 
@@ -117,8 +118,8 @@ class ApiV1(Controller):
     tags = ["api"]
 
     @get("/threads", name="api_threads")
-    async def threads(self, request: AnyRequest, cursor: str | None = None, limit: int = 50,
-                      status: str | None = None) -> ThreadPage:
+    async def threads(self, request: AnyRequest, cursor: FromQuery[str | None] = None, limit: FromQuery[int] = 50,
+                      status: FromQuery[str | None] = None) -> ThreadPage:
         if not 1 <= limit <= 200:
             raise ClientException("limit must be between 1 and 200")
         try:
@@ -132,8 +133,8 @@ class ApiV1(Controller):
             unread=r.thread.unread_count, channels=list(r.channels)) for r in rows], next=nxt)
 
     @get("/threads/{thread_id:int}/messages", name="api_thread_messages")
-    async def messages(self, request: AnyRequest, thread_id: int, cursor: str | None = None,
-                       limit: int = 100) -> MessagePage:
+    async def messages(self, request: AnyRequest, thread_id: FromPath[int], cursor: FromQuery[str | None] = None,
+                       limit: FromQuery[int] = 100) -> MessagePage:
         """Newest page first; ``next`` pages back in time. Items within a page are chronological."""
         if not 1 <= limit <= 500:
             raise ClientException("limit must be between 1 and 500")
@@ -150,7 +151,7 @@ class ApiV1(Controller):
         return MessagePage(items=[message_out(m) for m in rows], next=nxt)
 
     @post("/threads/{thread_id:int}/messages", name="api_post_message", status_code=201)
-    async def post_message(self, request: AnyRequest, thread_id: int, data: PostMessage) -> MessageOut:
+    async def post_message(self, request: AnyRequest, thread_id: FromPath[int], data: JSONBody[PostMessage]) -> MessageOut:
         text = data.text.strip()
         if not text:
             raise ClientException("text must not be empty")
@@ -163,7 +164,6 @@ class ApiV1(Controller):
                 if thread is None:
                     raise NotFoundException(f"no thread {thread_id}")
                 message, events = await enqueue(session, thread, Draft(text=text, channel=data.channel))
-                message.attachments = []
         except NoChannel as exc:
             raise ClientException(str(exc), status_code=409) from exc
         await app.bus.publish(*events)
@@ -171,7 +171,7 @@ class ApiV1(Controller):
         return message_out(message)
 
     @get("/customers/{customer_id:int}", name="api_customer")
-    async def customer(self, request: AnyRequest, customer_id: int) -> CustomerOut:
+    async def customer(self, request: AnyRequest, customer_id: FromPath[int]) -> CustomerOut:
         async with ctx(request).factory() as session:
             row = await session.get(Customer, customer_id)
             if row is None:

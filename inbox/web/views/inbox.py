@@ -12,7 +12,7 @@ from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import UploadFile
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import ClientException, NotFoundException
-from litestar.params import Body
+from litestar.params import Body, FromPath, FromQuery
 from litestar.response import File, Redirect, ServerSentEvent, Template
 from litestar.response.sse import ServerSentEventMessage
 from sqlalchemy import select
@@ -55,15 +55,15 @@ class InboxController(Controller):
     before_request = require_manager
 
     @get("/", name="inbox")
-    async def inbox(self, request: AnyRequest, thread: int | None = None, cursor: str | None = None,
-                    view: str = "all") -> Template:
+    async def inbox(self, request: AnyRequest, thread: FromQuery[int | None] = None, cursor: FromQuery[str | None] = None,
+                    view: FromQuery[str] = "all") -> Template:
         data = await self._list_context(request, cursor, view)
         if thread is not None:
             data.update(await thread_context(request, thread))
         return Template("inbox.html", context=data)
 
     @get("/threads/{thread_id:int}", name="thread_page")
-    async def thread_page(self, request: AnyRequest, thread_id: int, view: str = "all") -> Template:
+    async def thread_page(self, request: AnyRequest, thread_id: FromPath[int], view: FromQuery[str] = "all") -> Template:
         data = await self._list_context(request, None, view)
         data.update(await thread_context(request, thread_id))
         if request.headers.get("hx-request"):
@@ -71,14 +71,14 @@ class InboxController(Controller):
         return Template("inbox.html", context=data)
 
     @get("/ui/threads", name="thread_list")
-    async def thread_list(self, request: AnyRequest, cursor: str | None = None, view: str = "all",
-                          current: int | None = None) -> Template:
+    async def thread_list(self, request: AnyRequest, cursor: FromQuery[str | None] = None, view: FromQuery[str] = "all",
+                          current: FromQuery[int | None] = None) -> Template:
         data = await self._list_context(request, cursor, view)
         data["thread"] = {"id": current} if current else None
         return Template("_thread_list.html", context=data)
 
     @get("/ui/threads/{thread_id:int}/messages", name="thread_messages")
-    async def messages_after(self, request: AnyRequest, thread_id: int, after: int = 0) -> Template:
+    async def messages_after(self, request: AnyRequest, thread_id: FromPath[int], after: FromQuery[int] = 0) -> Template:
         async with transaction(ctx(request).factory) as session:
             messages = await thread_messages(session, thread_id, after_id=after)
             await mark_read(session, thread_id)
@@ -86,7 +86,7 @@ class InboxController(Controller):
         return Template("_messages.html", context={"messages": messages, "accounts": accounts})
 
     @get("/ui/messages/{message_id:int}", name="message_fragment")
-    async def message_fragment(self, request: AnyRequest, message_id: int) -> Template:
+    async def message_fragment(self, request: AnyRequest, message_id: FromPath[int]) -> Template:
         async with ctx(request).factory() as session:
             message = (await session.execute(
                 select(Message).where(Message.id == message_id).options(selectinload(Message.attachments))
@@ -98,7 +98,7 @@ class InboxController(Controller):
 
     @post("/threads/{thread_id:int}/reply", name="reply")
     async def reply(
-        self, request: AnyRequest, thread_id: int,
+        self, request: AnyRequest, thread_id: FromPath[int],
         data: Annotated[dict[str, Any], Body(media_type=RequestEncodingType.MULTI_PART)],
     ) -> Template | Redirect | Response[str]:
         manager = manager_of(request)
@@ -135,7 +135,7 @@ class InboxController(Controller):
         return Response(content="", status_code=204, headers={"HX-Trigger": "inbox:sent"})
 
     @post("/messages/{message_id:int}/retry", name="retry")
-    async def retry_message(self, request: AnyRequest, message_id: int) -> Response[str] | Redirect:
+    async def retry_message(self, request: AnyRequest, message_id: FromPath[int]) -> Response[str] | Redirect:
         app = ctx(request)
         try:
             async with transaction(app.factory) as session:
@@ -151,7 +151,7 @@ class InboxController(Controller):
         return Redirect(path=f"/threads/{events[0].thread_id}")
 
     @get("/attachments/{attachment_id:int}/{name:str}", name="attachment")
-    async def attachment(self, request: AnyRequest, attachment_id: int, name: str) -> File:
+    async def attachment(self, request: AnyRequest, attachment_id: FromPath[int], name: FromPath[str]) -> File:
         app = ctx(request)
         async with app.factory() as session:
             att = await session.get(Attachment, attachment_id)

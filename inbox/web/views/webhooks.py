@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from litestar.params import FromPath
 from litestar import Request, Response, post
 from litestar.exceptions import ClientException, NotFoundException
 
@@ -58,11 +59,11 @@ def _public_url(request: AnyRequest, public_url: str | None) -> str:
 
 
 @post("/webhooks/{kind:str}/{account_id:int}", name="webhook", exclude_from_csrf=True, status_code=200)
-async def webhook(request: AnyRequest, kind: str, account_id: int) -> Response[str]:
+async def webhook(request: AnyRequest, kind: FromPath[str], account_id: FromPath[int]) -> Response[str]:
     return await _handle(request, kind, account_id, "")
 
 
 @post("/webhooks/{kind:str}/{account_id:int}/status", name="webhook_status", exclude_from_csrf=True,
       status_code=200)
-async def webhook_status(request: AnyRequest, kind: str, account_id: int) -> Response[str]:
+async def webhook_status(request: AnyRequest, kind: FromPath[str], account_id: FromPath[int]) -> Response[str]:
     return await _handle(request, kind, account_id, "status")

@@ -1,0 +1,100 @@
+"""Run the real app for tests: uvicorn in a thread (same process) or `inbox serve` as a child process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import uvicorn
+
+from inbox.settings import Settings
+from tests.services import free_port
+
+
+def wait_http(url: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=1).status_code < 500:
+                return
+        except httpx.HTTPError as exc:
+            last = exc
+        time.sleep(0.05)
+    raise TimeoutError(f"{url} did not answer in {timeout}s: {last}")
+
+
+@contextlib.contextmanager
+def threaded_server(settings: Settings, *, run_workers: bool = True) -> Iterator[str]:
+    """The app on uvicorn in a background thread; yields its base URL."""
+    from inbox.web.app import create_app
+
+    port = free_port()
+    app = create_app(settings, run_workers=run_workers)
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(base + "/healthz")
+        yield base
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+class ServeProcess:
+    """`inbox serve` as a child process, so that tests can kill it like a crash would."""
+
+    def __init__(self, env: dict[str, str], cwd: Path, port: int | None = None) -> None:
+        self.env = {**os.environ, **env}
+        self.cwd = cwd
+        self.port = port or free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = cwd / f"serve-{self.port}.log"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> ServeProcess:
+        handle = self.log.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "inbox.cli", "serve", "--port", str(self.port)],
+            env=self.env, cwd=self.cwd, stdout=handle, stderr=subprocess.STDOUT,
+        )
+        try:
+            wait_http(self.url + "/healthz", timeout=30)
+        except TimeoutError:
+            self.kill()
+            raise RuntimeError("inbox serve did not start:\n" + self.log.read_text()[-3000:]) from None
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown hooks run, exactly like a crash."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+def cli(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "inbox.cli", *args], env={**os.environ, **env}, cwd=cwd,
+                          capture_output=True, text=True, timeout=60)
