@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sys
 from collections.abc import Awaitable, Callable
@@ -62,8 +63,10 @@ def run_db(settings: Settings, fn: Callable[[Any], Awaitable[T]]) -> T:
 @click.option("-v", "--verbose", is_flag=True, help="More logging.")
 def main(verbose: bool) -> None:
     """inbox: one thread per customer across Telegram, VK, email and SMS."""
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     for noisy in ("aiogram.event", "httpx", "aiosqlite", "uvicorn.access", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
@@ -109,10 +112,14 @@ def serve(host: str, port: int, no_workers: bool) -> None:
     if settings.is_sqlite:
         upgrade(settings.database_url)  # the embedded default keeps itself up to date
     app = create_app(settings, run_workers=not no_workers)
-    console.print(f"[bold]inbox[/] on [link]http://{host}:{port}/[/link]  (database: "
-                  f"{'SQLite' if settings.is_sqlite else 'PostgreSQL'}, live updates: "
-                  f"{'Redis' if settings.redis_url else 'in-process'})")
-    uvicorn.run(app, host=host, port=port, log_level="warning", proxy_headers=True, timeout_graceful_shutdown=5)
+    console.print(
+        f"[bold]inbox[/] on [link]http://{host}:{port}/[/link]  (database: "
+        f"{'SQLite' if settings.is_sqlite else 'PostgreSQL'}, live updates: "
+        f"{'Redis' if settings.redis_url else 'in-process'})"
+    )
+    uvicorn.run(
+        app, host=host, port=port, log_level="warning", proxy_headers=True, timeout_graceful_shutdown=5
+    )
 
 
 @main.command()
@@ -127,8 +134,9 @@ def worker() -> None:
         engine = make_engine(settings.database_url)
         plugin = make_channels_plugin(settings.redis_url)
         await plugin._on_startup()
-        workers = Workers(engine=engine, factory=make_session_factory(engine), settings=settings,
-                          bus=EventBus(plugin))
+        workers = Workers(
+            engine=engine, factory=make_session_factory(engine), settings=settings, bus=EventBus(plugin)
+        )
         workers.start()
         console.print("worker running; Ctrl+C stops it")
         try:
@@ -138,10 +146,8 @@ def worker() -> None:
             await plugin._on_shutdown()
             await engine.dispose()
 
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_go())
-    except KeyboardInterrupt:
-        pass
 
 
 # ---- demo ------------------------------------------------------------------------------------------------
@@ -190,8 +196,13 @@ def manager_create(email: str, name: str, password: str, role: str, locale: str)
     async def _go(factory: Any) -> int:
         try:
             async with transaction(factory) as session:
-                row = Manager(email=email, name=name.strip(), password_hash=hash_password(password), role=role,
-                              locale=locale)
+                row = Manager(
+                    email=email,
+                    name=name.strip(),
+                    password_hash=hash_password(password),
+                    role=role,
+                    locale=locale,
+                )
                 session.add(row)
                 await session.flush()
                 return row.id
@@ -270,8 +281,9 @@ def add_account(kind: str, name: str, settings_: dict[str, Any], secrets: dict[s
 @click.option("--public-url", help="Webhook mode: the https URL where Telegram reaches this server.")
 @click.option("--secret", help="Webhook mode: secret token Telegram sends back (generated if omitted).")
 @click.option("--api-base", help="A self-hosted Bot API server, e.g. http://127.0.0.1:8081.")
-def channel_add_telegram(name: str, bot_token: str, mode: str, public_url: str | None, secret: str | None,
-                         api_base: str | None) -> None:
+def channel_add_telegram(
+    name: str, bot_token: str, mode: str, public_url: str | None, secret: str | None, api_base: str | None
+) -> None:
     """Connect a Telegram bot."""
     import re
     import secrets as pysecrets

@@ -43,13 +43,21 @@ async def live_customer(session: AsyncSession, customer_id: int) -> Customer:
 
 
 async def thread_for(session: AsyncSession, customer_id: int, at: datetime | None = None) -> Thread:
-    thread = (await session.execute(select(Thread).where(Thread.customer_id == customer_id))).scalar_one_or_none()
+    thread = (
+        await session.execute(select(Thread).where(Thread.customer_id == customer_id))
+    ).scalar_one_or_none()
     if thread is not None:
         return thread
     await session.execute(
         insert_for(session, Thread)
-        .values(customer_id=customer_id, last_message_at=at or utcnow(), status="open", unread_count=0,
-                last_preview="", created_at=utcnow())
+        .values(
+            customer_id=customer_id,
+            last_message_at=at or utcnow(),
+            status="open",
+            unread_count=0,
+            last_preview="",
+            created_at=utcnow(),
+        )
         .on_conflict_do_nothing(index_elements=["customer_id"])
     )
     return (await session.execute(select(Thread).where(Thread.customer_id == customer_id))).scalar_one()
@@ -129,7 +137,9 @@ async def resolve(
             .on_conflict_do_nothing(index_elements=["kind", "account_id", "external_id"])
         )
         identity = (await session.execute(select(Identity).where(*key))).scalar_one()
-        if result.rowcount == 0 and created:  # lost the race: drop our fresh customer, use the winner's
+        if (
+            getattr(result, "rowcount", 1) == 0 and created
+        ):  # lost the race: drop our fresh customer, use the winner's
             await session.delete(customer)
             await session.flush()
             created = False
@@ -172,7 +182,9 @@ async def pick_identity(
     """The identity to answer on: the requested channel, else the preferred one (explicit choice, else last
     inbound), else the shop's fallback order. Blocked identities and ``exclude`` are skipped."""
     exclude = exclude or set()
-    candidates = [i for i in await identities_of(session, customer.id) if i.id not in exclude and not i.blocked]
+    candidates = [
+        i for i in await identities_of(session, customer.id) if i.id not in exclude and not i.blocked
+    ]
     if not candidates:
         return None
     if channel:
@@ -190,5 +202,7 @@ async def pick_identity(
 
 async def set_preferred_channel(session: AsyncSession, customer_id: int, channel: str | None) -> None:
     await session.execute(
-        update(Customer).where(Customer.id == customer_id).values(preferred_channel=channel, updated_at=utcnow())
+        update(Customer)
+        .where(Customer.id == customer_id)
+        .values(preferred_channel=channel, updated_at=utcnow())
     )

@@ -9,7 +9,6 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
-from sqlalchemy.sql import Insert
 
 SessionFactory = async_sessionmaker[AsyncSession]
 
@@ -58,12 +57,12 @@ async def transaction(factory: SessionFactory) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-def insert_for(session: AsyncSession, table: Any) -> Insert:
+def insert_for(session: AsyncSession, table: Any) -> Any:
     """A dialect-specific INSERT that supports ``on_conflict_do_nothing``."""
-    if session.bind.dialect.name == "postgresql":
+    if session.get_bind().dialect.name == "postgresql":
         return postgresql.insert(table)
     return sqlite.insert(table)
 
 
 def is_postgres(session: AsyncSession) -> bool:
-    return session.bind.dialect.name == "postgresql"
+    return session.get_bind().dialect.name == "postgresql"

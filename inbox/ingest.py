@@ -5,6 +5,7 @@ then processed into customers, threads and messages. Unprocessed events survive 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -42,7 +43,9 @@ PREVIEW_LEN = 140
 WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
 
 
-async def store_raw(factory: SessionFactory, account_id: int, events: list[RawEvent] | tuple[RawEvent, ...]) -> int:
+async def store_raw(
+    factory: SessionFactory, account_id: int, events: list[RawEvent] | tuple[RawEvent, ...]
+) -> int:
     """Commit raw events; a redelivered key is a no-op. Returns how many were new. The caller answers the
     provider only after this returns."""
     if not events:
@@ -52,11 +55,18 @@ async def store_raw(factory: SessionFactory, account_id: int, events: list[RawEv
         for ev in events:
             result = await session.execute(
                 insert_for(session, InboundEvent)
-                .values(account_id=account_id, key=ev.key[:254], payload=ev.payload, received_at=utcnow(),
-                        next_attempt_at=utcnow(), attempts=0, skipped=False)
+                .values(
+                    account_id=account_id,
+                    key=ev.key[:254],
+                    payload=ev.payload,
+                    received_at=utcnow(),
+                    next_attempt_at=utcnow(),
+                    attempts=0,
+                    skipped=False,
+                )
                 .on_conflict_do_nothing(index_elements=["account_id", "key"])
             )
-            new += max(result.rowcount or 0, 0)
+            new += max(getattr(result, "rowcount", 0) or 0, 0)
     return new
 
 
@@ -79,7 +89,9 @@ class Fetched:
     size: int
 
 
-async def fetch_attachments(channel: Channel, msg: InboundMessage, settings: Settings, final: bool) -> list[Fetched]:
+async def fetch_attachments(
+    channel: Channel, msg: InboundMessage, settings: Settings, final: bool
+) -> list[Fetched]:
     """Download attachments before the database transaction (network stays outside transactions)."""
     out: list[Fetched] = []
     for att in msg.attachments:
@@ -100,36 +112,62 @@ async def fetch_attachments(channel: Channel, msg: InboundMessage, settings: Set
 
 async def apply_message(session: AsyncSession, msg: InboundMessage, files: list[Fetched]) -> list[Event]:
     exists = await session.execute(
-        select(Message.id).where(Message.account_id == msg.account_id, Message.external_id == msg.external_message_id)
+        select(Message.id).where(
+            Message.account_id == msg.account_id, Message.external_id == msg.external_message_id
+        )
     )
     if exists.scalar_one_or_none() is not None:
         return []  # redelivered under another raw key: nothing doubled
     res = await resolve(
-        session, kind=msg.kind, account_id=msg.account_id, external_id=msg.external_user_id,
-        hints=msg.contact, at=msg.sent_at,
+        session,
+        kind=msg.kind,
+        account_id=msg.account_id,
+        external_id=msg.external_user_id,
+        hints=msg.contact,
+        at=msg.sent_at,
     )
     meta = dict(msg.meta)
     hints = msg.thread_hints
     if hints.subject or hints.message_id:
         meta["email"] = {
-            "subject": hints.subject, "message_id": hints.message_id, "in_reply_to": hints.in_reply_to,
+            "subject": hints.subject,
+            "message_id": hints.message_id,
+            "in_reply_to": hints.in_reply_to,
             "references": list(hints.references),
         }
     message = Message(
-        thread_id=res.thread.id, customer_id=res.customer.id, direction=Direction.IN, channel=msg.kind,
-        account_id=msg.account_id, identity_id=res.identity.id, author=Author.CUSTOMER, text=msg.text,
-        html=nh3.clean(msg.html) if msg.html else None, external_id=msg.external_message_id,
-        reply_to_external_id=hints.reply_to_external_id, meta=meta, delivery=Delivery.NONE,
-        created_at=msg.sent_at, revisions=[],
+        thread_id=res.thread.id,
+        customer_id=res.customer.id,
+        direction=Direction.IN,
+        channel=msg.kind,
+        account_id=msg.account_id,
+        identity_id=res.identity.id,
+        author=Author.CUSTOMER,
+        text=msg.text,
+        html=nh3.clean(msg.html) if msg.html else None,
+        external_id=msg.external_message_id,
+        reply_to_external_id=hints.reply_to_external_id,
+        meta=meta,
+        delivery=Delivery.NONE,
+        created_at=msg.sent_at,
+        revisions=[],
     )
     session.add(message)
     await session.flush()
     for f in files:
-        session.add(AttachmentRow(
-            message_id=message.id, kind=f.att.kind, filename=safe_filename(f.att.filename),
-            content_type=f.att.content_type or "application/octet-stream", size=f.size, path=f.path,
-            sha256=f.sha256, external_ref=f.att.ref, content_id=f.att.content_id,
-        ))
+        session.add(
+            AttachmentRow(
+                message_id=message.id,
+                kind=f.att.kind,
+                filename=safe_filename(f.att.filename),
+                content_type=f.att.content_type or "application/octet-stream",
+                size=f.size,
+                path=f.path,
+                sha256=f.sha256,
+                external_ref=f.att.ref,
+                content_id=f.att.content_id,
+            )
+        )
     thread = res.thread
     if msg.sent_at >= thread.last_message_at:
         thread.last_message_at = msg.sent_at
@@ -140,8 +178,13 @@ async def apply_message(session: AsyncSession, msg: InboundMessage, files: list[
     if thread.status != ThreadStatus.OPEN:
         thread.status = ThreadStatus.OPEN  # a new customer message reopens the thread
     return [
-        Event("message.new", thread_id=thread.id, message_id=message.id, customer_id=res.customer.id,
-              data={"direction": "in", "channel": msg.kind}),
+        Event(
+            "message.new",
+            thread_id=thread.id,
+            message_id=message.id,
+            customer_id=res.customer.id,
+            data={"direction": "in", "channel": msg.kind},
+        ),
         Event("thread.updated", thread_id=thread.id, customer_id=res.customer.id),
     ]
 
@@ -153,7 +196,9 @@ class EditTargetMissing(Exception):
 async def apply_edit(session: AsyncSession, edit: InboundEdit) -> list[Event]:
     message = (
         await session.execute(
-            select(Message).where(Message.account_id == edit.account_id, Message.external_id == edit.external_message_id)
+            select(Message).where(
+                Message.account_id == edit.account_id, Message.external_id == edit.external_message_id
+            )
         )
     ).scalar_one_or_none()
     if message is None:
@@ -186,8 +231,14 @@ async def apply_receipt(session: AsyncSession, receipt: DeliveryReceipt) -> list
         message.delivery = receipt.state
     else:
         return []
-    return [Event("message.updated", thread_id=message.thread_id, message_id=message.id,
-                  data={"delivery": message.delivery})]
+    return [
+        Event(
+            "message.updated",
+            thread_id=message.thread_id,
+            message_id=message.id,
+            data={"delivery": message.delivery},
+        )
+    ]
 
 
 CallbackHandler = Callable[[InboundCallback], Awaitable[None]]
@@ -274,7 +325,9 @@ class InboundProcessor:
     async def _failed(self, row: InboundEvent, exc: Exception) -> None:
         attempts = row.attempts + 1
         reason = f"{type(exc).__name__}: {exc}"[:2000]
-        log.warning("inbound event %s (account %s) failed, attempt %s: %s", row.id, row.account_id, attempts, reason)
+        log.warning(
+            "inbound event %s (account %s) failed, attempt %s: %s", row.id, row.account_id, attempts, reason
+        )
         values: dict[str, object] = {"attempts": attempts, "error": reason}
         if attempts >= MAX_ATTEMPTS:
             values["processed_at"] = utcnow()  # kept raw with its error; replayable by hand
@@ -292,7 +345,5 @@ class InboundProcessor:
                 n = 0
             if n == 0:
                 self.wakeup.clear()
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.wakeup.wait(), timeout=1.0)
-                except TimeoutError:
-                    pass

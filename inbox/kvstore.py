@@ -25,8 +25,11 @@ class DatabaseStore(Store):
             stmt = insert_for(session, KeyValue).values(
                 namespace=self.namespace, key=key, value=data, expires_at=expires
             )
-            await session.execute(stmt.on_conflict_do_update(
-                index_elements=["namespace", "key"], set_={"value": data, "expires_at": expires}))
+            await session.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["namespace", "key"], set_={"value": data, "expires_at": expires}
+                )
+            )
 
     async def get(self, key: str, renew_for: int | timedelta | None = None) -> bytes | None:
         async with self.factory() as session:
@@ -42,7 +45,9 @@ class DatabaseStore(Store):
 
     async def delete(self, key: str) -> None:
         async with transaction(self.factory) as session:
-            await session.execute(delete(KeyValue).where(KeyValue.namespace == self.namespace, KeyValue.key == key))
+            await session.execute(
+                delete(KeyValue).where(KeyValue.namespace == self.namespace, KeyValue.key == key)
+            )
 
     async def delete_all(self) -> None:
         async with transaction(self.factory) as session:
@@ -57,8 +62,13 @@ class DatabaseStore(Store):
 
     async def expires_in(self, key: str) -> int | None:
         async with self.factory() as session:
-            row = (await session.execute(select(KeyValue.expires_at).where(
-                KeyValue.namespace == self.namespace, KeyValue.key == key))).scalar_one_or_none()
+            row = (
+                await session.execute(
+                    select(KeyValue.expires_at).where(
+                        KeyValue.namespace == self.namespace, KeyValue.key == key
+                    )
+                )
+            ).scalar_one_or_none()
         if row is None:
             return None
         expires: datetime = row

@@ -6,6 +6,7 @@ backoff, keep per-chat order, and mark permanent failures visibly (then fall bac
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import random
@@ -35,7 +36,18 @@ from inbox.db import SessionFactory, is_postgres, transaction
 from inbox.events import Event, EventBus
 from inbox.files import resolve as resolve_file
 from inbox.models import Attachment as AttachmentRow
-from inbox.models import Author, Customer, Delivery, Direction, Identity, Message, Outbox, Thread, ThreadStatus, utcnow
+from inbox.models import (
+    Author,
+    Customer,
+    Delivery,
+    Direction,
+    Identity,
+    Message,
+    Outbox,
+    Thread,
+    ThreadStatus,
+    utcnow,
+)
 from inbox.ratelimit import Buckets
 from inbox.settings import Settings
 
@@ -78,20 +90,47 @@ async def enqueue(session: AsyncSession, thread: Thread, draft: Draft) -> tuple[
             raise NoChannel(f"the customer has no usable {draft.channel} channel")
         raise NoChannel("the customer has no channel we can answer on")
     message = Message(
-        thread_id=thread.id, customer_id=customer.id, direction=Direction.OUT, channel=identity.kind,
-        account_id=identity.account_id, identity_id=identity.id, author=draft.author, manager_id=draft.manager_id,
-        text=draft.text, meta={**draft.meta, "buttons": [[_button(b) for b in row] for row in draft.buttons]},
-        delivery=Delivery.QUEUED, order_id=draft.order_id, revisions=[], created_at=utcnow(),
+        thread_id=thread.id,
+        customer_id=customer.id,
+        direction=Direction.OUT,
+        channel=identity.kind,
+        account_id=identity.account_id,
+        identity_id=identity.id,
+        author=draft.author,
+        manager_id=draft.manager_id,
+        text=draft.text,
+        meta={**draft.meta, "buttons": [[_button(b) for b in row] for row in draft.buttons]},
+        delivery=Delivery.QUEUED,
+        order_id=draft.order_id,
+        revisions=[],
+        created_at=utcnow(),
     )
     session.add(message)
     await session.flush()
-    rows = [AttachmentRow(message_id=message.id, kind=a.kind, filename=a.filename, content_type=a.content_type,
-                          size=a.size, path=a.path, sha256=a.sha256) for a in draft.attachments]
+    rows = [
+        AttachmentRow(
+            message_id=message.id,
+            kind=a.kind,
+            filename=a.filename,
+            content_type=a.content_type,
+            size=a.size,
+            path=a.path,
+            sha256=a.sha256,
+        )
+        for a in draft.attachments
+    ]
     session.add_all(rows)
     await session.flush()
     set_committed_value(message, "attachments", rows)
-    session.add(Outbox(message_id=message.id, account_id=identity.account_id, chat_id=identity.external_id,
-                       next_attempt_at=utcnow(), payload={}))
+    session.add(
+        Outbox(
+            message_id=message.id,
+            account_id=identity.account_id,
+            chat_id=identity.external_id,
+            next_attempt_at=utcnow(),
+            payload={},
+        )
+    )
     thread.last_message_at = message.created_at
     thread.last_preview = (draft.text or (draft.attachments[0].filename if draft.attachments else ""))[:140]
     if draft.author == Author.MANAGER:
@@ -99,8 +138,13 @@ async def enqueue(session: AsyncSession, thread: Thread, draft: Draft) -> tuple[
         if thread.status == ThreadStatus.OPEN:
             thread.status = ThreadStatus.WAITING
     return message, [
-        Event("message.new", thread_id=thread.id, message_id=message.id, customer_id=customer.id,
-              data={"direction": "out", "channel": identity.kind}),
+        Event(
+            "message.new",
+            thread_id=thread.id,
+            message_id=message.id,
+            customer_id=customer.id,
+            data={"direction": "out", "channel": identity.kind},
+        ),
         Event("thread.updated", thread_id=thread.id, customer_id=customer.id),
     ]
 
@@ -127,7 +171,11 @@ async def retry(session: AsyncSession, message_id: int) -> list[Event]:
     row.last_error = None
     message.delivery = Delivery.QUEUED
     message.delivery_error = None
-    return [Event("message.updated", thread_id=message.thread_id, message_id=message.id, data={"delivery": "queued"})]
+    return [
+        Event(
+            "message.updated", thread_id=message.thread_id, message_id=message.id, data={"delivery": "queued"}
+        )
+    ]
 
 
 def backoff(attempts: int, cap: float) -> float:
@@ -143,8 +191,14 @@ class Claimed:
 
 
 class Dispatcher:
-    def __init__(self, factory: SessionFactory, hub: ChannelHub, bus: EventBus, settings: Settings,
-                 concurrency: int = 32) -> None:
+    def __init__(
+        self,
+        factory: SessionFactory,
+        hub: ChannelHub,
+        bus: EventBus,
+        settings: Settings,
+        concurrency: int = 32,
+    ) -> None:
         self.factory = factory
         self.hub = hub
         self.bus = bus
@@ -173,10 +227,16 @@ class Dispatcher:
                 select(Outbox)
                 .where(Outbox.done_at.is_(None), Outbox.next_attempt_at <= now)
                 .where((Outbox.claimed_until.is_(None)) | (Outbox.claimed_until < now))
-                .where(~exists().where(and_(
-                    earlier.account_id == Outbox.account_id, earlier.chat_id == Outbox.chat_id,
-                    earlier.done_at.is_(None), earlier.id < Outbox.id,
-                )))
+                .where(
+                    ~exists().where(
+                        and_(
+                            earlier.account_id == Outbox.account_id,
+                            earlier.chat_id == Outbox.chat_id,
+                            earlier.done_at.is_(None),
+                            earlier.id < Outbox.id,
+                        )
+                    )
+                )
                 .order_by(Outbox.id)
                 .limit(limit)
             )
@@ -187,7 +247,9 @@ class Dispatcher:
                 return []
             until = now + timedelta(seconds=self.settings.outbox_lease_seconds)
             await session.execute(
-                update(Outbox).where(Outbox.id.in_([r.id for r in rows])).values(claimed_by=WORKER_ID, claimed_until=until)
+                update(Outbox)
+                .where(Outbox.id.in_([r.id for r in rows]))
+                .values(claimed_by=WORKER_ID, claimed_until=until)
             )
             ids = [r.message_id for r in rows if r.message_id is not None]
             msgs = {
@@ -236,15 +298,23 @@ class Dispatcher:
         await chat_bucket.acquire()
         await acct_bucket.acquire()
         out = OutboundMessage(
-            account_id=row.account_id, chat_id=row.chat_id, text=message.text or "",
+            account_id=row.account_id,
+            chat_id=row.chat_id,
+            text=message.text or "",
             idempotency_key=str(row.id),
             attachments=tuple(
-                Attachment(kind=a.kind, filename=a.filename, content_type=a.content_type, size=a.size,
-                           path=str(resolve_file(self.settings.data_dir, a.path)) if a.path else None)
+                Attachment(
+                    kind=a.kind,
+                    filename=a.filename,
+                    content_type=a.content_type,
+                    size=a.size,
+                    path=str(resolve_file(self.settings.data_dir, a.path)) if a.path else None,
+                )
                 for a in message.attachments
             ),
             buttons=tuple(tuple(Button(**b) for b in r) for r in message.meta.get("buttons", [])),
-            html=message.html, reply_to_external_id=message.reply_to_external_id,
+            html=message.html,
+            reply_to_external_id=message.reply_to_external_id,
             meta={k: v for k, v in message.meta.items() if k != "buttons"},
         )
         try:
@@ -261,19 +331,43 @@ class Dispatcher:
         else:
             await self._finish(row, message, sent=sent)
 
-    async def _finish(self, row: Outbox, message: Message | None, sent: SentMessage | None = None,
-                      error: str | None = None) -> None:
+    async def _finish(
+        self, row: Outbox, message: Message | None, sent: SentMessage | None = None, error: str | None = None
+    ) -> None:
         events: list[Event] = []
         async with transaction(self.factory) as session:
-            await session.execute(update(Outbox).where(Outbox.id == row.id).values(
-                done_at=utcnow(), claimed_by=None, claimed_until=None, last_error=error, attempts=row.attempts + 1))
+            await session.execute(
+                update(Outbox)
+                .where(Outbox.id == row.id)
+                .values(
+                    done_at=utcnow(),
+                    claimed_by=None,
+                    claimed_until=None,
+                    last_error=error,
+                    attempts=row.attempts + 1,
+                )
+            )
             if message is not None and sent is not None:
                 state = sent.state if sent.state in {s.value for s in Delivery} else Delivery.SENT
-                await session.execute(update(Message).where(Message.id == message.id).values(
-                    external_id=sent.external_id, delivery=state, delivery_error=None, sent_at=utcnow(),
-                    meta={**message.meta, **({"provider": dict(sent.meta)} if sent.meta else {})}))
-                events.append(Event("message.updated", thread_id=message.thread_id, message_id=message.id,
-                                    data={"delivery": state}))
+                await session.execute(
+                    update(Message)
+                    .where(Message.id == message.id)
+                    .values(
+                        external_id=sent.external_id,
+                        delivery=state,
+                        delivery_error=None,
+                        sent_at=utcnow(),
+                        meta={**message.meta, **({"provider": dict(sent.meta)} if sent.meta else {})},
+                    )
+                )
+                events.append(
+                    Event(
+                        "message.updated",
+                        thread_id=message.thread_id,
+                        message_id=message.id,
+                        data={"delivery": state},
+                    )
+                )
         await self.bus.publish(*events)
 
     async def _transient(self, row: Outbox, message: Message, exc: TransientSendError) -> None:
@@ -283,29 +377,61 @@ class Dispatcher:
             return
         wait = max(exc.retry_after or 0.0, backoff(attempts, self.settings.outbox_backoff_cap))
         async with transaction(self.factory) as session:
-            await session.execute(update(Outbox).where(Outbox.id == row.id).values(
-                attempts=attempts, next_attempt_at=utcnow() + timedelta(seconds=wait), claimed_by=None,
-                claimed_until=None, last_error=exc.reason))
-            await session.execute(update(Message).where(Message.id == message.id).values(
-                delivery_error=f"retrying in {wait:.0f}s: {exc.reason}"))
+            await session.execute(
+                update(Outbox)
+                .where(Outbox.id == row.id)
+                .values(
+                    attempts=attempts,
+                    next_attempt_at=utcnow() + timedelta(seconds=wait),
+                    claimed_by=None,
+                    claimed_until=None,
+                    last_error=exc.reason,
+                )
+            )
+            await session.execute(
+                update(Message)
+                .where(Message.id == message.id)
+                .values(delivery_error=f"retrying in {wait:.0f}s: {exc.reason}")
+            )
         await self.bus.publish(Event("message.updated", thread_id=message.thread_id, message_id=message.id))
 
     async def _permanent(self, row: Outbox, message: Message, reason: str) -> None:
         events: list[Event] = []
         async with transaction(self.factory) as session:
-            await session.execute(update(Outbox).where(Outbox.id == row.id).values(
-                attempts=row.attempts + 1, done_at=utcnow(), claimed_by=None, claimed_until=None, last_error=reason))
-            await session.execute(update(Message).where(Message.id == message.id).values(
-                delivery=Delivery.FAILED, delivery_error=reason))
+            await session.execute(
+                update(Outbox)
+                .where(Outbox.id == row.id)
+                .values(
+                    attempts=row.attempts + 1,
+                    done_at=utcnow(),
+                    claimed_by=None,
+                    claimed_until=None,
+                    last_error=reason,
+                )
+            )
+            await session.execute(
+                update(Message)
+                .where(Message.id == message.id)
+                .values(delivery=Delivery.FAILED, delivery_error=reason)
+            )
             if message.identity_id is not None and _blocked(reason):
-                await session.execute(update(Identity).where(Identity.id == message.identity_id).values(blocked=True))
-            events.append(Event("message.updated", thread_id=message.thread_id, message_id=message.id,
-                                data={"delivery": "failed"}))
+                await session.execute(
+                    update(Identity).where(Identity.id == message.identity_id).values(blocked=True)
+                )
+            events.append(
+                Event(
+                    "message.updated",
+                    thread_id=message.thread_id,
+                    message_id=message.id,
+                    data={"delivery": "failed"},
+                )
+            )
             events += await self._fallback(session, message, reason)
         await self.bus.publish(*events)
 
     async def _fallback(self, session: AsyncSession, failed: Message, reason: str) -> list[Event]:
-        """A permanent failure falls back to the customer's next channel (shop-wide order); noted in the thread."""
+        """A permanent failure falls back to the customer's next channel (shop-wide order), noted in the
+        thread."""
         if failed.meta.get("no_fallback") or failed.author == Author.SYSTEM:
             return []
         thread = await session.get(Thread, failed.thread_id)
@@ -316,23 +442,37 @@ class Dispatcher:
         ident = await pick_identity(session, customer, thread, exclude={i for i in tried if i is not None})
         if ident is None:
             return []
-        attachments = (await session.execute(
-            select(AttachmentRow).where(AttachmentRow.message_id == failed.id))).scalars()
+        attachments = (
+            await session.execute(select(AttachmentRow).where(AttachmentRow.message_id == failed.id))
+        ).scalars()
         draft = Draft(
-            text=failed.text or "", author=Author(failed.author), manager_id=failed.manager_id, channel=ident.kind,
-            attachments=tuple(NewAttachment(a.kind, a.filename, a.content_type, a.path or "", a.sha256 or "", a.size)
-                              for a in attachments if a.path),
-            meta={**{k: v for k, v in failed.meta.items() if k != "buttons"},
-                  "fallback_from": {"message_id": failed.id, "channel": failed.channel, "reason": reason},
-                  "tried_identities": sorted(i for i in tried if i is not None)},
+            text=failed.text or "",
+            author=Author(failed.author),
+            manager_id=failed.manager_id,
+            channel=ident.kind,
+            attachments=tuple(
+                NewAttachment(a.kind, a.filename, a.content_type, a.path or "", a.sha256 or "", a.size)
+                for a in attachments
+                if a.path
+            ),
+            meta={
+                **{k: v for k, v in failed.meta.items() if k != "buttons"},
+                "fallback_from": {"message_id": failed.id, "channel": failed.channel, "reason": reason},
+                "tried_identities": sorted(i for i in tried if i is not None),
+            },
             order_id=failed.order_id,
         )
         message, events = await enqueue(session, thread, draft)
         note = Message(
-            thread_id=thread.id, customer_id=customer.id, direction=Direction.EVENT, author=Author.SYSTEM,
-            text=f"fallback:{failed.channel}:{message.channel}", meta={"kind": "fallback", "reason": reason,
-                                                                     "from": failed.channel, "to": message.channel},
-            delivery=Delivery.NONE, revisions=[], created_at=utcnow(),
+            thread_id=thread.id,
+            customer_id=customer.id,
+            direction=Direction.EVENT,
+            author=Author.SYSTEM,
+            text=f"fallback:{failed.channel}:{message.channel}",
+            meta={"kind": "fallback", "reason": reason, "from": failed.channel, "to": message.channel},
+            delivery=Delivery.NONE,
+            revisions=[],
+            created_at=utcnow(),
         )
         session.add(note)
         return events
@@ -347,10 +487,8 @@ class Dispatcher:
                 n = 0
             if n == 0:
                 self.wakeup.clear()
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.wakeup.wait(), timeout=0.5)
-                except TimeoutError:
-                    pass
 
 
 def _blocked(reason: str) -> bool:

@@ -52,6 +52,7 @@ class Settings:
     default_locale: str = "ru"
     default_region: str = "RU"
     public_url: str | None = None
+    timezone: str = "Europe/Moscow"  # how times are shown to managers and customers
     # Outbox pacing (DESIGN §6): per account and per chat, messages per second.
     telegram_rate_per_bot: float = 30.0
     telegram_rate_per_chat: float = 1.0
@@ -69,12 +70,16 @@ class Settings:
     @classmethod
     def from_env(cls) -> Settings:
         data_dir = Path(os.environ.get("INBOX_DATA_DIR") or Path.cwd() / "data").resolve()
-        database_url = os.environ.get("INBOX_DATABASE_URL") or f"sqlite+aiosqlite:///{Path.cwd() / 'inbox.sqlite3'}"
+        database_url = (
+            os.environ.get("INBOX_DATABASE_URL") or f"sqlite+aiosqlite:///{Path.cwd() / 'inbox.sqlite3'}"
+        )
         if database_url.startswith("postgresql://") or database_url.startswith("postgres://"):
             database_url = "postgresql+asyncpg://" + database_url.split("://", 1)[1]
         if database_url.startswith("sqlite://") and "+aiosqlite" not in database_url:
             database_url = database_url.replace("sqlite://", "sqlite+aiosqlite://", 1)
-        if not (database_url.startswith("sqlite+aiosqlite://") or database_url.startswith("postgresql+asyncpg://")):
+        if not (
+            database_url.startswith("sqlite+aiosqlite://") or database_url.startswith("postgresql+asyncpg://")
+        ):
             raise SettingsError(
                 "INBOX_DATABASE_URL must be sqlite+aiosqlite:///path or postgresql+asyncpg://user@host/db, "
                 f"got {database_url!r}"
@@ -97,6 +102,7 @@ class Settings:
             default_locale=locale,
             default_region=os.environ.get("INBOX_DEFAULT_REGION", "RU"),
             public_url=os.environ.get("INBOX_PUBLIC_URL") or None,
+            timezone=_timezone(os.environ.get("INBOX_TIMEZONE") or "Europe/Moscow"),
             telegram_rate_per_bot=_float("INBOX_TELEGRAM_RATE_PER_BOT", 30.0),
             telegram_rate_per_chat=_float("INBOX_TELEGRAM_RATE_PER_CHAT", 1.0),
             vk_rate_per_community=_float("INBOX_VK_RATE", 20.0),
@@ -114,6 +120,16 @@ class Settings:
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+
+def _timezone(name: str) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise SettingsError(f"INBOX_TIMEZONE is not a known time zone: {name!r}") from exc
+    return name
 
 
 def _persistent_secret(data_dir: Path) -> str:

@@ -42,8 +42,13 @@ class ThreadRow:
 
 
 async def list_threads(
-    session: AsyncSession, *, limit: int = 50, cursor: str | None = None, status: str | None = None,
-    assignee_id: int | None = None, unassigned: bool = False,
+    session: AsyncSession,
+    *,
+    limit: int = 50,
+    cursor: str | None = None,
+    status: str | None = None,
+    assignee_id: int | None = None,
+    unassigned: bool = False,
 ) -> tuple[list[ThreadRow], str | None]:
     """Threads by last activity (newest first), keyset-paginated on (last_message_at, id)."""
     query = select(Thread, Customer).join(Customer, Customer.id == Thread.customer_id)
@@ -60,7 +65,9 @@ async def list_threads(
             at, tid = datetime.fromisoformat(str(parts[0])), int(str(parts[1]))
         except (IndexError, ValueError) as exc:
             raise BadCursor("malformed cursor") from exc
-        query = query.where(or_(Thread.last_message_at < at, and_(Thread.last_message_at == at, Thread.id < tid)))
+        query = query.where(
+            or_(Thread.last_message_at < at, and_(Thread.last_message_at == at, Thread.id < tid))
+        )
     query = query.order_by(Thread.last_message_at.desc(), Thread.id.desc()).limit(limit + 1)
     rows = (await session.execute(query)).all()
     more = len(rows) > limit
@@ -68,9 +75,13 @@ async def list_threads(
     customer_ids = [c.id for _, c in rows]
     kinds: dict[int, set[str]] = {}
     if customer_ids:
-        for cid, kind in (await session.execute(
-            select(Identity.customer_id, Identity.kind).where(Identity.customer_id.in_(customer_ids)).distinct()
-        )).all():
+        for cid, kind in (
+            await session.execute(
+                select(Identity.customer_id, Identity.kind)
+                .where(Identity.customer_id.in_(customer_ids))
+                .distinct()
+            )
+        ).all():
             kinds.setdefault(cid, set()).add(kind)
     out = [ThreadRow(t, c, tuple(sorted(kinds.get(c.id, set())))) for t, c in rows]
     next_cursor = encode_cursor(rows[-1][0].last_message_at, rows[-1][0].id) if more and rows else None
@@ -78,7 +89,12 @@ async def list_threads(
 
 
 async def thread_messages(
-    session: AsyncSession, thread_id: int, *, limit: int = 100, before_id: int | None = None, after_id: int | None = None
+    session: AsyncSession,
+    thread_id: int,
+    *,
+    limit: int = 100,
+    before_id: int | None = None,
+    after_id: int | None = None,
 ) -> list[Message]:
     """A page of a thread's messages in chronological order (the newest ``limit`` before ``before_id``)."""
     query = select(Message).where(Message.thread_id == thread_id).options(selectinload(Message.attachments))
@@ -93,4 +109,6 @@ async def thread_messages(
 
 
 async def mark_read(session: AsyncSession, thread_id: int) -> None:
-    await session.execute(update(Thread).where(Thread.id == thread_id, Thread.unread_count > 0).values(unread_count=0))
+    await session.execute(
+        update(Thread).where(Thread.id == thread_id, Thread.unread_count > 0).values(unread_count=0)
+    )

@@ -135,7 +135,9 @@ class Workers:
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.exception("poller for account %s (%s) failed; restarting in %.0fs", cfg.id, cfg.name, delay)
+                log.exception(
+                    "poller for account %s (%s) failed; restarting in %.0fs", cfg.id, cfg.name, delay
+                )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 60)
 
@@ -145,16 +147,21 @@ class Workers:
             yield True
             return
         async with self.engine.connect() as conn:
-            got = (await conn.execute(text("SELECT pg_try_advisory_lock(:ns, :id)"),
-                                      {"ns": LOCK_NAMESPACE, "id": account_id})).scalar()
+            got = (
+                await conn.execute(
+                    text("SELECT pg_try_advisory_lock(:ns, :id)"), {"ns": LOCK_NAMESPACE, "id": account_id}
+                )
+            ).scalar()
             await conn.commit()
             try:
                 yield bool(got)
             finally:
                 if got:
                     with contextlib.suppress(Exception):
-                        await conn.execute(text("SELECT pg_advisory_unlock(:ns, :id)"),
-                                           {"ns": LOCK_NAMESPACE, "id": account_id})
+                        await conn.execute(
+                            text("SELECT pg_advisory_unlock(:ns, :id)"),
+                            {"ns": LOCK_NAMESPACE, "id": account_id},
+                        )
                         await conn.commit()
 
 

@@ -71,7 +71,10 @@ class ServeProcess:
         handle = self.log.open("ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "inbox.cli", "serve", "--port", str(self.port)],
-            env=self.env, cwd=self.cwd, stdout=handle, stderr=subprocess.STDOUT,
+            env=self.env,
+            cwd=self.cwd,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
         )
         try:
             wait_http(self.url + "/healthz", timeout=30)
@@ -96,5 +99,11 @@ class ServeProcess:
 
 
 def cli(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "inbox.cli", *args], env={**os.environ, **env}, cwd=cwd,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "inbox.cli", *args],
+        env={**os.environ, **env},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )

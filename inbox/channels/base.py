@@ -1,4 +1,4 @@
-"""The channel protocol: what every adapter (Telegram, VK, email, SMS) offers the core, and the data it trades.
+"""The channel protocol: what every adapter (Telegram, VK, email, SMS) offers the core, and the data types.
 
 Domain code sees only these types. Adapters translate provider payloads into them at the edge and get their
 transport (API base URL, credentials) through their constructor, which is how shops point them at a

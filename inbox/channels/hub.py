@@ -19,7 +19,11 @@ log = logging.getLogger(__name__)
 
 def account_config(row: ChannelAccount) -> AccountConfig:
     return AccountConfig(
-        id=row.id, kind=ChannelKind(row.kind), name=row.name, settings=dict(row.settings), secrets=dict(row.secrets)
+        id=row.id,
+        kind=ChannelKind(row.kind),
+        name=row.name,
+        settings=dict(row.settings),
+        secrets=dict(row.secrets),
     )
 
 

@@ -128,7 +128,9 @@ class Message(Base):
     external_id: Mapped[str | None] = mapped_column(String(254))
     reply_to_external_id: Mapped[str | None] = mapped_column(String(254))
     order_id: Mapped[int | None] = mapped_column(index=True)
-    meta: Mapped[dict[str, Any]] = mapped_column(default=dict)  # email headers, buttons, quotes, fallback notes
+    meta: Mapped[dict[str, Any]] = mapped_column(
+        default=dict
+    )  # email headers, buttons, quotes, fallback notes
     delivery: Mapped[str] = mapped_column(String(12), default=Delivery.NONE)
     delivery_error: Mapped[str | None] = mapped_column(Text)
     sent_at: Mapped[datetime | None] = mapped_column()

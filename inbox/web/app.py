@@ -26,7 +26,7 @@ from inbox.events import EventBus, make_channels_plugin
 from inbox.kvstore import DatabaseStore
 from inbox.settings import Settings
 from inbox.web import filters
-from inbox.web.auth import login, login_page, logout
+from inbox.web.auth import login, login_page, logout, require_manager, require_token
 from inbox.web.state import AppContext
 from inbox.web.views.api import ApiV1
 from inbox.web.views.inbox import InboxController
@@ -42,7 +42,7 @@ def healthz() -> dict[str, str]:
     return {"status": "ok", "version": __version__}
 
 
-def jinja_environment() -> Environment:
+def jinja_environment(settings: Settings) -> Environment:
     env = Environment(
         loader=FileSystemLoader(HERE / "templates"),
         autoescape=select_autoescape(default=True, default_for_string=True),
@@ -51,7 +51,7 @@ def jinja_environment() -> Environment:
     )
     env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
     env.globals["current_locale"] = i18n.current
-    filters.register(env)
+    filters.register(env, settings.timezone)
     return env
 
 
@@ -75,22 +75,36 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> Litest
             await workers.close()
             await engine.dispose()
 
-    html = Router(path="/", route_handlers=[InboxController, login_page, login, logout], include_in_schema=False)
+    html = Router(path="/", route_handlers=[login_page, login, logout], include_in_schema=False)
+    inbox_ui = Router(
+        path="/", route_handlers=[InboxController], before_request=require_manager, include_in_schema=False
+    )
+    api = Router(path="/api/v1", route_handlers=[ApiV1], before_request=require_token, tags=["api"])
     hooks = Router(path="/", route_handlers=[webhook, webhook_status], include_in_schema=False)
-    template_engine = JinjaTemplateEngine.from_environment(jinja_environment())
+    template_engine = JinjaTemplateEngine.from_environment(jinja_environment(settings))
     app = Litestar(
         route_handlers=[
-            html, hooks, ApiV1, healthz,
-            create_static_files_router(path="/static", directories=[HERE / "static"], include_in_schema=False),
+            html,
+            inbox_ui,
+            hooks,
+            api,
+            healthz,
+            create_static_files_router(
+                path="/static", directories=[HERE / "static"], include_in_schema=False
+            ),
         ],
         plugins=[channels, HTMXPlugin()],
         template_config=TemplateConfig(instance=template_engine),
-        middleware=[ServerSideSessionConfig(store="sessions", max_age=14 * 24 * 3600, samesite="lax").middleware],
+        middleware=[
+            ServerSideSessionConfig(store="sessions", max_age=14 * 24 * 3600, samesite="lax").middleware
+        ],
         stores={"sessions": DatabaseStore(factory, "sessions")},
-        csrf_config=CSRFConfig(secret=settings.secret_key, exclude=["/webhooks", "/api/", "/healthz"],
-                               cookie_samesite="strict"),
-        openapi_config=OpenAPIConfig(title="inbox API", version=__version__, path="/api/schema",
-                                     render_plugins=[SwaggerRenderPlugin()]),
+        csrf_config=CSRFConfig(
+            secret=settings.secret_key, exclude=["/webhooks", "/api/", "/healthz"], cookie_samesite="strict"
+        ),
+        openapi_config=OpenAPIConfig(
+            title="inbox API", version=__version__, path="/api/schema", render_plugins=[SwaggerRenderPlugin()]
+        ),
         lifespan=[lifespan],
         request_max_body_size=settings.max_upload_bytes + 1024 * 1024,
         debug=False,

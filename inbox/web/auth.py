@@ -62,7 +62,9 @@ async def require_token(request: AnyRequest) -> None:
         raise NotAuthorizedException("missing bearer token: send Authorization: Bearer <token>")
     digest = token_digest(token.strip())
     async with transaction(ctx(request).factory) as session:
-        row = (await session.execute(select(ApiToken).where(ApiToken.token_sha256 == digest))).scalar_one_or_none()
+        row = (
+            await session.execute(select(ApiToken).where(ApiToken.token_sha256 == digest))
+        ).scalar_one_or_none()
         if row is None or row.revoked:
             raise NotAuthorizedException("invalid or revoked API token")
         await session.execute(update(ApiToken).where(ApiToken.id == row.id).values(last_used_at=utcnow()))
@@ -83,12 +85,17 @@ async def login(
     password = data.get("password") or ""
     try:
         async with ctx(request).factory() as session:
-            manager = (await session.execute(select(Manager).where(Manager.email == email))).scalar_one_or_none()
+            manager = (
+                await session.execute(select(Manager).where(Manager.email == email))
+            ).scalar_one_or_none()
     except SQLAlchemyError:
         manager = None
     if manager is None or not manager.active or not verify_password(manager.password_hash, password):
-        return Template("login.html", context={"error": i18n._("Wrong email or password."), "email": email},
-                        status_code=401)
+        return Template(
+            "login.html",
+            context={"error": i18n._("Wrong email or password."), "email": email},
+            status_code=401,
+        )
     request.clear_session()
     request.set_session({"manager_id": manager.id})
     return Redirect(path="/")

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import datetime, tzinfo
+from zoneinfo import ZoneInfo
 
 from babel.dates import format_datetime
 from jinja2 import Environment
@@ -13,38 +14,45 @@ from inbox import i18n
 
 _URL = re.compile(r"https?://[^\s<>\"']+")
 
+_tz: tzinfo = ZoneInfo("Europe/Moscow")
+
 CHANNEL_LABELS = {"telegram": "Telegram", "vk": "VK", "email": "Email", "sms": "SMS"}
 
 
 def when(value: datetime | None) -> str:
     if value is None:
         return ""
-    now = datetime.now(UTC)
     locale = i18n.current()
-    if value.date() == now.date():
-        return format_datetime(value, "HH:mm", tzinfo=UTC, locale=locale)
-    return format_datetime(value, "d MMM HH:mm", tzinfo=UTC, locale=locale)
+    if value.astimezone(_tz).date() == datetime.now(_tz).date():
+        return format_datetime(value, "HH:mm", tzinfo=_tz, locale=locale)
+    return format_datetime(value, "d MMM HH:mm", tzinfo=_tz, locale=locale)
 
 
 def full_time(value: datetime | None) -> str:
     if value is None:
         return ""
-    return format_datetime(value, "medium", tzinfo=UTC, locale=i18n.current())
+    return format_datetime(value, "medium", tzinfo=_tz, locale=i18n.current())
 
 
 def linkify(text: str | None) -> Markup:
     """Escape the text, then turn URLs into links that open safely; newlines become <br>."""
     escaped = str(escape(text or ""))
-    linked = _URL.sub(lambda m: f'<a href="{m.group(0)}" target="_blank" rel="noopener noreferrer nofollow">'
-                      f"{m.group(0)}</a>", escaped)
-    return Markup(linked.replace("\n", "<br>"))  # noqa: S704 - input escaped above
+    linked = _URL.sub(
+        lambda m: (
+            f'<a href="{m.group(0)}" target="_blank" rel="noopener noreferrer nofollow">{m.group(0)}</a>'
+        ),
+        escaped,
+    )
+    return Markup(linked.replace("\n", "<br>"))
 
 
 def channel_label(kind: str | None) -> str:
     return CHANNEL_LABELS.get(kind or "", kind or "")
 
 
-def register(env: Environment) -> None:
+def register(env: Environment, timezone: str = "Europe/Moscow") -> None:
+    global _tz
+    _tz = ZoneInfo(timezone)
     env.filters["when"] = when
     env.filters["full_time"] = full_time
     env.filters["linkify"] = linkify

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from litestar import Request
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -28,6 +29,6 @@ class AppContext:
         self.workers.processor.wake()
 
 
-def ctx(request: Request[object, object, object]) -> AppContext:
+def ctx(request: Request[Any, Any, Any]) -> AppContext:
     context: AppContext = request.app.state.ctx
     return context

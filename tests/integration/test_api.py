@@ -50,7 +50,9 @@ async def test_threads_messages_customer_and_post(server: tuple[str, dict[str, s
         customer = (await client.get(f"/api/v1/customers/{anna['customer_id']}")).json()
         assert customer["name"] == "Анна Смирнова" and customer["identities"][0]["channel"] == "telegram"
 
-        posted = await client.post(f"/api/v1/threads/{anna['id']}/messages", json={"text": "Трек: 1234567890"})
+        posted = await client.post(
+            f"/api/v1/threads/{anna['id']}/messages", json={"text": "Трек: 1234567890"}
+        )
         assert posted.status_code == 201, posted.text
         body = posted.json()
         assert body["direction"] == "out" and body["delivery"]["state"] == "queued"
@@ -77,8 +79,9 @@ async def test_bad_requests_get_a_reason(server: tuple[str, dict[str, str]]) -> 
         assert (await client.get("/api/v1/customers/999999")).status_code == 404
         empty = await client.post("/api/v1/threads/1/messages", json={"text": "   "})
         assert empty.status_code == 400 and "empty" in empty.text
-        malformed = await client.post("/api/v1/threads/1/messages", content=b"{nope", headers={
-            "content-type": "application/json"})
+        malformed = await client.post(
+            "/api/v1/threads/1/messages", content=b"{nope", headers={"content-type": "application/json"}
+        )
         assert malformed.status_code == 400
         no_channel = await client.post("/api/v1/threads/1/messages", json={"text": "x", "channel": "email"})
         assert no_channel.status_code == 409 and "email" in no_channel.text

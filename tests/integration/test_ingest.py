@@ -24,9 +24,18 @@ async def account(factory: SessionFactory, kind: str = "telegram", name: str = "
         return row.id
 
 
-def inbound(account_id: int, user: str, mid: str, text: str, at: datetime = T0, **contact: str) -> InboundMessage:
-    return InboundMessage(kind=ChannelKind.TELEGRAM, account_id=account_id, external_user_id=user,
-                          external_message_id=mid, sent_at=at, text=text, contact=ContactHints(**contact))
+def inbound(
+    account_id: int, user: str, mid: str, text: str, at: datetime = T0, **contact: str
+) -> InboundMessage:
+    return InboundMessage(
+        kind=ChannelKind.TELEGRAM,
+        account_id=account_id,
+        external_user_id=user,
+        external_message_id=mid,
+        sent_at=at,
+        text=text,
+        contact=ContactHints(**contact),
+    )
 
 
 async def count(factory: SessionFactory, model: type) -> int:
@@ -36,8 +45,12 @@ async def count(factory: SessionFactory, model: type) -> int:
 
 async def test_raw_events_are_stored_once(factory: SessionFactory) -> None:
     acc = await account(factory)
-    assert await store_raw(factory, acc, [RawEvent("1", {"update_id": 1}), RawEvent("2", {"update_id": 2})]) == 2
-    assert await store_raw(factory, acc, [RawEvent("2", {"update_id": 2}), RawEvent("3", {"update_id": 3})]) == 1
+    assert (
+        await store_raw(factory, acc, [RawEvent("1", {"update_id": 1}), RawEvent("2", {"update_id": 2})]) == 2
+    )
+    assert (
+        await store_raw(factory, acc, [RawEvent("2", {"update_id": 2}), RawEvent("3", {"update_id": 3})]) == 1
+    )
     assert await count(factory, InboundEvent) == 3
 
 
@@ -45,7 +58,9 @@ async def test_one_customer_identity_thread_per_sender(factory: SessionFactory) 
     acc = await account(factory)
     async with transaction(factory) as session:
         ev1 = await apply_message(session, inbound(acc, "42", "42:1", "Привет", display_name="Анна"), [])
-        ev2 = await apply_message(session, inbound(acc, "42", "42:2", "Где заказ?", T0 + timedelta(minutes=1)), [])
+        ev2 = await apply_message(
+            session, inbound(acc, "42", "42:2", "Где заказ?", T0 + timedelta(minutes=1)), []
+        )
         dup = await apply_message(session, inbound(acc, "42", "42:2", "Где заказ?"), [])
         await apply_message(session, inbound(acc, "43", "43:1", "Здравствуйте"), [])
     assert ev1 and ev2 and dup == []
@@ -66,9 +81,19 @@ async def test_vouched_phone_joins_existing_customer_unverified_does_not(factory
     sms = await account(factory, "sms", "sms")
     async with transaction(factory) as session:
         await apply_message(session, inbound(tg, "7", "7:1", "hi", phone="+79161234567"), [])
-        await apply_message(session, InboundMessage(
-            kind=ChannelKind.SMS, account_id=sms, external_user_id="+79161234567", external_message_id="sms-1",
-            sent_at=T0, text="это я", contact=ContactHints(phone="+79161234567")), [])
+        await apply_message(
+            session,
+            InboundMessage(
+                kind=ChannelKind.SMS,
+                account_id=sms,
+                external_user_id="+79161234567",
+                external_message_id="sms-1",
+                sent_at=T0,
+                text="это я",
+                contact=ContactHints(phone="+79161234567"),
+            ),
+            [],
+        )
         await apply_message(session, inbound(tg, "8", "8:1", "hi", phone_unverified="+79161234567"), [])
     assert await count(factory, Customer) == 2  # the typed-in phone did not merge anyone
     assert await count(factory, Thread) == 2
@@ -78,8 +103,14 @@ async def test_edit_updates_text_and_keeps_original(factory: SessionFactory) -> 
     acc = await account(factory)
     async with transaction(factory) as session:
         await apply_message(session, inbound(acc, "42", "42:1", "Хочу 2 штуки"), [])
-    edit = InboundEdit(kind=ChannelKind.TELEGRAM, account_id=acc, external_user_id="42", external_message_id="42:1",
-                       edited_at=T0 + timedelta(minutes=2), text="Хочу 3 штуки")
+    edit = InboundEdit(
+        kind=ChannelKind.TELEGRAM,
+        account_id=acc,
+        external_user_id="42",
+        external_message_id="42:1",
+        edited_at=T0 + timedelta(minutes=2),
+        text="Хочу 3 штуки",
+    )
     async with transaction(factory) as session:
         assert await apply_edit(session, edit)
         assert await apply_edit(session, edit) == []  # the same edit again changes nothing
@@ -87,8 +118,14 @@ async def test_edit_updates_text_and_keeps_original(factory: SessionFactory) -> 
         msg = (await session.execute(select(Message))).scalar_one()
     assert msg.text == "Хочу 3 штуки"
     assert [r["text"] for r in msg.revisions] == ["Хочу 2 штуки"]
-    orphan = InboundEdit(kind=ChannelKind.TELEGRAM, account_id=acc, external_user_id="42",
-                         external_message_id="42:99", edited_at=T0, text="?")
+    orphan = InboundEdit(
+        kind=ChannelKind.TELEGRAM,
+        account_id=acc,
+        external_user_id="42",
+        external_message_id="42:99",
+        edited_at=T0,
+        text="?",
+    )
     async with transaction(factory) as session:
         try:
             await apply_edit(session, orphan)
@@ -103,7 +140,9 @@ async def test_concurrent_first_messages_create_one_customer(factory: SessionFac
 
     async def one(i: int) -> None:
         async with transaction(factory) as session:
-            await apply_message(session, inbound(acc, "555", f"555:{i}", f"msg {i}", display_name="Новый"), [])
+            await apply_message(
+                session, inbound(acc, "555", f"555:{i}", f"msg {i}", display_name="Новый"), []
+            )
 
     await asyncio.gather(*(one(i) for i in range(8)))
     assert await count(factory, Message) == 8

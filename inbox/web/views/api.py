@@ -6,16 +6,15 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
-from litestar.params import FromPath, FromQuery, JSONBody
 from litestar import Controller, Request, get, post
 from litestar.exceptions import ClientException, NotFoundException
+from litestar.params import FromPath, FromQuery, JSONBody
 
 from inbox.customers import identities_of, live_customer
 from inbox.db import transaction
 from inbox.models import Customer, Message, Thread
 from inbox.outbox import Draft, NoChannel, enqueue
 from inbox.threads import BadCursor, list_threads, thread_messages
-from inbox.web.auth import require_token
 from inbox.web.state import ctx
 
 AnyRequest = Request[Any, Any, Any]
@@ -103,23 +102,42 @@ class PostMessage(msgspec.Struct):
 
 def message_out(m: Message) -> MessageOut:
     return MessageOut(
-        id=m.id, thread_id=m.thread_id, customer_id=m.customer_id, direction=m.direction, channel=m.channel,
-        author=m.author, text=m.text,
-        attachments=[AttachmentOut(a.id, a.kind, a.filename, a.content_type, a.size,
-                                   f"/attachments/{a.id}/{a.filename}" if a.path else None) for a in m.attachments],
-        delivery=DeliveryOut(m.delivery, m.delivery_error), created_at=m.created_at, edited_at=m.edited_at,
+        id=m.id,
+        thread_id=m.thread_id,
+        customer_id=m.customer_id,
+        direction=m.direction,
+        channel=m.channel,
+        author=m.author,
+        text=m.text,
+        attachments=[
+            AttachmentOut(
+                a.id,
+                a.kind,
+                a.filename,
+                a.content_type,
+                a.size,
+                f"/attachments/{a.id}/{a.filename}" if a.path else None,
+            )
+            for a in m.attachments
+        ],
+        delivery=DeliveryOut(m.delivery, m.delivery_error),
+        created_at=m.created_at,
+        edited_at=m.edited_at,
         external_id=m.external_id,
     )
 
 
 class ApiV1(Controller):
-    path = "/api/v1"
-    before_request = require_token
-    tags = ["api"]
+    """Mounted by app.py under /api/v1 on a router whose before_request is require_token."""
 
     @get("/threads", name="api_threads")
-    async def threads(self, request: AnyRequest, cursor: FromQuery[str | None] = None, limit: FromQuery[int] = 50,
-                      status: FromQuery[str | None] = None) -> ThreadPage:
+    async def threads(
+        self,
+        request: AnyRequest,
+        cursor: FromQuery[str | None] = None,
+        limit: FromQuery[int] = 50,
+        status: FromQuery[str | None] = None,
+    ) -> ThreadPage:
         if not 1 <= limit <= 200:
             raise ClientException("limit must be between 1 and 200")
         try:
@@ -127,14 +145,32 @@ class ApiV1(Controller):
                 rows, nxt = await list_threads(session, limit=limit, cursor=cursor, status=status)
         except BadCursor as exc:
             raise ClientException(str(exc)) from exc
-        return ThreadPage(items=[ThreadOut(
-            id=r.thread.id, customer_id=r.customer.id, customer_name=r.customer.name, status=r.thread.status,
-            assignee_id=r.thread.assignee_id, last_message_at=r.thread.last_message_at, preview=r.thread.last_preview,
-            unread=r.thread.unread_count, channels=list(r.channels)) for r in rows], next=nxt)
+        return ThreadPage(
+            items=[
+                ThreadOut(
+                    id=r.thread.id,
+                    customer_id=r.customer.id,
+                    customer_name=r.customer.name,
+                    status=r.thread.status,
+                    assignee_id=r.thread.assignee_id,
+                    last_message_at=r.thread.last_message_at,
+                    preview=r.thread.last_preview,
+                    unread=r.thread.unread_count,
+                    channels=list(r.channels),
+                )
+                for r in rows
+            ],
+            next=nxt,
+        )
 
     @get("/threads/{thread_id:int}/messages", name="api_thread_messages")
-    async def messages(self, request: AnyRequest, thread_id: FromPath[int], cursor: FromQuery[str | None] = None,
-                       limit: FromQuery[int] = 100) -> MessagePage:
+    async def messages(
+        self,
+        request: AnyRequest,
+        thread_id: FromPath[int],
+        cursor: FromQuery[str | None] = None,
+        limit: FromQuery[int] = 100,
+    ) -> MessagePage:
         """Newest page first; ``next`` pages back in time. Items within a page are chronological."""
         if not 1 <= limit <= 500:
             raise ClientException("limit must be between 1 and 500")
@@ -151,7 +187,9 @@ class ApiV1(Controller):
         return MessagePage(items=[message_out(m) for m in rows], next=nxt)
 
     @post("/threads/{thread_id:int}/messages", name="api_post_message", status_code=201)
-    async def post_message(self, request: AnyRequest, thread_id: FromPath[int], data: JSONBody[PostMessage]) -> MessageOut:
+    async def post_message(
+        self, request: AnyRequest, thread_id: FromPath[int], data: JSONBody[PostMessage]
+    ) -> MessageOut:
         text = data.text.strip()
         if not text:
             raise ClientException("text must not be empty")
@@ -178,13 +216,22 @@ class ApiV1(Controller):
                 raise NotFoundException(f"no customer {customer_id}")
             live = await live_customer(session, customer_id)
             idents = await identities_of(session, live.id)
-            thread = (await session.execute(
-                Thread.__table__.select().where(Thread.customer_id == live.id))).first()
+            thread = (
+                await session.execute(Thread.__table__.select().where(Thread.customer_id == live.id))
+            ).first()
         return CustomerOut(
-            id=row.id, name=live.name, phone=live.phone, phone_verified=live.phone_verified, email=live.email,
-            email_verified=live.email_verified, locale=live.locale, preferred_channel=live.preferred_channel,
+            id=row.id,
+            name=live.name,
+            phone=live.phone,
+            phone_verified=live.phone_verified,
+            email=live.email,
+            email_verified=live.email_verified,
+            locale=live.locale,
+            preferred_channel=live.preferred_channel,
             merged_into_id=row.merged_into_id,
-            identities=[IdentityOut(i.id, i.kind, i.account_id, i.external_id, i.display, i.verified, i.blocked)
-                        for i in idents],
+            identities=[
+                IdentityOut(i.id, i.kind, i.account_id, i.external_id, i.display, i.verified, i.blocked)
+                for i in idents
+            ],
             thread_id=thread.id if thread else None,
         )

@@ -26,7 +26,7 @@ from inbox.files import resolve, safe_filename, store_bytes
 from inbox.models import Attachment, ChannelAccount, Customer, Manager, Message, Thread
 from inbox.outbox import Draft, NewAttachment, NoChannel, enqueue, retry
 from inbox.threads import BadCursor, list_threads, mark_read, thread_messages
-from inbox.web.auth import manager_of, require_manager
+from inbox.web.auth import manager_of
 from inbox.web.state import ctx
 
 AnyRequest = Request[Any, Any, Any]
@@ -46,24 +46,36 @@ async def thread_context(request: AnyRequest, thread_id: int) -> dict[str, Any]:
     preferred = preferred_kind(customer, thread)
     kinds = list(dict.fromkeys(i.kind for i in identities if not i.blocked))
     return {
-        "thread": thread, "customer": customer, "messages": messages, "identities": identities,
-        "accounts": accounts, "channels": kinds, "preferred": preferred if preferred in kinds else (kinds or [None])[0],
+        "thread": thread,
+        "customer": customer,
+        "messages": messages,
+        "identities": identities,
+        "accounts": accounts,
+        "channels": kinds,
+        "preferred": preferred if preferred in kinds else (kinds[0] if kinds else None),
     }
 
 
 class InboxController(Controller):
-    before_request = require_manager
+    """Signed-in managers only: app.py mounts it on a router whose before_request is require_manager."""
 
     @get("/", name="inbox")
-    async def inbox(self, request: AnyRequest, thread: FromQuery[int | None] = None, cursor: FromQuery[str | None] = None,
-                    view: FromQuery[str] = "all") -> Template:
+    async def inbox(
+        self,
+        request: AnyRequest,
+        thread: FromQuery[int | None] = None,
+        cursor: FromQuery[str | None] = None,
+        view: FromQuery[str] = "all",
+    ) -> Template:
         data = await self._list_context(request, cursor, view)
         if thread is not None:
             data.update(await thread_context(request, thread))
         return Template("inbox.html", context=data)
 
     @get("/threads/{thread_id:int}", name="thread_page")
-    async def thread_page(self, request: AnyRequest, thread_id: FromPath[int], view: FromQuery[str] = "all") -> Template:
+    async def thread_page(
+        self, request: AnyRequest, thread_id: FromPath[int], view: FromQuery[str] = "all"
+    ) -> Template:
         data = await self._list_context(request, None, view)
         data.update(await thread_context(request, thread_id))
         if request.headers.get("hx-request"):
@@ -71,14 +83,21 @@ class InboxController(Controller):
         return Template("inbox.html", context=data)
 
     @get("/ui/threads", name="thread_list")
-    async def thread_list(self, request: AnyRequest, cursor: FromQuery[str | None] = None, view: FromQuery[str] = "all",
-                          current: FromQuery[int | None] = None) -> Template:
+    async def thread_list(
+        self,
+        request: AnyRequest,
+        cursor: FromQuery[str | None] = None,
+        view: FromQuery[str] = "all",
+        current: FromQuery[int | None] = None,
+    ) -> Template:
         data = await self._list_context(request, cursor, view)
         data["thread"] = {"id": current} if current else None
         return Template("_thread_list.html", context=data)
 
     @get("/ui/threads/{thread_id:int}/messages", name="thread_messages")
-    async def messages_after(self, request: AnyRequest, thread_id: FromPath[int], after: FromQuery[int] = 0) -> Template:
+    async def messages_after(
+        self, request: AnyRequest, thread_id: FromPath[int], after: FromQuery[int] = 0
+    ) -> Template:
         async with transaction(ctx(request).factory) as session:
             messages = await thread_messages(session, thread_id, after_id=after)
             await mark_read(session, thread_id)
@@ -88,9 +107,11 @@ class InboxController(Controller):
     @get("/ui/messages/{message_id:int}", name="message_fragment")
     async def message_fragment(self, request: AnyRequest, message_id: FromPath[int]) -> Template:
         async with ctx(request).factory() as session:
-            message = (await session.execute(
-                select(Message).where(Message.id == message_id).options(selectinload(Message.attachments))
-            )).scalar_one_or_none()
+            message = (
+                await session.execute(
+                    select(Message).where(Message.id == message_id).options(selectinload(Message.attachments))
+                )
+            ).scalar_one_or_none()
             accounts = {a.id: a for a in (await session.execute(select(ChannelAccount))).scalars()}
         if message is None:
             raise NotFoundException(i18n._("No such message."))
@@ -98,7 +119,9 @@ class InboxController(Controller):
 
     @post("/threads/{thread_id:int}/reply", name="reply")
     async def reply(
-        self, request: AnyRequest, thread_id: FromPath[int],
+        self,
+        request: AnyRequest,
+        thread_id: FromPath[int],
         data: Annotated[dict[str, Any], Body(media_type=RequestEncodingType.MULTI_PART)],
     ) -> Template | Redirect | Response[str]:
         manager = manager_of(request)
@@ -110,13 +133,22 @@ class InboxController(Controller):
         if isinstance(upload, UploadFile) and upload.filename:
             content = await upload.read()
             if len(content) > app.settings.max_upload_bytes:
-                return _error(request, i18n._("The file is too large (at most %(mb)s MB).")
-                              % {"mb": app.settings.max_upload_bytes // (1024 * 1024)}, 413)
+                return _error(
+                    request,
+                    i18n._("The file is too large (at most %(mb)s MB).")
+                    % {"mb": app.settings.max_upload_bytes // (1024 * 1024)},
+                    413,
+                )
             stored = store_bytes(app.settings.data_dir, content)
-            ctype = upload.content_type or mimetypes.guess_type(upload.filename)[0] or "application/octet-stream"
+            ctype = (
+                upload.content_type or mimetypes.guess_type(upload.filename)[0] or "application/octet-stream"
+            )
             kind = "photo" if ctype in {"image/jpeg", "image/png", "image/webp"} else "document"
-            attachments.append(NewAttachment(kind, safe_filename(upload.filename), ctype, stored.path,
-                                             stored.sha256, stored.size))
+            attachments.append(
+                NewAttachment(
+                    kind, safe_filename(upload.filename), ctype, stored.path, stored.sha256, stored.size
+                )
+            )
         if not text and not attachments:
             return _error(request, i18n._("Write a message or attach a file."), 400)
         try:
@@ -124,8 +156,11 @@ class InboxController(Controller):
                 thread = await session.get(Thread, thread_id)
                 if thread is None:
                     raise NotFoundException(i18n._("No such conversation."))
-                message, events = await enqueue(session, thread, Draft(
-                    text=text, manager_id=manager.id, channel=channel, attachments=tuple(attachments)))
+                _message, events = await enqueue(
+                    session,
+                    thread,
+                    Draft(text=text, manager_id=manager.id, channel=channel, attachments=tuple(attachments)),
+                )
         except NoChannel as exc:
             return _error(request, i18n._("Cannot send: %(reason)s") % {"reason": str(exc)}, 409)
         await app.bus.publish(*events)
@@ -151,7 +186,9 @@ class InboxController(Controller):
         return Redirect(path=f"/threads/{events[0].thread_id}")
 
     @get("/attachments/{attachment_id:int}/{name:str}", name="attachment")
-    async def attachment(self, request: AnyRequest, attachment_id: FromPath[int], name: FromPath[str]) -> File:
+    async def attachment(
+        self, request: AnyRequest, attachment_id: FromPath[int], name: FromPath[str]
+    ) -> File:
         app = ctx(request)
         async with app.factory() as session:
             att = await session.get(Attachment, attachment_id)
@@ -159,7 +196,8 @@ class InboxController(Controller):
             raise NotFoundException(i18n._("This file is not available."))
         inline = att.content_type in {"image/jpeg", "image/png", "image/gif", "image/webp"}
         return File(
-            path=resolve(app.settings.data_dir, att.path), filename=att.filename,
+            path=resolve(app.settings.data_dir, att.path),
+            filename=att.filename,
             media_type=att.content_type if inline else "application/octet-stream",
             content_disposition_type="inline" if inline else "attachment",
             headers={"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "sandbox"},
@@ -199,7 +237,9 @@ class InboxController(Controller):
 
     @post("/settings/locale", name="set_locale")
     async def set_locale(
-        self, request: AnyRequest, data: Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
+        self,
+        request: AnyRequest,
+        data: Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)],
     ) -> Redirect:
         locale = data.get("locale", "ru")
         if locale not in i18n.SUPPORTED:
@@ -209,7 +249,10 @@ class InboxController(Controller):
             row = await session.get(Manager, manager.id)
             if row is not None:
                 row.locale = locale
-        return Redirect(path=data.get("next") or "/")
+        target = data.get("next") or "/"
+        if not target.startswith("/") or target.startswith("//"):
+            target = "/"  # only ever back into the inbox: no open redirects
+        return Redirect(path=target)
 
     async def _list_context(self, request: AnyRequest, cursor: str | None, view: str) -> dict[str, Any]:
         manager = manager_of(request)
@@ -223,14 +266,24 @@ class InboxController(Controller):
                 rows, next_cursor = await list_threads(session, cursor=cursor, **kwargs)
         except BadCursor as exc:
             raise ClientException(str(exc)) from exc
-        return {"rows": rows, "next_cursor": next_cursor, "view": view, "manager": manager, "thread": None,
-                "cursor": cursor}
+        return {
+            "rows": rows,
+            "next_cursor": next_cursor,
+            "view": view,
+            "manager": manager,
+            "thread": None,
+            "cursor": cursor,
+        }
 
 
 def _error(request: AnyRequest, message: str, status: int) -> Template | Response[str]:
     if request.headers.get("hx-request"):
-        return Template("_error.html", context={"error": message}, status_code=status,
-                        headers={"HX-Retarget": "#reply-error", "HX-Reswap": "innerHTML"})
+        return Template(
+            "_error.html",
+            context={"error": message},
+            status_code=status,
+            headers={"HX-Retarget": "#reply-error", "HX-Reswap": "innerHTML"},
+        )
     raise ClientException(message, status_code=status)
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar.params import FromPath
 from litestar import Request, Response, post
 from litestar.exceptions import ClientException, NotFoundException
+from litestar.params import FromPath
 
 from inbox.channels.base import ChannelKind, WebhookRejected, WebhookRequest
 from inbox.ingest import store_raw
@@ -63,7 +63,13 @@ async def webhook(request: AnyRequest, kind: FromPath[str], account_id: FromPath
     return await _handle(request, kind, account_id, "")
 
 
-@post("/webhooks/{kind:str}/{account_id:int}/status", name="webhook_status", exclude_from_csrf=True,
-      status_code=200)
-async def webhook_status(request: AnyRequest, kind: FromPath[str], account_id: FromPath[int]) -> Response[str]:
+@post(
+    "/webhooks/{kind:str}/{account_id:int}/status",
+    name="webhook_status",
+    exclude_from_csrf=True,
+    status_code=200,
+)
+async def webhook_status(
+    request: AnyRequest, kind: FromPath[str], account_id: FromPath[int]
+) -> Response[str]:
     return await _handle(request, kind, account_id, "status")
