@@ -287,8 +287,8 @@ async def test_twilio_wrong_credentials_are_permanent(emu: SMSEmulator, tmp_path
         await channel.close()
 
 
-async def test_twilio_emulator_validates_to(twilio: SMSChannel, emu: SMSEmulator) -> None:
-    # A number phonenumbers accepts but Twilio refuses would come back as 21211; the emulator's own check:
+async def test_twilio_invalid_to_gets_a_clear_reason(twilio: SMSChannel, emu: SMSEmulator) -> None:
+    # A number phonenumbers accepts but Twilio refuses (e.g. not provisioned) comes back as 21211.
     emu.fail_next(
         "twilio", http_status=400, code=21211, message="The 'To' number +7999 is not a valid phone number."
     )
