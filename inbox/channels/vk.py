@@ -76,6 +76,7 @@ DEFAULT_API_BASE = "https://api.vk.com"
 DEFAULT_API_VERSION = "5.199"
 NAME_CACHE_SIZE = 10_000
 BACKOFF_CAP = 60.0
+FETCH_TIMEOUT = aiohttp.ClientTimeout(total=120)
 # Errors that retrying cannot fix: bad token, community auth failed, access denied, bad parameters.
 FATAL_POLL_CODES = frozenset({5, 15, 27, 100})
 
@@ -172,7 +173,12 @@ class VKChannel:
         self.settings = settings
         opts = account.settings
         group_id = opts.get("group_id")
-        self.group_id: int | None = int(group_id) if group_id not in (None, "") else None
+        try:
+            self.group_id: int | None = int(group_id) if group_id not in (None, "") else None
+        except (TypeError, ValueError) as exc:
+            raise VKChannelError(
+                f"VK account {account.id}: group_id must be a number, got {group_id!r}"
+            ) from exc
         self.mode: str = str(opts.get("mode") or "callback")
         if self.mode not in {"callback", "longpoll"}:
             raise VKChannelError(
@@ -222,8 +228,6 @@ class VKChannel:
         Callback mode returns at once."""
         if self.mode != "longpoll":
             return
-        if self.group_id is None:
-            await self.start()
         saved = await state.load()
         ts: str | None = str(saved["ts"]) if saved.get("ts") is not None else None
         server: dict[str, Any] | None = None
@@ -231,6 +235,8 @@ class VKChannel:
         while True:
             try:
                 if server is None:
+                    if self.group_id is None:
+                        await self.start()
                     server = await self._poll_server()
                     if ts is None:
                         ts = str(server["ts"])  # first start: from now on (VK keeps little history)
@@ -251,8 +257,9 @@ class VKChannel:
                 server = None
                 delay = await self._sleep(delay)
                 continue
-            except (aiohttp.ClientError, TimeoutError, VKTransportError) as exc:
-                log.warning("vk %s: long poll network error: %r", self.account_id, exc)
+            except (aiohttp.ClientError, TimeoutError, VKTransportError, KeyError, TypeError) as exc:
+                log.warning("vk %s: long poll network error or odd answer: %r", self.account_id, exc)
+                server = None if isinstance(exc, KeyError | TypeError) else server
                 delay = await self._sleep(delay)
                 continue
             failed = answer.get("failed")
@@ -343,9 +350,8 @@ class VKChannel:
         if not attachment.ref:
             raise AttachmentFetchError(f"attachment {attachment.filename!r} has no URL")
         limit = self.max_fetch_bytes
-        session = self._fetch_session()
         try:
-            async with session.get(attachment.ref) as response:
+            async with self.http.request(attachment.ref, "GET", timeout=FETCH_TIMEOUT) as response:
                 if response.status != 200:
                     raise AttachmentFetchError(
                         f"{attachment.filename!r}: download answered HTTP {response.status}"
@@ -360,19 +366,12 @@ class VKChannel:
                     size += len(chunk)
                     if size > limit:
                         raise AttachmentFetchError(
-                            f"{attachment.filename!r} is larger than the limit of {limit}"
+                            f"{attachment.filename!r} is larger than the limit of {limit} bytes"
                         )
                     chunks.append(chunk)
                 return b"".join(chunks)
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise AttachmentFetchError(f"{attachment.filename!r}: download failed: {exc!r}") from exc
-
-    def _fetch_session(self) -> aiohttp.ClientSession:
-        # Reuse the API client's session (created on the first request on this loop).
-        if self.http.session is None or self.http.session.closed:
-            self.http.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120))
-            self.http._session_loop = asyncio.get_running_loop()
-        return self.http.session
 
     # ---- outbound ----------------------------------------------------------------------------------------
 

@@ -724,12 +724,31 @@ async def test_callback_mode_run_returns_at_once(vk: VKEmulator, channel: VKChan
     assert vk.calls() == []
 
 
+async def test_start_resolves_the_group_from_the_token(vk: VKEmulator, tmp_path: Path) -> None:
+    account = AccountConfig(
+        id=6, kind=ChannelKind.VK, name="x", settings={"api_base": vk.base_url}, secrets={"token": TOKEN}
+    )
+    ch = VKChannel(account, make_settings(tmp_path))
+    try:
+        assert ch.group_id is None
+        await ch.start()
+        assert ch.group_id == GROUP
+        assert vk.calls("groups.getById")
+        with pytest.raises(WebhookRejected) as info:
+            ch.handle_webhook(webhook({**fixture("message_new_text"), "group_id": 1}))
+        assert info.value.status == 400
+    finally:
+        await ch.close()
+
+
 def test_missing_token_or_bad_mode_is_a_clear_error(tmp_path: Path) -> None:
     settings = make_settings(tmp_path)
     with pytest.raises(VKChannelError, match="token"):
         VKChannel(AccountConfig(1, ChannelKind.VK, "x", {"group_id": 1}, {}), settings)
     with pytest.raises(VKChannelError, match="mode"):
         VKChannel(AccountConfig(1, ChannelKind.VK, "x", {"mode": "webhook"}, {"token": "t"}), settings)
+    with pytest.raises(VKChannelError, match="group_id"):
+        VKChannel(AccountConfig(1, ChannelKind.VK, "x", {"group_id": "club77"}, {"token": "t"}), settings)
 
 
 # ---- the emulator out of process -------------------------------------------------------------------------
