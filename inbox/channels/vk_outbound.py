@@ -89,7 +89,7 @@ def reply_params(reply_to_external_id: str | None, peer_id: int) -> dict[str, An
 def map_vk_error(code: int, message: str) -> SendError:
     reason = f"VK error {code}: {message}"
     if code in TRANSIENT_CODES:
-        return TransientSendError(reason, retry_after=1.0 if code in {6, 9} else None)
+        return TransientSendError(reason, retry_after=1.0 if code == 6 else None)
     return PermanentSendError(reason)
 
 
