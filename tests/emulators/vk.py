@@ -16,6 +16,7 @@ Out of process: ``python -m tests.emulators.vk --port N [--group-id 77] [--token
     GET  /_control/requests[?method=m]           recorded API calls [{method, params}]
     GET  /_control/sent                          messages.send results [{id, peer_id, random_id, text, ...}]
     GET  /_control/dedup                         sends answered by the (peer_id, random_id) dedup
+    GET  /_control/event_answers                 messages.sendMessageEventAnswer calls (params)
     POST /_control/users {"users": [{id, first_name, last_name, screen_name?}]}
     POST /_control/fail {"method", "error_code", "error_msg"?, "times"?: 1, "http_status"?: 500}
     POST /_control/rate_limit {"method", "per_second"}    error 6 beyond that many calls in one second
@@ -25,6 +26,11 @@ Out of process: ``python -m tests.emulators.vk --port N [--group-id 77] [--token
     POST /_control/callback {"url", "update", "secret"?, "max_attempts"?: 1}
                                   POST the event to ``url`` like VK's Callback API, retrying with
                                   X-Retry-Counter until it answers "ok"; -> {"attempts": [...]}
+
+Other routes: ``/lp/{group_id}`` (the long-poll server groups.getLongPollServer hands out; a_check),
+``/upload/photo`` and ``/upload/doc`` (upload servers), ``/files/{name}[?chunked=1]`` (uploaded files and
+``add_file`` content, for attachment downloads). Uploading then saving yields attachment strings
+``photo-{group}_{id}_{access_key}`` / ``doc-{group}_{id}_{access_key}``; messages.send refuses unknown ones.
 """
 
 from __future__ import annotations
@@ -41,7 +47,7 @@ from collections import defaultdict, deque
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from aiohttp import ClientSession, ClientTimeout, web
+from aiohttp import BodyPartReader, ClientSession, ClientTimeout, web
 
 API_VERSION = "5.199"
 TS_BASE = 1000  # long-poll ts of the first queued update
@@ -459,14 +465,14 @@ class VKEmulator:
             if ctype.startswith("multipart/"):
                 reader = await request.multipart()
                 async for part in reader:
-                    if part is None or not hasattr(part, "read"):
-                        continue
+                    if not isinstance(part, BodyPartReader):
+                        continue  # nested multipart: VK's upload servers do not take it either
                     name = part.name or ""
-                    data = await part.read()  # type: ignore[union-attr]
-                    if part.filename:  # type: ignore[union-attr]
+                    data = await part.read()
+                    if part.filename:
                         files[name] = Upload(
                             kind="",
-                            filename=part.filename,  # type: ignore[union-attr]
+                            filename=part.filename,
                             data=bytes(data),
                             content_type=part.headers.get("Content-Type", "application/octet-stream"),
                         )
