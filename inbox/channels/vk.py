@@ -265,8 +265,8 @@ class VKChannel:
             failed = answer.get("failed")
             if failed is not None:
                 if failed == 1:  # history lost in part: carry on from the ts VK gives
-                    ts = str(answer["ts"])
-                    await state.save({**saved, "ts": ts})
+                    ts = str(answer.get("ts", ts))
+                    saved = await self._save(state, saved, ts)
                 elif failed == 2:  # key expired: new key, same ts
                     server = None
                 elif failed == 3:  # everything lost: new key and ts
@@ -290,9 +290,17 @@ class VKChannel:
                     continue
             if new_ts != ts:
                 ts = new_ts
-                saved = {**saved, "ts": ts}
-                await state.save(saved)
+                saved = await self._save(state, saved, ts)
             delay = self.backoff
+
+    async def _save(self, state: PollState, saved: dict[str, Any], ts: str) -> dict[str, Any]:
+        """Persist ``ts``. A failed save only means replaying a few events later (they dedup by key)."""
+        new = {**saved, "ts": ts}
+        try:
+            await state.save(new)
+        except Exception:
+            log.exception("vk %s: saving long poll ts %s failed", self.account_id, ts)
+        return new
 
     async def _poll_server(self) -> dict[str, Any]:
         response = await self.api.request("groups.getLongPollServer", {"group_id": self.group_id})

@@ -622,6 +622,29 @@ async def test_long_poll_keeps_ts_when_the_sink_fails(vk: VKEmulator, poller: VK
     assert [c.params["ts"] for c in vk.calls("a_check")[:2]] == [str(TS_BASE), str(TS_BASE)]
 
 
+async def test_long_poll_survives_a_failed_ts_save(vk: VKEmulator, poller: VKChannel) -> None:
+    log: list[tuple[str, Any]] = []
+    received: list[RawEvent] = []
+
+    class FlakyState(MemoryPollState):
+        async def save(self, state: dict[str, Any]) -> None:
+            if not any(entry[0] == "save-failed" for entry in self.log):
+                self.log.append(("save-failed", state.get("ts")))
+                raise RuntimeError("database is locked")
+            await super().save(state)
+
+    state = FlakyState(log, {"ts": str(TS_BASE)})
+    first = emu.message_new(GROUP, emu.message(101, "раз", cmid=1))
+    second = emu.message_new(GROUP, emu.message(101, "два", cmid=2))
+    await vk.push(first)
+    async with polling(poller, recording_sink(log, received), state):
+        await until(lambda: len(received) == 1)
+        await vk.push(second)
+        await until(lambda: state.data.get("ts") == str(TS_BASE + 2))
+    assert [e.key for e in received] == [first["event_id"], second["event_id"]]
+    assert ("save-failed", str(TS_BASE + 1)) in log
+
+
 async def test_long_poll_resumes_from_saved_ts(vk: VKEmulator, poller: VKChannel) -> None:
     old = [emu.message_new(GROUP, emu.message(101, f"старое {i}", cmid=i)) for i in (1, 2)]
     await vk.push(*old)
