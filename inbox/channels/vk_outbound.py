@@ -33,7 +33,7 @@ def random_id(idempotency_key: str) -> int:
     """
     if not idempotency_key:
         raise ValueError("an outbound VK message needs an idempotency key")
-    if idempotency_key.isdigit():
+    if idempotency_key.isascii() and idempotency_key.isdigit():
         return (int(idempotency_key) - 1) % RANDOM_ID_MAX + 1
     digest = hashlib.blake2b(idempotency_key.encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big") % RANDOM_ID_MAX + 1
@@ -77,7 +77,7 @@ def reply_params(reply_to_external_id: str | None, peer_id: int) -> dict[str, An
     """``reply_to`` for a plain message id; ``forward`` (is_reply) for our ``peer:cmid`` inbound ids."""
     if not reply_to_external_id:
         return {}
-    if reply_to_external_id.isdigit():
+    if reply_to_external_id.isascii() and reply_to_external_id.isdigit():
         return {"reply_to": int(reply_to_external_id)}
     match = _CONVERSATION_REF.match(reply_to_external_id)
     if match and int(match.group(1)) == peer_id:

@@ -32,7 +32,7 @@ def test_foreign_payloads_become_compact_json() -> None:
     assert decode_payload("not json") == "not json"
 
 
-@given(st.text(min_size=1, max_size=100))
+@given(st.text(min_size=1, max_size=100) | st.sampled_from(["²", "٣", "0", "00", "9" * 30]))
 def test_random_id_is_always_a_positive_int32(key: str) -> None:
     value = random_id(key)
     assert 0 < value < 2**31
@@ -85,6 +85,7 @@ def test_reply_params() -> None:
     forward = json.loads(reply_params("101:15", 101)["forward"])
     assert forward == {"peer_id": 101, "conversation_message_ids": [15], "is_reply": True}
     assert reply_params("202:15", 101) == {}  # another conversation: cannot be a reply here
+    assert reply_params("²", 101) == {}
 
 
 def test_error_mapping_keeps_vk_message() -> None:
