@@ -16,6 +16,7 @@ never in vkbottle's ``.vkbottle/`` file: we do not use vkbottle's BotPolling.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import json
 import logging
 from collections import OrderedDict
@@ -214,6 +215,7 @@ class VKChannel:
 
     async def close(self) -> None:
         await self.http.close()
+        atexit.unregister(self.http.close_connector)  # vkbottle's client registers it per instance
 
     # ---- inbound -----------------------------------------------------------------------------------------
 
