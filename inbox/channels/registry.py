@@ -17,6 +17,7 @@ AdapterFactory = Callable[[AccountConfig, "Settings"], Channel]
 ADAPTERS: dict[ChannelKind, str] = {
     ChannelKind.TELEGRAM: "inbox.channels.telegram:TelegramChannel",
     ChannelKind.SMS: "inbox.channels.sms:SMSChannel",
+    ChannelKind.VK: "inbox.channels.vk:VKChannel",
 }
 
 DEMO = "inbox.channels.demo:DemoChannel"
