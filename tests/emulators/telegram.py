@@ -45,17 +45,35 @@ MAX_CAPTION = 1024
 TOKEN_RE = re.compile(r"^\d+:[A-Za-z0-9_-]+$")
 
 INT_FIELDS = {
-    "message_id", "offset", "limit", "timeout", "reply_to_message_id", "max_connections", "cache_time",
-    "message_thread_id", "from_chat_id",
-}  # fmt: skip
+    "message_id",
+    "offset",
+    "limit",
+    "timeout",
+    "reply_to_message_id",
+    "max_connections",
+    "cache_time",
+    "message_thread_id",
+    "from_chat_id",
+}
 BOOL_FIELDS = {
-    "drop_pending_updates", "disable_notification", "protect_content", "show_alert",
-    "allow_sending_without_reply", "has_spoiler", "disable_content_type_detection", "disable_web_page_preview",
-}  # fmt: skip
+    "drop_pending_updates",
+    "disable_notification",
+    "protect_content",
+    "show_alert",
+    "allow_sending_without_reply",
+    "has_spoiler",
+    "disable_content_type_detection",
+    "disable_web_page_preview",
+}
 JSON_FIELDS = {
-    "reply_markup", "reply_parameters", "entities", "caption_entities", "allowed_updates",
-    "link_preview_options", "media",
-}  # fmt: skip
+    "reply_markup",
+    "reply_parameters",
+    "entities",
+    "caption_entities",
+    "allowed_updates",
+    "link_preview_options",
+    "media",
+}
 
 FAULT_KINDS = {"retry_after", "blocked", "server_error", "error", "hang"}
 
@@ -137,7 +155,13 @@ def photo_update(
 ) -> dict[str, Any]:
     sizes = [
         {"file_id": f"{file_id}-s", "file_unique_id": "AQADs", "file_size": 1200, "width": 90, "height": 67},
-        {"file_id": f"{file_id}-m", "file_unique_id": "AQADm", "file_size": 15800, "width": 320, "height": 240},
+        {
+            "file_id": f"{file_id}-m",
+            "file_unique_id": "AQADm",
+            "file_size": 15800,
+            "width": 320,
+            "height": 240,
+        },
         {"file_id": file_id, "file_unique_id": "AQADx", "file_size": 81234, "width": 1280, "height": 960},
     ]
     body: dict[str, Any] = {"photo": sizes}
@@ -202,7 +226,9 @@ def edited_update(
     date: int | None = None,
     edit_date: int | None = None,
 ) -> dict[str, Any]:
-    msg = _message(chat_id, sender, message_id, date if date is not None else int(time.time()) - 30, text=text)
+    msg = _message(
+        chat_id, sender, message_id, date if date is not None else int(time.time()) - 30, text=text
+    )
     msg["edit_date"] = edit_date if edit_date is not None else int(time.time())
     return {"edited_message": msg}
 
@@ -419,9 +445,12 @@ class TelegramEmulator:
         self._files_by_path[stored.file_path] = stored
         return stored
 
-    def fail(self, method: str, kind: str, *, times: int = 1, token: str | None = None, **options: Any) -> Fault:
-        """Make the next ``times`` calls of ``method`` ("*" = any) fail: kind retry_after (429), blocked (403),
-        server_error (``status``, default 500), error (any ``status`` + ``description``), hang (``seconds``)."""
+    def fail(
+        self, method: str, kind: str, *, times: int = 1, token: str | None = None, **options: Any
+    ) -> Fault:
+        """Make the next ``times`` calls of ``method`` ("*" = any) fail. Kinds: retry_after (429),
+        blocked (403), server_error (``status``, default 500), error (any ``status`` + ``description``),
+        hang (``seconds``, then answers normally)."""
         if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault kind {kind!r}; expected one of {sorted(FAULT_KINDS)}")
         fault = Fault(method=method.lower(), kind=kind, times=times, token=token, **options)
@@ -435,7 +464,9 @@ class TelegramEmulator:
             if (method is None or r.method.lower() == method.lower()) and (token is None or r.token == token)
         ]
 
-    async def wait_for_requests(self, method: str, count: int = 1, timeout: float = 5.0) -> list[RecordedRequest]:
+    async def wait_for_requests(
+        self, method: str, count: int = 1, timeout: float = 5.0
+    ) -> list[RecordedRequest]:
         """Wait until at least ``count`` requests of ``method`` were recorded; raises TimeoutError."""
         async with asyncio.timeout(timeout):
             while len(found := self.requests(method)) < count:
@@ -489,7 +520,10 @@ class TelegramEmulator:
             if not isinstance(body, dict):
                 raise ApiError(400, "Bad Request: request body must be a JSON object")
             raw.update(body)
-        elif request.method == "POST" and ctype in {"multipart/form-data", "application/x-www-form-urlencoded"}:
+        elif request.method == "POST" and ctype in {
+            "multipart/form-data",
+            "application/x-www-form-urlencoded",
+        }:
             form = await request.post()
             for key, value in form.items():
                 if isinstance(value, web.FileField):
@@ -560,10 +594,15 @@ class TelegramEmulator:
             "supports_inline_queries": False,
         }
 
-    async def _m_getupdates(self, bot: BotState, params: dict[str, Any], files: dict[str, UploadedFile]) -> Any:
+    async def _m_getupdates(
+        self, bot: BotState, params: dict[str, Any], files: dict[str, UploadedFile]
+    ) -> Any:
         if bot.webhook_url:
-            raise ApiError(409, "Conflict: can't use getUpdates method while webhook is active; "
-                                "use deleteWebhook to delete the webhook first")  # fmt: skip
+            raise ApiError(
+                409,
+                "Conflict: can't use getUpdates method while webhook is active; "
+                "use deleteWebhook to delete the webhook first",
+            )
         offset = int(params.get("offset") or 0)
         limit = max(1, min(100, int(params.get("limit") or 100)))
         timeout = max(0, int(params.get("timeout") or 0))
@@ -579,10 +618,14 @@ class TelegramEmulator:
                     )
         return bot.updates[:limit]
 
-    async def _m_setwebhook(self, bot: BotState, params: dict[str, Any], files: dict[str, UploadedFile]) -> Any:
+    async def _m_setwebhook(
+        self, bot: BotState, params: dict[str, Any], files: dict[str, UploadedFile]
+    ) -> Any:
         url = str(params.get("url") or "")
         if url and not url.startswith(("http://", "https://")):
-            raise ApiError(400, "Bad Request: bad webhook: Webhook can be set up only on ports 80, 88, 443 or 8443")
+            raise ApiError(
+                400, "Bad Request: bad webhook: Webhook can be set up only on ports 80, 88, 443 or 8443"
+            )
         secret = params.get("secret_token")
         if secret is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", str(secret)):
             raise ApiError(400, "Bad Request: secret token contains unallowed characters")
@@ -595,7 +638,9 @@ class TelegramEmulator:
             self._ensure_webhook_task(bot)
         return True
 
-    async def _m_deletewebhook(self, bot: BotState, params: dict[str, Any], files: dict[str, UploadedFile]) -> Any:
+    async def _m_deletewebhook(
+        self, bot: BotState, params: dict[str, Any], files: dict[str, UploadedFile]
+    ) -> Any:
         if params.get("drop_pending_updates"):
             bot.updates.clear()
         await self._stop_webhook(bot)
@@ -603,7 +648,9 @@ class TelegramEmulator:
         bot.webhook_secret = None
         return True
 
-    async def _m_getwebhookinfo(self, bot: BotState, params: dict[str, Any], files: dict[str, UploadedFile]) -> Any:
+    async def _m_getwebhookinfo(
+        self, bot: BotState, params: dict[str, Any], files: dict[str, UploadedFile]
+    ) -> Any:
         info: dict[str, Any] = {
             "url": bot.webhook_url,
             "has_custom_certificate": False,
@@ -626,12 +673,16 @@ class TelegramEmulator:
         bot.next_message_id += 1
         msg: dict[str, Any] = {
             "message_id": bot.next_message_id,
-            "from": {"id": bot.bot_id, "is_bot": True, "first_name": "Emulated Shop Bot",
-                     "username": f"emulated_{bot.bot_id}_bot"},
+            "from": {
+                "id": bot.bot_id,
+                "is_bot": True,
+                "first_name": "Emulated Shop Bot",
+                "username": f"emulated_{bot.bot_id}_bot",
+            },
             "chat": chat,
             "date": int(time.time()),
             **body,
-        }  # fmt: skip
+        }
         markup = params.get("reply_markup")
         if markup:
             if not isinstance(markup, dict):
@@ -642,13 +693,20 @@ class TelegramEmulator:
         reply_id = reply.get("message_id") if isinstance(reply, dict) else params.get("reply_to_message_id")
         if reply_id:
             original = next(
-                (m for m in bot.sent if m["chat"]["id"] == chat["id"] and m["message_id"] == int(reply_id)), None
+                (m for m in bot.sent if m["chat"]["id"] == chat["id"] and m["message_id"] == int(reply_id)),
+                None,
             )
-            msg["reply_to_message"] = original or {"message_id": int(reply_id), "date": msg["date"], "chat": chat}
+            msg["reply_to_message"] = original or {
+                "message_id": int(reply_id),
+                "date": msg["date"],
+                "chat": chat,
+            }
         bot.sent.append(msg)
         return msg
 
-    async def _m_sendmessage(self, bot: BotState, params: dict[str, Any], files: dict[str, UploadedFile]) -> Any:
+    async def _m_sendmessage(
+        self, bot: BotState, params: dict[str, Any], files: dict[str, UploadedFile]
+    ) -> Any:
         text = str(params.get("text") or "")
         if not text.strip():
             raise ApiError(400, "Bad Request: message text is empty")
@@ -673,18 +731,31 @@ class TelegramEmulator:
             raise ApiError(400, "Bad Request: message caption is too long")
         return {"caption": str(caption)}
 
-    async def _m_sendphoto(self, bot: BotState, params: dict[str, Any], files: dict[str, UploadedFile]) -> Any:
+    async def _m_sendphoto(
+        self, bot: BotState, params: dict[str, Any], files: dict[str, UploadedFile]
+    ) -> Any:
         stored = self._media(params, files, "photo")
-        size = {"file_id": stored.file_id, "file_unique_id": stored.file_unique_id, "file_size": stored.size,
-                "width": 800, "height": 600}  # fmt: skip
+        size = {
+            "file_id": stored.file_id,
+            "file_unique_id": stored.file_unique_id,
+            "file_size": stored.size,
+            "width": 800,
+            "height": 600,
+        }
         return self._new_message(bot, params, photo=[size], **self._caption(params))
 
-    async def _m_senddocument(self, bot: BotState, params: dict[str, Any], files: dict[str, UploadedFile]) -> Any:
+    async def _m_senddocument(
+        self, bot: BotState, params: dict[str, Any], files: dict[str, UploadedFile]
+    ) -> Any:
         stored = self._media(params, files, "document")
         up = files.get("document")
-        doc = {"file_id": stored.file_id, "file_unique_id": stored.file_unique_id, "file_size": stored.size,
-               "file_name": up.filename if up else stored.file_path.rsplit("/", 1)[-1],
-               "mime_type": up.content_type if up else "application/octet-stream"}  # fmt: skip
+        doc = {
+            "file_id": stored.file_id,
+            "file_unique_id": stored.file_unique_id,
+            "file_size": stored.size,
+            "file_name": up.filename if up else stored.file_path.rsplit("/", 1)[-1],
+            "mime_type": up.content_type if up else "application/octet-stream",
+        }
         return self._new_message(bot, params, document=doc, **self._caption(params))
 
     async def _m_getfile(self, bot: BotState, params: dict[str, Any], files: dict[str, UploadedFile]) -> Any:
@@ -693,10 +764,16 @@ class TelegramEmulator:
             raise ApiError(400, "Bad Request: invalid file_id")
         if stored.size > MAX_DOWNLOAD:
             raise ApiError(400, "Bad Request: file is too big")
-        return {"file_id": stored.file_id, "file_unique_id": stored.file_unique_id, "file_size": stored.size,
-                "file_path": stored.file_path}  # fmt: skip
+        return {
+            "file_id": stored.file_id,
+            "file_unique_id": stored.file_unique_id,
+            "file_size": stored.size,
+            "file_path": stored.file_path,
+        }
 
-    async def _m_editmessagetext(self, bot: BotState, params: dict[str, Any], files: dict[str, UploadedFile]) -> Any:
+    async def _m_editmessagetext(
+        self, bot: BotState, params: dict[str, Any], files: dict[str, UploadedFile]
+    ) -> Any:
         text = str(params.get("text") or "")
         if not text.strip():
             raise ApiError(400, "Bad Request: message text is empty")
@@ -709,9 +786,12 @@ class TelegramEmulator:
         for msg in bot.sent:
             if msg["chat"]["id"] == chat_id and msg["message_id"] == message_id:
                 if msg.get("text") == text and "reply_markup" not in params:
-                    raise ApiError(400, "Bad Request: message is not modified: specified new message content "
-                                        "and reply markup are exactly the same as a current content and reply "
-                                        "markup of the message")  # fmt: skip
+                    raise ApiError(
+                        400,
+                        "Bad Request: message is not modified: specified new message content "
+                        "and reply markup are exactly the same as a current content and reply "
+                        "markup of the message",
+                    )
                 msg["text"] = text
                 msg["edit_date"] = int(time.time())
                 if isinstance(params.get("reply_markup"), dict):
@@ -723,7 +803,9 @@ class TelegramEmulator:
         self, bot: BotState, params: dict[str, Any], files: dict[str, UploadedFile]
     ) -> Any:
         if not params.get("callback_query_id"):
-            raise ApiError(400, "Bad Request: query is too old and response timeout expired or query ID is invalid")
+            raise ApiError(
+                400, "Bad Request: query is too old and response timeout expired or query ID is invalid"
+            )
         return True
 
     # -- webhook delivery
@@ -753,7 +835,9 @@ class TelegramEmulator:
             if bot.webhook_secret:
                 headers["X-Telegram-Bot-Api-Secret-Token"] = bot.webhook_secret
             try:
-                async with self._client.post(bot.webhook_url, data=json.dumps(update), headers=headers) as resp:
+                async with self._client.post(
+                    bot.webhook_url, data=json.dumps(update), headers=headers
+                ) as resp:
                     ok = 200 <= resp.status < 300
                     error = f"Wrong response from the webhook: {resp.status} {resp.reason}"
             except Exception as exc:  # any transport failure is reported like Telegram does
@@ -822,8 +906,12 @@ class TelegramEmulator:
             data, str(body.get("filename") or "file.bin"), file_id=body.get("file_id"), size=body.get("size")
         )
         return web.json_response(
-            {"file_id": stored.file_id, "file_unique_id": stored.file_unique_id, "file_path": stored.file_path,
-             "size": stored.size}  # fmt: skip
+            {
+                "file_id": stored.file_id,
+                "file_unique_id": stored.file_unique_id,
+                "file_path": stored.file_path,
+                "size": stored.size,
+            }
         )
 
     async def _c_add_fault(self, request: web.Request) -> web.Response:
@@ -831,9 +919,12 @@ class TelegramEmulator:
         options = {k: body[k] for k in ("retry_after", "status", "description", "seconds") if k in body}
         try:
             fault = self.fail(
-                str(body.get("method") or "*"), str(body.get("kind")), times=int(body.get("times", 1)),
-                token=body.get("token"), **options,
-            )  # fmt: skip
+                str(body.get("method") or "*"),
+                str(body.get("kind")),
+                times=int(body.get("times", 1)),
+                token=body.get("token"),
+                **options,
+            )
         except (TypeError, ValueError) as exc:
             raise web.HTTPBadRequest(text=str(exc)) from exc
         return web.json_response({"method": fault.method, "kind": fault.kind, "times": fault.times})
@@ -865,8 +956,12 @@ class TelegramEmulator:
     async def _c_webhook(self, request: web.Request) -> web.Response:
         bot = self.bot(request.query.get("token"))
         return web.json_response(
-            {"url": bot.webhook_url, "secret_token": bot.webhook_secret, "pending_update_count": len(bot.updates),
-             "last_error_message": bot.webhook_last_error}  # fmt: skip
+            {
+                "url": bot.webhook_url,
+                "secret_token": bot.webhook_secret,
+                "pending_update_count": len(bot.updates),
+                "last_error_message": bot.webhook_last_error,
+            }
         )
 
     async def _c_reset(self, request: web.Request) -> web.Response:
@@ -910,14 +1005,18 @@ def _check_inline_keyboard(markup: dict[str, Any]) -> None:
             if data is not None and not 1 <= len(str(data).encode()) <= 64:
                 raise ApiError(400, "Bad Request: BUTTON_DATA_INVALID")
             if data is None and not button.get("url"):
-                raise ApiError(400, "Bad Request: can't parse inline keyboard button: Text buttons are unallowed "
-                                    "in the inline keyboard")  # fmt: skip
+                raise ApiError(
+                    400,
+                    "Bad Request: can't parse inline keyboard button: Text buttons are unallowed "
+                    "in the inline keyboard",
+                )
 
 
 def _fault_error(fault: Fault) -> ApiError:
     if fault.kind == "retry_after":
-        return ApiError(429, f"Too Many Requests: retry after {fault.retry_after}",
-                        {"retry_after": fault.retry_after})  # fmt: skip
+        return ApiError(
+            429, f"Too Many Requests: retry after {fault.retry_after}", {"retry_after": fault.retry_after}
+        )
     if fault.kind == "blocked":
         return ApiError(403, "Forbidden: bot was blocked by the user")
     if fault.kind == "server_error":
