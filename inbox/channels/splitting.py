@@ -30,12 +30,7 @@ def split_text(text: str, limit: int, *, measure: str = "utf16") -> list[str]:
             parts.append(rest)
             break
         window = _fit(rest, limit, utf16)
-        cut = -1
-        for sep in ("\n\n", "\n", " "):
-            pos = window.rfind(sep)
-            if pos >= len(window) // 2:
-                cut = pos
-                break
+        cut = _boundary(window, rest[len(window)])
         if cut <= 0:
             parts.append(window)
             rest = rest[len(window) :].lstrip()
@@ -56,3 +51,17 @@ def _fit(text: str, limit: int, utf16: bool) -> str:
         if units > limit:
             return text[:i]
     return text
+
+
+def _boundary(window: str, following: str) -> int:
+    """Where to cut ``window``: a paragraph or line break in its second half, its end when the next
+    character is whitespace, else its last space in the second half; -1 for none."""
+    half = len(window) // 2
+    for sep in ("\n\n", "\n"):
+        pos = window.rfind(sep)
+        if pos >= half:
+            return pos
+    if following.isspace():
+        return len(window)
+    pos = window.rfind(" ")
+    return pos if pos >= half else -1
