@@ -386,9 +386,7 @@ class TelegramEmulator:
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
         await site.start()
-        server = site._server
-        assert server is not None and server.sockets  # type: ignore[union-attr]
-        real_port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        real_port = int(self._runner.addresses[0][1])
         self.base_url = f"http://{host}:{real_port}"
         return self.base_url
 
@@ -396,6 +394,8 @@ class TelegramEmulator:
         self._stopping.set()
         for bot in self.bots.values():
             await self._stop_webhook(bot)
+            async with bot.changed:  # wake long polls so the server can shut down at once
+                bot.changed.notify_all()
         if self._client is not None:
             await self._client.close()
         if self._runner is not None:

@@ -280,7 +280,9 @@ async def test_parse_unknown_update_type_gives_nothing(channel: TelegramChannel)
 
 async def test_parse_malformed_update_raises_with_reason(channel: TelegramChannel) -> None:
     with pytest.raises(TelegramPayloadError, match="chat must be an object"):
-        await channel.parse(RawEvent(key="1", payload={"update_id": 1, "message": {"message_id": 1, "date": 1}}))
+        await channel.parse(
+            RawEvent(key="1", payload={"update_id": 1, "message": {"message_id": 1, "date": 1}})
+        )
     with pytest.raises(TelegramPayloadError, match="update_id"):
         await channel.parse(RawEvent(key="x", payload={"message": {}}))
 
@@ -291,7 +293,10 @@ ALL_FIXTURES = sorted(p.stem for p in FIXTURES.glob("*.json"))
 
 
 async def _run_until(
-    channel: TelegramChannel, sink: Callable[[list[RawEvent]], Awaitable[None]], state: MemoryPollState, saves: int
+    channel: TelegramChannel,
+    sink: Callable[[list[RawEvent]], Awaitable[None]],
+    state: MemoryPollState,
+    saves: int,
 ) -> None:
     task = asyncio.create_task(channel.run(sink, state))
     try:
@@ -327,7 +332,9 @@ async def test_polling_delivers_updates_in_order_and_saves_offset_after_sink(
     assert state.state == {"offset": payloads[-1]["update_id"] + 1}
 
 
-async def test_failing_sink_never_advances_offset(emulator: TelegramEmulator, channel: TelegramChannel) -> None:
+async def test_failing_sink_never_advances_offset(
+    emulator: TelegramEmulator, channel: TelegramChannel
+) -> None:
     first = emulator.queue_update(text_update(42, "раз"))
     second = emulator.queue_update(text_update(42, "два"))
     state = MemoryPollState({"cursor": "kept"})
@@ -344,7 +351,9 @@ async def test_failing_sink_never_advances_offset(emulator: TelegramEmulator, ch
     assert state.saves == [{"cursor": "kept", "offset": second["update_id"] + 1}]
 
 
-async def test_polling_resumes_from_saved_offset(emulator: TelegramEmulator, channel: TelegramChannel) -> None:
+async def test_polling_resumes_from_saved_offset(
+    emulator: TelegramEmulator, channel: TelegramChannel
+) -> None:
     old = emulator.queue_update(text_update(42, "уже обработано"))
     new = emulator.queue_update(text_update(42, "новое"))
     state = MemoryPollState({"offset": new["update_id"]})
@@ -393,7 +402,11 @@ def _webhook(body: bytes, secret: str | None = SECRET, sub_path: str = "") -> We
     if secret is not None:
         headers["x-telegram-bot-api-secret-token"] = secret
     return WebhookRequest(
-        headers=headers, body=body, query={}, url="https://shop.example/webhooks/telegram/7", sub_path=sub_path
+        headers=headers,
+        body=body,
+        query={},
+        url="https://shop.example/webhooks/telegram/7",
+        sub_path=sub_path,
     )
 
 
@@ -440,7 +453,9 @@ def test_webhook_accepts_good_secret(channel: TelegramChannel) -> None:
         (b'{"update_id": true}', SECRET, 400, "update_id"),
     ],
 )
-def test_webhook_rejections(channel: TelegramChannel, body: bytes, secret: str | None, status: int, reason: str) -> None:
+def test_webhook_rejections(
+    channel: TelegramChannel, body: bytes, secret: str | None, status: int, reason: str
+) -> None:
     with pytest.raises(WebhookRejected, match=reason) as info:
         channel.handle_webhook(_webhook(body, secret))
     assert info.value.status == status
@@ -522,7 +537,9 @@ async def test_send_text(emulator: TelegramEmulator, channel: TelegramChannel) -
     assert sent.external_id == f"385712904:{message['message_id']}"
 
 
-async def test_send_long_text_is_split_under_the_limit(emulator: TelegramEmulator, channel: TelegramChannel) -> None:
+async def test_send_long_text_is_split_under_the_limit(
+    emulator: TelegramEmulator, channel: TelegramChannel
+) -> None:
     paragraph = "Состав заказа: футболка 😀, кружка, блокнот. " * 40
     text = "\n\n".join([paragraph.strip()] * 5)  # ~9000 characters, emoji count double
     sent = await channel.send(out(text, buttons=((Button("Оплатить", payload="pay:1024"),),)))
@@ -538,7 +555,10 @@ async def test_send_long_text_is_split_under_the_limit(emulator: TelegramEmulato
 
 async def test_send_buttons_and_reply(emulator: TelegramEmulator, channel: TelegramChannel) -> None:
     buttons = (
-        (Button("✅ Подтвердить", payload="order:1026:confirm"), Button("❌ Отменить", payload="order:1026:cancel")),
+        (
+            Button("✅ Подтвердить", payload="order:1026:confirm"),
+            Button("❌ Отменить", payload="order:1026:cancel"),
+        ),
         (Button("Отследить", url="https://shop.example/track/1026"),),
     )
     await channel.send(out("Подтвердите заказ", buttons=buttons, reply_to_external_id="385712904:2041"))
@@ -584,7 +604,9 @@ async def test_send_document_after_long_text(
 ) -> None:
     path = tmp_path / "invoice.pdf"
     path.write_bytes(b"%PDF-1.7 invoice")
-    doc = Attachment(kind="document", filename="Счёт 1024.pdf", content_type="application/pdf", path=str(path))
+    doc = Attachment(
+        kind="document", filename="Счёт 1024.pdf", content_type="application/pdf", path=str(path)
+    )
     text = "Подробности заказа. " * 80  # longer than a caption
     buttons = ((Button("Ок", payload="ok"),),)
     await channel.send(out(text, attachments=(doc,), buttons=buttons))
@@ -613,7 +635,9 @@ async def test_send_missing_file_or_empty_message_is_permanent(
     assert emulator.recorded == []
 
 
-async def test_429_is_transient_with_retry_after(emulator: TelegramEmulator, channel: TelegramChannel) -> None:
+async def test_429_is_transient_with_retry_after(
+    emulator: TelegramEmulator, channel: TelegramChannel
+) -> None:
     emulator.fail("sendMessage", "retry_after", retry_after=7)
     with pytest.raises(TransientSendError) as info:
         await channel.send(out())
@@ -699,7 +723,9 @@ async def test_fetch_refuses_files_over_20_mb(emulator: TelegramEmulator, channe
     assert len(emulator.requests("getFile")) == 1
 
 
-async def test_fetch_errors_say_whether_to_retry(emulator: TelegramEmulator, channel: TelegramChannel) -> None:
+async def test_fetch_errors_say_whether_to_retry(
+    emulator: TelegramEmulator, channel: TelegramChannel
+) -> None:
     with pytest.raises(AttachmentFetchError, match="invalid file_id") as info:
         await channel.fetch(Attachment(kind="photo", filename="p.jpg", ref="unknown"))
     assert info.value.transient is False
@@ -737,11 +763,15 @@ def emulator_process() -> Any:
 
 async def test_control_api_out_of_process(emulator_process: str, tg_settings: Settings) -> None:
     base = emulator_process
-    account = AccountConfig(7, ChannelKind.TELEGRAM, "b", {"api_base": base, "poll_timeout": 1}, {"token": DEFAULT_TOKEN})
+    account = AccountConfig(
+        7, ChannelKind.TELEGRAM, "b", {"api_base": base, "poll_timeout": 1}, {"token": DEFAULT_TOKEN}
+    )
     channel = TelegramChannel(account, tg_settings)
     async with httpx.AsyncClient(base_url=base) as http:
         try:
-            r = await http.post("/_control/updates", json={"build": "text", "args": {"chat_id": 99, "text": "Привет"}})
+            r = await http.post(
+                "/_control/updates", json={"build": "text", "args": {"chat_id": 99, "text": "Привет"}}
+            )
             assert r.status_code == 200
             (queued,) = r.json()["queued"]
             r = await http.post("/_control/faults", json={"method": "sendMessage", "kind": "blocked"})
@@ -765,15 +795,19 @@ async def test_control_api_out_of_process(emulator_process: str, tg_settings: Se
             await channel.send(OutboundMessage(7, "99", "Ответ", "k2"))
             r = await http.get("/_control/requests", params={"method": "sendMessage", "wait": 2, "min": 2})
             reqs = r.json()["requests"]
-            assert [(q["params"]["text"], q["fault"]) for q in reqs] == [("Ответ", "blocked"), ("Ответ", None)]
+            assert [(q["params"]["text"], q["fault"]) for q in reqs] == [
+                ("Ответ", "blocked"),
+                ("Ответ", None),
+            ]
             r = await http.get("/_control/messages", params={"chat_id": "99"})
             assert [m["text"] for m in r.json()["messages"]] == ["Ответ"]
 
-            r = await http.post(
-                "/_control/files", json={"content_b64": "SGVsbG8=", "filename": "hello.txt"}
-            )
+            r = await http.post("/_control/files", json={"content_b64": "SGVsbG8=", "filename": "hello.txt"})
             file_id = r.json()["file_id"]
-            assert await channel.fetch(Attachment(kind="document", filename="hello.txt", ref=file_id)) == b"Hello"
+            assert (
+                await channel.fetch(Attachment(kind="document", filename="hello.txt", ref=file_id))
+                == b"Hello"
+            )
 
             assert (await http.post("/_control/reset")).json() == {"ok": True}
             assert (await http.get("/_control/requests")).json() == {"requests": []}
