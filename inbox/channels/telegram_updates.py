@@ -75,6 +75,11 @@ def _int(parent: Mapping[str, Any], key: str) -> int:
     return value
 
 
+def _size(obj: Mapping[str, Any], key: str) -> int:
+    value = obj.get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
 def _str(parent: Mapping[str, Any], key: str) -> str | None:
     value = parent.get(key)
     return value if isinstance(value, str) else None
@@ -108,9 +113,7 @@ def _sender(message: Mapping[str, Any]) -> Mapping[str, Any] | None:
 def _largest_photo(sizes: Any) -> Mapping[str, Any]:
     if not isinstance(sizes, list) or not sizes or not all(isinstance(s, Mapping) for s in sizes):
         raise TelegramPayloadError("photo must be a non-empty list of PhotoSize objects")
-    return max(
-        sizes, key=lambda s: (int(s.get("width", 0)) * int(s.get("height", 0)), int(s.get("file_size", 0)))
-    )
+    return max(sizes, key=lambda s: (_size(s, "width") * _size(s, "height"), _size(s, "file_size")))
 
 
 def _file_id(obj: Mapping[str, Any], what: str) -> str:
@@ -130,7 +133,7 @@ def _attachments(message: Mapping[str, Any]) -> tuple[Attachment, ...]:
                 kind="photo",
                 filename=f"photo_{unique}.jpg",
                 content_type="image/jpeg",
-                size=int(best.get("file_size", 0)),
+                size=_size(best, "file_size"),
                 ref=_file_id(best, "photo"),
             )
         )
@@ -141,7 +144,7 @@ def _attachments(message: Mapping[str, Any]) -> tuple[Attachment, ...]:
                 kind="document",
                 filename=_str(doc, "file_name") or "document",
                 content_type=_str(doc, "mime_type") or "application/octet-stream",
-                size=int(doc.get("file_size", 0)),
+                size=_size(doc, "file_size"),
                 ref=_file_id(doc, "document"),
             )
         )
@@ -153,7 +156,7 @@ def _attachments(message: Mapping[str, Any]) -> tuple[Attachment, ...]:
                     kind=kind,
                     filename=_str(media, "file_name") or filename,
                     content_type=_str(media, "mime_type") or ctype,
-                    size=int(media.get("file_size", 0)),
+                    size=_size(media, "file_size"),
                     ref=_file_id(media, key),
                 )
             )

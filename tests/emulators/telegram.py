@@ -15,9 +15,30 @@ Use in-process (async fixtures)::
     ...
     await emu.stop()
 
-or out of process: ``python -m tests.emulators.telegram --port N`` (prints ``READY http://127.0.0.1:N``)
-and drive it through the control API under ``/_control/`` (see ``_control_routes`` and the module README
-in the report): queue updates, register files, inject faults, read recorded requests.
+or out of process: ``python -m tests.emulators.telegram --port N [--host H] [--token T]`` prints
+``READY http://H:N`` on stdout once listening and stops on SIGTERM/SIGINT.
+
+Control API (JSON in, JSON out; ``token`` defaults to the emulator's default token, ``--token``):
+- ``POST /_control/updates`` with ``{"update": {...}}``, ``{"updates": [...]}`` or
+  ``{"build": "text|photo|document|contact|edited|callback", "args": {...builder kwargs}}``
+  (+ optional ``"token"``) -> ``{"queued": [update, ...]}`` (``update_id`` assigned when absent).
+  In webhook mode queued updates are POSTed to the webhook URL.
+- ``GET /_control/updates?token=`` -> ``{"updates": [...]}`` still unconfirmed.
+- ``POST /_control/files`` ``{"content_b64", "filename", "file_id"?, "size"?}``
+  -> ``{"file_id", "file_unique_id", "file_path", "size"}`` (``size`` may exceed the bytes given).
+- ``POST /_control/faults`` ``{"method": "sendMessage" | "*",
+  "kind": "retry_after|blocked|server_error|error|hang", "times": 1 (-1 = until cleared),
+  "retry_after": 5, "status": 500, "description": "...", "seconds": 30, "token"?}``
+  -> ``{"method", "kind", "times"}``; ``DELETE /_control/faults`` clears them.
+- ``GET /_control/requests?method=&token=&wait=SECONDS&min=N&content=0|1`` -> ``{"requests": [{"token",
+  "method", "params", "files": {param: {"filename", "content_type", "size", "sha256", "content_b64"}},
+  "at", "fault"}]}``; ``wait`` long-polls until ``min`` requests of ``method`` exist.
+  ``DELETE /_control/requests`` clears the record.
+- ``GET /_control/messages?chat_id=&token=`` -> ``{"messages": [Message, ...]}`` the bot sent (edits applied).
+- ``GET /_control/webhook?token=`` -> ``{"url", "secret_token", "pending_update_count",
+  "last_error_message"}``.
+- ``POST /_control/reset`` clears requests, faults, queued updates and sent messages.
+- ``GET /_control/health`` -> ``{"ok": true, "default_token"}``.
 """
 
 from __future__ import annotations
@@ -372,6 +393,7 @@ class TelegramEmulator:
         self.files: dict[str, StoredFile] = {}
         self._files_by_path: dict[str, StoredFile] = {}
         self._file_seq = itertools.count(1)
+        self._tasks: set[asyncio.Task[None]] = set()
         self._recorded_changed = asyncio.Event()
         self._stopping = asyncio.Event()
         self._runner: web.AppRunner | None = None
@@ -453,6 +475,8 @@ class TelegramEmulator:
         hang (``seconds``, then answers normally)."""
         if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault kind {kind!r}; expected one of {sorted(FAULT_KINDS)}")
+        if times == 0 or times < -1:
+            raise ValueError("times must be a positive count, or -1 for 'until cleared'")
         fault = Fault(method=method.lower(), kind=kind, times=times, token=token, **options)
         self.faults.append(fault)
         return fault
@@ -488,8 +512,10 @@ class TelegramEmulator:
             async with bot.changed:
                 bot.changed.notify_all()
 
-        with contextlib.suppress(RuntimeError):
-            asyncio.get_running_loop().create_task(_wake())
+        with contextlib.suppress(RuntimeError):  # no running loop: nobody can be waiting yet
+            task = asyncio.get_running_loop().create_task(_wake())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         if bot.webhook_url:
             self._ensure_webhook_task(bot)
 
