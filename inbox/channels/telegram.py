@@ -140,7 +140,7 @@ class TelegramChannel:
         self.public_url: str = str(cfg.get("public_url") or settings.public_url or "").rstrip("/")
         self.webhook_secret: str = secret
         self.request_timeout = _positive(cfg.get("request_timeout", 30), "request_timeout", account.name)
-        self.poll_timeout = int(_positive(cfg.get("poll_timeout", 25), "poll_timeout", account.name))
+        self.poll_timeout = max(1, int(_positive(cfg.get("poll_timeout", 25), "poll_timeout", account.name)))
         # Pacing the outbox should use: the instance's settings, which may differ from the ClassVar defaults.
         self.rate_per_account: float = settings.telegram_rate_per_bot
         self.rate_per_chat: float = settings.telegram_rate_per_chat
