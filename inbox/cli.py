@@ -312,6 +312,48 @@ def channel_add_telegram(
         console.print(f"webhook: {settings_['public_url']}/webhooks/telegram/{account_id} (set on start)")
 
 
+@channel_add.command("vk")
+@click.option("--name", required=True)
+@click.option("--token", "vk_token", required=True, help="The community access token (messages allowed).")
+@click.option("--group-id", required=True, type=click.IntRange(min=1), help="The community id (digits).")
+@click.option("--mode", type=click.Choice(["callback", "longpoll"]), default="longpoll", show_default=True)
+@click.option("--secret", help="Callback API: the secret key set in the community settings.")
+@click.option("--confirmation", help="Callback API: the confirmation string VK shows.")
+@click.option("--api-base", help="Another API endpoint (proxy, test emulator), e.g. http://127.0.0.1:8082.")
+@click.option("--rate", type=click.FloatRange(min=0.1), help="Requests per second (default 20).")
+def channel_add_vk(
+    name: str,
+    vk_token: str,
+    group_id: int,
+    mode: str,
+    secret: str | None,
+    confirmation: str | None,
+    api_base: str | None,
+    rate: float | None,
+) -> None:
+    """Connect a VK community (Callback API or Bots Long Poll)."""
+    if len(vk_token.strip()) < 20:
+        fail("--token does not look like a VK community token")
+    if mode == "callback" and not confirmation:
+        fail("--mode callback needs --confirmation (the string VK shows in Callback API settings)")
+    if api_base and not api_base.startswith(("http://", "https://")):
+        fail("--api-base must be an http(s) URL")
+    settings_: dict[str, Any] = {"group_id": group_id, "mode": mode}
+    if api_base:
+        settings_["api_base"] = api_base.rstrip("/")
+    if rate:
+        settings_["rate"] = rate
+    secrets_: dict[str, Any] = {"token": vk_token.strip()}
+    if secret:
+        secrets_["secret"] = secret
+    if confirmation:
+        secrets_["confirmation"] = confirmation
+    account_id = add_account("vk", name, settings_, secrets_)
+    console.print(f"vk account {account_id} ({name}) added in {mode} mode")
+    if mode == "callback":
+        click.echo(f"Callback API URL: <your public URL>/webhooks/vk/{account_id}")
+
+
 @channel_add.command("sms")
 @click.option("--name", required=True)
 @click.option("--provider", type=click.Choice(["twilio", "smsru", "smsc"]), required=True)
