@@ -41,12 +41,22 @@ async def emulator() -> AsyncIterator[TelegramEmulator]:
 
 
 async def add_account(factory: SessionFactory, emu: TelegramEmulator, mode: str, public_url: str = "") -> int:
-    settings: dict[str, Any] = {"mode": mode, "api_base": emu.base_url, "request_timeout": 3, "poll_timeout": 1}
+    settings: dict[str, Any] = {
+        "mode": mode,
+        "api_base": emu.base_url,
+        "request_timeout": 3,
+        "poll_timeout": 1,
+    }
     if public_url:
         settings["public_url"] = public_url
     async with transaction(factory) as session:
-        row = ChannelAccount(kind="telegram", name=f"shop-{mode}", settings=settings,
-                             secrets={"token": DEFAULT_TOKEN, "webhook_secret": SECRET}, state={})
+        row = ChannelAccount(
+            kind="telegram",
+            name=f"shop-{mode}",
+            settings=settings,
+            secrets={"token": DEFAULT_TOKEN, "webhook_secret": SECRET},
+            state={},
+        )
         session.add(row)
         await session.flush()
         return row.id
@@ -85,8 +95,11 @@ async def test_polling_inbound_media_contact_edit_and_reply(
     doc = emulator.add_file("Счёт на оплату".encode(), "счёт.pdf")
     emulator.queue_update(text_update(501, "Здравствуйте! Где мой заказ?", sender=anna, message_id=1))
     emulator.queue_update(photo_update(501, photo.file_id, "Вот фото", sender=anna, message_id=2))
-    emulator.queue_update(document_update(501, doc.file_id, "счёт.pdf", caption=None, sender=anna,
-                                          message_id=3, file_size=len(doc.data)))
+    emulator.queue_update(
+        document_update(
+            501, doc.file_id, "счёт.pdf", caption=None, sender=anna, message_id=3, file_size=len(doc.data)
+        )
+    )
     emulator.queue_update(contact_update(501, "79161234567", sender=anna, message_id=4))
 
     with threaded_server(settings) as base:
@@ -117,7 +130,9 @@ async def test_polling_inbound_media_contact_edit_and_reply(
             doc_msg = next(m for m in items if m["attachments"] and m["attachments"][0]["kind"] == "document")
             assert doc_msg["attachments"][0]["filename"] == "счёт.pdf"
 
-            sent = await client.post(f"/api/v1/threads/{thread_id}/messages", json={"text": "Заказ 1042 уже в пути"})
+            sent = await client.post(
+                f"/api/v1/threads/{thread_id}/messages", json={"text": "Заказ 1042 уже в пути"}
+            )
             assert sent.status_code == 201
             calls = await emulator.wait_for_requests("sendMessage", 1, timeout=10)
             assert calls[0].params["chat_id"] == 501 and calls[0].params["text"] == "Заказ 1042 уже в пути"
@@ -128,7 +143,9 @@ async def test_polling_inbound_media_contact_edit_and_reply(
 
             await eventually(delivered)
     async with factory() as session:
-        stored = (await session.execute(select(ChannelAccount).where(ChannelAccount.id == account_id))).scalar_one()
+        stored = (
+            await session.execute(select(ChannelAccount).where(ChannelAccount.id == account_id))
+        ).scalar_one()
     assert stored.state["offset"] >= 5  # the poller's position lives in our database
 
 
@@ -150,7 +167,9 @@ async def test_webhook_secret_redelivery_and_bad_input(
             missing = await client.post(url, json=update)
             assert missing.status_code == 401
             async with factory() as session:
-                assert (await session.execute(select(func.count()).select_from(InboundEvent))).scalar_one() == 0
+                assert (
+                    await session.execute(select(func.count()).select_from(InboundEvent))
+                ).scalar_one() == 0
 
             good = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
             malformed = await client.post(url, content=b"{not json", headers=good)
@@ -175,7 +194,9 @@ async def test_webhook_secret_redelivery_and_bad_input(
         rows = await messages(factory)
         assert [m.text for m in rows] == ["Привет"]
         async with factory() as session:
-            skipped = (await session.execute(select(InboundEvent).where(InboundEvent.key == "9002"))).scalar_one()
+            skipped = (
+                await session.execute(select(InboundEvent).where(InboundEvent.key == "9002"))
+            ).scalar_one()
         assert skipped.skipped and skipped.error is None
 
         # The worker set the webhook on start, with our URL and secret.
