@@ -35,6 +35,7 @@ from inbox.models.orders import (
 )
 
 __all__ = [
+    "DRAFT",
     "ApiToken",
     "Attachment",
     "Author",
@@ -46,7 +47,6 @@ __all__ = [
     "Customer",
     "Delivery",
     "Direction",
-    "DRAFT",
     "Identity",
     "InboundEvent",
     "KeyValue",
@@ -59,10 +59,10 @@ __all__ = [
     "OrderStatus",
     "Outbox",
     "Product",
-    "product_related",
     "Stock",
     "Thread",
     "ThreadStatus",
-    "utcnow",
     "Warehouse",
+    "product_related",
+    "utcnow",
 ]

@@ -91,7 +91,9 @@ class Counter(Base):
 class OrderStatus(Base):
     __tablename__ = "order_status"
     code: Mapped[str] = mapped_column(String(32), primary_key=True)
-    group: Mapped[str] = mapped_column(String(16))  # new | approval | assembling | delivery | complete | cancel
+    group: Mapped[str] = mapped_column(
+        String(16)
+    )  # new | approval | assembling | delivery | complete | cancel
     position: Mapped[int] = mapped_column(default=0)
     names: Mapped[dict[str, Any]] = mapped_column(default=dict)  # {"ru": ..., "en": ...}
     transitions: Mapped[list[Any]] = mapped_column(default=list)  # codes reachable from here

@@ -1,1 +1,1 @@
-"""Commerce: catalog, stock and reservations, orders and their status machine, tracking, notifications, import."""
+"""Commerce: catalog, stock, reservations, orders, status machine, tracking, notifications, import."""

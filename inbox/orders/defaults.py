@@ -32,7 +32,8 @@ STATUSES: list[dict[str, Any]] = [
         "time_limit_minutes": 60,
         "notify_customer": True,
         "templates": _tpl(
-            "{customer.name}, ваш заказ №{order.number} на сумму {order.total} принят. Мы скоро свяжемся с вами.",
+            "{customer.name}, ваш заказ №{order.number} на сумму {order.total} принят. "
+            "Мы скоро свяжемся с вами.",
             "{customer.name}, your order #{order.number} for {order.total} has been received.",
             "Заказ №{order.number} принят",
             "Order #{order.number} received",
@@ -135,10 +136,18 @@ STATUSES: list[dict[str, Any]] = [
 ]
 
 CARRIERS: list[dict[str, Any]] = [
-    {"code": "russian_post", "name": "Почта России", "tracking_url": "https://www.pochta.ru/tracking?barcode={track}"},
+    {
+        "code": "russian_post",
+        "name": "Почта России",
+        "tracking_url": "https://www.pochta.ru/tracking?barcode={track}",
+    },
     {"code": "cdek", "name": "СДЭК", "tracking_url": "https://www.cdek.ru/ru/tracking?order_id={track}"},
     {"code": "boxberry", "name": "Boxberry", "tracking_url": "https://boxberry.ru/tracking-page?id={track}"},
-    {"code": "dpd", "name": "DPD", "tracking_url": "https://www.dpd.ru/ru/private/tracking.html?orderNum={track}"},
+    {
+        "code": "dpd",
+        "name": "DPD",
+        "tracking_url": "https://www.dpd.ru/ru/private/tracking.html?orderNum={track}",
+    },
     {"code": "courier", "name": "Курьер магазина", "tracking_url": None},
 ]
 
