@@ -78,7 +78,9 @@ async def test_csv_with_bad_rows_then_reimport(seeded: SessionFactory, tmp_path:
         parent = await s.get(Category, cat.parent_id)
         assert parent is not None and parent.name == "Одежда" and parent.parent_id is None
         related = (
-            await s.execute(select(product_related.c.related_id).where(product_related.c.product_id == tee.id))
+            await s.execute(
+                select(product_related.c.related_id).where(product_related.c.product_id == tee.id)
+            )
         ).scalars()
         assert set(related) == {black.id, hoodie.id}
 
@@ -91,7 +93,9 @@ async def test_csv_with_bad_rows_then_reimport(seeded: SessionFactory, tmp_path:
         await stock_ops.reserve(s, tee.id, wh.id, 10)
     changed = tmp_path / "changed.csv"
     changed.write_text(
-        "sku;name;price;stock\nTS-001;Футболка базовая белая;1 990,00;5\nTS-002;Футболка базовая чёрная;2 190;12\n",
+        "sku;name;price;stock\n"
+        "TS-001;Футболка базовая белая;1 990,00;5\n"
+        "TS-002;Футболка базовая чёрная;2 190;12\n",
         encoding="cp1251",
     )
     third = await import_catalog(seeded, changed)
@@ -173,7 +177,12 @@ async def test_commerceml_pair_from_1c(seeded: SessionFactory, tmp_path: Path) -
     assert first.rejected == [(4, "NO-NAME: Товар has no Наименование")]
     kettle = await _product(seeded, "KT-1700")
     assert kettle.external_id == "a1000000-0000-4000-8000-000000000001"
-    assert kettle.attributes == {"Цвет": "Белый", "Мощность, Вт": "2200", "ВидНоменклатуры": "Товар", "Вес": "1.2"}
+    assert kettle.attributes == {
+        "Цвет": "Белый",
+        "Мощность, Вт": "2200",
+        "ВидНоменклатуры": "Товар",
+        "Вес": "1.2",
+    }
     assert kettle.images == ["import_files/a1/a1000000-0000-4000-8000-000000000001.jpg"]
     vacuum = await _product(seeded, "a1000000-0000-4000-8000-000000000002")  # no Артикул: Ид is the SKU
     assert vacuum.attributes == {"Цвет": "Чёрный"} and len(vacuum.images) == 2

@@ -121,7 +121,9 @@ async def test_status_matrix_tracking_and_completion_writes_off(factory: Session
             await svc.do_change_status(s, order, "confirmed", actor=MGR)  # still a draft
         change = await svc.do_submit(s, order, actor=MGR, now=T0)
         assert (change.from_status, change.status.code, change.order.number) == ("draft", "new", 1001)
-        await svc.do_set_delivery(s, order, method="cdek", address="Москва, ул. Ленина, 1", cost=35000, actor=MGR)
+        await svc.do_set_delivery(
+            s, order, method="cdek", address="Москва, ул. Ленина, 1", cost=35000, actor=MGR
+        )
         await svc.do_set_payment(s, order, state="paid", amount=632000, actor=MGR)
     async with transaction(factory) as s:
         order = await svc.get_order(s, order_id)
@@ -150,7 +152,9 @@ async def test_status_matrix_tracking_and_completion_writes_off(factory: Session
     async with factory() as s:
         [line] = await svc.order_lines(s, order_id)
         assert line.written_off and not line.reserved
-        statuses = [(h.from_value, h.to_value) for h in await svc.order_history(s, order_id) if h.action == "status"]
+        statuses = [
+            (h.from_value, h.to_value) for h in await svc.order_history(s, order_id) if h.action == "status"
+        ]
         assert statuses[0] == ("draft", "new") and statuses[-1] == ("handed_to_delivery", "delivered")
 
 
