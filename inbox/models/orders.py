@@ -16,7 +16,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, validates
 
 from inbox.models.base import Base, BigIntPK, utcnow
 
@@ -52,10 +52,19 @@ class Product(Base):
     category_id: Mapped[int | None] = mapped_column(ForeignKey("category.id"), index=True)
     attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
     active: Mapped[bool] = mapped_column(default=True)
+    # casefolded "sku name": SQLite's lower()/LIKE only fold ASCII, so search matches on this instead
+    search_key: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     __table_args__ = (CheckConstraint("price >= 0", name="price_nonnegative"),)
+
+    @validates("sku", "name")
+    def _keep_search_key(self, key: str, value: str) -> str:
+        sku = value if key == "sku" else (self.sku or "")
+        name = value if key == "name" else (self.name or "")
+        self.search_key = f"{sku} {name}".casefold()
+        return value
 
 
 class Warehouse(Base):

@@ -101,6 +101,13 @@ async def get_order_by_number(session: AsyncSession, number: int) -> Order:
     return order
 
 
+async def _lines_in_lock_order(session: AsyncSession, order_id: int) -> list[OrderLine]:
+    """Lines sorted by stock row, so that concurrent multi-line changes lock stock rows in one order
+    (no deadlocks on PostgreSQL)."""
+    lines = await order_lines(session, order_id)
+    return sorted(lines, key=lambda ln: (ln.product_id, ln.warehouse_id))
+
+
 async def order_lines(session: AsyncSession, order_id: int) -> list[OrderLine]:
     rows = await session.execute(
         select(OrderLine).where(OrderLine.order_id == order_id).order_by(OrderLine.id)
@@ -479,7 +486,7 @@ def _status_event(session: AsyncSession, order: Order, old: str) -> None:
 
 
 async def _reserve_missing(session: AsyncSession, order: Order) -> None:
-    for line in await order_lines(session, order.id):
+    for line in await _lines_in_lock_order(session, order.id):
         if not line.reserved:
             await stock.reserve(session, line.product_id, line.warehouse_id, line.qty)
             line.reserved = True
@@ -528,7 +535,7 @@ def check_transition(statuses: dict[str, OrderStatus], order: Order, code: str) 
 
 
 async def _finish_lines(session: AsyncSession, order: Order, group: str) -> None:
-    for line in await order_lines(session, order.id):
+    for line in await _lines_in_lock_order(session, order.id):
         if not line.reserved:
             continue
         if group == "cancel":
@@ -599,7 +606,7 @@ async def expire_drafts(session: AsyncSession, now: datetime | None = None) -> l
     )
     expired: list[int] = []
     for order in (await session.execute(stmt)).scalars().all():
-        for line in await order_lines(session, order.id):
+        for line in await _lines_in_lock_order(session, order.id):
             if line.reserved:
                 await stock.release(session, line.product_id, line.warehouse_id, line.qty)
                 line.reserved = False

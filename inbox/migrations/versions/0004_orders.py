@@ -97,6 +97,7 @@ def upgrade() -> None:
     sa.Column('category_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
     sa.Column('attributes', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.Column('active', sa.Boolean(), nullable=False),
+    sa.Column('search_key', sa.Text(), nullable=False),
     sa.Column('created_at', inbox.models.base.UTCDateTime(timezone=True), nullable=False),
     sa.Column('updated_at', inbox.models.base.UTCDateTime(timezone=True), nullable=False),
     sa.CheckConstraint('price >= 0', name=op.f('ck_product_price_nonnegative')),
