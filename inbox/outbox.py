@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+import httpx
 from sqlalchemy import and_, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased, selectinload
@@ -280,6 +281,9 @@ class Dispatcher:
 
     async def _send_one(self, c: Claimed) -> None:
         row, message = c.outbox, c.message
+        if row.kind == "webhook":
+            await self._send_webhook(row)
+            return
         if message is None or row.account_id is None:
             await self._finish(row, None, error="nothing to send")
             return
@@ -374,6 +378,45 @@ class Dispatcher:
                 )
         await self.bus.publish(*events)
 
+    async def _send_webhook(self, row: Outbox) -> None:
+        """A shop webhook (payload {url, body, headers}): 2xx done; 5xx, timeouts and connection errors are
+        retried with backoff; other answers are permanent (kept in ``last_error``)."""
+        url, body, headers = row.payload.get("url"), row.payload.get("body"), row.payload.get("headers")
+        if not isinstance(url, str) or not isinstance(body, str) or not isinstance(headers, dict):
+            await self._finish(row, None, error="malformed webhook payload")
+            return
+        try:
+            async with httpx.AsyncClient(timeout=10.0) as client:
+                answer = await client.post(url, content=body.encode(), headers=headers)
+        except httpx.HTTPError as exc:
+            await self._webhook_retry(row, f"{type(exc).__name__}: {exc}")
+            return
+        if 200 <= answer.status_code < 300:
+            await self._finish(row, None)
+        elif answer.status_code >= 500 or answer.status_code == 429:
+            await self._webhook_retry(row, f"HTTP {answer.status_code}: {answer.text[:200]}")
+        else:
+            await self._finish(row, None, error=f"HTTP {answer.status_code}: {answer.text[:500]}")
+
+    async def _webhook_retry(self, row: Outbox, reason: str) -> None:
+        attempts = row.attempts + 1
+        if attempts >= self.settings.outbox_max_attempts:
+            await self._finish(row, None, error=f"gave up after {attempts} attempts: {reason}")
+            return
+        wait = backoff(attempts, self.settings.outbox_backoff_cap)
+        async with transaction(self.factory) as session:
+            await session.execute(
+                update(Outbox)
+                .where(Outbox.id == row.id)
+                .values(
+                    attempts=attempts,
+                    next_attempt_at=utcnow() + timedelta(seconds=wait),
+                    claimed_by=None,
+                    claimed_until=None,
+                    last_error=reason,
+                )
+            )
+
     async def _transient(self, row: Outbox, message: Message, exc: TransientSendError) -> None:
         attempts = row.attempts + 1
         if attempts >= self.settings.outbox_max_attempts:
@@ -449,8 +492,11 @@ class Dispatcher:
         attachments = (
             await session.execute(select(AttachmentRow).where(AttachmentRow.message_id == failed.id))
         ).scalars()
+        texts = failed.meta.get("texts")  # order notifications carry a text per channel kind
+        kind = ident.kind if ident.kind in ("sms", "email") else "messenger"
+        text = texts.get(kind) if isinstance(texts, dict) else None
         draft = Draft(
-            text=failed.text or "",
+            text=text if isinstance(text, str) and text else failed.text or "",
             author=Author(failed.author),
             manager_id=failed.manager_id,
             channel=ident.kind,

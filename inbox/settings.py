@@ -65,6 +65,9 @@ class Settings:
     max_upload_bytes: int = 20 * 1024 * 1024
     max_webhook_bytes: int = 1024 * 1024
     run_workers: bool = True
+    # Outgoing shop webhooks on order changes (signed HMAC-SHA256 with the secret); None = off.
+    shop_webhook_url: str | None = None
+    shop_webhook_secret: str = ""
     secret_key_generated: bool = field(default=False, compare=False)
 
     @classmethod
@@ -92,6 +95,13 @@ class Settings:
         if len(secret) < 16:
             raise SettingsError("INBOX_SECRET_KEY must be at least 16 characters long")
         locale = os.environ.get("INBOX_DEFAULT_LOCALE", "ru")
+        if (
+            os.environ.get("INBOX_SHOP_WEBHOOK_URL")
+            and len(os.environ.get("INBOX_SHOP_WEBHOOK_SECRET", "")) < 16
+        ):
+            raise SettingsError(
+                "INBOX_SHOP_WEBHOOK_SECRET (16+ characters) is required with INBOX_SHOP_WEBHOOK_URL"
+            )
         if locale not in {"ru", "en"}:
             raise SettingsError(f"INBOX_DEFAULT_LOCALE must be ru or en, got {locale!r}")
         return cls(
@@ -111,6 +121,8 @@ class Settings:
             outbox_lease_seconds=_float("INBOX_OUTBOX_LEASE_SECONDS", 60.0),
             max_upload_bytes=_int("INBOX_MAX_UPLOAD_BYTES", 20 * 1024 * 1024),
             run_workers=_bool("INBOX_RUN_WORKERS", True),
+            shop_webhook_url=_webhook_url(os.environ.get("INBOX_SHOP_WEBHOOK_URL") or None),
+            shop_webhook_secret=os.environ.get("INBOX_SHOP_WEBHOOK_SECRET", ""),
             secret_key_generated=generated,
         )
 
@@ -120,6 +132,12 @@ class Settings:
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+
+def _webhook_url(url: str | None) -> str | None:
+    if url is not None and not (url.startswith("http://") or url.startswith("https://")):
+        raise SettingsError(f"INBOX_SHOP_WEBHOOK_URL must be an http(s) URL, got {url!r}")
+    return url
 
 
 def _timezone(name: str) -> str:

@@ -51,6 +51,7 @@
     let data;
     try { data = JSON.parse(ev.data); } catch (e) { return; }
     const tid = String(data.thread_id || "");
+    document.dispatchEvent(new CustomEvent("inbox:event", { detail: data }));  // hook for orders.js etc.
     if (data.type === "message.new" || data.type === "thread.updated") refreshList();
     if (tid && tid === currentThreadId()) {
       if (data.type === "message.new") appendNewMessages();

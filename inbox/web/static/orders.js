@@ -1,0 +1,44 @@
+// The order panel beside a thread re-reads itself when its order or the stock of its products changes
+// ("order.*" / "stock.changed" events, re-dispatched by app.js as "inbox:event"). While the manager is
+// typing in the panel the refresh waits until the field loses focus.
+(function () {
+  "use strict";
+  let timer = null;
+  let pending = false;
+
+  function panel() { return document.getElementById("order-panel"); }
+  function typing(p) {
+    const a = document.activeElement;
+    return a && p.contains(a) && /^(INPUT|TEXTAREA|SELECT)$/.test(a.tagName) && a.type !== "search";
+  }
+  function refresh() {
+    const p = panel();
+    if (!p || !p.dataset.threadId) return;
+    if (typing(p)) { pending = true; return; }
+    pending = false;
+    const oid = p.dataset.orderId;
+    htmx.ajax("GET", "/ui/threads/" + p.dataset.threadId + "/order-panel" + (oid ? "?order=" + oid : ""),
+      { target: "#order-panel", swap: "outerHTML" });
+    const q = document.getElementById("product-q");
+    if (q && q.value.trim()) htmx.trigger(q, "search");
+  }
+  function later() { clearTimeout(timer); timer = setTimeout(refresh, 200); }
+
+  document.addEventListener("inbox:event", function (e) {
+    const data = e.detail || {};
+    const p = panel();
+    if (!p || !data.type) return;
+    if (data.type.indexOf("order.") === 0) {
+      if (String(data.thread_id || "") === p.dataset.threadId) later();
+    } else if (data.type === "stock.changed") {
+      const mine = (p.dataset.productIds || "").split(",").filter(Boolean);
+      const changed = ((data.data || {}).product_ids || []).map(String);
+      const q = document.getElementById("product-q");
+      if ((q && q.value.trim()) || changed.some(function (id) { return mine.indexOf(id) >= 0; })) later();
+    }
+  });
+  document.addEventListener("focusout", function (e) {
+    const p = panel();
+    if (pending && p && p.contains(e.target)) setTimeout(function () { if (pending) refresh(); }, 50);
+  });
+})();

@@ -1,0 +1,349 @@
+"""The order panel beside a thread (htmx fragments) and the status admin page. Signed-in managers only:
+app.py mounts it on a router whose before_request is require_manager.
+
+Every change re-renders the whole panel; a refused change renders it with the reason (status 200, so that
+htmx swaps it in). The browser re-fetches the panel on "order.*" and "stock.changed" events (orders.js).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Controller, Request, get, post
+from litestar.enums import RequestEncodingType
+from litestar.exceptions import NotFoundException
+from litestar.params import Body, FromPath, FromQuery
+from litestar.response import Template
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from inbox import i18n
+from inbox.customers import live_customer
+from inbox.models import DRAFT, Order, OrderStatus, Product, Thread
+from inbox.orders import catalog, service
+from inbox.orders.conversation import Effects, after_status, after_tracking, run_order_action
+from inbox.orders.errors import OrdersError
+from inbox.orders.importers.common import parse_price
+from inbox.orders.notify import format_rub
+from inbox.orders.stats import customer_order_stats
+from inbox.orders.statuses import (
+    dump_toml,
+    export_statuses,
+    load_statuses,
+    parse_toml,
+    replace_statuses,
+    status_name,
+)
+from inbox.orders.stock import available
+from inbox.orders.tracking import list_carriers
+from inbox.web.auth import manager_of
+from inbox.web.state import ctx
+
+AnyRequest = Request[Any, Any, Any]
+Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
+DELIVERY_METHODS = ("courier", "pickup", "post", "cdek")
+
+
+def _money(raw: str | None, name: str) -> int:
+    text = (raw or "").strip()
+    if not text:
+        return 0
+    try:
+        return parse_price(text)
+    except ValueError as exc:
+        raise OrdersError(f"{name}: {exc}") from exc
+
+
+def _int(raw: str | None, name: str) -> int:
+    text = (raw or "").strip()
+    if not text.isdigit():
+        raise OrdersError(f"{name} must be a whole number, got {text!r}")
+    return int(text)
+
+
+async def _pick_order(session: AsyncSession, thread: Thread, order_id: int | None) -> Order | None:
+    if order_id:
+        order = await session.get(Order, order_id)
+        if order is None or order.thread_id != thread.id:
+            raise NotFoundException(i18n._("No such order."))
+        return order
+    statuses = await load_statuses(session)
+    for order in await catalog.list_orders(session, thread_id=thread.id, include_drafts=True, limit=20):
+        status = statuses.get(order.status)
+        if order.status == DRAFT or (status is not None and status.group not in ("complete", "cancel")):
+            return order
+    return None
+
+
+async def panel_context(
+    session: AsyncSession, thread_id: int, order_id: int | None, error: str | None = None
+) -> dict[str, Any]:
+    thread = await session.get(Thread, thread_id)
+    if thread is None:
+        raise NotFoundException(i18n._("No such conversation."))
+    customer = await live_customer(session, thread.customer_id)
+    order = await _pick_order(session, thread, order_id)
+    statuses = await load_statuses(session)
+    locale = i18n.current()
+    lines: list[dict[str, Any]] = []
+    related: list[Product] = []
+    allowed: list[OrderStatus] = []
+    if order is not None:
+        in_order: set[int] = set()
+        for line in await service.order_lines(session, order.id):
+            lines.append(
+                {
+                    "line": line,
+                    "available": await available(session, line.product_id, line.warehouse_id),
+                }
+            )
+            in_order.add(line.product_id)
+        seen: set[int] = set()
+        for pid in sorted(in_order):
+            for p in await catalog.related_products(session, pid):
+                if p.id not in in_order and p.id not in seen:
+                    seen.add(p.id)
+                    related.append(p)
+        current = statuses.get(order.status)
+        if current is not None:
+            allowed = [statuses[c] for c in current.transitions if c in statuses]
+    related_views = []
+    for p in related[:6]:
+        free = sum(level.available for level in await catalog.stock_levels(session, p.id))
+        related_views.append({"product": p, "available": free})
+    stats = await customer_order_stats(session, customer.id)
+    return {
+        "order_panel": True,
+        "thread": thread,
+        "customer": customer,
+        "order": order,
+        "lines": lines,
+        "related": related_views,
+        "allowed": allowed,
+        "statuses": statuses,
+        "status_label": lambda code: (
+            status_name(statuses[code], locale) if code in statuses else i18n._("Draft")
+        ),
+        "editable": order is not None
+        and (
+            order.status == DRAFT
+            or (
+                statuses.get(order.status) is not None and statuses[order.status].group in ("new", "approval")
+            )
+        ),
+        "carriers": await list_carriers(session),
+        "stats": stats,
+        "rub": format_rub,
+        "delivery_methods": DELIVERY_METHODS,
+        "product_ids": sorted({ln["line"].product_id for ln in lines} | {p.id for p in related}),
+        "error": error,
+    }
+
+
+class OrdersController(Controller):
+    @get("/ui/threads/{thread_id:int}/order-panel", name="order_panel")
+    async def panel(
+        self, request: AnyRequest, thread_id: FromPath[int], order: FromQuery[int | None] = None
+    ) -> Template:
+        async with ctx(request).factory() as session:
+            data = await panel_context(session, thread_id, order)
+        return Template("_order_panel.html", context=data)
+
+    @get("/ui/orders/{order_id:int}/products", name="order_products")
+    async def products(
+        self, request: AnyRequest, order_id: FromPath[int], q: FromQuery[str] = ""
+    ) -> Template:
+        async with ctx(request).factory() as session:
+            order = await session.get(Order, order_id)
+            if order is None:
+                raise NotFoundException(i18n._("No such order."))
+            found = await catalog.search_products(session, q, limit=15) if q.strip() else []
+        return Template(
+            "_order_products.html", context={"order": order, "found": found, "q": q, "rub": format_rub}
+        )
+
+    async def _act(
+        self,
+        request: AnyRequest,
+        thread_id: int,
+        order_id: int | None,
+        action: Any,
+    ) -> Template:
+        """Run a change; re-render the panel, with the reason when the change was refused."""
+        app = ctx(request)
+        error: str | None = None
+        try:
+            result = await run_order_action(app.factory, app.bus, app.settings, action, app.wake_dispatcher)
+            if isinstance(result, Order):
+                order_id = result.id
+        except OrdersError as exc:
+            error = exc.reason
+        async with app.factory() as session:
+            data = await panel_context(session, thread_id, order_id, error)
+        return Template("_order_panel.html", context=data)
+
+    async def _order(self, request: AnyRequest, order_id: int) -> Order:
+        async with ctx(request).factory() as session:
+            order = await session.get(Order, order_id)
+        if order is None or order.thread_id is None:
+            raise NotFoundException(i18n._("No such order."))
+        return order
+
+    @post("/ui/threads/{thread_id:int}/orders", name="order_new")
+    async def new_order(self, request: AnyRequest, thread_id: FromPath[int]) -> Template:
+        actor = service.Actor.manager(manager_of(request).id)
+
+        async def action(session: AsyncSession, fx: Effects) -> Order:
+            thread = await session.get(Thread, thread_id)
+            if thread is None:
+                raise NotFoundException(i18n._("No such conversation."))
+            return await service.do_create_draft(
+                session, customer_id=thread.customer_id, thread_id=thread.id, actor=actor
+            )
+
+        return await self._act(request, thread_id, None, action)
+
+    @post("/ui/orders/{order_id:int}/lines", name="order_add_line")
+    async def add_line(self, request: AnyRequest, order_id: FromPath[int], data: Form) -> Template:
+        order = await self._order(request, order_id)
+        actor = service.Actor.manager(manager_of(request).id)
+
+        async def action(session: AsyncSession, fx: Effects) -> None:
+            qty = _int(data.get("qty") or "1", i18n._("Quantity"))
+            await service.do_add_line(
+                session, order, _int(data.get("product_id"), "product"), qty, actor=actor
+            )
+
+        return await self._act(request, order.thread_id or 0, order.id, action)
+
+    @post("/ui/orders/{order_id:int}/lines/{line_id:int}", name="order_line_qty")
+    async def change_line(
+        self, request: AnyRequest, order_id: FromPath[int], line_id: FromPath[int], data: Form
+    ) -> Template:
+        order = await self._order(request, order_id)
+        actor = service.Actor.manager(manager_of(request).id)
+
+        async def action(session: AsyncSession, fx: Effects) -> None:
+            qty = _int(data.get("qty"), i18n._("Quantity"))
+            await service.do_change_quantity(session, order, line_id, qty, actor=actor)
+
+        return await self._act(request, order.thread_id or 0, order.id, action)
+
+    @post("/ui/orders/{order_id:int}/lines/{line_id:int}/remove", name="order_line_remove")
+    async def remove_line(
+        self, request: AnyRequest, order_id: FromPath[int], line_id: FromPath[int]
+    ) -> Template:
+        order = await self._order(request, order_id)
+        actor = service.Actor.manager(manager_of(request).id)
+
+        async def action(session: AsyncSession, fx: Effects) -> None:
+            await service.do_remove_line(session, order, line_id, actor=actor)
+
+        return await self._act(request, order.thread_id or 0, order.id, action)
+
+    @post("/ui/orders/{order_id:int}/details", name="order_details")
+    async def details(self, request: AnyRequest, order_id: FromPath[int], data: Form) -> Template:
+        """Delivery, payment and comment in one form."""
+        order = await self._order(request, order_id)
+        actor = service.Actor.manager(manager_of(request).id)
+
+        async def action(session: AsyncSession, fx: Effects) -> None:
+            current = await service.get_order(session, order.id)
+            method = (data.get("delivery_method") or "").strip() or None
+            address = data.get("delivery_address") or ""
+            cost = _money(data.get("delivery_cost"), i18n._("Delivery cost"))
+            if (method, address.strip() or None, cost) != (
+                current.delivery_method,
+                current.delivery_address,
+                current.delivery_cost,
+            ):
+                await service.do_set_delivery(
+                    session, current, method=method, address=address, cost=cost, actor=actor
+                )
+            state = data.get("payment_state") or "unpaid"
+            paid = _money(data.get("paid_amount"), i18n._("Paid"))
+            if (state, paid) != (current.payment_state, current.paid_amount):
+                await service.do_set_payment(session, current, state=state, amount=paid, actor=actor)
+            comment = data.get("comment") or ""
+            if comment != current.comment:
+                await service.do_set_comment(session, current, comment, actor=actor)
+
+        return await self._act(request, order.thread_id or 0, order.id, action)
+
+    @post("/ui/orders/{order_id:int}/submit", name="order_submit")
+    async def submit(self, request: AnyRequest, order_id: FromPath[int]) -> Template:
+        order = await self._order(request, order_id)
+        actor = service.Actor.manager(manager_of(request).id)
+
+        async def action(session: AsyncSession, fx: Effects) -> None:
+            change = await service.do_submit(session, order, actor=actor)
+            await after_status(session, fx, change)
+
+        return await self._act(request, order.thread_id or 0, order.id, action)
+
+    @post("/ui/orders/{order_id:int}/status", name="order_status")
+    async def status(self, request: AnyRequest, order_id: FromPath[int], data: Form) -> Template:
+        order = await self._order(request, order_id)
+        actor = service.Actor.manager(manager_of(request).id)
+        notify = data.get("notify") in ("1", "on", "true")
+
+        async def action(session: AsyncSession, fx: Effects) -> None:
+            code = (data.get("status") or "").strip()
+            if order.status == DRAFT and code:
+                statuses = await load_statuses(session)
+                if code in statuses and statuses[code].group == "cancel":
+                    change = await service.do_cancel(session, order, actor=actor, code=code)
+                    await after_status(session, fx, change, notify=False)
+                    return
+            change = await service.do_change_status(session, order, code, actor=actor)
+            await after_status(session, fx, change, notify=notify)
+
+        return await self._act(request, order.thread_id or 0, order.id, action)
+
+    @post("/ui/orders/{order_id:int}/tracking", name="order_tracking")
+    async def tracking(self, request: AnyRequest, order_id: FromPath[int], data: Form) -> Template:
+        order = await self._order(request, order_id)
+        actor = service.Actor.manager(manager_of(request).id)
+
+        async def action(session: AsyncSession, fx: Effects) -> None:
+            updated = await service.do_set_tracking(
+                session,
+                order,
+                carrier=(data.get("carrier") or "").strip(),
+                track=(data.get("tracking_number") or "").strip(),
+                actor=actor,
+            )
+            await after_tracking(session, fx, updated)
+
+        return await self._act(request, order.thread_id or 0, order.id, action)
+
+    # --- status configuration ------------------------------------------------------------------------
+
+    @get("/admin/order-statuses", name="order_statuses")
+    async def statuses_page(self, request: AnyRequest) -> Template:
+        async with ctx(request).factory() as session:
+            text = dump_toml(await export_statuses(session))
+        return Template(
+            "order_statuses.html",
+            context={"toml": text, "error": None, "saved": False, "manager": manager_of(request)},
+        )
+
+    @post("/admin/order-statuses", name="order_statuses_save")
+    async def statuses_save(self, request: AnyRequest, data: Form) -> Template:
+        manager = manager_of(request)
+        text = data.get("toml") or ""
+        error: str | None = None
+        if manager.role != "admin":
+            error = i18n._("Only an administrator can change the statuses.")
+        else:
+            try:
+                defs = parse_toml(text)
+                app = ctx(request)
+                async with app.factory() as session, session.begin():
+                    await replace_statuses(session, defs)
+            except OrdersError as exc:
+                error = exc.reason
+        return Template(
+            "order_statuses.html",
+            context={"toml": text, "error": error, "saved": error is None, "manager": manager},
+            status_code=200 if error is None else 400,
+        )
