@@ -7,6 +7,7 @@ import contextlib
 import logging
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -487,6 +488,129 @@ def channel_list() -> None:
         mode = str(r.settings.get("mode", "")) + (" (demo)" if r.settings.get("demo") else "")
         table.add_row(str(r.id), r.kind, r.name, mode, "yes" if r.enabled else "no")
     console.print(table)
+
+
+# ---- catalog and orders ----------------------------------------------------------------------------------
+
+
+@main.group()
+def catalog() -> None:
+    """The product catalog."""
+
+
+@catalog.command("import")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["csv", "yml", "commerceml"]), help="Default: detected.")
+@click.option("--warehouse", default="main", show_default=True, help="Warehouse code for stock quantities.")
+def catalog_import(file: Path, fmt: str | None, warehouse: str) -> None:
+    """Import products, prices and stock from CSV, YML (Yandex Market) or CommerceML (1C)."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
+
+    from inbox.orders.errors import ImportFormatError
+    from inbox.orders.importers import ImportSummary, import_catalog
+
+    if not file.is_file():
+        fail(f"cannot read {file}: no such file")
+    try:
+        with file.open("rb"):
+            pass
+    except OSError as exc:
+        fail(f"cannot read {file}: {exc.strerror or exc}")
+    settings = load_settings()
+    columns = (BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn())
+    with Progress("[progress.description]{task.description}", *columns, console=err) as bar:
+        task = bar.add_task(file.name, total=file.stat().st_size or 1)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total or 1)
+
+        async def _go(factory: Any) -> ImportSummary:
+            try:
+                return await import_catalog(factory, file, fmt, warehouse=warehouse, progress=progress)
+            except ImportFormatError as exc:
+                fail(f"cannot import {file.name}: {exc.reason}")
+                raise
+
+        summary = run_db(settings, _go)
+    table = Table("created", "updated", "unchanged", "rejected", title=f"{file.name} ({summary.fmt})")
+    table.add_row(
+        str(summary.created), str(summary.updated), str(summary.unchanged), str(len(summary.rejected))
+    )
+    console.print(table)
+    where = "line" if summary.fmt == "csv" else "element"
+    if summary.rejected:
+        rejected = Table(where, "reason", title="rejected")
+        for r in summary.rejected:
+            rejected.add_row(str(r.position), r.reason)
+        console.print(rejected)
+    if summary.warnings:
+        warned = Table(where, "warning", title="imported with warnings")
+        for r in summary.warnings:
+            warned.add_row(str(r.position), r.reason)
+        console.print(warned)
+
+
+@main.group()
+def orders() -> None:
+    """Orders: the status configuration."""
+
+
+@orders.group("statuses")
+def order_statuses() -> None:
+    """Order statuses, transitions and notification templates as TOML."""
+
+
+@order_statuses.command("export")
+@click.argument("file", type=click.Path(path_type=Path))
+def statuses_export(file: Path) -> None:
+    """Write the status configuration to FILE (``-`` for stdout)."""
+    from inbox.orders.statuses import dump_toml, export_statuses
+
+    settings = load_settings()
+
+    async def _go(factory: Any) -> str:
+        async with factory() as session:
+            return dump_toml(await export_statuses(session))
+
+    text = run_db(settings, _go)
+    if str(file) == "-":
+        click.echo(text, nl=False)
+        return
+    try:
+        file.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        fail(f"cannot write {file}: {exc.strerror or exc}")
+    console.print(f"statuses written to {file}")
+
+
+@order_statuses.command("import")
+@click.argument("file", type=click.Path(path_type=Path))
+def statuses_import(file: Path) -> None:
+    """Replace the status configuration with FILE (validated first; nothing changes on an error)."""
+    from inbox.orders.errors import OrdersError
+    from inbox.orders.statuses import parse_toml, replace_statuses
+
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        fail(f"cannot read {file}: {exc}")
+        raise
+    try:
+        defs = parse_toml(text)
+    except OrdersError as exc:
+        fail(f"{file}: {exc.reason}")
+        raise
+    settings = load_settings()
+
+    async def _go(factory: Any) -> None:
+        try:
+            async with transaction(factory) as session:
+                await replace_statuses(session, defs)
+        except OrdersError as exc:
+            fail(f"{file}: {exc.reason}")
+
+    run_db(settings, _go)
+    console.print(f"{len(defs)} statuses imported from {file}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -22,6 +22,7 @@ from inbox.db import SessionFactory, transaction
 from inbox.events import EventBus
 from inbox.ingest import InboundProcessor, store_raw
 from inbox.models import ChannelAccount
+from inbox.orders.timers import OrderTimers
 from inbox.outbox import Dispatcher
 from inbox.settings import Settings
 
@@ -57,6 +58,7 @@ class Workers:
     hub: ChannelHub = field(init=False)
     processor: InboundProcessor = field(init=False)
     dispatcher: Dispatcher = field(init=False)
+    order_timers: OrderTimers = field(init=False)
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _pollers: dict[int, tuple[str, asyncio.Task[None]]] = field(default_factory=dict)
@@ -65,6 +67,7 @@ class Workers:
         self.hub = ChannelHub(self.factory, self.settings)
         self.processor = InboundProcessor(self.factory, self.hub, self.bus, self.settings)
         self.dispatcher = Dispatcher(self.factory, self.hub, self.bus, self.settings)
+        self.order_timers = OrderTimers(self.factory, self.bus, self.settings, self.dispatcher.wake)
 
     async def sink_for(self, account_id: int, events: list[RawEvent]) -> None:
         await store_raw(self.factory, account_id, events)
@@ -75,6 +78,7 @@ class Workers:
             asyncio.create_task(self.processor.run(self.stop), name="inbound-processor"),
             asyncio.create_task(self.dispatcher.run(self.stop), name="outbox-dispatcher"),
             asyncio.create_task(self._supervise(), name="poller-supervisor"),
+            asyncio.create_task(self.order_timers.run(self.stop), name="order-timers"),
         ]
 
     async def close(self) -> None:
