@@ -48,7 +48,7 @@ async def _stock(factory: SessionFactory, product_id: int, warehouse_id: int) ->
 
 
 async def test_products_upsert_list_and_stock_batch(api: Server) -> None:
-    client, world, factory = api
+    client, _world, _factory = api
     put = client.put(
         "/api/v1/products",
         json=[
@@ -157,7 +157,7 @@ async def test_create_order_reserves_and_lands_in_the_customers_thread(api: Serv
                 await s.execute(select(Message).where(Message.thread_id == known_thread).order_by(Message.id))
             ).scalars()
         )
-    assert [(m.direction, m.meta.get("kind"), m.meta.get("event")) for m in events][0] == (
+    assert next((m.direction, m.meta.get("kind"), m.meta.get("event")) for m in events) == (
         "event",
         "order",
         "created",
