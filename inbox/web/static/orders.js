@@ -19,8 +19,6 @@
     const oid = p.dataset.orderId;
     htmx.ajax("GET", "/ui/threads/" + p.dataset.threadId + "/order-panel" + (oid ? "?order=" + oid : ""),
       { target: "#order-panel", swap: "outerHTML" });
-    const q = document.getElementById("product-q");
-    if (q && q.value.trim()) htmx.trigger(q, "search");
   }
   function later() { clearTimeout(timer); timer = setTimeout(refresh, 200); }
 
@@ -36,6 +34,24 @@
       const q = document.getElementById("product-q");
       if ((q && q.value.trim()) || changed.some(function (id) { return mine.indexOf(id) >= 0; })) later();
     }
+  });
+  // Every re-render of the panel (live or after a change) keeps the product search the manager typed,
+  // and runs it again so that the stock figures are fresh.
+  let saved = null;
+  document.addEventListener("htmx:beforeSwap", function (e) {
+    if (!e.detail.target || e.detail.target.id !== "order-panel") return;
+    const q = document.getElementById("product-q");
+    saved = q ? { value: q.value, focused: document.activeElement === q } : null;
+  });
+  document.addEventListener("htmx:afterSettle", function () {
+    const keep = saved;
+    saved = null;
+    if (!keep || !keep.value.trim()) return;
+    const q = document.getElementById("product-q");
+    if (!q || q.value) return;
+    q.value = keep.value;
+    if (keep.focused) q.focus();
+    htmx.trigger(q, "search");
   });
   document.addEventListener("focusout", function (e) {
     const p = panel();
