@@ -67,6 +67,14 @@ async def test_manager_builds_an_order_and_the_customer_gets_the_tracking_link(
         number = (await heading.inner_text()).split("№")[1].strip()
         await expect(page.locator("#messages .order-event[data-event=created]")).to_contain_text(number)
 
+        # A transition the matrix forbids (a stale panel, a crafted request) is refused with the reason.
+        await page.evaluate(
+            "id => htmx.ajax('POST', '/ui/orders/' + id + '/status', {source: '#order-panel', "
+            "target: '#order-panel', swap: 'outerHTML', values: {status: 'delivered'}})",
+            await panel.get_attribute("data-order-id"),
+        )
+        await expect(panel.locator(".order-error")).to_contain_text("new → delivered is not allowed")
+        await expect(panel.locator(".order-head .status")).to_have_attribute("data-status", "new")
         for code in ("confirmed", "assembling"):
             await panel.locator("#order-status").select_option(code)
             await panel.locator(".status-form button[type=submit]").click()
@@ -97,5 +105,11 @@ async def test_manager_builds_an_order_and_the_customer_gets_the_tracking_link(
         await expect(notice.locator(".delivery")).to_contain_text("отправлено")
         await page.screenshot(path=shot_path("order-panel-handed-to-delivery"))
         assert len(shipped()) == 1
+
+        # The status configuration page validates the TOML; only an administrator may save it.
+        await page.goto(server.url + "/admin/order-statuses")
+        await expect(page.locator("textarea[name=toml]")).to_contain_text('code = "handed_to_delivery"')
+        await page.click("button[type=submit]")
+        await expect(page.locator(".error")).to_contain_text("администратор")
     finally:
         server.stop()
