@@ -11,6 +11,7 @@ import contextlib
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -32,7 +33,8 @@ def _service_user() -> tuple[str, int, int]:
     except KeyError:
         subprocess.run(
             ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", SERVICE_USER],
-            check=True, capture_output=True,
+            check=True,
+            capture_output=True,
         )
         entry = pwd.getpwnam(SERVICE_USER)
     return entry.pw_name, entry.pw_uid, entry.pw_gid
@@ -122,7 +124,10 @@ service stats {{
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            [DOVECOT, "-F", "-c", str(self.conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+            [DOVECOT, "-F", "-c", str(self.conf)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,  # its own process group: cleanup() ends exactly the processes it started
         )
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
@@ -152,7 +157,13 @@ service stats {{
             time.sleep(0.05)
 
     def cleanup(self) -> None:
-        self.stop()
+        if self.process is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)  # the group of the dovecot we started
+            self.process.wait()
+            if self.process.stderr:
+                self.process.stderr.close()
+            self.process = None
         shutil.rmtree(self.root, ignore_errors=True)
 
     def log(self) -> str:
@@ -173,8 +184,15 @@ service stats {{
         final = base / "new" / name
         os.rename(tmp, final)
         if os.geteuid() == 0:
-            for path in (self.root / "mail", self.maildir("INBOX"), base, base / "cur", base / "new",
-                         base / "tmp", final):
+            for path in (
+                self.root / "mail",
+                self.maildir("INBOX"),
+                base,
+                base / "cur",
+                base / "new",
+                base / "tmp",
+                final,
+            ):
                 os.chown(path, self.uid, self.gid)
             if folder != "INBOX":
                 os.chown(base / "maildirfolder", self.uid, self.gid)

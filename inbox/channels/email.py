@@ -2,8 +2,8 @@
 
 ``account.settings``: address, display_name, imap_host, imap_port, smtp_host, smtp_port, security
 (ssl|starttls|none; imap_security / smtp_security override it), username, folders (list), since_days,
-sent_folder (optional), idle_seconds (optional). ``account.secrets``: password, smtp_username and
-smtp_password (optional, default to the IMAP ones).
+sent_folder, idle_seconds, reconnect_min_seconds, reconnect_max_seconds (optional).
+``account.secrets``: password; smtp_username and smtp_password (optional, default to the IMAP ones).
 
 State (``channel_account.state``): ``{"imap": {folder: {"uidvalidity": n, "last_uid": n}}}``.
 """
@@ -50,7 +50,7 @@ from inbox.channels.email_imap import (
     Security,
     SyncSummary,
 )
-from inbox.channels.email_parse import EmailRejected, parse_email, raw_key
+from inbox.channels.email_parse import EmailRejected, message_id_of, parse_email, raw_key
 from inbox.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -81,12 +81,8 @@ def _int_setting(settings: Mapping[str, Any], name: str, default: int) -> int:
 def event_for(message: FetchedMessage) -> RawEvent:
     """The raw event of a fetched letter: keyed by Message-ID so a re-sync or a copy in another folder
     is the same event."""
-    try:
-        message_id = parse_email(message.raw).message_id
-    except EmailRejected:
-        message_id = None
     return RawEvent(
-        key=raw_key(message.raw, message_id),
+        key=raw_key(message.raw, message_id_of(message.raw)),
         payload={
             "raw_b64": base64.b64encode(message.raw).decode("ascii"),
             "folder": message.folder,
@@ -99,8 +95,13 @@ def event_for(message: FetchedMessage) -> RawEvent:
 class EmailChannel:
     kind: ClassVar[ChannelKind] = ChannelKind.EMAIL
     capabilities: ClassVar[Capabilities] = Capabilities(
-        buttons=False, media=True, html=True, edits=False, max_text_length=1_000_000,
-        rate_per_account=5.0, rate_per_chat=5.0,
+        buttons=False,
+        media=True,
+        html=True,
+        edits=False,
+        max_text_length=1_000_000,
+        rate_per_account=5.0,
+        rate_per_chat=5.0,
     )
 
     def __init__(
@@ -136,6 +137,8 @@ class EmailChannel:
             folders=tuple(str(f) for f in folders),
             since_days=_int_setting(cfg, "since_days", 30),
             idle_seconds=float(cfg.get("idle_seconds", 540.0)),
+            backoff_initial=float(cfg.get("reconnect_min_seconds", 1.0)),
+            backoff_max=float(cfg.get("reconnect_max_seconds", 300.0)),
             ssl_context=ssl_context,
         )
         self.smtp_host = str(cfg["smtp_host"])
@@ -296,7 +299,6 @@ class EmailChannel:
                 await session.append(raw, str(self.sent_folder), flags="(\\Seen)")
         except Exception as exc:
             log.warning("could not append to %s: %s", self.sent_folder, exc)
-
 
 
 def _attachment_kind(inline: bool, content_type: str) -> str:

@@ -109,4 +109,3 @@ def _attachment_payload(
         ctype = mimetypes.guess_type(filename)[0] or ctype
     maintype, subtype = ctype.split("/", 1)
     return data, maintype, subtype
-

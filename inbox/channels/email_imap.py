@@ -261,7 +261,9 @@ class ImapSession:
         if client is None:
             return
         try:
-            if not self.lost.is_set() and client.get_state() in ("AUTH", "SELECTED", "NONAUTH"):
+            if client.has_pending_idle():
+                client.idle_done()  # interrupted while idling (cancelled): LOGOUT would wait behind IDLE
+            elif not self.lost.is_set() and client.get_state() in ("AUTH", "SELECTED", "NONAUTH"):
                 await asyncio.wait_for(client.logout(), 5)
         except Exception:  # closing a broken connection: nothing more to learn from it
             pass
@@ -303,8 +305,9 @@ class ImapSession:
     async def thread_references(self) -> list[list[int]]:
         """Dovecot's own threading of the selected folder: ``UID THREAD REFERENCES UTF-8 ALL``."""
         protocol = self.imap.protocol
-        command = Command("THREAD", protocol.new_tag(), "REFERENCES", "UTF-8", "ALL", prefix="UID",
-                          loop=protocol.loop)
+        command = Command(
+            "THREAD", protocol.new_tag(), "REFERENCES", "UTF-8", "ALL", prefix="UID", loop=protocol.loop
+        )
         response = _ok(await self._step("thread", protocol.execute(command)), "thread")
         return parse_thread(response.lines)
 
@@ -317,8 +320,9 @@ class ImapSession:
         lost = asyncio.ensure_future(self.lost.wait())
         pushed = False
         try:
-            done, _ = await asyncio.wait({push, lost}, timeout=seconds + 10,
-                                         return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait(
+                {push, lost}, timeout=seconds + 10, return_when=asyncio.FIRST_COMPLETED
+            )
             if lost in done:
                 raise ImapError("wait_server_push", "connection lost")
             if push in done:
@@ -355,8 +359,12 @@ async def sync_folder(
     summary = SyncSummary(folders={folder: 0})
     uidvalidity = await session.select(folder)
     if state is not None and state.uidvalidity != uidvalidity:
-        log.warning("UIDVALIDITY of %s changed (%s -> %s): re-syncing the window",
-                    folder, state.uidvalidity, uidvalidity)
+        log.warning(
+            "UIDVALIDITY of %s changed (%s -> %s): re-syncing the window",
+            folder,
+            state.uidvalidity,
+            uidvalidity,
+        )
         summary.resets += 1
         state = None
     if state is None:
@@ -447,8 +455,9 @@ class ImapSync:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # server, network, or our sink: retry the whole cycle later
-                log.warning("IMAP %s:%s: %s; reconnecting in %.0fs", self.config.host, self.config.port,
-                            exc, delay)
+                log.warning(
+                    "IMAP %s:%s: %s; reconnecting in %.0fs", self.config.host, self.config.port, exc, delay
+                )
             finally:
                 self.connected.clear()
             await sleep(delay)

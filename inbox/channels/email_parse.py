@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from email import policy
 from email.header import decode_header
 from email.message import EmailMessage, Message
-from email.parser import BytesParser
+from email.parser import BytesHeaderParser, BytesParser
 from email.utils import getaddresses, parsedate_to_datetime
 
 from inbox.channels.email_charset import decode_bytes, fix_surrogates
@@ -65,6 +65,16 @@ class ParsedEmail:
     def key(self) -> str:
         """Idempotency key for the raw event (see ``raw_key``)."""
         return "mid:" + self.message_id if self.message_id else ""
+
+
+def message_id_of(raw: bytes) -> str | None:
+    """The Message-ID (without brackets) read from the header block only; None when absent or unreadable."""
+    try:
+        headers = _headers(BytesHeaderParser(policy=policy.default).parsebytes(raw))
+    except Exception:
+        return None
+    ids = _msgids(headers.get("message-id", [""])[0])
+    return ids[0] if ids else None
 
 
 def raw_key(raw: bytes, message_id: str | None) -> str:

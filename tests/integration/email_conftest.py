@@ -63,7 +63,7 @@ class SmtpHandler:
         self.received: list[Received] = []
         self.reply: str | None = None
 
-    async def handle_RCPT(  # noqa: N802 (aiosmtpd's hook name)
+    async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
     ) -> str:
         if self.reply is not None:
@@ -71,7 +71,7 @@ class SmtpHandler:
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         data = bytes(envelope.original_content or b"")
         self.received.append(Received(str(envelope.mail_from), list(envelope.rcpt_tos), data))
         if self.dovecot is not None:
@@ -79,8 +79,14 @@ class SmtpHandler:
         return "250 Message accepted"
 
 
-def _authenticator(server: SMTP, session: Session, envelope: Envelope, mechanism: str, auth_data: Any) -> AuthResult:
-    ok = isinstance(auth_data, LoginPassword) and auth_data.login == b"shop" and auth_data.password == b"secret"
+def _authenticator(
+    server: SMTP, session: Session, envelope: Envelope, mechanism: str, auth_data: Any
+) -> AuthResult:
+    ok = (
+        isinstance(auth_data, LoginPassword)
+        and auth_data.login == b"shop"
+        and auth_data.password == b"secret"
+    )
     return AuthResult(success=ok, handled=False)  # handled=False: aiosmtpd answers 535 itself
 
 
@@ -142,7 +148,9 @@ def email_settings(tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-async def channel(dovecot: Dovecot, smtp_server: SmtpServer, email_settings: Settings) -> AsyncIterator[EmailChannel]:
+async def channel(
+    dovecot: Dovecot, smtp_server: SmtpServer, email_settings: Settings
+) -> AsyncIterator[EmailChannel]:
     ch = EmailChannel(make_account(dovecot, smtp_server.port), email_settings)
     yield ch
     await ch.close()

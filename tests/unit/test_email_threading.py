@@ -2,7 +2,13 @@ from __future__ import annotations
 
 import pytest
 
-from inbox.email_threading import Letter, OrderNumberMatcher, group_conversations, normalize_subject, order_numbers
+from inbox.email_threading import (
+    Letter,
+    OrderNumberMatcher,
+    group_conversations,
+    normalize_subject,
+    order_numbers,
+)
 
 
 @pytest.mark.parametrize(
@@ -36,7 +42,11 @@ def test_grouping_by_headers_then_subject() -> None:
 
 
 def test_order_numbers_default_pattern() -> None:
-    texts = ["Re: Ваш заказ #1042", "Заказ №1043, а также заказ 1044. Телефон 89001234567, дом 12", "заказа номер 1045"]
+    texts = [
+        "Re: Ваш заказ #1042",
+        "Заказ №1043, а также заказ 1044. Телефон 89001234567, дом 12",
+        "заказа номер 1045",
+    ]
     assert order_numbers(texts) == ["1042", "1043", "1044", "1045"]
     assert order_numbers(["Order no 77 and 12:30"]) == []
 
