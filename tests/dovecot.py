@@ -40,8 +40,38 @@ def _service_user() -> tuple[str, int, int]:
     return entry.pw_name, entry.pw_uid, entry.pw_gid
 
 
+def make_certificate(directory: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 (openssl CLI); returns (cert, key) paths."""
+    if shutil.which("openssl") is None:
+        services.missing("openssl (to make a test certificate)")
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
 class Dovecot:
-    def __init__(self, user: str = "shop", password: str = "secret") -> None:
+    def __init__(self, user: str = "shop", password: str = "secret", tls: bool = False) -> None:
         if not Path(DOVECOT).exists():
             services.missing("dovecot (/usr/sbin/dovecot, Debian dovecot-imapd)")
         self.user = user
@@ -49,6 +79,10 @@ class Dovecot:
         self.run_as, self.uid, self.gid = _service_user()
         self.root = Path(tempfile.mkdtemp(prefix="dv", dir="/tmp"))
         self.port = services.free_port()
+        self.tls_port = services.free_port() if tls else 0
+        self.cert: Path | None = None
+        if tls:
+            self.cert, self.key = make_certificate(self.root)
         self.process: subprocess.Popen[bytes] | None = None
         self._counter = 0
         self._write_config()
@@ -73,7 +107,7 @@ listen = 127.0.0.1
 base_dir = {self.root}/run
 state_dir = {self.root}/state
 log_path = {self.root}/dovecot.log
-ssl = no
+{self._ssl_settings()}
 auth_failure_delay = 0
 disable_plaintext_auth = no
 auth_mechanisms = plain login
@@ -99,7 +133,8 @@ service imap-login {{
     port = {self.port}
   }}
   inet_listener imaps {{
-    port = 0
+    address = 127.0.0.1
+    port = {self.tls_port}
   }}
 }}
 service anvil {{
@@ -111,6 +146,11 @@ service stats {{
 """
         )
         self._chown(self.root)
+
+    def _ssl_settings(self) -> str:
+        if self.cert is None:
+            return "ssl = no"
+        return f"ssl = yes\nssl_cert = <{self.cert}\nssl_key = <{self.key}"
 
     def _chown(self, path: Path) -> None:
         if os.geteuid() != 0:

@@ -284,8 +284,10 @@ class EmailChannel:
             if 500 <= exc.code < 600:
                 raise PermanentSendError(reason) from exc
             raise TransientSendError(reason) from exc
-        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+        except (OSError, TimeoutError) as exc:  # includes SMTPServerDisconnected, SMTPConnectError, timeouts
             raise TransientSendError(f"SMTP connection: {type(exc).__name__}: {exc}") from exc
+        except aiosmtplib.SMTPException as exc:  # e.g. AUTH or STARTTLS not offered: the settings are wrong
+            raise PermanentSendError(f"SMTP setup: {exc}") from exc
         if errors:
             log.warning("some recipients were refused for %s: %s", message_id, errors)
         if self.sent_folder:

@@ -10,6 +10,7 @@ keys are Message-ID based, so a re-sync creates no duplicates.
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import re
 import ssl
@@ -340,10 +341,32 @@ class ImapSession:
         return pushed
 
 
+def encode_mailbox(name: str) -> str:
+    """IMAP's modified UTF-7 (RFC 3501 5.1.3) for a mailbox name such as ``Заявки``."""
+    out: list[str] = []
+    pending: list[str] = []
+
+    def flush() -> None:
+        if pending:
+            raw = "".join(pending).encode("utf-16-be")
+            out.append("&" + base64.b64encode(raw).decode("ascii").rstrip("=").replace("/", ",") + "-")
+            pending.clear()
+
+    for ch in name:
+        if 0x20 <= ord(ch) <= 0x7E:
+            flush()
+            out.append("&-" if ch == "&" else ch)
+        else:
+            pending.append(ch)
+    flush()
+    return "".join(out)
+
+
 def _quote(folder: str) -> str:
-    if re.fullmatch(r"[A-Za-z0-9_./-]+", folder):
-        return folder
-    return '"' + folder.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    encoded = encode_mailbox(folder)
+    if re.fullmatch(r"[A-Za-z0-9_./&,+-]+", encoded):
+        return encoded
+    return '"' + encoded.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 async def sync_folder(

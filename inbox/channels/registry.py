@@ -16,6 +16,7 @@ AdapterFactory = Callable[[AccountConfig, "Settings"], Channel]
 # kind -> "module:factory"; imported lazily so that a missing optional client never breaks the others.
 ADAPTERS: dict[ChannelKind, str] = {
     ChannelKind.TELEGRAM: "inbox.channels.telegram:TelegramChannel",
+    ChannelKind.EMAIL: "inbox.channels.email:EmailChannel",
 }
 
 

@@ -79,7 +79,7 @@ class SmtpHandler:
         return "250 Message accepted"
 
 
-def _authenticator(
+def authenticator(
     server: SMTP, session: Session, envelope: Envelope, mechanism: str, auth_data: Any
 ) -> AuthResult:
     ok = (
@@ -111,7 +111,7 @@ def smtp_server(dovecot: Dovecot) -> Iterator[SmtpServer]:
     handler = SmtpHandler(dovecot)
     port = services.free_port()
     controller = Controller(
-        handler, hostname="127.0.0.1", port=port, authenticator=_authenticator, auth_require_tls=False
+        handler, hostname="127.0.0.1", port=port, authenticator=authenticator, auth_require_tls=False
     )
     controller.start()
     try:
