@@ -312,3 +312,21 @@ async def test_imap_login_failure_is_reported(dovecot: Dovecot) -> None:
             pass
     assert info.value.step == "login"
     assert "authentication failed" in info.value.detail.lower()
+
+
+async def test_cyrillic_folder_is_synced(
+    dovecot: Dovecot, smtp_server: SmtpServer, email_settings: Settings
+) -> None:
+    async with ImapSession(make_account_imap(dovecot)) as session:
+        assert (await session.imap.create("&BBcEMARPBDIEOgQ4-")).result == "OK"  # "Заявки" in modified UTF-7
+        await session.append(letter(31), "Заявки")
+    dovecot.deliver(letter(30))
+    ch = EmailChannel(make_account(dovecot, smtp_server.port, folders=["INBOX", "Заявки"]), email_settings)
+    sink, state = Sink(), MemoryState()
+    summary = await ch.sync_once(sink, state)
+    assert summary.folders == {"INBOX": 1, "Заявки": 1}
+    assert {(e.key, e.payload["folder"]) for e in sink.events} == {
+        ("mid:letter-30@example.org", "INBOX"),
+        ("mid:letter-31@example.org", "Заявки"),
+    }
+    assert set(state.value["imap"]) == {"INBOX", "Заявки"}
