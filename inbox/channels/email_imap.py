@@ -124,6 +124,7 @@ def imap_date(day: datetime) -> str:
 _FETCH_START = re.compile(rb"^\d+ FETCH \(")
 _UID = re.compile(rb"\bUID (\d+)")
 _UIDVALIDITY = re.compile(rb"\[UIDVALIDITY (\d+)\]")
+_UIDNEXT = re.compile(rb"\[UIDNEXT (\d+)\]")
 
 
 def parse_fetch(lines: Sequence[Any]) -> dict[int, bytes]:
@@ -205,6 +206,7 @@ class ImapSession:
         self.client: aioimaplib.IMAP4 | None = None
         self.lost = asyncio.Event()
         self.selected: str | None = None
+        self.uidnext: int | None = None
 
     async def _step(self, step: str, awaitable: Awaitable[Any]) -> Any:
         try:
@@ -279,15 +281,22 @@ class ImapSession:
         return self.client
 
     async def select(self, folder: str) -> int:
-        """Select ``folder``; returns its UIDVALIDITY."""
+        """Select ``folder``; returns its UIDVALIDITY (``self.uidnext`` is set when the server says it)."""
         response = _ok(await self._step("select", self.imap.select(_quote(folder))), f"select {folder}")
         self.selected = folder
+        self.uidnext = None
+        validity = None
         for line in response.lines:
             if isinstance(line, bytes):
                 match = _UIDVALIDITY.search(line)
                 if match:
-                    return int(match.group(1))
-        raise ImapError("select", f"no UIDVALIDITY for {folder}")
+                    validity = int(match.group(1))
+                match = _UIDNEXT.search(line)
+                if match:
+                    self.uidnext = int(match.group(1))
+        if validity is None:
+            raise ImapError("select", f"no UIDVALIDITY for {folder}")
+        return validity
 
     async def uid_search(self, *criteria: str) -> list[int]:
         response = _ok(await self._step("search", self.imap.uid_search(*criteria, charset=None)), "search")
@@ -390,11 +399,18 @@ async def sync_folder(
         )
         summary.resets += 1
         state = None
+    saved = state
     if state is None:
+        # Letters older than the window are never fetched: the position starts at UIDNEXT - 1 (known at
+        # SELECT, before the SEARCH), so a later catch-up only sees what arrived after this point.
+        baseline = (session.uidnext - 1) if session.uidnext else 0
         since = (now or datetime.now(UTC)) - timedelta(days=config.since_days)
         uids = await session.uid_search("SINCE", imap_date(since))
+        if not session.uidnext:
+            baseline = max([0, *await session.uid_search("ALL")])
         state = FolderState(uidvalidity, 0)
     else:
+        baseline = state.last_uid
         uids = [u for u in await session.uid_search("UID", f"{state.last_uid + 1}:*") if u > state.last_uid]
     total = len(uids)
     done = 0
@@ -411,11 +427,16 @@ async def sync_folder(
         summary.skipped += len(chunk) - len(messages)
         state = FolderState(uidvalidity, max(state.last_uid, *chunk))
         await on_batch(folder, messages, state)
+        saved = state
         summary.fetched += len(messages)
         summary.folders[folder] += len(messages)
         done += len(chunk)
         if progress is not None:
             progress(Progress(folder, done, total))
+    if baseline > state.last_uid:
+        state = FolderState(uidvalidity, baseline)
+    if state != saved:
+        await on_batch(folder, [], state)  # the position moved without letters (empty window, reset)
     return state, summary
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import os
+import time
 from dataclasses import replace
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -330,3 +332,17 @@ async def test_cyrillic_folder_is_synced(
         ("mid:letter-31@example.org", "Заявки"),
     }
     assert set(state.value["imap"]) == {"INBOX", "Заявки"}
+
+
+async def test_letters_older_than_the_window_are_never_fetched(
+    dovecot: Dovecot, channel: EmailChannel
+) -> None:
+    old = dovecot.deliver(letter(40))
+    sixty_days_ago = time.time() - 60 * 86400
+    os.utime(old, (sixty_days_ago, sixty_days_ago))  # maildir INTERNALDATE is the file's mtime
+    sink, state = Sink(), MemoryState()
+    summary = await channel.sync_once(sink, state)
+    assert summary.fetched == 0 and state.value["imap"]["INBOX"]["last_uid"] == 1  # saved even when empty
+    dovecot.deliver(letter(41))
+    assert (await channel.sync_once(sink, state)).fetched == 1
+    assert sink.keys == ["mid:letter-41@example.org"]
