@@ -19,7 +19,7 @@ from email.utils import getaddresses, parsedate_to_datetime
 
 from inbox.channels.email_charset import decode_bytes, fix_surrogates
 from inbox.channels.email_html import html_to_text, sanitize_html
-from inbox.channels.email_quotes import split_visible
+from inbox.channels.email_quotes import split_visible, unflow
 
 MAX_EMAIL_BYTES = 50 * 1024 * 1024
 
@@ -189,12 +189,21 @@ def _param(header: str, name: str) -> str | None:
     return match.group(2) if match.group(2) is not None else match.group(1)
 
 
+def _has_8bit(value: str) -> bool:
+    return any("\udc80" <= ch <= "\udcff" for ch in value)
+
+
 def _filename(part: Message, headers: dict[str, str]) -> str | None:
     name: str | None = None
-    try:
-        name = part.get_filename() or part.get_param("name")  # type: ignore[assignment]
-    except Exception:
-        name = None
+    raw_cd, raw_ct = headers.get("content-disposition", ""), headers.get("content-type", "")
+    if _has_8bit(raw_cd) or _has_8bit(raw_ct):
+        # raw 8-bit file names (1C, old webmail): the library would turn the bytes into U+FFFD
+        name = _param(raw_cd, "filename") or _param(raw_ct, "name")
+    if not name:
+        try:
+            name = part.get_filename() or part.get_param("name")  # type: ignore[assignment]
+        except Exception:
+            name = None
     if isinstance(name, tuple):  # RFC 2231 triple when collapsing failed
         name = decode_bytes(str(name[2]).encode("latin-1", errors="replace"), name[0])
     if not name:
@@ -256,8 +265,11 @@ def _walk(msg: Message, body: _Body, depth: int = 0) -> None:
     if ctype == "message/rfc822":
         is_attachment = True
     if not is_attachment and ctype in {"text/plain", "text/html"}:
-        charset = _param(headers.get("content-type", ""), "charset")
+        content_type = headers.get("content-type", "")
+        charset = _param(content_type, "charset")
         text = decode_bytes(_payload(msg), charset)
+        if ctype == "text/plain" and (_param(content_type, "format") or "").lower() == "flowed":
+            text = unflow(text, delsp=(_param(content_type, "delsp") or "").lower() == "yes")
         (body.plain if ctype == "text/plain" else body.html).append(text)
         return
     if ctype.startswith("multipart/"):

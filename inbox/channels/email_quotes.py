@@ -100,3 +100,34 @@ def split_visible(text: str) -> str:
             break
     visible = "\n".join(body).strip()
     return visible if visible else text.strip()
+
+
+def unflow(text: str, delsp: bool = False) -> str:
+    """Join the soft line breaks of ``format=flowed`` text (RFC 3676); quote depth is kept per line."""
+    out: list[str] = []
+    buffer: str | None = None
+    buffer_depth = 0
+    for line in text.replace("\r\n", "\n").split("\n"):
+        depth = len(line) - len(line.lstrip(">"))
+        content = line[depth:]
+        if content.startswith(" "):  # space-stuffing
+            content = content[1:]
+        soft = content.endswith(" ") and content != "-- "
+        if buffer is not None and depth != buffer_depth:
+            out.append(_requote(buffer, buffer_depth))
+            buffer = None
+        if soft:
+            piece = content[:-1] if delsp else content
+            buffer = (buffer or "") + piece
+            buffer_depth = depth
+            continue
+        full = (buffer or "") + content
+        buffer = None
+        out.append(_requote(full, depth))
+    if buffer is not None:
+        out.append(_requote(buffer, buffer_depth))
+    return "\n".join(out)
+
+
+def _requote(text: str, depth: int) -> str:
+    return ("> " * depth) + text if depth else text

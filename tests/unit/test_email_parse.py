@@ -191,3 +191,29 @@ def test_charset_detection_with_any_declaration(codec: str, declared: str | None
 def test_russian_score_prefers_real_text() -> None:
     raw = "Привет, как дела?".encode("koi8-r")
     assert russian_score(raw.decode("koi8-r")) > russian_score(raw.decode("cp1251"))
+
+
+@pytest.mark.parametrize("codec", ["utf-8", "cp1251", "koi8-r"])
+def test_raw_8bit_attachment_filename(codec: str) -> None:
+    name = "Счёт.pdf".encode(codec)
+    raw = (
+        b'From: a@b.ru\r\nContent-Type: multipart/mixed; boundary="b"\r\n\r\n'
+        b"--b\r\nContent-Type: text/plain\r\n\r\n"
+        b'hi\r\n--b\r\nContent-Type: application/pdf; name="'
+        + name
+        + b'"\r\nContent-Disposition: attachment; '
+        b'filename="' + name + b'"\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERg==\r\n--b--\r\n'
+    )
+    p = parse_email(raw)
+    assert [(a.filename, a.data) for a in p.attachments] == [("Счёт.pdf", b"%PDF")]
+    assert p.text == "hi"
+
+
+def test_format_flowed_soft_breaks_are_joined() -> None:
+    raw = (
+        b"From: a@b.ru\r\nContent-Type: text/plain; charset=utf-8; format=flowed; delsp=no\r\n\r\n"
+        + "Первая строка \r\nпродолжается.\r\n\r\n-- \r\nПодпись\r\n".encode()
+    )
+    p = parse_email(raw)
+    assert p.text == "Первая строка продолжается."
+    assert p.full_text.endswith("-- \nПодпись")
