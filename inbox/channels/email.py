@@ -50,7 +50,7 @@ from inbox.channels.email_imap import (
     Security,
     SyncSummary,
 )
-from inbox.channels.email_parse import EmailRejected, message_id_of, parse_email, raw_key
+from inbox.channels.email_parse import EmailRejected, bounded_id, message_id_of, parse_email, raw_key
 from inbox.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -203,7 +203,7 @@ class EmailChannel:
         parsed = parse_email(raw)
         if parsed.from_address == self.address:
             return []
-        external_id = parsed.message_id or raw_key(raw, None)
+        external_id = bounded_id(parsed.message_id) if parsed.message_id else raw_key(raw, None)
         attachments = tuple(
             Attachment(
                 kind=_attachment_kind(a.inline, a.content_type),

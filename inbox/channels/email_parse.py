@@ -61,11 +61,6 @@ class ParsedEmail:
     auto_reason: str | None = None
     defects: tuple[str, ...] = field(default=())
 
-    @property
-    def key(self) -> str:
-        """Idempotency key for the raw event (see ``raw_key``)."""
-        return "mid:" + self.message_id if self.message_id else ""
-
 
 def message_id_of(raw: bytes) -> str | None:
     """The Message-ID (without brackets) read from the header block only; None when absent or unreadable."""
@@ -77,10 +72,20 @@ def message_id_of(raw: bytes) -> str | None:
     return ids[0] if ids else None
 
 
+MAX_ID_LENGTH = 240  # inbound_event.key and message.external_id are 254 characters wide
+
+
+def bounded_id(message_id: str) -> str:
+    """The Message-ID itself, or ``midhash:<sha256>`` of it when it is too long to be stored as an id."""
+    if len(message_id) <= MAX_ID_LENGTH:
+        return message_id
+    return "midhash:" + hashlib.sha256(message_id.encode("utf-8", "surrogateescape")).hexdigest()
+
+
 def raw_key(raw: bytes, message_id: str | None) -> str:
     """``mid:<message-id>``, or ``sha256:<hex>`` of the bytes when the letter has no Message-ID."""
     if message_id:
-        return "mid:" + message_id
+        return "mid:" + bounded_id(message_id)
     return "sha256:" + hashlib.sha256(raw).hexdigest()
 
 

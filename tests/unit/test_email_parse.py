@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from inbox.channels.email_charset import decode_bytes, russian_score
-from inbox.channels.email_parse import EmailRejected, ParsedEmail, parse_email, raw_key
+from inbox.channels.email_parse import EmailRejected, ParsedEmail, bounded_id, parse_email, raw_key
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "email"
 
@@ -172,6 +172,9 @@ def test_rejections(raw: bytes, reason: str) -> None:
 def test_raw_key_uses_message_id_else_hash() -> None:
     assert raw_key(b"x", "a@b") == "mid:a@b"
     assert raw_key(b"x", None).startswith("sha256:") and len(raw_key(b"x", None)) == 7 + 64
+    long_id = "a" * 300 + "@example.org"
+    assert raw_key(b"x", long_id).startswith("mid:midhash:") and len(raw_key(b"x", long_id)) < 254
+    assert bounded_id(long_id) == bounded_id(long_id) != bounded_id("b" + long_id)
 
 
 def test_no_message_id_and_missing_date() -> None:
