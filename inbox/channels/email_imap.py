@@ -48,7 +48,8 @@ class ImapConfig:
     folders: tuple[str, ...] = ("INBOX",)
     since_days: int = 30
     batch_size: int = 50
-    timeout: float = 30.0  # every single step (hello, login, select, fetch, idle start)
+    timeout: float = 30.0  # every single step (hello, login, select, search, idle start); inactivity in fetch
+    fetch_timeout: float = 900.0  # one whole batch of letters
     idle_seconds: float = 540.0
     backoff_initial: float = 1.0
     backoff_max: float = 300.0
@@ -208,11 +209,14 @@ class ImapSession:
         self.selected: str | None = None
         self.uidnext: int | None = None
 
-    async def _step(self, step: str, awaitable: Awaitable[Any]) -> Any:
+    async def _step(self, step: str, awaitable: Awaitable[Any], timeout: float | None = None) -> Any:
+        limit = timeout or self.config.timeout
         try:
-            return await asyncio.wait_for(awaitable, self.config.timeout)
+            return await asyncio.wait_for(awaitable, limit)
         except TimeoutError as exc:
-            raise ImapError(step, f"timed out after {self.config.timeout}s") from exc
+            raise ImapError(step, f"timed out after {limit}s") from exc
+        except (aioimaplib.CommandTimeout, aioimaplib.Abort, aioimaplib.Error) as exc:
+            raise ImapError(step, str(exc) or type(exc).__name__) from exc
 
     async def __aenter__(self) -> ImapSession:
         cfg = self.config
@@ -304,8 +308,12 @@ class ImapSession:
 
     async def fetch(self, uids: Sequence[int]) -> dict[int, bytes]:
         uid_set = ",".join(str(u) for u in uids)
+        # aioimaplib's own timeout is one of inactivity; this outer one bounds a whole (large) batch
         response = _ok(
-            await self._step("fetch", self.imap.uid("fetch", uid_set, "(UID BODY.PEEK[])")), "fetch"
+            await self._step(
+                "fetch", self.imap.uid("fetch", uid_set, "(UID BODY.PEEK[])"), self.config.fetch_timeout
+            ),
+            "fetch",
         )
         return parse_fetch(response.lines)
 
