@@ -196,14 +196,18 @@ service stats {{
         while time.monotonic() < deadline and services.port_open("127.0.0.1", self.port):
             time.sleep(0.05)
 
-    def cleanup(self) -> None:
+    def kill(self) -> None:
+        """Crash the server: SIGKILL to the process group of the dovecot we started (connections reset)."""
         if self.process is not None:
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGKILL)  # the group of the dovecot we started
+                os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
             if self.process.stderr:
                 self.process.stderr.close()
             self.process = None
+
+    def cleanup(self) -> None:
+        self.kill()
         shutil.rmtree(self.root, ignore_errors=True)
 
     def log(self) -> str:

@@ -2,7 +2,7 @@
 
 ``account.settings``: address, display_name, imap_host, imap_port, smtp_host, smtp_port, security
 (ssl|starttls|none; imap_security / smtp_security override it), username, folders (list), since_days,
-sent_folder, idle_seconds, reconnect_min_seconds, reconnect_max_seconds (optional).
+sent_folder, idle_seconds, imap_timeout, reconnect_min_seconds, reconnect_max_seconds (optional).
 ``account.secrets``: password; smtp_username and smtp_password (optional, default to the IMAP ones).
 
 State (``channel_account.state``): ``{"imap": {folder: {"uidvalidity": n, "last_uid": n}}}``.
@@ -137,6 +137,7 @@ class EmailChannel:
             folders=tuple(str(f) for f in folders),
             since_days=_int_setting(cfg, "since_days", 30),
             idle_seconds=float(cfg.get("idle_seconds", 540.0)),
+            timeout=float(cfg.get("imap_timeout", 30.0)),
             backoff_initial=float(cfg.get("reconnect_min_seconds", 1.0)),
             backoff_max=float(cfg.get("reconnect_max_seconds", 300.0)),
             ssl_context=ssl_context,

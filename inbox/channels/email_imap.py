@@ -329,11 +329,27 @@ class ImapSession:
         response = _ok(await self._step("thread", protocol.execute(command)), "thread")
         return parse_thread(response.lines)
 
-    async def idle_wait(self, seconds: float) -> bool:
+    async def _until_lost(self, step: str, awaitable: Awaitable[Any]) -> Any:
+        """Like ``_step``, but also gives up at once when the connection drops."""
+        work = asyncio.ensure_future(self._step(step, awaitable))
+        lost = asyncio.ensure_future(self.lost.wait())
+        try:
+            await asyncio.wait({work, lost}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            lost.cancel()
+        if not work.done():
+            work.cancel()
+            raise ImapError(step, "connection lost")
+        return work.result()
+
+    async def idle_wait(self, seconds: float, on_idle: Callable[[], None] | None = None) -> bool:
         """IDLE on the selected folder until the server pushes something or ``seconds`` pass.
-        Returns True when the server pushed. Raises ImapError when the connection is lost."""
+        Returns True when the server pushed. Raises ImapError when the connection is lost.
+        ``on_idle`` is called once the server has accepted IDLE."""
         client = self.imap
-        idle_task = await self._step("idle_start", client.idle_start(timeout=seconds + 5))
+        idle_task = await self._until_lost("idle_start", client.idle_start(timeout=seconds + 5))
+        if on_idle is not None:
+            on_idle()
         push = asyncio.ensure_future(client.wait_server_push(timeout=seconds))
         lost = asyncio.ensure_future(self.lost.wait())
         pushed = False
@@ -348,13 +364,15 @@ class ImapSession:
                     lines = push.result()
                     pushed = lines != aioimaplib.STOP_WAIT_SERVER_PUSH
                 except TimeoutError:
-                    pushed = False
+                    lines, pushed = [], False
+                if any(isinstance(x, bytes) and x.startswith(b"BYE") for x in lines):
+                    raise ImapError("wait_server_push", "server closed the connection (BYE)")
         finally:
             for task in (push, lost):
                 task.cancel()
         if client.has_pending_idle():
             client.idle_done()
-        await self._step("idle_done", idle_task)
+        await self._until_lost("idle_done", idle_task)
         return pushed
 
 
@@ -454,7 +472,7 @@ class ImapSync:
 
     def __init__(self, config: ImapConfig) -> None:
         self.config = config
-        self.connected = asyncio.Event()  # set while an IDLE is in progress (tests and health checks)
+        self.connected = asyncio.Event()  # set while the server has accepted IDLE (tests, health checks)
 
     async def _sync_all(
         self,
@@ -500,8 +518,7 @@ class ImapSync:
                     while True:
                         if session.selected != self.config.folders[0]:
                             await session.select(self.config.folders[0])
-                        self.connected.set()
-                        await session.idle_wait(self.config.idle_seconds)
+                        await session.idle_wait(self.config.idle_seconds, on_idle=self.connected.set)
                         self.connected.clear()
                         await self._sync_all(session, states, on_batch, progress)
             except asyncio.CancelledError:

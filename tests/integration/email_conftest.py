@@ -104,6 +104,7 @@ def dovecot() -> Iterator[Dovecot]:
         yield server
     finally:
         server.cleanup()
+        print(server.log()[-3000:])
 
 
 @pytest.fixture

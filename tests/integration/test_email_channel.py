@@ -158,7 +158,7 @@ async def test_run_reconnects_after_server_restart(
     dovecot: Dovecot, smtp_server: SmtpServer, email_settings: Settings
 ) -> None:
     account = make_account(
-        dovecot, smtp_server.port, idle_seconds=30, reconnect_min_seconds=0.2, reconnect_max_seconds=0.5
+        dovecot, smtp_server.port, idle_seconds=30, imap_timeout=3, reconnect_min_seconds=0.2, reconnect_max_seconds=0.5
     )
     ch = EmailChannel(account, email_settings)
     queue: asyncio.Queue[str] = asyncio.Queue()
@@ -170,10 +170,11 @@ async def test_run_reconnects_after_server_restart(
     task = asyncio.create_task(ch.run(sink, MemoryState()))
     try:
         await asyncio.wait_for(ch.sync.connected.wait(), 15)
-        dovecot.stop()
+        dovecot.kill()  # connections are reset, as when a server crashes
         dovecot.deliver(letter(5))
         dovecot.start()
         assert await asyncio.wait_for(queue.get(), 30) == "mid:letter-5@example.org"
+        assert dovecot.log().count("Login: user=<shop>") == 2  # it reconnected and caught up
     finally:
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
