@@ -85,6 +85,7 @@ class Dovecot:
             self.cert, self.key = make_certificate(self.root)
         self.process: subprocess.Popen[bytes] | None = None
         self._counter = 0
+        self._groups: list[int] = []
         self._write_config()
 
     @property
@@ -169,6 +170,7 @@ service stats {{
             stderr=subprocess.PIPE,
             start_new_session=True,  # its own process group: cleanup() ends exactly the processes it started
         )
+        self._groups.append(self.process.pid)
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -197,10 +199,12 @@ service stats {{
             time.sleep(0.05)
 
     def kill(self) -> None:
-        """Crash the server: SIGKILL to the process group of the dovecot we started (connections reset)."""
-        if self.process is not None:
+        """Crash the server: SIGKILL to the process groups of the dovecots we started (this also ends
+        imap processes that outlive a stopped master for a few seconds)."""
+        for pgid in self._groups:
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGKILL)
+                os.killpg(pgid, signal.SIGKILL)
+        if self.process is not None:
             self.process.wait()
             if self.process.stderr:
                 self.process.stderr.close()

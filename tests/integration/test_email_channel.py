@@ -158,7 +158,12 @@ async def test_run_reconnects_after_server_restart(
     dovecot: Dovecot, smtp_server: SmtpServer, email_settings: Settings
 ) -> None:
     account = make_account(
-        dovecot, smtp_server.port, idle_seconds=30, imap_timeout=3, reconnect_min_seconds=0.2, reconnect_max_seconds=0.5
+        dovecot,
+        smtp_server.port,
+        idle_seconds=30,
+        imap_timeout=3,
+        reconnect_min_seconds=0.2,
+        reconnect_max_seconds=0.5,
     )
     ch = EmailChannel(account, email_settings)
     queue: asyncio.Queue[str] = asyncio.Queue()
