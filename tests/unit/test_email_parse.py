@@ -220,3 +220,111 @@ def test_format_flowed_soft_breaks_are_joined() -> None:
     p = parse_email(raw)
     assert p.text == "Первая строка продолжается."
     assert p.full_text.endswith("-- \nПодпись")
+
+
+# fixture: (sender, attachment count, auto, message_id, in_reply_to, first words of the visible text)
+CORPUS = {
+    "apple_mail_reply": (
+        "maria.orlova@icloud.com",
+        0,
+        False,
+        "A1B2C3D4-E5F6-4711-8899-AABBCCDDEEFF@icloud.com",
+        "ship-5@romashka.ru",
+        "Спасибо, получила!",
+    ),
+    "attachments_cyrillic": (
+        "olga@vektor-corp.ru",
+        4,
+        False,
+        "att-1@vektor-corp.ru",
+        None,
+        "Добрый день, во",
+    ),
+    "auto_reply": (
+        "s.ivanov@vektor-corp.ru",
+        0,
+        True,
+        "auto-1@vektor-corp.ru",
+        "invoice-78@romashka.ru",
+        "Я в отпуске",
+    ),
+    "bulk_list": ("news@marketplace.example", 0, True, "news.20251108@marketplace.example", None, "Новости"),
+    "encoded_subject": ("client@example.org", 0, False, "enc-subj-1@example.org", None, "Order #1042"),
+    "forwarded_chain": ("manager@romashka.ru", 0, False, "fwd-77@yandex.ru", None, "Коллеги, пересылаю"),
+    "gmail_reply": (
+        "anna.smirnova@gmail.com",
+        0,
+        False,
+        "CAHx5f2Jq8dQ+r7nV1pLZ=3u@mail.gmail.com",
+        "order-1042.1@romashka.ru",
+        "Здравствуйте! Да",
+    ),
+    "html_only": ("dmitry.k@example.com", 0, False, "html-only-1@example.com", None, "Здравствуйте!"),
+    "koi8r_body": ("grisha@old-isp.ru", 0, False, "20251104080000.GA1234@old-isp.ru", None, "Здравствуйте."),
+    "mailru_reply": (
+        "irina_k@mail.ru",
+        0,
+        False,
+        "1762167601.123456789@f123.i.mail.ru",
+        "promo-3@romashka.ru",
+        "Добрый день, а есть",
+    ),
+    "malformed_headers": (
+        "vasily@old-isp.ru",
+        0,
+        False,
+        "broken-1@old-isp.ru",
+        None,
+        "Здравствуйте! Перезвоните",
+    ),
+    "outlook_reply": (
+        "s.ivanov@vektor-corp.ru",
+        0,
+        False,
+        "AM0PR07MB1234567A1B2C3D4E5F6A7B8C9D0E1@AM0PR07MB1234.eurprd07.prod.outlook.com",
+        "invoice-77@romashka.ru",
+        "Добрый день!",
+    ),
+    "thunderbird_reply": (
+        "petr@kuznetsov.name",
+        0,
+        False,
+        "5b0c6e1e-3f7a-4d8e-9c1a-2b9f4e7d8a01@kuznetsov.name",
+        "order-1042.2@romashka.ru",
+        "Добрый вечер.",
+    ),
+    "wrong_charset": (
+        "buh@vektor-corp.ru",
+        0,
+        False,
+        "wrong-cs@vektor-corp.ru",
+        None,
+        "Добрый день, подтверждаю",
+    ),
+    "yandex_reply": (
+        "oleg.volkov@yandex.ru",
+        0,
+        False,
+        "123451762164310@mail.yandex.ru",
+        "courier-9@romashka.ru",
+        "Хорошо, жду",
+    ),
+}
+
+
+def test_corpus_table_covers_every_fixture() -> None:
+    assert sorted(CORPUS) == sorted(p.stem for p in FIXTURES.glob("*.eml"))
+
+
+@pytest.mark.parametrize("name", sorted(CORPUS))
+def test_corpus_sender_attachments_auto_threading_text(name: str) -> None:
+    sender, attachments, auto, message_id, in_reply_to, text_start = CORPUS[name]
+    p = load(name)
+    assert p.from_address == sender
+    assert len(p.attachments) == attachments
+    assert p.is_auto is auto
+    assert p.message_id == message_id
+    assert p.in_reply_to == in_reply_to
+    assert p.text.startswith(text_start)
+    assert p.date is not None and p.date.tzinfo is not None
+    assert ">" not in p.text.split("\n")[0] and len(p.text) <= len(p.full_text)
