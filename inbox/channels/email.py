@@ -78,6 +78,14 @@ def _int_setting(settings: Mapping[str, Any], name: str, default: int) -> int:
         raise EmailConfigError(f"{name} must be an integer, got {value!r}") from exc
 
 
+def _float_setting(settings: Mapping[str, Any], name: str, default: float) -> float:
+    value = settings.get(name, default)
+    try:
+        return float(value)
+    except (TypeError, ValueError) as exc:
+        raise EmailConfigError(f"{name} must be a number, got {value!r}") from exc
+
+
 def event_for(message: FetchedMessage) -> RawEvent:
     """The raw event of a fetched letter: keyed by Message-ID so a re-sync or a copy in another folder
     is the same event."""
@@ -136,17 +144,17 @@ class EmailChannel:
             security=imap_security,
             folders=tuple(str(f) for f in folders),
             since_days=_int_setting(cfg, "since_days", 30),
-            idle_seconds=float(cfg.get("idle_seconds", 540.0)),
-            timeout=float(cfg.get("imap_timeout", 30.0)),
-            backoff_initial=float(cfg.get("reconnect_min_seconds", 1.0)),
-            backoff_max=float(cfg.get("reconnect_max_seconds", 300.0)),
+            idle_seconds=_float_setting(cfg, "idle_seconds", 540.0),
+            timeout=_float_setting(cfg, "imap_timeout", 30.0),
+            backoff_initial=_float_setting(cfg, "reconnect_min_seconds", 1.0),
+            backoff_max=_float_setting(cfg, "reconnect_max_seconds", 300.0),
             ssl_context=ssl_context,
         )
         self.smtp_host = str(cfg["smtp_host"])
         self.smtp_port = _int_setting(cfg, "smtp_port", _DEFAULT_PORTS[self.smtp_security][1])
         self.smtp_username = str(secrets.get("smtp_username") or username)
         self.smtp_password = str(secrets.get("smtp_password") or password)
-        self.smtp_timeout = float(cfg.get("smtp_timeout", 60.0))
+        self.smtp_timeout = _float_setting(cfg, "smtp_timeout", 60.0)
         self.sent_folder = cfg.get("sent_folder") or None
         self.sync = ImapSync(self.imap)
 
