@@ -18,6 +18,7 @@ from inbox.models.core import (
     Thread,
     ThreadStatus,
 )
+from inbox.models.identity import MergeLog
 
 __all__ = [
     "ApiToken",
@@ -32,6 +33,7 @@ __all__ = [
     "InboundEvent",
     "KeyValue",
     "Manager",
+    "MergeLog",
     "Message",
     "Outbox",
     "Thread",
