@@ -131,7 +131,7 @@ async def test_suggestions_find_unverified_phone_match_only(
 async def test_merge_conflicts_refused_then_resolved_and_everything_moves(
     factory: SessionFactory, two: tuple[int, int, int, int]
 ) -> None:
-    anna, other, tg, sms = two
+    anna, other, _, sms = two
     anna_thread, other_thread = await thread_id_of(factory, anna), await thread_id_of(factory, other)
     async with transaction(factory) as session:  # a note on the SMS customer's thread, and differing names
         session.add(
@@ -328,21 +328,11 @@ async def test_contact_share_and_sms_from_same_phone_at_once_make_one_customer(
     sms = await account(factory, "sms", "sms")
     for round_ in range(4):
         phone = f"+7916123450{round_}"
-
-        async def share() -> int:
-            return await inbound(
-                factory,
-                msg(
-                    ChannelKind.TELEGRAM, tg, f"u{round_}", f"c{round_}", "", display_name="Вера", phone=phone
-                ),
-            )
-
-        async def text() -> int:
-            return await inbound(
-                factory, msg(ChannelKind.SMS, sms, phone, f"s{round_}", "это Вера", phone=phone)
-            )
-
-        a, b = await asyncio.gather(share(), text())
+        share = msg(
+            ChannelKind.TELEGRAM, tg, f"u{round_}", f"c{round_}", "", display_name="Вера", phone=phone
+        )
+        text = msg(ChannelKind.SMS, sms, phone, f"s{round_}", "это Вера", phone=phone)
+        a, b = await asyncio.gather(inbound(factory, share), inbound(factory, text))
         assert a == b
         async with factory() as session:
             n = (
