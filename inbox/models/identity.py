@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import BigInteger, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from inbox.models.base import Base, BigIntPK, utcnow
@@ -23,8 +23,8 @@ class MergeLog(Base):
     action: Mapped[str] = mapped_column(String(8))  # merge | split
     survivor_id: Mapped[int] = mapped_column(ForeignKey("customer.id"), index=True)
     other_id: Mapped[int] = mapped_column(ForeignKey("customer.id"), index=True)
-    survivor_thread_id: Mapped[int | None] = mapped_column()
-    other_thread_id: Mapped[int | None] = mapped_column()
+    survivor_thread_id: Mapped[int | None] = mapped_column(BigInteger)
+    other_thread_id: Mapped[int | None] = mapped_column(BigInteger)
     identity_ids: Mapped[list[Any]] = mapped_column(default=list)  # identities that changed customer
     moved: Mapped[dict[str, Any]] = mapped_column(default=dict)  # {"identities": n, "messages": n, ...}
     # {field: {"survivor": value, "other": value, "chosen": "survivor" | "other"}}
