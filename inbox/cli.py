@@ -312,6 +312,163 @@ def channel_add_telegram(
         console.print(f"webhook: {settings_['public_url']}/webhooks/telegram/{account_id} (set on start)")
 
 
+@channel_add.command("vk")
+@click.option("--name", required=True)
+@click.option("--token", "vk_token", required=True, help="The community access token (messages allowed).")
+@click.option("--group-id", required=True, type=click.IntRange(min=1), help="The community id (digits).")
+@click.option("--mode", type=click.Choice(["callback", "longpoll"]), default="longpoll", show_default=True)
+@click.option("--secret", help="Callback API: the secret key set in the community settings.")
+@click.option("--confirmation", help="Callback API: the confirmation string VK shows.")
+@click.option("--api-base", help="Another API endpoint (proxy, test emulator), e.g. http://127.0.0.1:8082.")
+@click.option("--rate", type=click.FloatRange(min=0.1), help="Requests per second (default 20).")
+def channel_add_vk(
+    name: str,
+    vk_token: str,
+    group_id: int,
+    mode: str,
+    secret: str | None,
+    confirmation: str | None,
+    api_base: str | None,
+    rate: float | None,
+) -> None:
+    """Connect a VK community (Callback API or Bots Long Poll)."""
+    if len(vk_token.strip()) < 20:
+        fail("--token does not look like a VK community token")
+    if mode == "callback" and not confirmation:
+        fail("--mode callback needs --confirmation (the string VK shows in Callback API settings)")
+    if api_base and not api_base.startswith(("http://", "https://")):
+        fail("--api-base must be an http(s) URL")
+    settings_: dict[str, Any] = {"group_id": group_id, "mode": mode}
+    if api_base:
+        settings_["api_base"] = api_base.rstrip("/")
+    if rate:
+        settings_["rate"] = rate
+    secrets_: dict[str, Any] = {"token": vk_token.strip()}
+    if secret:
+        secrets_["secret"] = secret
+    if confirmation:
+        secrets_["confirmation"] = confirmation
+    account_id = add_account("vk", name, settings_, secrets_)
+    console.print(f"vk account {account_id} ({name}) added in {mode} mode")
+    if mode == "callback":
+        click.echo(f"Callback API URL: <your public URL>/webhooks/vk/{account_id}")
+
+
+@channel_add.command("sms")
+@click.option("--name", required=True)
+@click.option("--provider", type=click.Choice(["twilio", "smsru", "smsc"]), required=True)
+@click.option("--from", "sender", help="Sender: an E.164 number, or the approved sender name (SMS.ru).")
+@click.option("--account-sid", help="Twilio: Account SID.")
+@click.option("--auth-token", help="Twilio: Auth Token (also verifies X-Twilio-Signature).")
+@click.option("--messaging-service-sid", help="Twilio: send through a Messaging Service instead of --from.")
+@click.option("--api-id", help="SMS.ru: api_id.")
+@click.option("--webhook-token", help="SMS.ru: the token in the callback URL (generated if omitted).")
+@click.option("--test", "test_mode", is_flag=True, help="SMS.ru test mode: nothing is delivered or billed.")
+@click.option("--verify-hash", is_flag=True, help="SMS.ru: also check the callback hash field.")
+@click.option(
+    "--max-parts",
+    type=click.IntRange(1, 20),
+    default=6,
+    show_default=True,
+    help="Refuse texts longer than this many SMS parts.",
+)
+@click.option("--public-url", help="The https URL where the provider reaches this server (callbacks).")
+@click.option("--status-callback-url", help="Twilio: override the delivery-status callback URL.")
+@click.option(
+    "--attachments",
+    type=click.Choice(["note", "refuse"]),
+    default="note",
+    show_default=True,
+    help="Files cannot go by SMS: add a note to the text, or refuse (falls back to another channel).",
+)
+@click.option("--api-base", help="Another API endpoint (regional gateway, test emulator).")
+def channel_add_sms(
+    name: str,
+    provider: str,
+    sender: str | None,
+    account_sid: str | None,
+    auth_token: str | None,
+    messaging_service_sid: str | None,
+    api_id: str | None,
+    webhook_token: str | None,
+    test_mode: bool,
+    verify_hash: bool,
+    max_parts: int,
+    public_url: str | None,
+    status_callback_url: str | None,
+    attachments: str,
+    api_base: str | None,
+) -> None:
+    """Connect an SMS number (Twilio or SMS.ru)."""
+    import secrets as pysecrets
+
+    from inbox.phones import try_normalize_phone
+
+    if provider == "smsc":
+        fail("SMSC.ru is not supported yet: use --provider twilio or --provider smsru")
+    settings_: dict[str, Any] = {"provider": provider, "max_parts": max_parts, "attachments": attachments}
+    secrets_: dict[str, Any] = {}
+    if sender:
+        phone = try_normalize_phone(sender)
+        if phone is None and (provider == "twilio" or sender.strip().lstrip("+").isdigit()):
+            fail(f"--from {sender!r} is not a valid phone number")
+        settings_["from"] = phone or sender.strip()
+    if provider == "twilio":
+        if not account_sid or not auth_token:
+            fail("Twilio needs --account-sid and --auth-token")
+        if not sender and not messaging_service_sid:
+            fail("Twilio needs --from NUMBER or --messaging-service-sid")
+        secrets_.update(account_sid=account_sid, auth_token=auth_token)
+        if messaging_service_sid:
+            settings_["messaging_service_sid"] = messaging_service_sid
+        if status_callback_url:
+            settings_["status_callback_url"] = status_callback_url
+    else:
+        if not api_id:
+            fail("SMS.ru needs --api-id")
+        secrets_.update(api_id=api_id, webhook_token=webhook_token or pysecrets.token_urlsafe(24))
+        if test_mode:
+            settings_["test"] = True
+        if verify_hash:
+            settings_["verify_hash"] = True
+    for flag, value in (("--public-url", public_url), ("--api-base", api_base)):
+        if value and not value.startswith(("http://", "https://")):
+            fail(f"{flag} must be an http(s) URL")
+    if public_url:
+        settings_["public_url"] = public_url.rstrip("/")
+    if api_base:
+        settings_["api_base"] = api_base.rstrip("/")
+    account_id = add_account("sms", name, settings_, secrets_)
+    console.print(f"sms account {account_id} ({name}, {provider}) added")
+    print_webhooks("sms", account_id)
+
+
+def print_webhooks(kind: str, account_id: int) -> None:
+    """Show the callback URLs to paste into the provider's console."""
+    from inbox.channels.hub import account_config
+    from inbox.channels.registry import build_channel
+
+    settings = load_settings()
+
+    async def _go(factory: Any) -> ChannelAccount | None:
+        async with factory() as session:
+            found: ChannelAccount | None = await session.get(ChannelAccount, account_id)
+            return found
+
+    row = run_db(settings, _go)
+    if row is None:
+        return
+    channel = build_channel(account_config(row), settings)
+    urls: dict[str, str] = getattr(channel, "webhook_urls", dict)()
+    if not urls:
+        console.print(
+            f"set INBOX_PUBLIC_URL (or --public-url) to get the callback URLs: "
+            f"/webhooks/{kind}/{account_id} and /webhooks/{kind}/{account_id}/status"
+        )
+    for what, url in urls.items():
+        click.echo(f"{what} callback: {url}")  # plain: a wrapped URL cannot be pasted
+
+
 @channel.command("list")
 def channel_list() -> None:
     """Show connected channel accounts."""

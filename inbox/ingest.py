@@ -241,6 +241,13 @@ async def apply_receipt(session: AsyncSession, receipt: DeliveryReceipt) -> list
     ]
 
 
+@dataclass(slots=True)
+class Prepared:
+    row: InboundEvent
+    items: list[InboundItem]
+    fetched: dict[int, list[Fetched]]
+
+
 CallbackHandler = Callable[[InboundCallback], Awaitable[None]]
 
 
@@ -279,48 +286,78 @@ class InboundProcessor:
                 )
             return rows
 
-    async def process_batch(self, limit: int = 50) -> int:
+    async def process_batch(self, limit: int = 200) -> int:
+        """Claim a batch, parse it (network calls outside the transaction), then apply it in one
+        transaction with a savepoint per event, so that one bad event never holds back the others."""
         rows = await self.claim(limit)
+        if not rows:
+            return 0
+        prepared: list[Prepared] = []
+        failures: list[tuple[InboundEvent, Exception]] = []
         for row in rows:
-            await self.process_one(row)
-        return len(rows)
-
-    async def process_one(self, row: InboundEvent) -> None:
+            try:
+                prepared.append(await self._prepare(row))
+            except Exception as exc:
+                failures.append((row, exc))
         events: list[Event] = []
         callbacks: list[InboundCallback] = []
-        try:
-            channel = await self.hub.get(row.account_id)
-            if channel is None:
-                raise LookupError(f"channel account {row.account_id} is missing or disabled")
-            items: list[InboundItem] = await channel.parse(RawEvent(row.key, row.payload))
-            final = row.attempts + 1 >= MAX_ATTEMPTS
-            fetched = {
-                id(item): await fetch_attachments(channel, item, self.settings, final)
-                for item in items
-                if isinstance(item, InboundMessage)
-            }
+        if prepared:
             async with transaction(self.factory) as session:
-                for item in items:
-                    if isinstance(item, InboundMessage):
-                        events += await apply_message(session, item, fetched[id(item)])
-                    elif isinstance(item, InboundEdit):
-                        events += await apply_edit(session, item)
-                    elif isinstance(item, DeliveryReceipt):
-                        events += await apply_receipt(session, item)
-                    elif isinstance(item, InboundCallback):
-                        callbacks.append(item)
-                await session.execute(
-                    update(InboundEvent)
-                    .where(InboundEvent.id == row.id)
-                    .values(processed_at=utcnow(), skipped=not items, error=None, attempts=row.attempts + 1)
-                )
-        except Exception as exc:
-            await self._failed(row, exc)
-            return
+                done: list[Prepared] = []
+                for p in prepared:
+                    try:
+                        async with session.begin_nested():
+                            events += await self._apply(session, p)
+                        done.append(p)
+                    except Exception as exc:
+                        failures.append((p.row, exc))
+                for p in done:
+                    await session.execute(
+                        update(InboundEvent)
+                        .where(InboundEvent.id == p.row.id)
+                        .values(
+                            processed_at=utcnow(),
+                            skipped=not p.items,
+                            error=None,
+                            attempts=p.row.attempts + 1,
+                        )
+                    )
+                    callbacks += [i for i in p.items if isinstance(i, InboundCallback)]
+        for failed_row, error in failures:
+            await self._failed(failed_row, error)
         await self.bus.publish(*events)
         for cb in callbacks:
             for handler in self.callback_handlers:
-                await handler(cb)
+                try:
+                    await handler(cb)
+                except Exception:
+                    log.exception("callback handler failed")
+        return len(rows)
+
+    async def _prepare(self, row: InboundEvent) -> Prepared:
+        channel = await self.hub.get(row.account_id)
+        if channel is None:
+            raise LookupError(f"channel account {row.account_id} is missing or disabled")
+        items: list[InboundItem] = await channel.parse(RawEvent(row.key, row.payload))
+        final = row.attempts + 1 >= MAX_ATTEMPTS
+        fetched = {
+            id(item): await fetch_attachments(channel, item, self.settings, final)
+            for item in items
+            if isinstance(item, InboundMessage)
+        }
+        return Prepared(row, items, fetched)
+
+    @staticmethod
+    async def _apply(session: AsyncSession, p: Prepared) -> list[Event]:
+        events: list[Event] = []
+        for item in p.items:
+            if isinstance(item, InboundMessage):
+                events += await apply_message(session, item, p.fetched[id(item)])
+            elif isinstance(item, InboundEdit):
+                events += await apply_edit(session, item)
+            elif isinstance(item, DeliveryReceipt):
+                events += await apply_receipt(session, item)
+        return events
 
     async def _failed(self, row: InboundEvent, exc: Exception) -> None:
         attempts = row.attempts + 1

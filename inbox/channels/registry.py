@@ -16,6 +16,8 @@ AdapterFactory = Callable[[AccountConfig, "Settings"], Channel]
 # kind -> "module:factory"; imported lazily so that a missing optional client never breaks the others.
 ADAPTERS: dict[ChannelKind, str] = {
     ChannelKind.TELEGRAM: "inbox.channels.telegram:TelegramChannel",
+    ChannelKind.SMS: "inbox.channels.sms:SMSChannel",
+    ChannelKind.VK: "inbox.channels.vk:VKChannel",
 }
 
 DEMO = "inbox.channels.demo:DemoChannel"
