@@ -341,3 +341,36 @@ async def test_contact_share_and_sms_from_same_phone_at_once_make_one_customer(
                 )
             ).scalar_one()
         assert n == 1
+
+
+async def test_merge_racing_an_inbound_message_strands_nothing(factory: SessionFactory) -> None:
+    """A message for the other customer stored while the merge runs lands on the survivor's thread."""
+    tg = await account(factory, "telegram", "tg")
+    sms = await account(factory, "sms", "sms")
+    for round_ in range(6):
+        phone = f"+7916555000{round_}"
+        anna = await inbound(
+            factory, msg(ChannelKind.TELEGRAM, tg, f"a{round_}", f"a{round_}", "hi", display_name="A")
+        )
+        other = await inbound(factory, msg(ChannelKind.SMS, sms, phone, f"s{round_}:1", "sms 1", phone=phone))
+
+        async def merge(survivor: int = anna, gone: int = other) -> None:
+            async with transaction(factory) as session:
+                await merge_customers(session, survivor, gone, {}, actor="race")
+
+        late = msg(
+            ChannelKind.SMS, sms, phone, f"s{round_}:2", "sms 2", T0 + timedelta(minutes=1), phone=phone
+        )
+        await asyncio.gather(merge(), inbound(factory, late))
+        old_thread = await thread_id_of(factory, other)
+        async with factory() as session:
+            rows = (
+                await session.execute(
+                    select(Message.thread_id, Message.customer_id).where(
+                        Message.account_id == sms, Message.external_id.like(f"s{round_}:%")
+                    )
+                )
+            ).all()
+            survivor_thread = await live_thread(session, old_thread)
+        assert survivor_thread is not None
+        assert sorted(rows) == [(survivor_thread.id, anna)] * 2
