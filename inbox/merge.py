@@ -239,6 +239,10 @@ def _event_note(thread_id: int, customer_id: int, text: str, meta: dict[str, Any
     )
 
 
+def _rowcount(result: object) -> int:
+    return max(int(getattr(result, "rowcount", 0) or 0), 0)
+
+
 def _references(table: Table, target: str) -> list[str]:
     return [
         col.name for col in table.columns if any(fk.column.table.name == target for fk in col.foreign_keys)
@@ -438,7 +442,7 @@ async def merge_customers(
     result = await session.execute(
         update(Message).where(where).values(customer_id=survivor.id, thread_id=s_thread.id)
     )
-    moved["messages"] = max(int(getattr(result, "rowcount", 0) or 0), 0)
+    moved["messages"] = _rowcount(result)
     for table in Base.metadata.sorted_tables:
         if table.name in _HANDLED:
             continue
@@ -447,20 +451,20 @@ async def merge_customers(
             res = await session.execute(
                 table.update().where(table.c[col] == other.id).values({col: survivor.id})
             )
-            count += max(int(getattr(res, "rowcount", 0) or 0), 0)
+            count += _rowcount(res)
         for col in _references(table, "thread"):
             if o_thread is not None:
                 res = await session.execute(
                     table.update().where(table.c[col] == o_thread.id).values({col: s_thread.id})
                 )
-                count = max(count, int(getattr(res, "rowcount", 0) or 0))
+                count = max(count, _rowcount(res))
         if count:
             moved[table.name] = count
     tomb = await session.execute(
         update(Customer).where(Customer.merged_into_id == other.id).values(merged_into_id=survivor.id)
     )
-    if getattr(tomb, "rowcount", 0):
-        moved["tombstones"] = int(tomb.rowcount)  # type: ignore[attr-defined]
+    if _rowcount(tomb):
+        moved["tombstones"] = _rowcount(tomb)
 
     _combine_fields(survivor, other, picked)
     other.merged_into_id = survivor.id
