@@ -18,6 +18,7 @@ from inbox.models.core import (
     Thread,
     ThreadStatus,
 )
+from inbox.models.identity import MergeLog
 from inbox.models.orders import (
     DRAFT,
     Carrier,
@@ -51,6 +52,7 @@ __all__ = [
     "InboundEvent",
     "KeyValue",
     "Manager",
+    "MergeLog",
     "Message",
     "NotificationSent",
     "Order",
