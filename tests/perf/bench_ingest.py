@@ -127,7 +127,7 @@ async def main_async(n: int, targets: list[tuple[str, str, str]], work: Path) ->
         await emulator.stop()
     print(f"\ningest benchmark: {n} Telegram updates, 32 keep-alive connections, {os.cpu_count()} cores")
     print(
-        f"{'database':<11} {'bare INSERT/s':>14} {'webhook ack/s':>14} {'ingested msg/s':>15} {'ratio b/a':>10}"
+        f"{'database':<11} {'bare INSERT/s':>14} {'webhook ack/s':>14} {'ingested msg/s':>15} {'b/a':>6}"
     )
     for label, base_rps, ack_rps, done_rps in rows:
         print(
