@@ -62,7 +62,7 @@ class BotConfig:
     timezone: str = "Europe/Moscow"
     week: dict[str, tuple[time, time] | None] = field(default_factory=lambda: dict(DEFAULT_WEEK))
     delivery: tuple[DeliveryMethod, ...] = DEFAULT_DELIVERY
-    replies_per_minute: int = 8
+    replies_per_minute: int = 20
     misunderstood_limit: int = 2
     manager_quiet_minutes: int = 30  # a manager's reply keeps the bot silent this long
     faq: dict[str, tuple[Faq, ...]] = field(default_factory=dict)  # locale -> entries
@@ -150,7 +150,7 @@ def config_from(settings: dict[str, Any], faq_rows: list[BotFaq], default_tz: st
         timezone=str(hours.get("timezone") or default_tz),
         week=week,
         delivery=_delivery(settings["delivery"]) if settings.get("delivery") else DEFAULT_DELIVERY,
-        replies_per_minute=int(limits.get("replies_per_minute", 8)),
+        replies_per_minute=int(limits.get("replies_per_minute", 20)),
         misunderstood_limit=int(limits.get("misunderstood", 2)),
         manager_quiet_minutes=int(limits.get("manager_quiet_minutes", 30)),
         faq={k: tuple(v) for k, v in faq.items()},

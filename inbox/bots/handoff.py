@@ -23,7 +23,7 @@ def expect_text(cfg: BotConfig, turn: Turn) -> str:
         return _("I have passed your conversation to a manager; they will answer here soon.")
     return _(
         "Our managers are not at work right now. I have passed your conversation on; expect an answer "
-        "after %(time)s on %(date)s (%(tz)s time)."
+        "after %(time)s on %(date)s (%(tz)s)."
     ) % {"time": opening.strftime("%H:%M"), "date": opening.strftime("%d.%m"), "tz": cfg.timezone}
 
 
