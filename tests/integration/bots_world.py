@@ -55,9 +55,13 @@ class World:
     async def close(self) -> None:
         await self.hub.close()
 
-    async def add_account(self, kind: str, name: str, settings: dict[str, Any], secrets: dict[str, Any]) -> int:
+    async def add_account(
+        self, kind: str, name: str, settings: dict[str, Any], secrets: dict[str, Any]
+    ) -> int:
         async with transaction(self.factory) as session:
-            row = ChannelAccount(kind=kind, name=name, settings=settings, secrets=secrets, state={}, enabled=True)
+            row = ChannelAccount(
+                kind=kind, name=name, settings=settings, secrets=secrets, state={}, enabled=True
+            )
             session.add(row)
             await session.flush()
             self.accounts[kind] = row.id
@@ -65,7 +69,10 @@ class World:
 
     async def add_telegram(self, emu: TelegramEmulator) -> int:
         return await self.add_account(
-            "telegram", "tg", {"api_base": emu.base_url}, {"token": DEFAULT_TOKEN, "webhook_secret": TG_SECRET}
+            "telegram",
+            "tg",
+            {"api_base": emu.base_url},
+            {"token": DEFAULT_TOKEN, "webhook_secret": TG_SECRET},
         )
 
     async def add_vk(self, emu: vk_emu.VKEmulator) -> int:
@@ -115,7 +122,9 @@ class World:
     async def sms(self, emu: SMSEmulator, sender: str, text: str) -> None:
         url = f"https://shop.example/webhooks/sms/{self.accounts['sms']}"
         headers, body, _ = emu.twilio_inbound_request(url, sender=sender, to=SHOP_NUMBER, body=text)
-        request = WebhookRequest(headers={k.lower(): v for k, v in headers.items()}, body=body, query={}, url=url)
+        request = WebhookRequest(
+            headers={k.lower(): v for k, v in headers.items()}, body=body, query={}, url=url
+        )
         await self._ingest("sms", request)
 
     async def drain(self) -> None:
@@ -129,14 +138,18 @@ class World:
 
     async def bot_messages(self) -> list[Message]:
         async with self.factory() as session:
-            rows = await session.execute(select(Message).where(Message.author == Author.BOT).order_by(Message.id))
+            rows = await session.execute(
+                select(Message).where(Message.author == Author.BOT).order_by(Message.id)
+            )
             return list(rows.scalars())
 
     async def customer_of(self, kind: str, external_id: str) -> int:
         async with self.factory() as session:
             return (
                 await session.execute(
-                    select(Identity.customer_id).where(Identity.kind == kind, Identity.external_id == external_id)
+                    select(Identity.customer_id).where(
+                        Identity.kind == kind, Identity.external_id == external_id
+                    )
                 )
             ).scalar_one()
 

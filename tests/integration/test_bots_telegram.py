@@ -90,7 +90,9 @@ async def test_full_checkout_creates_an_order_and_reserves_stock(world: World, e
     text, rows = await press(world, emu, button(rows, "Подтвердить"))
     async with world.factory() as session:
         order = (await session.execute(select(Order).where(Order.number.is_not(None)))).scalar_one()
-        lines = list((await session.execute(select(OrderLine).where(OrderLine.order_id == order.id))).scalars())
+        lines = list(
+            (await session.execute(select(OrderLine).where(OrderLine.order_id == order.id))).scalars()
+        )
         stock = await session.get(Stock, (ids["RUN-42"], lines[0].warehouse_id))
     assert f"#{order.number}" in text
     assert order.status == "new" and order.source == "bot"
