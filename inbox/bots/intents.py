@@ -59,6 +59,7 @@ _WORDS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("cancel", re.compile(r"^(отмена|отменить|cancel|stop)$")),
 )
 _ORDER = re.compile(r"^(?:(?:заказ|order)\s*(?:№|#|no\.?|номер)?\s*|№\s*|#\s*)(\d{1,12})$")
+_NOT_A_QUERY = frozenset({"ли", "у вас", "ли у вас", "you", "it", "ли в наличии"})
 _BARE_NUMBER = re.compile(r"^\d{3,12}$")
 _SEARCH = re.compile(
     r"^(?:а\s+)?(?:есть ли( у вас)?|есть( у вас)?|у вас есть|имеется ли|в наличии( ли)?|ищу|найти|найди|поиск"
@@ -83,7 +84,7 @@ def parse(text: str | None) -> Intent | None:
     m = _SEARCH.match(norm)
     if m:
         query = m.group(m.lastindex or 1).strip(" ?\"'«»")
-        if query:
+        if query and query not in _NOT_A_QUERY:
             return Intent("search", query)
     for kind, pattern in _WORDS:
         if pattern.search(norm):

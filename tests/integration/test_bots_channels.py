@@ -301,3 +301,42 @@ async def test_email_auto_reply_is_ignored_and_a_real_one_gets_a_numbered_menu(w
     (reply,) = await world.bot_messages()
     assert reply.channel == "email" and reply.meta["buttons"] == []
     assert "1. " in (reply.text or "") and "2. " in (reply.text or "")
+
+
+async def test_concurrent_turns_of_one_customer_both_land(world: World, settings: Settings) -> None:
+    """Two engines (two processes) handle two messages of one customer at the same time: the state row
+    serialises them (row lock on PostgreSQL, compare-and-set on the version everywhere)."""
+    import asyncio
+
+    from inbox.bots import BotEngine
+    from inbox.events import Event
+
+    account_id = world.accounts["sms"]
+    ids = []
+    for n, text in enumerate(("каталог", "корзина")):
+        msg = InboundMessage(
+            kind=ChannelKind.SMS,
+            account_id=account_id,
+            external_user_id=PHONE,
+            external_message_id=f"SMconcurrent{n}",
+            sent_at=datetime.now(UTC),
+            text=text,
+        )
+        async with transaction(world.factory) as s:
+            (new, _) = await apply_message(s, msg, [])
+        ids.append((new.message_id, new.customer_id))
+    other = BotEngine(world.factory, settings)
+    await asyncio.gather(
+        *(
+            engine.on_event(
+                Event(
+                    "message.new", message_id=mid, customer_id=cid, data={"direction": "in", "channel": "sms"}
+                )
+            )
+            for engine, (mid, cid) in zip((world.engine, other), ids, strict=True)
+        )
+    )
+    replies = await world.bot_messages()
+    assert len(replies) == 2
+    state = await world.state(ids[0][1])
+    assert state is not None and state.version == 2 and state.window_replies == 2
