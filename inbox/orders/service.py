@@ -24,6 +24,7 @@ from inbox.models import (
     DRAFT,
     Counter,
     Customer,
+    Manager,
     Order,
     OrderHistory,
     OrderLine,
@@ -442,6 +443,21 @@ async def do_set_comment(
     order.comment = comment
     _history(session, order, actor, "comment", old, comment, now)
     _updated(session, order, "comment")
+    return order
+
+
+async def do_assign_manager(
+    session: AsyncSession, order: Order, manager_id: int | None, *, actor: Actor, now: datetime | None = None
+) -> Order:
+    """Make a manager responsible for the order (None: nobody)."""
+    now = now or utcnow()
+    if manager_id is not None and await session.get(Manager, manager_id) is None:
+        raise NotFound(f"manager {manager_id} does not exist")
+    order = await get_order(session, order.id, lock=True)
+    old = order.manager_id
+    order.manager_id = manager_id
+    _history(session, order, actor, "manager", old, manager_id, now)
+    _updated(session, order, "manager")
     return order
 
 

@@ -140,7 +140,7 @@ async def test_generated_yml_with_thousands_of_offers(seeded: SessionFactory, tm
         assert (await s.execute(select(func.count()).select_from(Product))).scalar_one() == 3000
         assert (await s.execute(select(func.count()).select_from(Stock))).scalar_one() == 3000
     p = await _product(seeded, "SKU-00097")
-    assert p.price == 19750 and not p.active and p.external_id == "97"
+    assert p.price == 19750 and p.active and p.external_id == "97" and p.attributes["_available"] == "false"
     assert p.attributes["Вес"] == "97 г" and p.attributes["Цвет"] == "красный"
     assert p.description == "Описание товара 97 & немного текста"
     assert await _on_hand(seeded, "SKU-00097") == 47

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from inbox.db import SessionFactory, transaction
-from inbox.models import Customer, Order, OrderLine, Stock
+from inbox.models import Customer, Manager, Order, OrderLine, Stock
 from inbox.orders import service as svc
 from inbox.orders.errors import NotFound, OrderError, OutOfStock, StatusConfigError, TransitionRefused
 from inbox.orders.notify import plan_notification
@@ -348,6 +348,19 @@ async def test_draft_needs_a_known_customer_and_matching_thread(factory: Session
         with pytest.raises(OrderError):
             await svc.do_create_draft(s, customer_id=other.id, source="fax", actor=MGR)
         order = await svc.do_create_draft(s, customer_id=other.id, actor=MGR)
+        manager = Manager(email="m@example.ru", name="Мария", password_hash="x")
+        s.add(manager)
+        await s.flush()
+        await svc.do_assign_manager(s, order, manager.id, actor=svc.Actor.manager(manager.id))
+        assert order.manager_id == manager.id
+        with pytest.raises(NotFound):
+            await svc.do_assign_manager(s, order, 999999, actor=MGR)
+        [_, assigned] = await svc.order_history(s, order.id)
+        assert (assigned.actor, assigned.manager_id, assigned.to_value) == (
+            "manager",
+            manager.id,
+            str(manager.id),
+        )
         with pytest.raises(TransitionRefused, match="at least one line"):
             await svc.do_submit(s, order, actor=MGR)
         assert (await s.execute(select(Order.status).where(Order.id == order.id))).scalar_one() == "draft"

@@ -320,9 +320,9 @@ class CatalogWriter:
             for position in await self._write_stock(s, products):
                 if outcome[position] == "unchanged":
                     outcome[position] = "updated"
-            for rec, _ in products:
+            for rec, product in products:
                 if rec.related is not None:
-                    self.related[rec.sku] = (rec.position, rec.related)
+                    self.related[product.sku] = (rec.position, rec.related)
         for value in outcome.values():
             if value == "created":
                 self.summary.created += 1

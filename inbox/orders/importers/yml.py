@@ -3,7 +3,8 @@
 Per offer: ``@id``, ``@available``, ``vendorCode`` (the SKU; else ``@id``), ``name`` (else ``model``),
 ``price``, ``currencyId`` (RUB/RUR only), ``categoryId``, ``picture``*, ``description``, ``param``*
 (``@name``, ``@unit``) and a stock count from ``count``, ``stock`` or ``quantity`` when present.
-``available="false"`` marks the product inactive. Element numbers in rejections count offers from 1.
+``available="false"`` means "made to order" in YML (not "hidden"): it is kept as the attribute
+``_available`` = "false"; the product stays active. Element numbers in rejections count offers from 1.
 """
 
 from __future__ import annotations
@@ -64,6 +65,8 @@ def _offer(elem: ET.Element, position: int, warehouse: str) -> Item:
     for tag in ("vendor", "url", "barcode"):
         if child_text(elem, tag):
             attributes[f"_{tag}"] = child_text(elem, tag)
+    if (elem.get("available") or "").strip().lower() == "false":
+        attributes["_available"] = "false"
     category = child_text(elem, "categoryId")
     return ProductRecord(
         position=position,
@@ -75,7 +78,7 @@ def _offer(elem: ET.Element, position: int, warehouse: str) -> Item:
         images=[text(p) for p in children(elem, "picture") if text(p)],
         category_key=f"yml:{category}" if category else None,
         attributes=attributes,
-        active=(elem.get("available") or "true").strip().lower() != "false",
+        active=True,
         stock={warehouse: qty} if qty is not None else None,
     )
 
