@@ -38,6 +38,10 @@ async def _lines(turn: Turn, order: Order) -> list[OrderLine]:
 
 
 async def add(turn: Turn, product_id: int, qty: int = 1) -> None:
+    cart = await current_cart(turn)
+    held = 0
+    if cart is not None:
+        held = sum(ln.qty for ln in await _lines(turn, cart) if ln.product_id == product_id and ln.reserved)
     try:
         async with turn.session.begin_nested():
             order = await current_cart(turn)
@@ -55,7 +59,7 @@ async def add(turn: Turn, product_id: int, qty: int = 1) -> None:
             )
     except OutOfStock as exc:
         turn.say(
-            _("Sorry, there are only %(count)s pcs. left.") % {"count": max(exc.available, 0)},
+            _("Sorry, there are only %(count)s pcs. left.") % {"count": held + max(exc.available, 0)},
             [[Option(_("Cart"), Action("cart")), Option(_("Catalog"), Action("cats"))]],
         )
         return
@@ -112,7 +116,8 @@ async def change(turn: Turn, line_id: int, delta: int | None) -> None:
     if order is None or line is None or line.order_id != order.id:
         await view(turn)
         return
-    qty = 0 if delta is None else line.qty + delta
+    old = line.qty
+    qty = 0 if delta is None else old + delta
     note = ""
     try:
         async with turn.session.begin_nested():
@@ -120,7 +125,8 @@ async def change(turn: Turn, line_id: int, delta: int | None) -> None:
                 turn.session, order, line.id, max(qty, 0), actor=service.BOT, now=turn.now
             )
     except OutOfStock as exc:
-        note = _("Sorry, there are only %(count)s pcs. left.") % {"count": max(exc.available, 0)}
+        held = old if line.reserved else 0
+        note = _("Sorry, there are only %(count)s pcs. left.") % {"count": held + max(exc.available, 0)}
     except OrdersError as exc:
         note = exc.reason
     await view(turn, note)

@@ -340,3 +340,30 @@ async def test_concurrent_turns_of_one_customer_both_land(world: World, settings
     assert len(replies) == 2
     state = await world.state(ids[0][1])
     assert state is not None and state.version == 2 and state.window_replies == 2
+
+
+async def test_sms_checkout_with_numbered_replies(world: World, smsemu: SMSEmulator) -> None:
+    from inbox.models import Order, Stock
+
+    ids = await seed_catalog(world.factory)
+    body = await sms_say(world, smsemu, "есть ли носки?")
+    assert body is not None and "1. Носки спортивные" in body
+    body = await sms_say(world, smsemu, "1")  # the product card
+    assert body is not None and "В наличии: 20 шт." in body and "1. В корзину" in body
+    body = await sms_say(world, smsemu, "1")  # add to cart
+    assert body is not None and "Носки спортивные × 1" in body and "1. Оформить заказ" in body
+    body = await sms_say(world, smsemu, "1")  # checkout: the name
+    assert body is not None and "имя" in body
+    body = await sms_say(world, smsemu, "Ольга")
+    assert body is not None and f"1. {PHONE}" in body  # the number we know from the SMS sender
+    body = await sms_say(world, smsemu, "8 (999) 000-11-22")  # typed by hand works too
+    assert body is not None and "1. Самовывоз" in body and "2. Курьер" in body
+    body = await sms_say(world, smsemu, "1")  # pickup: no address needed
+    assert body is not None and "Ольга" in body and PHONE in body and "1. Подтвердить" in body
+    body = await sms_say(world, smsemu, "1")
+    async with world.factory() as s:
+        order = (await s.execute(select(Order).where(Order.number.is_not(None)))).scalar_one()
+        stock = (await s.execute(select(Stock).where(Stock.product_id == ids["SOCK-1"]))).scalar_one()
+    assert body is not None and f"#{order.number}" in body
+    assert (order.delivery_method, order.delivery_address, order.total) == ("pickup", None, 49000)
+    assert stock.reserved == 1

@@ -167,3 +167,30 @@ async def test_forged_and_foreign_payloads_are_refused_without_effect(
     async with world.factory() as session:
         order = (await session.execute(select(Order))).scalar_one()
     assert order.status == DRAFT and "Кроссовки" in text
+
+
+async def test_cart_quantities_follow_the_stock(world: World, emu: TelegramEmulator) -> None:
+    ids = await seed_catalog(world.factory)
+
+    async def reserved() -> int:
+        async with world.factory() as session:
+            row = (await session.execute(select(Stock).where(Stock.product_id == ids["RUN-42"]))).scalar_one()
+            return row.reserved
+
+    _, rows = await say(world, emu, "есть ли кроссовки")
+    _, rows = await press(world, emu, button(rows, "Кроссовки"))
+    _, rows = await press(world, emu, button(rows, "В корзину"))
+    text, rows = await say(world, emu, "корзина")
+    assert "Кроссовки беговые × 1" in text and await reserved() == 1
+    _, line = await press(world, emu, button(rows, "Кроссовки беговые × 1"))
+    plus = button(line, "+1")
+    for expected in (2, 3, 4, 5):
+        text, _ = await press(world, emu, plus)
+        assert f"Кроссовки беговые × {expected}" in text
+    text, _ = await press(world, emu, plus)  # only 5 in stock
+    assert "осталось только 5 шт." in text and "× 5" in text
+    assert await reserved() == 5
+    text, _ = await press(world, emu, button(line, "−1"))
+    assert "× 4" in text and await reserved() == 4
+    text, _ = await press(world, emu, button(line, "Удалить"))
+    assert "пуста" in text and await reserved() == 0
