@@ -79,7 +79,11 @@ class BotEngine:
     # ---- entry points ----------------------------------------------------------------------------------
 
     async def on_event(self, event: Event) -> None:
-        if event.type == "thread.updated" and event.thread_id is not None and not event.data.get("handoff"):
+        if (
+            event.type == "thread.updated"
+            and event.thread_id is not None
+            and event.data.get("status") == "closed"
+        ):
             await self._release_if_closed(event.thread_id)
             return
         if event.type != "message.new" or event.data.get("direction") != "in" or event.message_id is None:

@@ -141,7 +141,9 @@ async def test_vk_handoff_by_button_and_release_when_closed(world: World, vk: VK
         thread.status = "closed"
     from inbox.events import Event
 
-    await world.bus.publish(Event("thread.updated", thread_id=thread.id, customer_id=customer_id))
+    await world.bus.publish(
+        Event("thread.updated", thread_id=thread.id, customer_id=customer_id, data={"status": "closed"})
+    )
     state = await world.state(customer_id)
     assert state is not None and not state.handoff
     await vk_say(world, vk, "привет")

@@ -14,7 +14,7 @@ from inbox.db import SessionFactory, transaction
 from inbox.models import DRAFT, BotState, Customer, Order, OrderLine, Stock
 from inbox.orders import service
 from inbox.settings import Settings
-from tests.emulators.telegram import TelegramEmulator, callback_update, contact_update, text_update
+from tests.emulators.telegram import TelegramEmulator, callback_update, contact_update, text_update, user
 from tests.integration.bots_world import World, seed_catalog
 
 CHAT = 4242
@@ -194,3 +194,11 @@ async def test_cart_quantities_follow_the_stock(world: World, emu: TelegramEmula
     assert "× 4" in text and await reserved() == 4
     text, _ = await press(world, emu, button(line, "Удалить"))
     assert "пуста" in text and await reserved() == 0
+
+
+async def test_english_speaking_customer_gets_english(world: World, emu: TelegramEmulator) -> None:
+    english = user(777, "John", "Smith", "john", language_code="en")
+    await world.telegram(text_update(777, "hello", sender=english), emu)
+    text, rows = sent(emu)[-1]
+    assert text.startswith("Hello! I am the shop's assistant")
+    assert [b["text"] for row in rows for b in row] == ["My orders", "Catalog", "Cart", "Manager"]
