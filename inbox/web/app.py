@@ -11,6 +11,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from litestar import Litestar, Router, get
 from litestar.config.csrf import CSRFConfig
+from litestar.exceptions import HTTPException
 from litestar.logging.config import LoggingConfig
 from litestar.middleware.session.server_side import ServerSideSessionConfig
 from litestar.openapi.config import OpenAPIConfig
@@ -53,6 +54,13 @@ def jinja_environment(settings: Settings) -> Environment:
     env.globals["current_locale"] = i18n.current
     filters.register(env, settings.timezone)
     return env
+
+
+async def log_server_error(exc: Exception, scope: Any) -> None:
+    """Server errors get a traceback in the log; client errors (4xx with a reason) do not."""
+    if isinstance(exc, HTTPException) and exc.status_code < 500:
+        return
+    log.error("unhandled error on %s %s", scope.get("method"), scope.get("path"), exc_info=exc)
 
 
 def create_app(settings: Settings, *, run_workers: bool | None = None) -> Litestar:
@@ -108,7 +116,8 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> Litest
         lifespan=[lifespan],
         request_max_body_size=settings.max_upload_bytes + 1024 * 1024,
         debug=False,
-        logging_config=LoggingConfig(log_exceptions="always", configure_root_logger=False),
+        logging_config=LoggingConfig(log_exceptions="never", configure_root_logger=False),
+        after_exception=[log_server_error],
     )
     app.state.ctx = context
     return app

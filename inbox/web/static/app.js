@@ -20,7 +20,8 @@
       const l = layout();
       if (!l) return;
       const view = l.dataset.view || "all";
-      htmx.ajax("GET", "/ui/threads?view=" + encodeURIComponent(view) + "&current=" + currentThreadId(),
+      const current = currentThreadId();
+      htmx.ajax("GET", "/ui/threads?view=" + encodeURIComponent(view) + (current ? "&current=" + current : ""),
         { target: "#thread-list", swap: "innerHTML" });
     }, 150);
   }
