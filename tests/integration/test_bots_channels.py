@@ -3,25 +3,33 @@ adapters, the emulators, the ingest path, the outbox and the dispatcher."""
 
 from __future__ import annotations
 
+import base64
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
+from email import message_from_bytes
+from email.message import EmailMessage
+from email.policy import default as default_policy
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from aiosmtpd.controller import Controller
 from sqlalchemy import select, update
 
 from inbox.bots import hand_back, import_config
 from inbox.bots.config import DAYS
-from inbox.channels.base import ChannelKind, InboundMessage
+from inbox.channels.base import ChannelKind, InboundMessage, RawEvent
+from inbox.channels.email_account import email_account_config
 from inbox.db import SessionFactory, transaction
-from inbox.ingest import apply_message
+from inbox.ingest import apply_message, store_raw
 from inbox.models import Author, Category, Customer, Direction, Manager, Message, Product, Thread
 from inbox.orders import service
 from inbox.settings import Settings
 from tests.emulators.sms import SMSEmulator
 from tests.emulators.vk import VKEmulator
 from tests.integration.bots_world import VK_GROUP, VK_TOKEN, World, seed_catalog
+from tests.integration.email_conftest import SmtpHandler, SmtpServer, authenticator
+from tests.services import free_port
 
 VK_USER = 101
 PHONE = "+79990001122"
@@ -279,30 +287,69 @@ answer = "Shipping in Moscow costs 300 RUB."
 # ---- email: auto-replies are never answered --------------------------------------------------------------
 
 
-async def test_email_auto_reply_is_ignored_and_a_real_one_gets_a_numbered_menu(world: World) -> None:
-    account_id = await world.add_account("email", "mail", {"demo": False}, {})
+@pytest.fixture
+def smtp() -> Iterator[SmtpServer]:
+    handler = SmtpHandler(None)
+    port = free_port()
+    controller = Controller(
+        handler, hostname="127.0.0.1", port=port, authenticator=authenticator, auth_require_tls=False
+    )
+    controller.start()
+    try:
+        yield SmtpServer(port, handler)
+    finally:
+        controller.stop()
 
-    async def inbound(key: str, text: str, meta: dict[str, Any]) -> None:
-        msg = InboundMessage(
-            kind=ChannelKind.EMAIL,
-            account_id=account_id,
-            external_user_id="buyer@example.com",
-            external_message_id=f"<{key}@example.com>",
-            sent_at=datetime.now(UTC),
-            text=text,
-            meta=meta,
-        )
-        async with transaction(world.factory) as s:
-            events = await apply_message(s, msg, [])
-        await world.bus.publish(*events)
 
-    await inbound("auto", "Я в отпуске до понедельника. Мой заказ подождёт.", {"auto": True})
-    await inbound("bulk", "привет", {"auto": "bulk"})
-    assert await world.bot_messages() == []
-    await inbound("real", "мой заказ", {})
+def letter(key: str, text: str, **headers: str) -> RawEvent:
+    mail = EmailMessage()
+    mail["From"] = "Покупатель <buyer@example.com>"
+    mail["To"] = "shop@romashka.ru"
+    mail["Subject"] = "Вопрос"
+    mail["Message-ID"] = f"<{key}@example.com>"
+    mail["Date"] = "Wed, 25 Nov 2026 12:00:00 +0000"
+    for name, value in headers.items():
+        mail[name.replace("_", "-")] = value
+    mail.set_content(text)
+    return RawEvent(key=key, payload={"raw_b64": base64.b64encode(mail.as_bytes()).decode()})
+
+
+async def test_email_auto_replies_are_ignored_and_a_real_letter_gets_a_numbered_menu(
+    world: World, smtp: SmtpServer
+) -> None:
+    port = smtp.port
+    settings, secrets = email_account_config(
+        address="shop@romashka.ru",
+        imap_host="127.0.0.1",
+        smtp_host="127.0.0.1",
+        smtp_port=port,
+        password="secret",
+        username="shop",
+        security="none",
+    )
+    account_id = await world.add_account("email", "mail", settings, secrets)
+
+    async def receive(event: RawEvent) -> None:
+        await store_raw(world.factory, account_id, [event])
+        while await world.processor.process_batch():
+            pass
+        await world.drain()
+
+    await receive(letter("auto", "Я в отпуске. Мой заказ подождёт.", Auto_Submitted="auto-replied"))
+    await receive(letter("bulk", "привет", Precedence="bulk"))
+    async with world.factory() as s:
+        stored = list((await s.execute(select(Message).where(Message.direction == Direction.IN))).scalars())
+    assert [m.meta.get("auto") for m in stored] == [True, True]  # both stored, flagged by the adapter
+    assert await world.bot_messages() == [] and smtp.handler.received == []
+    await receive(letter("real", "мой заказ"))
     (reply,) = await world.bot_messages()
-    assert reply.channel == "email" and reply.meta["buttons"] == []
-    assert "1. " in (reply.text or "") and "2. " in (reply.text or "")
+    assert reply.channel == "email" and reply.meta["buttons"] == [] and reply.delivery == "sent"
+    (mail,) = smtp.handler.received
+    body = message_from_bytes(mail.data, policy=default_policy).get_body(("plain",))
+    assert body is not None
+    text = body.get_content()
+    assert mail.rcpt_tos == ["buyer@example.com"]
+    assert "1. " in text and "2. " in text
 
 
 async def test_concurrent_turns_of_one_customer_both_land(world: World, settings: Settings) -> None:
