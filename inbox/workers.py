@@ -20,7 +20,7 @@ from inbox.channels.base import AccountConfig, RawEvent
 from inbox.channels.hub import ChannelHub
 from inbox.db import SessionFactory, transaction
 from inbox.events import EventBus
-from inbox.ingest import InboundProcessor, store_raw
+from inbox.ingest import InboundProcessor, RawEventWriter, store_raw
 from inbox.models import ChannelAccount
 from inbox.outbox import Dispatcher
 from inbox.settings import Settings
@@ -57,6 +57,7 @@ class Workers:
     hub: ChannelHub = field(init=False)
     processor: InboundProcessor = field(init=False)
     dispatcher: Dispatcher = field(init=False)
+    raw_writer: RawEventWriter = field(init=False)
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _pollers: dict[int, tuple[str, asyncio.Task[None]]] = field(default_factory=dict)
@@ -65,6 +66,7 @@ class Workers:
         self.hub = ChannelHub(self.factory, self.settings)
         self.processor = InboundProcessor(self.factory, self.hub, self.bus, self.settings)
         self.dispatcher = Dispatcher(self.factory, self.hub, self.bus, self.settings)
+        self.raw_writer = RawEventWriter(self.factory)
 
     async def sink_for(self, account_id: int, events: list[RawEvent]) -> None:
         await store_raw(self.factory, account_id, events)

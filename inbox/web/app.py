@@ -56,6 +56,16 @@ def jinja_environment(settings: Settings) -> Environment:
     return env
 
 
+async def warm_adapters(workers: Workers) -> None:
+    """Build every enabled account's adapter now: importing a client library takes seconds, which
+    belongs to start-up rather than to the first webhook."""
+    for cfg in await workers.hub.enabled_accounts():
+        try:
+            await workers.hub.for_config(cfg)
+        except Exception:
+            log.exception("channel account %s (%s) is misconfigured", cfg.id, cfg.name)
+
+
 async def log_server_error(exc: Exception, scope: Any) -> None:
     """Server errors get a traceback in the log; client errors (4xx with a reason) do not."""
     if isinstance(exc, HTTPException) and exc.status_code < 500:
@@ -75,6 +85,7 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> Litest
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         i18n.translations("ru")  # fail at start, not on the first page, when the catalog is missing
+        await warm_adapters(workers)
         if start_workers:
             workers.start()
         try:
