@@ -1,6 +1,7 @@
 """All tables. Each table group lives in its own module; this package re-exports them."""
 
 from inbox.models.base import Base, utcnow
+from inbox.models.bots import BotFaq, BotSetting, BotState
 from inbox.models.core import (
     ApiToken,
     Attachment,
@@ -41,6 +42,9 @@ __all__ = [
     "Attachment",
     "Author",
     "Base",
+    "BotFaq",
+    "BotSetting",
+    "BotState",
     "Carrier",
     "Category",
     "ChannelAccount",
