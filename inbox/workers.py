@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from inbox.bots import BotEngine
 from inbox.channels.base import AccountConfig, RawEvent
 from inbox.channels.hub import ChannelHub
 from inbox.db import SessionFactory, transaction
@@ -67,6 +68,13 @@ class Workers:
         self.processor = InboundProcessor(self.factory, self.hub, self.bus, self.settings)
         self.dispatcher = Dispatcher(self.factory, self.hub, self.bus, self.settings)
         self.raw_writer = RawEventWriter(self.factory)
+        # The bot answers routine questions in every channel (inbox/bots), reacting to committed events.
+        self.bots = BotEngine(
+            self.factory, self.settings, bus=self.bus, hub=self.hub, wake=self.dispatcher.wake
+        )
+        if self.settings.bots_enabled:
+            self.bus.subscribe(self.bots.on_event)
+            self.processor.callback_handlers.append(self.bots.on_callback)
 
     async def sink_for(self, account_id: int, events: list[RawEvent]) -> None:
         await store_raw(self.factory, account_id, events)

@@ -82,6 +82,7 @@ async def ours(url: str, n: int, workdir: Path, emulator: TelegramEmulator) -> t
         "INBOX_DATABASE_URL": url,
         "INBOX_DATA_DIR": str(workdir / "data"),
         "INBOX_SECRET_KEY": "bench-secret-key-0123456789",
+        "INBOX_BOTS": "off",
     }
     proc = spawn([sys.executable, "-m", "inbox.cli", "serve", "--port", str(port)], env, workdir)
     hook = f"http://127.0.0.1:{port}/webhooks/telegram/{account_id}"
@@ -126,9 +127,7 @@ async def main_async(n: int, targets: list[tuple[str, str, str]], work: Path) ->
     finally:
         await emulator.stop()
     print(f"\ningest benchmark: {n} Telegram updates, 32 keep-alive connections, {os.cpu_count()} cores")
-    print(
-        f"{'database':<11} {'bare INSERT/s':>14} {'webhook ack/s':>14} {'ingested msg/s':>15} {'b/a':>6}"
-    )
+    print(f"{'database':<11} {'bare INSERT/s':>14} {'webhook ack/s':>14} {'ingested msg/s':>15} {'b/a':>6}")
     for label, base_rps, ack_rps, done_rps in rows:
         print(
             f"{label:<11} {base_rps:>14.0f} {ack_rps:>14.0f} {done_rps:>15.0f} {done_rps / base_rps:>10.2f}"
