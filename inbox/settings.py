@@ -65,6 +65,9 @@ class Settings:
     max_upload_bytes: int = 20 * 1024 * 1024
     max_webhook_bytes: int = 1024 * 1024
     run_workers: bool = True
+    bots_enabled: bool = (
+        True  # INBOX_BOTS=off: managers only (the shop can also switch the bot off in its config)
+    )
     # Outgoing shop webhooks on order changes (signed HMAC-SHA256 with the secret); None = off.
     shop_webhook_url: str | None = None
     shop_webhook_secret: str = ""
@@ -121,6 +124,7 @@ class Settings:
             outbox_lease_seconds=_float("INBOX_OUTBOX_LEASE_SECONDS", 60.0),
             max_upload_bytes=_int("INBOX_MAX_UPLOAD_BYTES", 20 * 1024 * 1024),
             run_workers=_bool("INBOX_RUN_WORKERS", True),
+            bots_enabled=_bool("INBOX_BOTS", True),
             shop_webhook_url=_webhook_url(os.environ.get("INBOX_SHOP_WEBHOOK_URL") or None),
             shop_webhook_secret=os.environ.get("INBOX_SHOP_WEBHOOK_SECRET", ""),
             secret_key_generated=generated,

@@ -1,6 +1,7 @@
 """All tables. Each table group lives in its own module; this package re-exports them."""
 
 from inbox.models.base import Base, utcnow
+from inbox.models.bots import BotFaq, BotSetting, BotState
 from inbox.models.core import (
     ApiToken,
     Attachment,
@@ -18,6 +19,7 @@ from inbox.models.core import (
     Thread,
     ThreadStatus,
 )
+from inbox.models.identity import MergeLog
 from inbox.models.orders import (
     DRAFT,
     Carrier,
@@ -40,6 +42,9 @@ __all__ = [
     "Attachment",
     "Author",
     "Base",
+    "BotFaq",
+    "BotSetting",
+    "BotState",
     "Carrier",
     "Category",
     "ChannelAccount",
@@ -51,6 +56,7 @@ __all__ = [
     "InboundEvent",
     "KeyValue",
     "Manager",
+    "MergeLog",
     "Message",
     "NotificationSent",
     "Order",

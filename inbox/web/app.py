@@ -30,6 +30,8 @@ from inbox.web import filters
 from inbox.web.auth import login, login_page, logout, require_manager, require_token
 from inbox.web.state import AppContext
 from inbox.web.views.api import ApiV1
+from inbox.web.views.customers import CustomersController
+from inbox.web.views.customers_api import CustomersApi
 from inbox.web.views.inbox import InboxController
 from inbox.web.views.orders import OrdersController
 from inbox.web.views.orders_api import OrdersApi
@@ -58,6 +60,16 @@ def jinja_environment(settings: Settings) -> Environment:
     return env
 
 
+async def warm_adapters(workers: Workers) -> None:
+    """Build every enabled account's adapter now: importing a client library takes seconds, which
+    belongs to start-up rather than to the first webhook."""
+    for cfg in await workers.hub.enabled_accounts():
+        try:
+            await workers.hub.for_config(cfg)
+        except Exception:
+            log.exception("channel account %s (%s) is misconfigured", cfg.id, cfg.name)
+
+
 async def log_server_error(exc: Exception, scope: Any) -> None:
     """Server errors get a traceback in the log; client errors (4xx with a reason) do not."""
     if isinstance(exc, HTTPException) and exc.status_code < 500:
@@ -77,6 +89,7 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> Litest
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         i18n.translations("ru")  # fail at start, not on the first page, when the catalog is missing
+        await warm_adapters(workers)
         if start_workers:
             workers.start()
         try:
@@ -88,12 +101,15 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> Litest
     html = Router(path="/", route_handlers=[login_page, login, logout], include_in_schema=False)
     inbox_ui = Router(
         path="/",
-        route_handlers=[InboxController, OrdersController],
+        route_handlers=[InboxController, CustomersController, OrdersController],
         before_request=require_manager,
         include_in_schema=False,
     )
     api = Router(
-        path="/api/v1", route_handlers=[ApiV1, OrdersApi], before_request=require_token, tags=["api"]
+        path="/api/v1",
+        route_handlers=[ApiV1, CustomersApi, OrdersApi],
+        before_request=require_token,
+        tags=["api"],
     )
     hooks = Router(path="/", route_handlers=[webhook, webhook_status], include_in_schema=False)
     template_engine = JinjaTemplateEngine.from_environment(jinja_environment(settings))
