@@ -21,6 +21,13 @@ CATALOG = Path(__file__).resolve().parents[1] / "fixtures" / "catalog" / "produc
 TRACK_URL = "https://www.pochta.ru/tracking?barcode=RA123456789RU"
 
 
+async def settled(page: Page) -> None:
+    """htmx wires up swapped-in content only when it settles (20 ms later): wait for that before typing."""
+    await page.wait_for_function(
+        "!document.querySelector('.htmx-added, .htmx-settling, .htmx-swapping, .htmx-request')"
+    )
+
+
 async def test_manager_builds_an_order_and_the_customer_gets_the_tracking_link(
     page: Page, tmp_path: Path, emulator: Emulator
 ) -> None:
@@ -37,20 +44,27 @@ async def test_manager_builds_an_order_and_the_customer_gets_the_tracking_link(
         await page.locator(".thread-item", has_text="Анна Смирнова").locator("a").click()
         panel = page.locator("#order-panel")
         await panel.locator("#order-new").click()
+        await expect(panel.locator("#product-q")).to_be_visible()
+        await settled(page)
 
         await panel.locator("#product-q").fill("футболка бел")
         hit = page.locator(".product-hit[data-sku='TS-001']")
         await expect(hit).to_contain_text("25")  # available stock shown in the search
+        await settled(page)
         await hit.locator("input[name=qty]").fill("30")
         await hit.locator("button.add").click()
         await expect(panel.locator(".order-error")).to_contain_text("only 25 available")
+        await settled(page)
         await panel.locator("#product-q").fill("TS-001")
         hit = page.locator(".product-hit[data-sku='TS-001']")
+        await expect(hit).to_be_visible()
+        await settled(page)
         await hit.locator("input[name=qty]").fill("2")
         await hit.locator("button.add").click()
         line = panel.locator("tr.line[data-sku='TS-001']")
         await expect(line).to_contain_text("23")  # free after the reservation
         await expect(panel.locator(".related")).to_contain_text("Футболка базовая чёрная")
+        await settled(page)
 
         # The ERP counts the warehouse: the panel shows the new free stock without a reload.
         auth = {"Authorization": f"Bearer {token}"}
@@ -60,12 +74,14 @@ async def test_manager_builds_an_order_and_the_customer_gets_the_tracking_link(
             )
         assert synced.status_code == 200 and synced.json()["updated"] == 1
         await expect(line).to_contain_text("10")
+        await settled(page)
 
         await panel.locator("#order-submit").click()
         heading = panel.locator(".order-head h3")
         await expect(heading).to_contain_text("№")
         number = (await heading.inner_text()).split("№")[1].strip()
         await expect(page.locator("#messages .order-event[data-event=created]")).to_contain_text(number)
+        await settled(page)
 
         # A transition the matrix forbids (a stale panel, a crafted request) is refused with the reason.
         await page.evaluate(
@@ -75,14 +91,17 @@ async def test_manager_builds_an_order_and_the_customer_gets_the_tracking_link(
         )
         await expect(panel.locator(".order-error")).to_contain_text("new → delivered is not allowed")
         await expect(panel.locator(".order-head .status")).to_have_attribute("data-status", "new")
+        await settled(page)
         for code in ("confirmed", "assembling"):
             await panel.locator("#order-status").select_option(code)
             await panel.locator(".status-form button[type=submit]").click()
             await expect(panel.locator(".order-head .status")).to_have_attribute("data-status", code)
+            await settled(page)
         await panel.locator("select[name=carrier]").select_option("russian_post")
         await panel.locator("#tracking-number").fill("RA123456789RU")
         await panel.locator(".tracking button[type=submit]").click()
         await expect(panel.locator(".tracking a")).to_have_attribute("href", TRACK_URL)
+        await settled(page)
         await panel.locator("#order-status").select_option("handed_to_delivery")
         await panel.locator(".status-form button[type=submit]").click()
         await expect(panel.locator(".order-head .status")).to_have_attribute(

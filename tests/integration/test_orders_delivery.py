@@ -32,7 +32,7 @@ WEBHOOK_SECRET = "whsec-0123456789abcdef"
 TRACK_URL = "https://www.pochta.ru/tracking?barcode=RA123456789RU"
 
 
-async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 20.0) -> Any:
+async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 60.0) -> Any:
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
         value = await check()
@@ -90,7 +90,7 @@ async def test_status_notification_reaches_telegram_with_the_tracking_link_once(
             return change.order.number
 
         number = await run_order_action(factory, EventBus(), settings, build)
-        accepted = await emulator.wait_for_requests("sendMessage", 1, timeout=15)
+        accepted = await emulator.wait_for_requests("sendMessage", 1, timeout=60)
         assert f"№{number}" in accepted[0].params["text"] and "принят" in accepted[0].params["text"]
         assert accepted[0].params["chat_id"] == 501
 
@@ -106,7 +106,7 @@ async def test_status_notification_reaches_telegram_with_the_tracking_link_once(
                 r = await client.patch(f"/api/v1/orders/{number}", json=shipped)
                 assert r.status_code == 200, r.text
 
-        calls = await emulator.wait_for_requests("sendMessage", 3, timeout=15)  # new, confirmed, shipped
+        calls = await emulator.wait_for_requests("sendMessage", 3, timeout=60)  # new, confirmed, shipped
 
         async def drained() -> bool:
             async with factory() as s:

@@ -17,7 +17,10 @@
     if (typing(p)) { pending = true; return; }
     pending = false;
     const oid = p.dataset.orderId;
-    htmx.ajax("GET", "/ui/threads/" + p.dataset.threadId + "/order-panel" + (oid ? "?order=" + oid : ""),
+    // the server answers 204 (nothing swapped) when the panel already shows exactly this state, e.g. the
+    // echo of the manager's own change
+    const query = "?digest=" + encodeURIComponent(p.dataset.digest || "") + (oid ? "&order=" + oid : "");
+    htmx.ajax("GET", "/ui/threads/" + p.dataset.threadId + "/order-panel" + query,
       { target: "#order-panel", swap: "outerHTML" });
   }
   function later() { clearTimeout(timer); timer = setTimeout(refresh, 200); }
@@ -43,7 +46,8 @@
     const q = document.getElementById("product-q");
     saved = q ? { value: q.value, focused: document.activeElement === q } : null;
   });
-  document.addEventListener("htmx:afterSettle", function () {
+  document.addEventListener("htmx:afterSettle", function (e) {
+    if (!e.target || e.target.id !== "order-panel") return;  // not the search results' own swaps
     const keep = saved;
     saved = null;
     if (!keep || !keep.value.trim()) return;

@@ -7,9 +7,10 @@ htmx swaps it in). The browser re-fetches the panel on "order.*" and "stock.chan
 
 from __future__ import annotations
 
+import hashlib
 from typing import Annotated, Any
 
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotFoundException
 from litestar.params import Body, FromPath, FromQuery
@@ -106,12 +107,21 @@ async def panel_context(
         current = statuses.get(order.status)
         if current is not None:
             allowed = [statuses[c] for c in current.transitions if c in statuses]
-    related_views = []
+    related_views: list[dict[str, Any]] = []
     for p in related[:6]:
         free = sum(level.available for level in await catalog.stock_levels(session, p.id))
         related_views.append({"product": p, "available": free})
     stats = await customer_order_stats(session, customer.id)
+    fields = (
+        [getattr(order, c.key) for c in Order.__table__.columns] if order is not None else None,
+        [(ln["line"].id, ln["line"].qty, ln["available"]) for ln in lines],
+        [(r["product"].id, r["available"]) for r in related_views],
+        [s.code for s in allowed],
+        [(o.id, o.status, o.total) for o in stats.orders],
+    )
     return {
+        # what the panel shows, for the browser's "has anything changed?" re-fetch
+        "digest": hashlib.sha256(repr(fields).encode()).hexdigest()[:20],
         "order_panel": True,
         "thread": thread,
         "customer": customer,
@@ -142,10 +152,17 @@ async def panel_context(
 class OrdersController(Controller):
     @get("/ui/threads/{thread_id:int}/order-panel", name="order_panel")
     async def panel(
-        self, request: AnyRequest, thread_id: FromPath[int], order: FromQuery[int | None] = None
-    ) -> Template:
+        self,
+        request: AnyRequest,
+        thread_id: FromPath[int],
+        order: FromQuery[int | None] = None,
+        digest: FromQuery[str | None] = None,
+    ) -> Template | Response[str]:
+        """The panel; 204 when ``digest`` says the browser already shows exactly this (live re-fetch)."""
         async with ctx(request).factory() as session:
             data = await panel_context(session, thread_id, order)
+        if digest is not None and digest == data["digest"]:
+            return Response(content="", status_code=204)
         return Template("_order_panel.html", context=data)
 
     @get("/ui/orders/{order_id:int}/products", name="order_products")
