@@ -155,6 +155,10 @@ async def after_status(
     if not change.changed:
         return None
     order = change.order
+    if change.from_status == "draft" and order.number is None:  # a draft discarded: the shop never knew
+        data = {"from": change.from_status, "to": order.status, "names": dict(change.status.names)}
+        await thread_event(session, fx, order, "status", **data)
+        return None
     if change.from_status == "draft":
         names = dict(change.status.names)
         await thread_event(session, fx, order, "created", status=order.status, total=order.total, names=names)

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox.db import SessionFactory, transaction
 from inbox.events import EventBus, make_channels_plugin, manager_channel
-from inbox.models import Manager, Message, Order, OrderStatus, Stock, utcnow
+from inbox.models import Manager, Message, Order, OrderStatus, Outbox, Stock, utcnow
 from inbox.orders import service
 from inbox.orders.conversation import Effects, after_status, run_order_action
 from inbox.orders.timers import OrderTimers, overdue_thread_ids
@@ -140,3 +140,37 @@ def test_catalog_import_cli_reports_rejections_and_statuses_round_trip(db_url: s
     assert refused.returncode != 0 and "ghost" in refused.stderr
     exported.write_text(text)
     assert cli(env, tmp_path, "orders", "statuses", "import", str(exported)).returncode == 0
+
+
+async def test_a_discarded_draft_is_noted_but_never_sent_to_the_shop(
+    factory: SessionFactory, settings: Settings
+) -> None:
+    world = await make_world(factory, {"A-1": (100000, 5)})
+    configured = settings.with_(shop_webhook_url="http://127.0.0.1:9/hook", shop_webhook_secret="s" * 20)
+
+    async def discard(session: AsyncSession, fx: Effects) -> None:
+        draft = await service.do_create_draft(
+            session, customer_id=world.customer_id, thread_id=world.thread_id, actor=service.API
+        )
+        await service.do_add_line(session, draft, world.products["A-1"], 1, actor=service.API)
+        await after_status(session, fx, await service.do_cancel(session, draft, actor=service.API))
+
+    async def place(session: AsyncSession, fx: Effects) -> None:
+        draft = await service.do_create_draft(
+            session, customer_id=world.customer_id, thread_id=world.thread_id, actor=service.API
+        )
+        await service.do_add_line(session, draft, world.products["A-1"], 1, actor=service.API)
+        await after_status(session, fx, await service.do_submit(session, draft, actor=service.API))
+
+    await run_order_action(factory, EventBus(), configured, discard)
+    async with factory() as s:
+        assert (await s.execute(select(Outbox))).scalars().all() == []
+        notes = [m.meta for m in (await s.execute(select(Message))).scalars()]
+    assert [(n["event"], n["to"], n["number"]) for n in notes] == [("status", "cancelled", None)]
+    await run_order_action(factory, EventBus(), configured, place)
+    async with factory() as s:
+        rows = list((await s.execute(select(Outbox))).scalars())
+    assert [(r.kind, r.message_id) for r in rows] == [("webhook", None)]
+    assert (
+        rows[0].payload["url"] == "http://127.0.0.1:9/hook" and '"order.created"' in rows[0].payload["body"]
+    )
