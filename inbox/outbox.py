@@ -160,6 +160,8 @@ async def retry(session: AsyncSession, message_id: int) -> list[Event]:
         raise LookupError(f"no outbound message {message_id}")
     if message.delivery != Delivery.FAILED:
         raise ValueError("only a failed message can be retried")
+    if message.meta.get("fell_back_to"):
+        raise ValueError("this message was already sent through another channel")
     row = (await session.execute(select(Outbox).where(Outbox.message_id == message_id))).scalar_one_or_none()
     if row is None:
         raise LookupError(f"message {message_id} has no outbox row")
@@ -467,6 +469,14 @@ class Dispatcher:
             order_id=failed.order_id,
         )
         message, events = await enqueue(session, thread, draft)
+        # The failed copy is settled: it went out on another channel, so it offers no Retry (no double send).
+        await session.execute(
+            update(Message)
+            .where(Message.id == failed.id)
+            .values(
+                meta={**failed.meta, "fell_back_to": {"message_id": message.id, "channel": message.channel}}
+            )
+        )
         note = Message(
             thread_id=thread.id,
             customer_id=customer.id,

@@ -40,12 +40,24 @@
           if (!document.getElementById(el.id)) { box.appendChild(el); htmx.process(el); }
         });
         if (atBottom) box.scrollTop = box.scrollHeight;
+        flushPending();
       });
   }
+  const pendingUpdates = new Set();
   function refreshMessage(id) {
     const el = document.getElementById("msg-" + id);
-    if (!el) return;
+    if (!el) {
+      // The update overtook the message itself (its fetch is still in flight): apply it once it lands.
+      pendingUpdates.add(String(id));
+      appendNewMessages();
+      return;
+    }
     htmx.ajax("GET", "/ui/messages/" + id, { target: el, swap: "outerHTML" });
+  }
+  function flushPending() {
+    pendingUpdates.forEach(function (id) {
+      if (document.getElementById("msg-" + id)) { pendingUpdates.delete(id); refreshMessage(id); }
+    });
   }
   function onEvent(ev) {
     let data;
