@@ -18,8 +18,26 @@ from inbox.models.core import (
     Thread,
     ThreadStatus,
 )
+from inbox.models.team import (
+    AuditLog,
+    CannedReply,
+    CustomerLabel,
+    Label,
+    ManagerPresence,
+    Notification,
+    TeamSetting,
+    ThreadLabel,
+)
 
 __all__ = [
+    "AuditLog",
+    "CannedReply",
+    "CustomerLabel",
+    "Label",
+    "ManagerPresence",
+    "Notification",
+    "TeamSetting",
+    "ThreadLabel",
     "ApiToken",
     "Attachment",
     "Author",
