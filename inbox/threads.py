@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, exists, or_, select, update
+from sqlalchemy import and_, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -38,7 +38,7 @@ def decode_cursor(cursor: str) -> list[object]:
 
 # Extra list filters registered by other features: name -> (query, value) -> query. The orders feature adds
 # e.g. THREAD_FILTERS["overdue"] = lambda q, v: q.where(exists(...orders of Thread.customer_id past due...)).
-ThreadFilterHook = Callable[[Select[Any], str], Select[Any]]
+ThreadFilterHook = Callable[[Any, str], Any]  # (Select, value) -> Select
 THREAD_FILTERS: dict[str, ThreadFilterHook] = {}
 
 
@@ -59,7 +59,7 @@ class ThreadFilter:
     snoozed: bool = False  # True: only the snoozed ones (the "Snoozed" view)
     extra: dict[str, str] = field(default_factory=dict)
 
-    def apply(self, query: Select[Any], now: datetime) -> Select[Any]:
+    def apply(self, query: Any, now: datetime) -> Any:
         if self.status:
             query = query.where(Thread.status == self.status)
         if self.assignee_id is not None:
@@ -67,7 +67,9 @@ class ThreadFilter:
         if self.unassigned:
             query = query.where(Thread.assignee_id.is_(None))
         if self.label_id is not None:
-            on_thread = exists().where(ThreadLabel.thread_id == Thread.id, ThreadLabel.label_id == self.label_id)
+            on_thread = exists().where(
+                ThreadLabel.thread_id == Thread.id, ThreadLabel.label_id == self.label_id
+            )
             on_customer = exists().where(
                 CustomerLabel.customer_id == Thread.customer_id, CustomerLabel.label_id == self.label_id
             )
@@ -141,7 +143,7 @@ async def list_threads(
     return out, next_cursor
 
 
-def thread_list_query(filters: ThreadFilter, now: datetime | None = None) -> Select[Any]:
+def thread_list_query(filters: ThreadFilter, now: datetime | None = None) -> Any:
     query = select(Thread, Customer).join(Customer, Customer.id == Thread.customer_id)
     query = query.where(Customer.merged_into_id.is_(None))
     return filters.apply(query, now or utcnow())

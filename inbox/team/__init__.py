@@ -11,7 +11,7 @@ from inbox.events import Event, EventBus, manager_channel
 
 @dataclass(slots=True)
 class Outcome:
-    """Events for every inbox (``events``) and for one manager's stream (``personal``: (manager id, event))."""
+    """Events for every inbox (``events``) and for one manager's stream (``personal``: (id, event))."""
 
     events: list[Event] = field(default_factory=list)
     personal: list[tuple[int, Event]] = field(default_factory=list)

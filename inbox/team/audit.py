@@ -13,7 +13,9 @@ from inbox.models import AuditLog, utcnow
 async def record(
     session: AsyncSession, actor_id: int | None, action: str, target: str = "", **details: Any
 ) -> AuditLog:
-    row = AuditLog(actor_id=actor_id, action=action, target=target[:120], details=details, created_at=utcnow())
+    row = AuditLog(
+        actor_id=actor_id, action=action, target=target[:120], details=details, created_at=utcnow()
+    )
     session.add(row)
     await session.flush()
     return row

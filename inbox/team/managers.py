@@ -18,7 +18,14 @@ async def all_managers(session: AsyncSession) -> list[Manager]:
 
 
 async def create_manager(
-    session: AsyncSession, actor_id: int, *, email: str, name: str, password: str, role: str, locale: str = "ru"
+    session: AsyncSession,
+    actor_id: int,
+    *,
+    email: str,
+    name: str,
+    password: str,
+    role: str,
+    locale: str = "ru",
 ) -> Manager:
     address = email.strip().lower()
     if "@" not in address or len(address) > 254:
@@ -70,7 +77,10 @@ async def set_active(session: AsyncSession, actor_id: int, manager_id: int, acti
     if manager.active != active:
         manager.active = active
         await record(
-            session, actor_id, "manager.activate" if active else "manager.deactivate", manager.email,
+            session,
+            actor_id,
+            "manager.activate" if active else "manager.deactivate",
+            manager.email,
             manager_id=manager.id,
         )
     return manager
@@ -85,5 +95,7 @@ async def set_role(session: AsyncSession, actor_id: int, manager_id: int, role: 
     if manager.role != role:
         old = manager.role
         manager.role = role
-        await record(session, actor_id, "manager.role", manager.email, manager_id=manager.id, old=old, new=role)
+        await record(
+            session, actor_id, "manager.role", manager.email, manager_id=manager.id, old=old, new=role
+        )
     return manager

@@ -40,7 +40,9 @@ async def mentioned(session: AsyncSession, text: str) -> list[Manager]:
     return [m for m in managers if _names(m) & words]
 
 
-async def add_note(session: AsyncSession, thread_id: int, author_id: int, text: str) -> tuple[Message, Outcome]:
+async def add_note(
+    session: AsyncSession, thread_id: int, author_id: int, text: str
+) -> tuple[Message, Outcome]:
     body = text.strip()
     if not body:
         raise TeamError("a note cannot be empty")

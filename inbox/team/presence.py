@@ -41,7 +41,9 @@ async def online_manager_ids(session: AsyncSession, at: datetime | None = None) 
     rows = await session.execute(
         select(Manager.id)
         .join(ManagerPresence, ManagerPresence.manager_id == Manager.id)
-        .where(Manager.active.is_(True), ManagerPresence.away.is_(False), ManagerPresence.last_seen_at >= since)
+        .where(
+            Manager.active.is_(True), ManagerPresence.away.is_(False), ManagerPresence.last_seen_at >= since
+        )
         .order_by(Manager.id)
     )
     return list(rows.scalars())
