@@ -10,16 +10,15 @@ from datetime import datetime
 from typing import Any
 
 from markupsafe import Markup, escape
-from sqlalchemy import ColumnElement, Select, func, literal_column, or_, select, text
+from sqlalchemy import ColumnElement, Select, column, func, literal_column, or_, select, table
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox.db import is_postgres
-from inbox.models import Customer, Identity, Thread
+from inbox.models import Customer, Identity, Message, Thread
 from inbox.phones import try_normalize_phone
 from inbox.team.canned import order_table
 
 START, STOP = "\ue000", "\ue001"  # private-use markers: never in real text, replaced after escaping
-PG_TSV = "to_tsvector('russian', coalesce(message.text, ''))"
 WORD = re.compile(r"\w+", re.UNICODE)
 MAX_QUERY = 200
 
@@ -95,47 +94,36 @@ def fts5_query(q: str) -> str:
     return " ".join('"' + w.replace('"', '""') + '"*' for w in words)
 
 
+FTS = table("message_fts", column("rowid"), column("message_fts"))
+
+
 def message_query(session: AsyncSession, q: str, *, limit: int, before: int | None) -> Select[Any]:
+    """Matching messages, newest first, keyset-paginated on the message id."""
     if is_postgres(session):
         tsq = func.websearch_to_tsquery(literal_column("'russian'"), q)
-        snippet = func.ts_headline(
+        snippet: ColumnElement[Any] = func.ts_headline(
             literal_column("'russian'"),
-            func.coalesce(literal_column("message.text"), ""),
+            func.coalesce(Message.text, ""),
             tsq,
             f"StartSel={START}, StopSel={STOP}, MaxWords=30, MinWords=10, MaxFragments=2",
         )
-        query = (
-            select(
-                literal_column("message.id"),
-                literal_column("message.thread_id"),
-                literal_column("message.direction"),
-                literal_column("message.created_at"),
-                snippet,
-                Customer.name,
-            )
-            .select_from(text("message"))
-            .join(Customer, Customer.id == literal_column("message.customer_id"))
-            .where(literal_column(PG_TSV).op("@@")(tsq))
-        )
-        if before is not None:
-            query = query.where(literal_column("message.id") < before)
-        return query.order_by(literal_column("message.id").desc()).limit(limit)
+        match = func.to_tsvector(literal_column("'russian'"), func.coalesce(Message.text, "")).op("@@")(tsq)
+        key: ColumnElement[Any] = Message.id
+        source: Any = Message
+    else:
+        snippet = func.snippet(FTS.c.message_fts, 0, START, STOP, "…", 24)
+        match = FTS.c.message_fts.op("MATCH")(fts5_query(q))
+        key = FTS.c.rowid
+        source = FTS.join(Message, Message.id == FTS.c.rowid)
     query = (
-        select(
-            literal_column("message.id"),
-            literal_column("message.thread_id"),
-            literal_column("message.direction"),
-            literal_column("message.created_at"),
-            func.snippet(literal_column("message_fts"), 0, START, STOP, "…", 24),
-            Customer.name,
-        )
-        .select_from(text("message_fts JOIN message ON message.id = message_fts.rowid"))
-        .join(Customer, Customer.id == literal_column("message.customer_id"))
-        .where(literal_column("message_fts").op("MATCH")(fts5_query(q)))
+        select(Message.id, Message.thread_id, Message.direction, Message.created_at, snippet, Customer.name)
+        .select_from(source)
+        .join(Customer, Customer.id == Message.customer_id)
+        .where(match)
     )
     if before is not None:
-        query = query.where(literal_column("message_fts.rowid") < before)
-    return query.order_by(literal_column("message_fts.rowid").desc()).limit(limit)
+        query = query.where(key < before)
+    return query.order_by(key.desc()).limit(limit)
 
 
 async def search_messages(

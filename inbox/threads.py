@@ -123,7 +123,7 @@ async def list_threads(
         query = query.where(
             or_(Thread.last_message_at < at, and_(Thread.last_message_at == at, Thread.id < tid))
         )
-    query = query.order_by(Thread.last_message_at.desc(), Thread.id.desc()).limit(limit + 1)
+    query = query.limit(limit + 1)
     rows = (await session.execute(query)).all()
     more = len(rows) > limit
     rows = rows[:limit]
@@ -146,7 +146,8 @@ async def list_threads(
 def thread_list_query(filters: ThreadFilter, now: datetime | None = None) -> Any:
     query = select(Thread, Customer).join(Customer, Customer.id == Thread.customer_id)
     query = query.where(Customer.merged_into_id.is_(None))
-    return filters.apply(query, now or utcnow())
+    query = filters.apply(query, now or utcnow())
+    return query.order_by(Thread.last_message_at.desc(), Thread.id.desc())
 
 
 async def thread_messages(

@@ -40,7 +40,9 @@ async def ids(factory: SessionFactory) -> tuple[int, dict[str, int]]:
     """The demo admin's id and thread ids by customer name."""
     async with factory() as session:
         admin = (await session.execute(select(Manager.id).where(Manager.email == DEMO_EMAIL))).scalar_one()
-        rows = await session.execute(select(Customer.name, Thread.id).join(Thread, Thread.customer_id == Customer.id))
+        rows = await session.execute(
+            select(Customer.name, Thread.id).join(Thread, Thread.customer_id == Customer.id)
+        )
         return admin, {name: tid for name, tid in rows.all()}
 
 
@@ -61,9 +63,13 @@ async def test_assign_unassign_and_views(factory: SessionFactory, shop: tuple[in
     async with factory() as session:
         mine, _ = await list_threads(session, filters=ThreadFilter(assignee_id=olga))
         unassigned, _ = await list_threads(session, filters=ThreadFilter(unassigned=True))
-        note = (await session.execute(select(Notification).where(Notification.manager_id == olga))).scalar_one()
+        note = (
+            await session.execute(select(Notification).where(Notification.manager_id == olga))
+        ).scalar_one()
         history = (
-            await session.execute(select(Message).where(Message.thread_id == anna, Message.direction == "event"))
+            await session.execute(
+                select(Message).where(Message.thread_id == anna, Message.direction == "event")
+            )
         ).scalar_one()
     assert [r.thread.id for r in mine] == [anna]
     assert anna not in [r.thread.id for r in unassigned] and len(unassigned) == 3
@@ -153,7 +159,10 @@ async def test_note_is_never_sent_and_mentions_notify(
     assert outbox_after == outbox_before  # a note never reaches a channel
     assert stored is not None and stored.direction == Direction.NOTE and stored.delivery == "none"
     assert stored.channel is None and stored.account_id is None
-    assert [(n.manager_id, n.kind, n.message_id) for n in got] == [(olga, "mention", note.id), (ivan, "mention", note.id)]
+    assert [(n.manager_id, n.kind, n.message_id) for n in got] == [
+        (olga, "mention", note.id),
+        (ivan, "mention", note.id),
+    ]
     assert sorted(m for m, _ in out.personal) == [olga, ivan]
     async with transaction(factory) as session:  # mentioning yourself is not a notification
         _, out = await notes.add_note(session, anna, olga, "@olga напоминание себе")
@@ -189,7 +198,9 @@ async def test_canned_replies_placeholders_shared_and_personal(
         assert admin_row is not None
         mine = [c.shortcut for c in await canned.visible(session, olga)]
         theirs = [c.shortcut for c in await canned.visible(session, admin)]
-        text = await canned.render(session, (await canned.visible(session, admin))[0].body, threads["Анна Смирнова"], admin_row)
+        text = await canned.render(
+            session, (await canned.visible(session, admin))[0].body, threads["Анна Смирнова"], admin_row
+        )
     assert mine == ["hi", "track"] and theirs == ["track"]
     if canned.order_table() is None:  # no orders feature: order placeholders are left empty
         assert text == "Анна Смирнова, заказ : . Администратор"
