@@ -108,7 +108,7 @@ def message_query(session: AsyncSession, q: str, *, limit: int, before: int | No
             f"StartSel={START}, StopSel={STOP}, MaxWords=30, MinWords=10, MaxFragments=2",
         )
         match = func.to_tsvector(literal_column("'russian'"), func.coalesce(Message.text, "")).op("@@")(tsq)
-        key: ColumnElement[Any] = Message.id
+        key: Any = Message.id
         source: Any = Message
     else:
         snippet = func.snippet(FTS.c.message_fts, 0, START, STOP, "…", 24)
