@@ -61,7 +61,7 @@ async def add_note(
         author=Author.MANAGER,
         manager_id=author_id,
         text=body,
-        meta={},
+        meta={"author_name": author.name},
         revisions=[],
         created_at=utcnow(),
     )
@@ -74,7 +74,7 @@ async def add_note(
     )
     targets = [m for m in await mentioned(session, body) if m.id != author_id]
     if targets:
-        note.meta = {"mentions": [m.id for m in targets]}
+        note.meta = {**note.meta, "mentions": [m.id for m in targets]}
         customer = await session.get(Customer, thread.customer_id)
         where = customer.name if customer and customer.name else f"#{thread.id}"
         for m in targets:

@@ -76,7 +76,7 @@ class DashboardController(Controller):
     ) -> Template:
         return await self._render(request, start, end, manager_id, per_manager=True)
 
-    @get("/dashboard/{name:str}.csv", name="dashboard_csv")
+    @get("/dashboard/csv/{name:str}", name="dashboard_csv")
     async def csv_export(
         self,
         request: AnyRequest,
