@@ -46,7 +46,7 @@ class TeamController(Controller):
     @post("/threads/{thread_id:int}/assign", name="assign")
     async def assign(self, request: AnyRequest, thread_id: FromPath[int], data: Form) -> Response[Any]:
         me = manager_of(request)
-        raw = (data.get("assignee") or "").strip()
+        raw = "me" if data.get("me") == "1" else (data.get("assignee") or "").strip()
         target: int | None
         if raw == "me":
             target = me.id
