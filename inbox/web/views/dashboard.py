@@ -32,8 +32,8 @@ def charts(tables: dict[str, Table], p: Period) -> dict[str, Markup]:
     index = {d: i for i, d in enumerate(days)}
     series: dict[str, list[float]] = defaultdict(lambda: [0.0] * len(days))
     for day, channel, direction, count in tables["messages"].rows:
-        arrow = "→" if direction == "in" else "←"
-        name = f"{channel_label(str(channel)) or '?'} {arrow}"
+        way = i18n._("in") if direction == "in" else i18n._("out")
+        name = f"{channel_label(str(channel)) or '?'} {way}"
         if str(day) in index:
             series[name][index[str(day)]] += float(str(count))
     out = {"messages": line_chart(i18n._("Messages per channel per day"), days, dict(sorted(series.items())))}
