@@ -85,6 +85,14 @@ async def test_team_workflow(page: Page, browser: Browser, tmp_path: Path) -> No
         await expect(last.locator(".text")).to_have_text("Анна Смирнова, пишет Администратор. Заказ")
         await page.screenshot(path=shot_path("team-thread-ru"))
 
+        # presence: a colleague opens the same thread, then types (no reload on either side)
+        await olga.goto(server.url + "/threads/1")
+        await expect(page.locator("#presence-line")).to_contain_text("Ольга")
+        await expect(page.locator("#presence-line")).to_contain_text("смотрит")
+        await olga.click("#reply-form textarea")
+        await olga.keyboard.type("Сейчас уточню")
+        await expect(page.locator("#presence-line")).to_contain_text("печатает")
+
         # keyboard help overlay
         await page.locator("body").click(position={"x": 5, "y": 790})
         await page.keyboard.press("?")

@@ -280,3 +280,69 @@ async def test_managers_admin_actions_are_audited(
         ("manager.deactivate", "new@shop.example", admin),
     ]
     assert log[1].details == {"manager_id": m.id, "old": "manager", "new": "admin"}
+
+
+async def test_dashboard_numbers(factory: SessionFactory) -> None:
+    from inbox.stats import dashboard, period
+
+    a = await make_manager(factory, "a@shop.example", "Анна")
+    t0 = utcnow() - timedelta(hours=3)
+    async with transaction(factory) as session:
+        threads = []
+        for name in ("one", "two", "bot"):
+            c = Customer(name=name, tags=[], fields={})
+            session.add(c)
+            await session.flush()
+            t = Thread(customer_id=c.id, last_message_at=t0)
+            session.add(t)
+            await session.flush()
+            threads.append((c.id, t.id))
+
+        def msg(
+            i: int, direction: str, minutes: int, author: str = "customer", manager: int | None = None
+        ) -> Message:
+            cid, tid = threads[i]
+            return Message(
+                thread_id=tid,
+                customer_id=cid,
+                direction=direction,
+                channel="telegram",
+                author=author,
+                manager_id=manager,
+                text="x",
+                meta={},
+                revisions=[],
+                created_at=t0 + timedelta(minutes=minutes),
+            )
+
+        session.add_all(
+            [
+                msg(0, "in", 0),
+                msg(0, "in", 5),
+                msg(0, "out", 10, "manager", a),
+                msg(1, "in", 0),
+                msg(1, "out", 30, "manager", a),
+                msg(2, "in", 0),
+                msg(2, "out", 1, "bot"),
+            ]
+        )
+        await session.flush()
+        await assignment.set_status(session, threads[0][1], "open", a)  # no change: no event
+        thread_one = await session.get(Thread, threads[0][1])
+        assert thread_one is not None
+        thread_one.status = "waiting"
+    async with transaction(factory) as session:
+        await assignment.set_status(session, threads[0][1], "closed", a)
+        closed = (await session.execute(select(Message).where(Message.direction == "event"))).scalar_one()
+        closed.created_at = t0 + timedelta(minutes=60)
+    async with factory() as session:
+        tables = await dashboard(session, period(None, None, "Europe/Moscow"))
+    assert tables["first_response"].rows == [[a, "Анна", 2, 20.0, 30.0]]
+    assert tables["resolution"].rows == [[a, "Анна", 1, 60.0, 60.0]]
+    assert dict(tables["bots"].rows) == {"bot_only": 1, "handed_off": 0}
+    counts = dict(tables["threads"].rows)
+    assert counts["open"] == 2 and counts["unassigned"] == 2 and counts["waiting"] == 0
+    per_day: dict[tuple[object, object], int] = {}
+    for r in tables["messages"].rows:  # summed: the three hours may straddle midnight
+        per_day[(r[1], r[2])] = per_day.get((r[1], r[2]), 0) + int(str(r[3]))
+    assert per_day[("telegram", "in")] == 4 and per_day[("telegram", "out")] == 3
