@@ -9,7 +9,7 @@ import logging
 from inbox.db import SessionFactory, transaction
 from inbox.events import Event, EventBus, Listener
 from inbox.team import publish
-from inbox.team.assignment import auto_assign
+from inbox.team.assignment import auto_assign, wake
 from inbox.team.notifications import notify_waiting
 from inbox.team.settings import options
 
@@ -17,14 +17,15 @@ log = logging.getLogger(__name__)
 
 
 def auto_assign_listener(factory: SessionFactory, bus: EventBus) -> Listener:
-    """An EventBus listener: a customer message in an unassigned thread goes to the next online manager
-    (when round robin is on). Register it in every process that ingests messages."""
+    """An EventBus listener for customer messages: a snoozed thread wakes up, and an unassigned thread goes
+    to the next online manager (when round robin is on). Register it in every process that ingests."""
 
     async def on_event(event: Event) -> None:
         if event.type != "message.new" or event.data.get("direction") != "in" or event.thread_id is None:
             return
         async with transaction(factory) as session:
-            out = await auto_assign(session, event.thread_id)
+            out = await wake(session, event.thread_id)
+            out.extend(await auto_assign(session, event.thread_id))
         await publish(bus, out)
 
     return on_event

@@ -3,10 +3,10 @@ page and message search use indexes, not full scans."""
 
 from __future__ import annotations
 
-import pytest
 import re
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 

@@ -346,3 +346,33 @@ async def test_dashboard_numbers(factory: SessionFactory) -> None:
     for r in tables["messages"].rows:  # summed: the three hours may straddle midnight
         per_day[(r[1], r[2])] = per_day.get((r[1], r[2]), 0) + int(str(r[3]))
     assert per_day[("telegram", "in")] == 4 and per_day[("telegram", "out")] == 3
+
+
+async def test_customer_message_wakes_snoozed_thread_and_round_robin_assigns(
+    factory: SessionFactory, shop: tuple[int, dict[str, int]]
+) -> None:
+    from inbox.events import Event, EventBus
+    from inbox.team.background import auto_assign_listener
+
+    admin, threads = shop
+    anna = threads["Анна Смирнова"]
+    async with transaction(factory) as session:
+        await assignment.snooze(session, anna, utcnow() + timedelta(days=1), admin)
+        await set_options(session, round_robin=True, waiting_minutes=15)
+        await presence.heartbeat(session, admin)
+    seen: list[Event] = []
+    bus = EventBus()
+
+    async def record(event: Event) -> None:
+        seen.append(event)
+
+    bus.subscribe(record)
+    listener = auto_assign_listener(factory, bus)
+    await listener(Event("message.new", thread_id=anna, data={"direction": "out"}))  # not a customer: ignored
+    async with factory() as session:
+        assert (await session.get(Thread, anna)).snoozed_until is not None  # type: ignore[union-attr]
+    await listener(Event("message.new", thread_id=anna, data={"direction": "in"}))
+    async with factory() as session:
+        thread = await session.get(Thread, anna)
+    assert thread is not None and thread.snoozed_until is None and thread.assignee_id == admin
+    assert [e.type for e in seen] == ["thread.updated", "thread.updated", "notification.new"]

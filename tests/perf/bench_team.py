@@ -29,12 +29,14 @@ from tests.server import threaded_server
 
 RAW_LIST = (
     "SELECT thread.*, customer.* FROM thread JOIN customer ON customer.id = thread.customer_id "
-    "WHERE customer.merged_into_id IS NULL AND (thread.snoozed_until IS NULL OR thread.snoozed_until <= :now) "
+    "WHERE customer.merged_into_id IS NULL "
+    "AND (thread.snoozed_until IS NULL OR thread.snoozed_until <= :now) "
     "ORDER BY thread.last_message_at DESC, thread.id DESC LIMIT 51"
 )
 RAW_THREAD = "SELECT * FROM message WHERE thread_id = :tid ORDER BY id DESC LIMIT 100"
 RAW_SEARCH_PG = (
-    "SELECT id FROM message WHERE to_tsvector('russian', coalesce(text, '')) @@ websearch_to_tsquery('russian', :q) "
+    "SELECT id FROM message WHERE to_tsvector('russian', coalesce(text, '')) "
+    "@@ websearch_to_tsquery('russian', :q) "
     "ORDER BY id DESC LIMIT 21"
 )
 RAW_SEARCH_SQLITE = "SELECT rowid FROM message_fts WHERE message_fts MATCH :q ORDER BY rowid DESC LIMIT 21"
@@ -120,7 +122,8 @@ def bench_http(url: str, runs: int, thread_id: int, query: str) -> None:
                 times.append((time.perf_counter() - t) * 1000)
                 assert r.status_code == 200, (path, r.status_code)
             print(
-                f"{name:<28} p50 {pct(times, 0.5):8.2f} ms  p95 {pct(times, 0.95):8.2f} ms  (HTTP, whole page)"
+                f"{name:<28} p50 {pct(times, 0.5):8.2f} ms  p95 {pct(times, 0.95):8.2f} ms"
+                "  (HTTP, whole page)"
             )
 
 

@@ -22,12 +22,57 @@ from inbox.migrate import upgrade
 from inbox.models import ChannelAccount, Customer, Identity, Manager, Message, Thread
 from inbox.security import hash_password
 
-FIRST = ["Анна", "Игорь", "Мария", "Олег", "Сергей", "Елена", "Дмитрий", "Ольга", "Павел", "Наталья"]
-LAST = ["Смирнов", "Петров", "Кузнецов", "Иванов", "Соколов", "Попов", "Лебедев", "Козлов", "Новиков"]
-WORDS = (
-    "заказ заказы заказа доставка доставку доставки трек номер оплата оплатил курьер самовывоз размер "
-    "куртка кроссовки возврат обмен склад сегодня завтра спасибо здравствуйте когда где пришлите можно"
-).split()
+FIRST = [
+    "Анна",
+    "Игорь",
+    "Мария",
+    "Олег",
+    "Сергей",
+    "Елена",
+    "Дмитрий",
+    "Ольга",
+    "Павел",
+    "Наталья",
+]
+LAST = [
+    "Смирнов",
+    "Петров",
+    "Кузнецов",
+    "Иванов",
+    "Соколов",
+    "Попов",
+    "Лебедев",
+    "Козлов",
+    "Новиков",
+]
+WORDS = [
+    "заказ",
+    "заказы",
+    "заказа",
+    "доставка",
+    "доставку",
+    "доставки",
+    "трек",
+    "номер",
+    "оплата",
+    "оплатил",
+    "курьер",
+    "самовывоз",
+    "размер",
+    "куртка",
+    "кроссовки",
+    "возврат",
+    "обмен",
+    "склад",
+    "сегодня",
+    "завтра",
+    "спасибо",
+    "здравствуйте",
+    "когда",
+    "где",
+    "пришлите",
+    "можно",
+]
 CHUNK = 5000
 BENCH_EMAIL, BENCH_PASSWORD = "bench@shop.example", "bench-password"
 
@@ -49,7 +94,10 @@ async def generate(url: str, customers: int, messages: int, seed: int = 7) -> No
         if (await session.execute(select(Manager.id).where(Manager.email == BENCH_EMAIL))).first() is None:
             session.add(
                 Manager(
-                    email=BENCH_EMAIL, name="Bench", password_hash=hash_password(BENCH_PASSWORD), role="admin"
+                    email=BENCH_EMAIL,
+                    name="Bench",
+                    password_hash=hash_password(BENCH_PASSWORD),
+                    role="admin",
                 )
             )
         await session.flush()
