@@ -73,21 +73,6 @@ def highlight(value: str, needle: str) -> Markup:
     return marked(pattern.sub(lambda m: START + m.group(0) + STOP, value))
 
 
-def _like_variants(q: str) -> list[str]:
-    """SQLite's LIKE folds ASCII case only: try the usual spellings of a Cyrillic word as well."""
-    return list(dict.fromkeys([q, q.lower(), q.capitalize(), q.title(), q.upper()]))
-
-
-def _contains(column: Any, q: str, postgres: bool) -> ColumnElement[bool]:
-    if postgres:
-        return column.ilike(f"%{_escape_like(q)}%", escape="\\")  # type: ignore[no-any-return]
-    return or_(*[column.like(f"%{_escape_like(v)}%", escape="\\") for v in _like_variants(q)])
-
-
-def _escape_like(q: str) -> str:
-    return q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 def fts5_query(q: str) -> str:
     """User words -> an FTS5 query: every word must occur, as a prefix ("заказ" finds "заказы")."""
     words = WORD.findall(q)
@@ -103,11 +88,13 @@ def message_query(session: AsyncSession, q: str, *, limit: int, before: int | No
         tsq = func.websearch_to_tsquery(literal_column("'russian'"), q)
         snippet: ColumnElement[Any] = func.ts_headline(
             literal_column("'russian'"),
-            func.coalesce(Message.text, ""),
+            func.coalesce(Message.text, literal_column("''")),
             tsq,
             f"StartSel={START}, StopSel={STOP}, MaxWords=30, MinWords=10, MaxFragments=2",
         )
-        match = func.to_tsvector(literal_column("'russian'"), func.coalesce(Message.text, "")).op("@@")(tsq)
+        match = func.to_tsvector(
+            literal_column("'russian'"), func.coalesce(Message.text, literal_column("''"))
+        ).op("@@")(tsq)
         key: Any = Message.id
         source: Any = Message
     else:
@@ -142,49 +129,103 @@ async def search_messages(
     return hits, more
 
 
+# The indexed expressions of migration 0006 (rendered inline, so the planner matches them to the indexes).
+CUSTOMER_DOC_PG = (
+    "to_tsvector('simple', coalesce(customer.name, '') || ' ' || coalesce(customer.email, '') || ' ' "
+    "|| translate(coalesce(customer.phone, ''), '+', ''))"
+)
+IDENTITY_DOC_PG = (
+    "to_tsvector('simple', coalesce(identity.display, '') || ' ' || coalesce(identity.username, ''))"
+)
+CUSTOMER_FTS = table("customer_fts", column("rowid"), column("customer_fts"))
+IDENTITY_FTS = table("identity_fts", column("rowid"), column("identity_fts"))
+TOKEN = re.compile(r"[^\W_]+", re.UNICODE)  # letters and digits: what both full-text parsers keep
+
+
+def _tokens(q: str) -> list[str]:
+    return TOKEN.findall(q.lower())[:8]
+
+
+def customer_id_queries(
+    session: AsyncSession, q: str, region: str = "RU", limit: int = 50
+) -> list[Select[Any]]:
+    """Each query returns matching customer ids and is served by an index: exact phone (any input format),
+    exact email, word prefixes in name / email / phone, word prefixes in channel display names and
+    usernames."""
+    queries: list[Select[Any]] = []
+    phone = try_normalize_phone(q, region)
+    if phone:
+        queries.append(select(Customer.id).where(Customer.phone == phone))
+    if "@" in q:
+        queries.append(select(Customer.id).where(Customer.email == q.strip().lower()))
+    words = _tokens(q)
+    if words:
+        if is_postgres(session):
+            tsq = func.to_tsquery(literal_column("'simple'"), " & ".join(f"{w}:*" for w in words))
+            queries.append(
+                select(Customer.id)
+                .where(literal_column(CUSTOMER_DOC_PG).op("@@")(tsq))
+                .order_by(Customer.id.desc())
+            )
+            queries.append(
+                select(Identity.customer_id)
+                .where(literal_column(IDENTITY_DOC_PG).op("@@")(tsq))
+                .order_by(Identity.id.desc())
+            )
+        else:
+            match = " ".join('"' + w + '"*' for w in words)
+            queries.append(
+                select(CUSTOMER_FTS.c.rowid)
+                .where(CUSTOMER_FTS.c.customer_fts.op("MATCH")(match))
+                .order_by(CUSTOMER_FTS.c.rowid.desc())
+            )
+            queries.append(
+                select(Identity.customer_id)
+                .select_from(IDENTITY_FTS.join(Identity, Identity.id == IDENTITY_FTS.c.rowid))
+                .where(IDENTITY_FTS.c.identity_fts.op("MATCH")(match))
+                .order_by(IDENTITY_FTS.c.rowid.desc())
+            )
+    return [query.limit(limit) for query in queries]
+
+
+def highlight_words(value: str, words: list[str]) -> Markup:
+    """Mark the word prefixes the search matched."""
+    if not words:
+        return Markup(escape(value))
+    pattern = re.compile(r"(?<![^\W_])(" + "|".join(re.escape(w) for w in words) + ")", re.IGNORECASE)
+    return marked(pattern.sub(lambda m: START + m.group(0) + STOP, value))
+
+
 async def search_customers(
     session: AsyncSession, q: str, region: str = "RU", limit: int = 20
 ) -> list[CustomerHit]:
-    postgres = is_postgres(session)
-    conditions: list[ColumnElement[bool]] = [_contains(Customer.name, q, postgres)]
-    if "@" in q:
-        conditions.append(Customer.email == q.strip().lower())
-        conditions.append(_contains(Customer.email, q.strip().lower(), postgres))
-    phone = try_normalize_phone(q, region)
-    digits = re.sub(r"\D", "", q)
-    if phone:
-        conditions.append(Customer.phone == phone)
-    elif len(digits) >= 5:
-        conditions.append(Customer.phone.like(f"%{digits}%"))
-    by_identity = (
-        select(Identity.customer_id)
-        .where(
-            or_(
-                _contains(Identity.display, q, postgres),
-                _contains(Identity.username, q.lstrip("@"), postgres),
-            )
-        )
-        .limit(200)
-    )
-    conditions.append(Customer.id.in_(by_identity))
+    ids: set[int] = set()
+    for query in customer_id_queries(session, q, region):
+        ids.update(int(i) for i in (await session.execute(query)).scalars())
+    if not ids:
+        return []
     rows = await session.execute(
         select(Customer, Thread.id)
         .outerjoin(Thread, Thread.customer_id == Customer.id)
-        .where(Customer.merged_into_id.is_(None), or_(*conditions))
+        .where(Customer.id.in_(sorted(ids)), Customer.merged_into_id.is_(None))
         .order_by(Customer.id.desc())
         .limit(limit)
     )
+    phone = try_normalize_phone(q, region)
+    words = _tokens(q)
     hits = []
     for customer, thread_id in rows.all():
-        needle = q.strip()
-        details = [d for d in (customer.phone, customer.email) if d]
-        detail = Markup(" · ").join(
-            highlight(d, phone if phone and d == phone else (needle if needle.lower() in d.lower() else ""))
-            for d in details
-        )
-        hits.append(
-            CustomerHit(customer.id, thread_id, highlight(customer.name or f"#{customer.id}", needle), detail)
-        )
+        details = []
+        if customer.phone:
+            details.append(
+                highlight(customer.phone, phone)
+                if customer.phone == phone
+                else highlight_words(customer.phone, words)
+            )
+        if customer.email:
+            details.append(highlight_words(customer.email, words))
+        name = highlight_words(customer.name or f"#{customer.id}", words)
+        hits.append(CustomerHit(customer.id, thread_id, name, Markup(" · ").join(details)))
     return hits
 
 

@@ -12,8 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox.db import SessionFactory, is_postgres, transaction
 from inbox.demo import seed
-from inbox.models import Customer, Identity, Message, Thread, utcnow
-from inbox.search import START, STOP, BadQuery, marked, message_query, search
+from inbox.models import ChannelAccount, Customer, Identity, Message, Thread, utcnow
+from inbox.search import START, STOP, BadQuery, customer_id_queries, marked, message_query, search
 from inbox.team import notes
 from inbox.threads import ThreadFilter, thread_list_query
 
@@ -40,6 +40,10 @@ async def test_customers_by_phone_in_any_format_name_and_username(
             assert [h.thread_id for h in found.customers] == [shop["Анна Смирнова"]], query
         by_name = await search(session, "смирнова")
         assert [str(h.name) for h in by_name.customers] == ["Анна <mark>Смирнова</mark>"]
+        by_prefixes = await search(session, "ан смирн")  # word prefixes, any case
+        assert [str(h.name) for h in by_prefixes.customers] == ["<mark>Ан</mark>на <mark>Смирн</mark>ова"]
+        by_digits = await search(session, "7916123")  # the start of a phone number
+        assert [h.thread_id for h in by_digits.customers] == [shop["Анна Смирнова"]]
         by_username = await search(session, "@igor_p")
         assert [h.thread_id for h in by_username.customers] == [shop["Игорь Петров"]]
 
@@ -145,6 +149,23 @@ async def bulk_threads(factory: SessionFactory, n: int) -> None:
                 for i in ids
             ],
         )
+        account = (await session.execute(select(ChannelAccount.id))).scalars().first()
+        await session.execute(
+            insert(Identity),
+            [
+                {
+                    "kind": "telegram",
+                    "account_id": account,
+                    "external_id": f"b{i}",
+                    "customer_id": i,
+                    "display": f"user{i}",
+                    "verified": True,
+                    "blocked": False,
+                    "created_at": now,
+                }
+                for i in ids
+            ],
+        )
         threads = dict(
             (
                 await session.execute(
@@ -206,3 +227,15 @@ async def test_explain_uses_indexes(factory: SessionFactory, shop: dict[str, int
             assert "ix_message_text_fts" in plan, plan
         else:
             assert "VIRTUAL TABLE INDEX" in plan and "message_fts" in plan, plan
+
+        phone_plan = await explain(session, customer_id_queries(session, "8 (916) 123-45-67")[0])
+        assert "ix_customer_phone" in phone_plan and not full_scans(phone_plan, postgres), phone_plan
+        plans = [await explain(session, q) for q in customer_id_queries(session, "анна смир")]
+        assert len(plans) == 2  # name / email / phone words, channel display names and usernames
+        for plan in plans:
+            assert not full_scans(plan, postgres), plan
+        if postgres:
+            assert "ix_customer_fts" in plans[0] and "ix_identity_fts" in plans[1], plans
+        else:
+            assert "customer_fts VIRTUAL TABLE INDEX" in plans[0].replace("SCAN ", ""), plans[0]
+            assert "identity_fts VIRTUAL TABLE INDEX" in plans[1].replace("SCAN ", ""), plans[1]

@@ -24,19 +24,40 @@ down_revision: str | None = "0005_bots"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-SQLITE_FTS = [
-    "CREATE VIRTUAL TABLE message_fts USING fts5(text, content='message', content_rowid='id', "
-    "tokenize='unicode61 remove_diacritics 2')",
-    "CREATE TRIGGER message_fts_ai AFTER INSERT ON message BEGIN "
-    "INSERT INTO message_fts(rowid, text) VALUES (new.id, new.text); END",
-    "CREATE TRIGGER message_fts_ad AFTER DELETE ON message BEGIN "
-    "INSERT INTO message_fts(message_fts, rowid, text) VALUES ('delete', old.id, old.text); END",
-    "CREATE TRIGGER message_fts_au AFTER UPDATE OF text ON message BEGIN "
-    "INSERT INTO message_fts(message_fts, rowid, text) VALUES ('delete', old.id, old.text); "
-    "INSERT INTO message_fts(rowid, text) VALUES (new.id, new.text); END",
-    "INSERT INTO message_fts(message_fts) VALUES ('rebuild')",
+
+def _sqlite_fts(table: str, columns: list[str], tokenize: str = "unicode61 remove_diacritics 2") -> list[str]:
+    """An FTS5 index over ``table`` (external content, rowid = id) kept in sync by three triggers."""
+    cols = ", ".join(columns)
+    new = ", ".join(f"new.{c}" for c in columns)
+    old = ", ".join(f"old.{c}" for c in columns)
+    fts = f"{table}_fts"
+    return [
+        f"CREATE VIRTUAL TABLE {fts} USING fts5({cols}, content='{table}', content_rowid='id', "
+        f"tokenize='{tokenize}')",
+        f"CREATE TRIGGER {fts}_ai AFTER INSERT ON {table} BEGIN "
+        f"INSERT INTO {fts}(rowid, {cols}) VALUES (new.id, {new}); END",
+        f"CREATE TRIGGER {fts}_ad AFTER DELETE ON {table} BEGIN "
+        f"INSERT INTO {fts}({fts}, rowid, {cols}) VALUES ('delete', old.id, {old}); END",
+        f"CREATE TRIGGER {fts}_au AFTER UPDATE OF {cols} ON {table} BEGIN "
+        f"INSERT INTO {fts}({fts}, rowid, {cols}) VALUES ('delete', old.id, {old}); "
+        f"INSERT INTO {fts}(rowid, {cols}) VALUES (new.id, {new}); END",
+        f"INSERT INTO {fts}({fts}) VALUES ('rebuild')",
+    ]
+
+
+SQLITE_FTS = {
+    "message": ["text"],
+    "customer": ["name", "email", "phone"],
+    "identity": ["display", "username"],
+}
+PG_FTS = [
+    "CREATE INDEX ix_message_text_fts ON message USING gin (to_tsvector('russian', coalesce(text, '')))",
+    # inbox.search.CUSTOMER_DOC_PG must stay the same expression, or the planner cannot use the index
+    "CREATE INDEX ix_customer_fts ON customer USING gin (to_tsvector('simple', "
+    "coalesce(name, '') || ' ' || coalesce(email, '') || ' ' || translate(coalesce(phone, ''), '+', '')))",
+    "CREATE INDEX ix_identity_fts ON identity USING gin (to_tsvector('simple', "
+    "coalesce(display, '') || ' ' || coalesce(username, '')))",
 ]
-PG_FTS = "CREATE INDEX ix_message_text_fts ON message USING gin (to_tsvector('russian', coalesce(text, '')))"
 
 
 def upgrade() -> None:
@@ -173,20 +194,24 @@ def upgrade() -> None:
 
     dialect = op.get_bind().dialect.name
     if dialect == "sqlite":
-        for statement in SQLITE_FTS:
-            op.execute(statement)
+        for table, columns in SQLITE_FTS.items():
+            for statement in _sqlite_fts(table, columns):
+                op.execute(statement)
     elif dialect == "postgresql":
-        op.execute(PG_FTS)
+        for statement in PG_FTS:
+            op.execute(statement)
 
 
 def downgrade() -> None:
     dialect = op.get_bind().dialect.name
     if dialect == "sqlite":
-        for name in ("message_fts_ai", "message_fts_ad", "message_fts_au"):
-            op.execute(f"DROP TRIGGER IF EXISTS {name}")
-        op.execute("DROP TABLE IF EXISTS message_fts")
+        for table in SQLITE_FTS:
+            for suffix in ("ai", "ad", "au"):
+                op.execute(f"DROP TRIGGER IF EXISTS {table}_fts_{suffix}")
+            op.execute(f"DROP TABLE IF EXISTS {table}_fts")
     elif dialect == "postgresql":
-        op.execute("DROP INDEX IF EXISTS ix_message_text_fts")
+        for name in ("ix_message_text_fts", "ix_customer_fts", "ix_identity_fts"):
+            op.execute(f"DROP INDEX IF EXISTS {name}")
     with op.batch_alter_table("thread", schema=None) as batch_op:
         batch_op.drop_column("snoozed_until")
 
