@@ -15,7 +15,7 @@ $(BIN)/python:
 
 install: $(BIN)/python
 	$(BIN)/pip install -q -e '.[test]'
-	$(BIN)/pybabel compile -q -d locales
+	$(BIN)/pybabel compile -d locales --statistics
 
 run: install
 	$(BIN)/inbox db upgrade

@@ -312,6 +312,150 @@ def channel_add_telegram(
         console.print(f"webhook: {settings_['public_url']}/webhooks/telegram/{account_id} (set on start)")
 
 
+@channel_add.command("vk")
+@click.option("--name", required=True)
+@click.option("--token", "vk_token", required=True, help="The community access token (messages allowed).")
+@click.option("--group-id", required=True, type=click.IntRange(min=1), help="The community id (digits).")
+@click.option("--mode", type=click.Choice(["callback", "longpoll"]), default="longpoll", show_default=True)
+@click.option("--secret", help="Callback API: the secret key set in the community settings.")
+@click.option("--confirmation", help="Callback API: the confirmation string VK shows.")
+@click.option("--api-base", help="Another API endpoint (proxy, test emulator), e.g. http://127.0.0.1:8082.")
+@click.option("--rate", type=click.FloatRange(min=0.1), help="Requests per second (default 20).")
+def channel_add_vk(
+    name: str,
+    vk_token: str,
+    group_id: int,
+    mode: str,
+    secret: str | None,
+    confirmation: str | None,
+    api_base: str | None,
+    rate: float | None,
+) -> None:
+    """Connect a VK community (Callback API or Bots Long Poll)."""
+    if len(vk_token.strip()) < 20:
+        fail("--token does not look like a VK community token")
+    if mode == "callback" and not confirmation:
+        fail("--mode callback needs --confirmation (the string VK shows in Callback API settings)")
+    if api_base and not api_base.startswith(("http://", "https://")):
+        fail("--api-base must be an http(s) URL")
+    settings_: dict[str, Any] = {"group_id": group_id, "mode": mode}
+    if api_base:
+        settings_["api_base"] = api_base.rstrip("/")
+    if rate:
+        settings_["rate"] = rate
+    secrets_: dict[str, Any] = {"token": vk_token.strip()}
+    if secret:
+        secrets_["secret"] = secret
+    if confirmation:
+        secrets_["confirmation"] = confirmation
+    account_id = add_account("vk", name, settings_, secrets_)
+    console.print(f"vk account {account_id} ({name}) added in {mode} mode")
+    if mode == "callback":
+        click.echo(f"Callback API URL: <your public URL>/webhooks/vk/{account_id}")
+
+
+@channel_add.command("email")
+@click.option("--name", required=True)
+@click.option("--address", required=True, help="The shop's address, e.g. info@shop.ru.")
+@click.option("--imap-host", required=True)
+@click.option("--imap-port", type=int)
+@click.option("--smtp-host", required=True)
+@click.option("--smtp-port", type=int)
+@click.option("--username", help="Login (defaults to --address).")
+@click.option("--password", required=True)
+@click.option("--security", type=click.Choice(["ssl", "starttls", "none"]), default="ssl", show_default=True)
+@click.option("--folders", default="INBOX", show_default=True, help="Comma-separated IMAP folders to read.")
+@click.option("--since", default="30d", show_default=True, help="History to fetch first: 30d, 2w, 3m, 1y.")
+@click.option("--display-name", default="", help="Sender name on outgoing letters.")
+@click.option("--sent-folder", help="Also copy sent letters into this IMAP folder (e.g. Sent).")
+@click.option("--no-sync", is_flag=True, help="Skip the first sync now; `inbox serve` does it.")
+def channel_add_email(
+    name: str,
+    address: str,
+    imap_host: str,
+    imap_port: int | None,
+    smtp_host: str,
+    smtp_port: int | None,
+    username: str | None,
+    password: str,
+    security: str,
+    folders: str,
+    since: str,
+    display_name: str,
+    sent_folder: str | None,
+    no_sync: bool,
+) -> None:
+    """Connect a mailbox: IMAP in (IDLE + UID catch-up), SMTP out. Fetches the lookback window now."""
+    from inbox.channels.email_account import email_account_config
+
+    try:
+        settings_, secrets_ = email_account_config(
+            address=address,
+            imap_host=imap_host,
+            smtp_host=smtp_host,
+            password=password,
+            username=username,
+            imap_port=imap_port,
+            smtp_port=smtp_port,
+            security=security,
+            folders=folders,
+            since=since,
+            display_name=display_name,
+            sent_folder=sent_folder,
+        )
+    except ValueError as exc:
+        fail(str(exc))
+    account_id = add_account("email", name, settings_, secrets_)
+    console.print(f"email account {account_id} ({name}, {settings_['address']}) added")
+    if not no_sync:
+        first_email_sync(account_id)
+
+
+def first_email_sync(account_id: int) -> None:
+    """Fetch the lookback window with a progress bar; letters are committed as raw events and become
+    messages in the running (or next) `inbox serve`."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from inbox.channels.base import RawEvent
+    from inbox.channels.email import EmailChannel
+    from inbox.channels.hub import account_config
+    from inbox.ingest import store_raw
+    from inbox.workers import DbPollState
+
+    settings = load_settings()
+
+    async def _go(factory: Any) -> Any:
+        async with factory() as session:
+            row = await session.get(ChannelAccount, account_id)
+        channel = EmailChannel(account_config(row), settings)
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+        with Progress(*columns, console=console) as bar:
+            tasks: dict[str, Any] = {}
+
+            def progress(p: Any) -> None:
+                if p.folder not in tasks:
+                    tasks[p.folder] = bar.add_task(f"{p.folder}", total=p.total or None)
+                bar.update(tasks[p.folder], completed=p.done, total=p.total or None)
+
+            async def sink(events: list[RawEvent]) -> None:
+                await store_raw(factory, account_id, events)
+
+            try:
+                return await channel.sync_once(sink, DbPollState(factory, account_id), progress)
+            finally:
+                await channel.close()
+
+    try:
+        summary = run_db(settings, _go)
+    except Exception as exc:  # the account stays; the server retries with backoff
+        err.print(f"[yellow]first sync failed:[/] {exc}. `inbox serve` will keep trying.")
+        sys.exit(1)
+    console.print(
+        f"first sync: {summary.fetched} letters fetched, {summary.skipped} skipped, "
+        f"{summary.errors} errors" + (f", {summary.resets} folders re-synced" if summary.resets else "")
+    )
+
+
 @channel_add.command("sms")
 @click.option("--name", required=True)
 @click.option("--provider", type=click.Choice(["twilio", "smsru", "smsc"]), required=True)

@@ -7,14 +7,15 @@ never merged automatically.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox.channels.base import ContactHints
-from inbox.db import insert_for
+from inbox.db import insert_for, is_postgres
 from inbox.models import ChannelAccount, Customer, Identity, Thread, utcnow
 
 # When a customer has no explicit choice and the last inbound channel cannot be used.
@@ -63,6 +64,29 @@ async def thread_for(session: AsyncSession, customer_id: int, at: datetime | Non
     return (await session.execute(select(Thread).where(Thread.customer_id == customer_id))).scalar_one()
 
 
+async def _lock_contact_points(session: AsyncSession, hints: ContactHints) -> None:
+    """PostgreSQL: serialise resolutions that carry the same vouched phone/email (transaction-scoped advisory
+    locks, taken in a fixed order), so that a Telegram contact share and an SMS from that phone arriving at
+    once on two workers see each other's customer. SQLite transactions are serial already (BEGIN IMMEDIATE).
+    """
+    if not is_postgres(session):
+        return
+    points = {f"phone:{hints.phone}" if hints.phone else ""}
+    points.add(f"email:{hints.email.lower()}" if hints.email else "")
+    for point in sorted(p for p in points if p):
+        key = int.from_bytes(hashlib.sha256(point.encode()).digest()[:8], "big", signed=True)
+        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+
+async def _locked_live(session: AsyncSession, customer: Customer | None) -> Customer | None:
+    """Lock a found customer row (a concurrent merge/split waits, or we wait for it) and follow tombstones."""
+    if customer is None:
+        return None
+    await session.execute(select(Customer.id).where(Customer.id == customer.id).with_for_update())
+    await session.refresh(customer)
+    return await live_customer(session, customer.id)
+
+
 async def _by_vouched_contact(session: AsyncSession, hints: ContactHints) -> Customer | None:
     if hints.phone:
         found = (
@@ -75,9 +99,9 @@ async def _by_vouched_contact(session: AsyncSession, hints: ContactHints) -> Cus
             )
         ).scalar_one_or_none()
         if found is not None:
-            return found
+            return await _locked_live(session, found)
     if hints.email:
-        return (
+        found = (
             await session.execute(
                 select(Customer)
                 .where(Customer.email == hints.email.lower(), Customer.email_verified.is_(True))
@@ -86,6 +110,7 @@ async def _by_vouched_contact(session: AsyncSession, hints: ContactHints) -> Cus
                 .limit(1)
             )
         ).scalar_one_or_none()
+        return await _locked_live(session, found)
     return None
 
 
@@ -111,7 +136,13 @@ async def resolve(
     """Find or create the identity, customer and thread of an inbound sender. Safe under concurrency: two
     workers resolving the same new sender end with one identity (unique key) and one customer."""
     key = (Identity.kind == kind, Identity.account_id == account_id, Identity.external_id == external_id)
-    identity = (await session.execute(select(Identity).where(*key))).scalar_one_or_none()
+    await _lock_contact_points(session, hints)
+    # FOR UPDATE: a concurrent merge/split that moves this identity waits for us, or we see its result.
+    identity = (
+        await session.execute(
+            select(Identity).where(*key).with_for_update().execution_options(populate_existing=True)
+        )
+    ).scalar_one_or_none()
     created = False
     if identity is None:
         customer = await _by_vouched_contact(session, hints)
@@ -136,7 +167,7 @@ async def resolve(
             )
             .on_conflict_do_nothing(index_elements=["kind", "account_id", "external_id"])
         )
-        identity = (await session.execute(select(Identity).where(*key))).scalar_one()
+        identity = (await session.execute(select(Identity).where(*key).with_for_update())).scalar_one()
         if (
             getattr(result, "rowcount", 1) == 0 and created
         ):  # lost the race: drop our fresh customer, use the winner's

@@ -15,6 +15,11 @@ SessionFactory = async_sessionmaker[AsyncSession]
 
 def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     if url.startswith("sqlite"):
+        # One connection per process: SQLite has one writer at a time anyway, and waiting for the pool is
+        # an asyncio wait, where waiting for SQLite's lock is its busy handler sleeping in a thread.
+        kwargs.setdefault("pool_size", 1)
+        kwargs.setdefault("max_overflow", 0)
+        kwargs.setdefault("pool_timeout", 60)
         engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
         _sqlite_hooks(engine)
         return engine

@@ -10,12 +10,13 @@ import logging
 import os
 import socket
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 import nh3
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from inbox.channels.base import (
     Attachment,
@@ -28,12 +29,23 @@ from inbox.channels.base import (
     RawEvent,
 )
 from inbox.channels.hub import ChannelHub
-from inbox.customers import resolve
+from inbox.customers import Resolved, apply_vouched, resolve
 from inbox.db import SessionFactory, insert_for, is_postgres, transaction
 from inbox.events import Event, EventBus
 from inbox.files import safe_filename, store_bytes
 from inbox.models import Attachment as AttachmentRow
-from inbox.models import Author, Delivery, Direction, InboundEvent, Message, ThreadStatus, utcnow
+from inbox.models import (
+    Author,
+    Customer,
+    Delivery,
+    Direction,
+    Identity,
+    InboundEvent,
+    Message,
+    Thread,
+    ThreadStatus,
+    utcnow,
+)
 from inbox.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -68,6 +80,60 @@ async def store_raw(
             )
             new += max(getattr(result, "rowcount", 0) or 0, 0)
     return new
+
+
+class RawEventWriter:
+    """Group commit for webhooks: calls that arrive while a commit is in flight share the next transaction,
+    and each is answered only after the transaction holding its events has committed."""
+
+    def __init__(self, factory: SessionFactory, max_batch: int = 500) -> None:
+        self.factory = factory
+        self.max_batch = max_batch
+        self._queue: list[tuple[int, list[RawEvent], asyncio.Future[None]]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def store(self, account_id: int, events: list[RawEvent]) -> None:
+        if not events:
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.append((account_id, events, future))
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._drain())
+        await future
+
+    async def _drain(self) -> None:
+        while self._queue:
+            batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch :]
+            try:
+                async with transaction(self.factory) as session:
+                    now = utcnow()
+                    rows = [
+                        {
+                            "account_id": account_id,
+                            "key": ev.key[:254],
+                            "payload": ev.payload,
+                            "received_at": now,
+                            "next_attempt_at": now,
+                            "attempts": 0,
+                            "skipped": False,
+                        }
+                        for account_id, events, _ in batch
+                        for ev in events
+                    ]
+                    for start in range(0, len(rows), 200):
+                        await session.execute(
+                            insert_for(session, InboundEvent)
+                            .values(rows[start : start + 200])
+                            .on_conflict_do_nothing(index_elements=["account_id", "key"])
+                        )
+            except Exception as exc:
+                for _, _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for _, _, future in batch:
+                if not future.done():
+                    future.set_result(None)
 
 
 def preview(text: str | None, attachments: tuple[Attachment, ...] = ()) -> str:
@@ -110,14 +176,77 @@ async def fetch_attachments(
     return out
 
 
-async def apply_message(session: AsyncSession, msg: InboundMessage, files: list[Fetched]) -> list[Event]:
-    exists = await session.execute(
-        select(Message.id).where(
-            Message.account_id == msg.account_id, Message.external_id == msg.external_message_id
-        )
-    )
-    if exists.scalar_one_or_none() is not None:
-        return []  # redelivered under another raw key: nothing doubled
+@dataclass(slots=True)
+class Staged:
+    """An inbound message added to the session but not yet flushed (its id comes with the flush)."""
+
+    message: Message
+    thread: Thread
+    customer_id: int
+
+
+@dataclass(slots=True)
+class BatchCache:
+    """What a batch of inbound messages needs from the database, read in a few queries up front."""
+
+    known: set[tuple[int, str]] = field(default_factory=set)  # (account_id, external message id) stored
+    identities: dict[tuple[str, int, str], Identity] = field(default_factory=dict)
+    customers: dict[int, Customer] = field(default_factory=dict)
+    threads: dict[int, Thread] = field(default_factory=dict)  # by customer id
+
+    @classmethod
+    async def load(cls, session: AsyncSession, msgs: list[InboundMessage]) -> BatchCache:
+        cache = cls()
+        by_account: dict[int, set[str]] = {}
+        senders: dict[int, set[str]] = {}
+        for m in msgs:
+            by_account.setdefault(m.account_id, set()).add(m.external_message_id)
+            senders.setdefault(m.account_id, set()).add(m.external_user_id)
+        for account_id, ids in by_account.items():
+            rows = await session.execute(
+                select(Message.external_id).where(
+                    Message.account_id == account_id, Message.external_id.in_(ids)
+                )
+            )
+            cache.known.update((account_id, str(r)) for r in rows.scalars())
+        for account_id, users in senders.items():
+            idents = await session.execute(
+                select(Identity).where(Identity.account_id == account_id, Identity.external_id.in_(users))
+            )
+            for ident in idents.scalars():
+                cache.identities[(ident.kind, ident.account_id, ident.external_id)] = ident
+        customer_ids = {i.customer_id for i in cache.identities.values()}
+        if customer_ids:
+            for c in (await session.execute(select(Customer).where(Customer.id.in_(customer_ids)))).scalars():
+                cache.customers[c.id] = c
+            for t in (
+                await session.execute(select(Thread).where(Thread.customer_id.in_(customer_ids)))
+            ).scalars():
+                cache.threads[t.customer_id] = t
+        return cache
+
+
+async def _resolve(session: AsyncSession, msg: InboundMessage, cache: BatchCache | None) -> Resolved:
+    key = (str(msg.kind), msg.account_id, msg.external_user_id)
+    if cache is not None:
+        ident = cache.identities.get(key)
+        customer = cache.customers.get(ident.customer_id) if ident is not None else None
+        thread = cache.threads.get(customer.id) if customer is not None else None
+        if (
+            ident is not None
+            and customer is not None
+            and thread is not None
+            and customer.merged_into_id is None
+        ):
+            # Known sender: the same updates resolve() makes, without the queries.
+            apply_vouched(customer, msg.contact)
+            if msg.contact.display_name:
+                ident.display = msg.contact.display_name[:200]
+            if msg.contact.username:
+                ident.username = msg.contact.username
+            ident.last_seen_at = msg.sent_at
+            ident.blocked = False
+            return Resolved(identity=ident, customer=customer, thread=thread, created=False)
     res = await resolve(
         session,
         kind=msg.kind,
@@ -126,6 +255,30 @@ async def apply_message(session: AsyncSession, msg: InboundMessage, files: list[
         hints=msg.contact,
         at=msg.sent_at,
     )
+    if cache is not None:
+        cache.identities[key] = res.identity
+        cache.customers[res.customer.id] = res.customer
+        cache.threads[res.customer.id] = res.thread
+    return res
+
+
+async def stage_message(
+    session: AsyncSession, msg: InboundMessage, files: list[Fetched], cache: BatchCache | None = None
+) -> Staged | None:
+    """Add an inbound message (and its attachments) to the session; None when it is already stored."""
+    if cache is not None:
+        if (msg.account_id, msg.external_message_id) in cache.known:
+            return None  # redelivered under another raw key: nothing doubled
+        cache.known.add((msg.account_id, msg.external_message_id))
+    else:
+        exists = await session.execute(
+            select(Message.id).where(
+                Message.account_id == msg.account_id, Message.external_id == msg.external_message_id
+            )
+        )
+        if exists.scalar_one_or_none() is not None:
+            return None
+    res = await _resolve(session, msg, cache)
     meta = dict(msg.meta)
     hints = msg.thread_hints
     if hints.subject or hints.message_id:
@@ -152,22 +305,22 @@ async def apply_message(session: AsyncSession, msg: InboundMessage, files: list[
         created_at=msg.sent_at,
         revisions=[],
     )
-    session.add(message)
-    await session.flush()
-    for f in files:
-        session.add(
-            AttachmentRow(
-                message_id=message.id,
-                kind=f.att.kind,
-                filename=safe_filename(f.att.filename),
-                content_type=f.att.content_type or "application/octet-stream",
-                size=f.size,
-                path=f.path,
-                sha256=f.sha256,
-                external_ref=f.att.ref,
-                content_id=f.att.content_id,
-            )
+    rows = [
+        AttachmentRow(
+            kind=f.att.kind,
+            filename=safe_filename(f.att.filename),
+            content_type=f.att.content_type or "application/octet-stream",
+            size=f.size,
+            path=f.path,
+            sha256=f.sha256,
+            external_ref=f.att.ref,
+            content_id=f.att.content_id,
         )
+        for f in files
+    ]
+    set_committed_value(message, "attachments", [])
+    message.attachments.extend(rows)
+    session.add(message)
     thread = res.thread
     if msg.sent_at >= thread.last_message_at:
         thread.last_message_at = msg.sent_at
@@ -177,16 +330,29 @@ async def apply_message(session: AsyncSession, msg: InboundMessage, files: list[
     thread.unread_count += 1
     if thread.status != ThreadStatus.OPEN:
         thread.status = ThreadStatus.OPEN  # a new customer message reopens the thread
+    return Staged(message, thread, res.customer.id)
+
+
+def staged_events(staged: Staged) -> list[Event]:
+    """The events of a staged message, once it has been flushed (it has an id)."""
     return [
         Event(
             "message.new",
-            thread_id=thread.id,
-            message_id=message.id,
-            customer_id=res.customer.id,
-            data={"direction": "in", "channel": msg.kind},
+            thread_id=staged.thread.id,
+            message_id=staged.message.id,
+            customer_id=staged.customer_id,
+            data={"direction": "in", "channel": staged.message.channel},
         ),
-        Event("thread.updated", thread_id=thread.id, customer_id=res.customer.id),
+        Event("thread.updated", thread_id=staged.thread.id, customer_id=staged.customer_id),
     ]
+
+
+async def apply_message(session: AsyncSession, msg: InboundMessage, files: list[Fetched]) -> list[Event]:
+    staged = await stage_message(session, msg, files)
+    if staged is None:
+        return []
+    await session.flush()
+    return staged_events(staged)
 
 
 class EditTargetMissing(Exception):
@@ -300,29 +466,15 @@ class InboundProcessor:
             except Exception as exc:
                 failures.append((row, exc))
         events: list[Event] = []
-        callbacks: list[InboundCallback] = []
+        done: list[Prepared] = []
         if prepared:
-            async with transaction(self.factory) as session:
-                done: list[Prepared] = []
-                for p in prepared:
-                    try:
-                        async with session.begin_nested():
-                            events += await self._apply(session, p)
-                        done.append(p)
-                    except Exception as exc:
-                        failures.append((p.row, exc))
-                for p in done:
-                    await session.execute(
-                        update(InboundEvent)
-                        .where(InboundEvent.id == p.row.id)
-                        .values(
-                            processed_at=utcnow(),
-                            skipped=not p.items,
-                            error=None,
-                            attempts=p.row.attempts + 1,
-                        )
-                    )
-                    callbacks += [i for i in p.items if isinstance(i, InboundCallback)]
+            try:
+                events, done = await self._apply_fast(prepared)
+            except Exception:
+                log.info("batch of %d inbound events failed as a whole; applying one by one", len(prepared))
+                events, done, slow_failures = await self._apply_one_by_one(prepared)
+                failures += slow_failures
+        callbacks = [i for p in done for i in p.items if isinstance(i, InboundCallback)]
         for failed_row, error in failures:
             await self._failed(failed_row, error)
         await self.bus.publish(*events)
@@ -333,6 +485,61 @@ class InboundProcessor:
                 except Exception:
                     log.exception("callback handler failed")
         return len(rows)
+
+    async def _apply_fast(self, prepared: list[Prepared]) -> tuple[list[Event], list[Prepared]]:
+        """The whole batch in one transaction: a few prefetch queries, one flush, one status update."""
+        events: list[Event] = []
+        async with transaction(self.factory) as session:
+            msgs = [i for p in prepared for i in p.items if isinstance(i, InboundMessage)]
+            cache = await BatchCache.load(session, msgs) if msgs else None
+            staged: list[Staged] = []
+            for p in prepared:
+                for item in p.items:
+                    if isinstance(item, InboundMessage):
+                        one = await stage_message(session, item, p.fetched[id(item)], cache)
+                        if one is not None:
+                            staged.append(one)
+                    elif isinstance(item, InboundEdit):
+                        await session.flush()
+                        events += await apply_edit(session, item)
+                    elif isinstance(item, DeliveryReceipt):
+                        await session.flush()
+                        events += await apply_receipt(session, item)
+            await session.flush()
+            for one in staged:
+                events += staged_events(one)
+            await self._mark_done(session, prepared)
+        return events, prepared
+
+    async def _apply_one_by_one(
+        self, prepared: list[Prepared]
+    ) -> tuple[list[Event], list[Prepared], list[tuple[InboundEvent, Exception]]]:
+        """A savepoint per event, so that one bad event never holds back the others."""
+        events: list[Event] = []
+        done: list[Prepared] = []
+        failures: list[tuple[InboundEvent, Exception]] = []
+        async with transaction(self.factory) as session:
+            for p in prepared:
+                try:
+                    async with session.begin_nested():
+                        events += await self._apply(session, p)
+                    done.append(p)
+                except Exception as exc:
+                    failures.append((p.row, exc))
+            await self._mark_done(session, done)
+        return events, done, failures
+
+    @staticmethod
+    async def _mark_done(session: AsyncSession, done: list[Prepared]) -> None:
+        now = utcnow()
+        for skipped in (True, False):
+            ids = [p.row.id for p in done if (not p.items) == skipped]
+            if ids:
+                await session.execute(
+                    update(InboundEvent)
+                    .where(InboundEvent.id.in_(ids))
+                    .values(processed_at=now, skipped=skipped, error=None, attempts=InboundEvent.attempts + 1)
+                )
 
     async def _prepare(self, row: InboundEvent) -> Prepared:
         channel = await self.hub.get(row.account_id)

@@ -360,6 +360,10 @@ class Dispatcher:
                         meta={**message.meta, **({"provider": dict(sent.meta)} if sent.meta else {})},
                     )
                 )
+                if message.identity_id is not None:  # it reached them: the channel works again
+                    await session.execute(
+                        update(Identity).where(Identity.id == message.identity_id).values(blocked=False)
+                    )
                 events.append(
                     Event(
                         "message.updated",

@@ -65,6 +65,9 @@ class Settings:
     max_upload_bytes: int = 20 * 1024 * 1024
     max_webhook_bytes: int = 1024 * 1024
     run_workers: bool = True
+    bots_enabled: bool = (
+        True  # INBOX_BOTS=off: managers only (the shop can also switch the bot off in its config)
+    )
     secret_key_generated: bool = field(default=False, compare=False)
 
     @classmethod
@@ -111,6 +114,7 @@ class Settings:
             outbox_lease_seconds=_float("INBOX_OUTBOX_LEASE_SECONDS", 60.0),
             max_upload_bytes=_int("INBOX_MAX_UPLOAD_BYTES", 20 * 1024 * 1024),
             run_workers=_bool("INBOX_RUN_WORKERS", True),
+            bots_enabled=_bool("INBOX_BOTS", True),
             secret_key_generated=generated,
         )
 

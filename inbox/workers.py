@@ -16,11 +16,12 @@ from typing import Any
 from sqlalchemy import text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from inbox.bots import BotEngine
 from inbox.channels.base import AccountConfig, RawEvent
 from inbox.channels.hub import ChannelHub
 from inbox.db import SessionFactory, transaction
 from inbox.events import EventBus
-from inbox.ingest import InboundProcessor, store_raw
+from inbox.ingest import InboundProcessor, RawEventWriter, store_raw
 from inbox.models import ChannelAccount
 from inbox.outbox import Dispatcher
 from inbox.settings import Settings
@@ -57,6 +58,7 @@ class Workers:
     hub: ChannelHub = field(init=False)
     processor: InboundProcessor = field(init=False)
     dispatcher: Dispatcher = field(init=False)
+    raw_writer: RawEventWriter = field(init=False)
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _pollers: dict[int, tuple[str, asyncio.Task[None]]] = field(default_factory=dict)
@@ -65,6 +67,14 @@ class Workers:
         self.hub = ChannelHub(self.factory, self.settings)
         self.processor = InboundProcessor(self.factory, self.hub, self.bus, self.settings)
         self.dispatcher = Dispatcher(self.factory, self.hub, self.bus, self.settings)
+        self.raw_writer = RawEventWriter(self.factory)
+        # The bot answers routine questions in every channel (inbox/bots), reacting to committed events.
+        self.bots = BotEngine(
+            self.factory, self.settings, bus=self.bus, hub=self.hub, wake=self.dispatcher.wake
+        )
+        if self.settings.bots_enabled:
+            self.bus.subscribe(self.bots.on_event)
+            self.processor.callback_handlers.append(self.bots.on_callback)
 
     async def sink_for(self, account_id: int, events: list[RawEvent]) -> None:
         await store_raw(self.factory, account_id, events)

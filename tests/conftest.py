@@ -73,4 +73,5 @@ def settings(db_url: str, tmp_path: Path) -> Settings:
         redis_url=None,
         secret_key="test-secret-key-0123456789",
         data_dir=tmp_path / "data",
+        bots_enabled=False,  # core tests talk to managers only; tests/integration/test_bots_* run the bot
     )

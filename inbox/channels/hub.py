@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 
 from sqlalchemy import select
 
@@ -15,6 +16,7 @@ from inbox.models import ChannelAccount
 from inbox.settings import Settings
 
 log = logging.getLogger(__name__)
+CONFIG_TTL = 2.0
 
 
 def account_config(row: ChannelAccount) -> AccountConfig:
@@ -37,6 +39,7 @@ class ChannelHub:
         self.settings = settings
         self._cache: dict[int, tuple[str, AccountConfig, Channel]] = {}
         self._lock = asyncio.Lock()
+        self._configs: dict[int, tuple[float, AccountConfig | None]] = {}
 
     async def enabled_accounts(self) -> list[AccountConfig]:
         async with self.factory() as session:
@@ -44,9 +47,17 @@ class ChannelHub:
             return [account_config(r) for r in rows.scalars()]
 
     async def config(self, account_id: int) -> AccountConfig | None:
+        """The account's configuration, re-read at most every CONFIG_TTL seconds (hot path of webhooks,
+        the processor and the dispatcher; CLI changes take effect within that time)."""
+        now = time.monotonic()
+        cached = self._configs.get(account_id)
+        if cached is not None and now - cached[0] < CONFIG_TTL:
+            return cached[1]
         async with self.factory() as session:
             row = await session.get(ChannelAccount, account_id)
-            return account_config(row) if row is not None and row.enabled else None
+            cfg = account_config(row) if row is not None and row.enabled else None
+        self._configs[account_id] = (now, cfg)
+        return cfg
 
     async def get(self, account_id: int, cfg: AccountConfig | None = None) -> Channel | None:
         """The adapter of an enabled account, or None if there is no such account."""

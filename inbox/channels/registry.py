@@ -18,6 +18,7 @@ ADAPTERS: dict[ChannelKind, str] = {
     ChannelKind.TELEGRAM: "inbox.channels.telegram:TelegramChannel",
     ChannelKind.SMS: "inbox.channels.sms:SMSChannel",
     ChannelKind.VK: "inbox.channels.vk:VKChannel",
+    ChannelKind.EMAIL: "inbox.channels.email:EmailChannel",
 }
 
 DEMO = "inbox.channels.demo:DemoChannel"

@@ -1,6 +1,7 @@
 """All tables. Each table group lives in its own module; this package re-exports them."""
 
 from inbox.models.base import Base, utcnow
+from inbox.models.bots import BotFaq, BotSetting, BotState
 from inbox.models.core import (
     ApiToken,
     Attachment,
@@ -18,6 +19,22 @@ from inbox.models.core import (
     Thread,
     ThreadStatus,
 )
+from inbox.models.identity import MergeLog
+from inbox.models.orders import (
+    DRAFT,
+    Carrier,
+    Category,
+    Counter,
+    NotificationSent,
+    Order,
+    OrderHistory,
+    OrderLine,
+    OrderStatus,
+    Product,
+    Stock,
+    Warehouse,
+    product_related,
+)
 from inbox.models.team import (
     AuditLog,
     CannedReply,
@@ -30,13 +47,20 @@ from inbox.models.team import (
 )
 
 __all__ = [
+    "DRAFT",
     "ApiToken",
     "Attachment",
     "AuditLog",
     "Author",
     "Base",
+    "BotFaq",
+    "BotSetting",
+    "BotState",
     "CannedReply",
+    "Carrier",
+    "Category",
     "ChannelAccount",
+    "Counter",
     "Customer",
     "CustomerLabel",
     "Delivery",
@@ -47,12 +71,22 @@ __all__ = [
     "Label",
     "Manager",
     "ManagerPresence",
+    "MergeLog",
     "Message",
     "Notification",
+    "NotificationSent",
+    "Order",
+    "OrderHistory",
+    "OrderLine",
+    "OrderStatus",
     "Outbox",
+    "Product",
+    "Stock",
     "TeamSetting",
     "Thread",
     "ThreadLabel",
     "ThreadStatus",
+    "Warehouse",
+    "product_related",
     "utcnow",
 ]

@@ -13,6 +13,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from litestar import Litestar, Router, get
 from litestar.config.csrf import CSRFConfig
+from litestar.exceptions import HTTPException
 from litestar.logging.config import LoggingConfig
 from litestar.middleware.session.server_side import ServerSideSessionConfig
 from litestar.openapi.config import OpenAPIConfig
@@ -33,6 +34,8 @@ from inbox.web.auth import login, login_page, logout, require_manager, require_t
 from inbox.web.state import AppContext
 from inbox.web.views.admin import AdminController, require_admin
 from inbox.web.views.api import ApiV1
+from inbox.web.views.customers import CustomersController
+from inbox.web.views.customers_api import CustomersApi
 from inbox.web.views.dashboard import DashboardController
 from inbox.web.views.inbox import InboxController
 from inbox.web.views.search import SearchController
@@ -62,6 +65,23 @@ def jinja_environment(settings: Settings) -> Environment:
     return env
 
 
+async def warm_adapters(workers: Workers) -> None:
+    """Build every enabled account's adapter now: importing a client library takes seconds, which
+    belongs to start-up rather than to the first webhook."""
+    for cfg in await workers.hub.enabled_accounts():
+        try:
+            await workers.hub.for_config(cfg)
+        except Exception:
+            log.exception("channel account %s (%s) is misconfigured", cfg.id, cfg.name)
+
+
+async def log_server_error(exc: Exception, scope: Any) -> None:
+    """Server errors get a traceback in the log; client errors (4xx with a reason) do not."""
+    if isinstance(exc, HTTPException) and exc.status_code < 500:
+        return
+    log.error("unhandled error on %s %s", scope.get("method"), scope.get("path"), exc_info=exc)
+
+
 def create_app(settings: Settings, *, run_workers: bool | None = None) -> Litestar:
     engine = make_engine(settings.database_url)
     factory = make_session_factory(engine)
@@ -74,6 +94,7 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> Litest
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         i18n.translations("ru")  # fail at start, not on the first page, when the catalog is missing
+        await warm_adapters(workers)
         stop = asyncio.Event()
         team_tasks: list[asyncio.Task[None]] = []
         if start_workers:
@@ -93,14 +114,22 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> Litest
     html = Router(path="/", route_handlers=[login_page, login, logout], include_in_schema=False)
     inbox_ui = Router(
         path="/",
-        route_handlers=[InboxController, TeamController, SearchController, DashboardController],
+        route_handlers=[
+            InboxController,
+            CustomersController,
+            TeamController,
+            SearchController,
+            DashboardController,
+        ],
         before_request=require_manager,
         include_in_schema=False,
     )
     admin_ui = Router(
         path="/admin", route_handlers=[AdminController], before_request=require_admin, include_in_schema=False
     )
-    api = Router(path="/api/v1", route_handlers=[ApiV1], before_request=require_token, tags=["api"])
+    api = Router(
+        path="/api/v1", route_handlers=[ApiV1, CustomersApi], before_request=require_token, tags=["api"]
+    )
     hooks = Router(path="/", route_handlers=[webhook, webhook_status], include_in_schema=False)
     template_engine = JinjaTemplateEngine.from_environment(jinja_environment(settings))
     app = Litestar(
@@ -130,7 +159,8 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> Litest
         lifespan=[lifespan],
         request_max_body_size=settings.max_upload_bytes + 1024 * 1024,
         debug=False,
-        logging_config=LoggingConfig(log_exceptions="always", configure_root_logger=False),
+        logging_config=LoggingConfig(log_exceptions="never", configure_root_logger=False),
+        after_exception=[log_server_error],
     )
     app.state.ctx = context
     return app

@@ -7,9 +7,12 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page, async_playwright, expect
 
 from tests import services
+
+# Live updates cross processes and a loaded 2-core CI machine: give assertions room.
+expect.set_options(timeout=15_000)
 
 CHROMIUM = os.environ.get("INBOX_TEST_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -41,7 +44,7 @@ async def browser() -> AsyncIterator[Browser]:
 async def page(browser: Browser) -> AsyncIterator[Page]:
     context = await browser.new_context(viewport={"width": 1280, "height": 800}, locale="ru-RU")
     pg = await context.new_page()
-    pg.set_default_timeout(15_000)
+    pg.set_default_timeout(20_000)
     try:
         yield pg
     finally:

@@ -21,8 +21,16 @@ class LoadResult:
         return self.requests / self.seconds if self.seconds else 0.0
 
 
-async def _worker(host: str, port: int, path: str, headers: dict[str, str], bodies: Callable[[int], bytes],
-                  counter: list[int], total: int, statuses: dict[int, int]) -> int:
+async def _worker(
+    host: str,
+    port: int,
+    path: str,
+    headers: dict[str, str],
+    bodies: Callable[[int], bytes],
+    counter: list[int],
+    total: int,
+    statuses: dict[int, int],
+) -> int:
     errors = 0
     reader, writer = await asyncio.open_connection(host, port)
     head_extra = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
@@ -35,7 +43,8 @@ async def _worker(host: str, port: int, path: str, headers: dict[str, str], bodi
             body = bodies(i)
             writer.write(
                 f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
-                f"Content-Length: {len(body)}\r\n{head_extra}\r\n".encode() + body
+                f"Content-Length: {len(body)}\r\n{head_extra}\r\n".encode()
+                + body
             )
             await writer.drain()
             status_line = await reader.readline()
@@ -66,15 +75,31 @@ async def _worker(host: str, port: int, path: str, headers: dict[str, str], bodi
         writer.close()
 
 
-async def post_many(url: str, total: int, bodies: Callable[[int], bytes], *, concurrency: int = 32,
-                    headers: dict[str, str] | None = None) -> LoadResult:
+async def post_many(
+    url: str,
+    total: int,
+    bodies: Callable[[int], bytes],
+    *,
+    concurrency: int = 32,
+    headers: dict[str, str] | None = None,
+) -> LoadResult:
     parts = urlsplit(url)
     counter = [0]
     statuses: dict[int, int] = {}
     started = time.perf_counter()
-    errors = await asyncio.gather(*(
-        _worker(parts.hostname or "127.0.0.1", parts.port or 80, parts.path, headers or {}, bodies, counter, total,
-                statuses)
-        for _ in range(concurrency)
-    ))
+    errors = await asyncio.gather(
+        *(
+            _worker(
+                parts.hostname or "127.0.0.1",
+                parts.port or 80,
+                parts.path,
+                headers or {},
+                bodies,
+                counter,
+                total,
+                statuses,
+            )
+            for _ in range(concurrency)
+        )
+    )
     return LoadResult(total, time.perf_counter() - started, sum(errors), statuses)

@@ -20,7 +20,8 @@
       const l = layout();
       if (!l) return;
       const qs = l.dataset.filters || ("view=" + encodeURIComponent(l.dataset.view || "all"));
-      htmx.ajax("GET", "/ui/threads?" + qs + "&current=" + currentThreadId(),
+      const current = currentThreadId();
+      htmx.ajax("GET", "/ui/threads?" + qs + (current ? "&current=" + current : ""),
         { target: "#thread-list-items", swap: "innerHTML" });
     }, 150);
   }

@@ -12,6 +12,7 @@ from litestar.params import FromPath, FromQuery, JSONBody
 
 from inbox.customers import identities_of, live_customer
 from inbox.db import transaction
+from inbox.merge import live_thread
 from inbox.models import Customer, Message, Thread
 from inbox.outbox import Draft, NoChannel, enqueue
 from inbox.threads import BadCursor, list_threads, thread_messages
@@ -180,9 +181,10 @@ class ApiV1(Controller):
                 raise ClientException("malformed cursor")
             before = int(cursor)
         async with ctx(request).factory() as session:
-            if await session.get(Thread, thread_id) is None:
+            live = await live_thread(session, thread_id)  # merged customers' old thread ids keep working
+            if live is None:
                 raise NotFoundException(f"no thread {thread_id}")
-            rows = await thread_messages(session, thread_id, limit=limit, before_id=before)
+            rows = await thread_messages(session, live.id, limit=limit, before_id=before)
         nxt = str(rows[0].id) if len(rows) == limit else None
         return MessagePage(items=[message_out(m) for m in rows], next=nxt)
 
@@ -198,7 +200,7 @@ class ApiV1(Controller):
         app = ctx(request)
         try:
             async with transaction(app.factory) as session:
-                thread = await session.get(Thread, thread_id)
+                thread = await live_thread(session, thread_id)
                 if thread is None:
                     raise NotFoundException(f"no thread {thread_id}")
                 message, events = await enqueue(session, thread, Draft(text=text, channel=data.channel))

@@ -26,6 +26,7 @@ from inbox.customers import identities_of, preferred_kind
 from inbox.db import transaction
 from inbox.events import INBOX_CHANNEL
 from inbox.files import resolve, safe_filename, store_bytes
+from inbox.merge import live_thread
 from inbox.models import Attachment, ChannelAccount, Customer, Manager, Message, Thread
 from inbox.outbox import Draft, NewAttachment, NoChannel, enqueue, retry
 from inbox.team import labels, notifications, presence
@@ -86,7 +87,11 @@ class InboxController(Controller):
     @get("/threads/{thread_id:int}", name="thread_page")
     async def thread_page(
         self, request: AnyRequest, thread_id: FromPath[int], view: FromQuery[str] = "all"
-    ) -> Template:
+    ) -> Template | Redirect:
+        async with ctx(request).factory() as session:
+            live = await live_thread(session, thread_id)
+        if live is not None and live.id != thread_id:  # the customer was merged: show the surviving thread
+            return Redirect(path=f"/threads/{live.id}", status_code=302)
         data = await self._list_context(request, None, view)
         data.update(await thread_context(request, thread_id))
         if request.headers.get("hx-request"):
@@ -164,7 +169,7 @@ class InboxController(Controller):
             return _error(request, i18n._("Write a message or attach a file."), 400)
         try:
             async with transaction(app.factory) as session:
-                thread = await session.get(Thread, thread_id)
+                thread = await live_thread(session, thread_id)
                 if thread is None:
                     raise NotFoundException(i18n._("No such conversation."))
                 _message, events = await enqueue(

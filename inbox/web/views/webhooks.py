@@ -9,7 +9,6 @@ from litestar.exceptions import ClientException, NotFoundException
 from litestar.params import FromPath
 
 from inbox.channels.base import ChannelKind, WebhookRejected, WebhookRequest
-from inbox.ingest import store_raw
 from inbox.web.state import ctx
 
 AnyRequest = Request[Any, Any, Any]
@@ -43,7 +42,7 @@ async def _handle(request: AnyRequest, kind: str, account_id: int, sub_path: str
     except WebhookRejected as exc:
         return Response(content=exc.reason, status_code=exc.status, media_type="text/plain")
     # Commit before answering: a provider that got its 200 never sends the update again.
-    await store_raw(app.factory, account_id, list(result.events))
+    await app.workers.raw_writer.store(account_id, list(result.events))
     if result.events:
         app.wake_processor()
     return Response(content=result.body, status_code=result.status, media_type=result.content_type)

@@ -1,0 +1,1 @@
+"""Commerce: catalog, stock, reservations, orders, status machine, tracking, notifications, import."""

@@ -1,0 +1,58 @@
+"""The customer card in Chromium: a suggested duplicate merged through the merge page, the preferred channel
+changed with htmx, an identity split off again (htmx confirm + redirect)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.async_api import Page, expect
+from sqlalchemy import select
+
+from inbox.db import SessionFactory, transaction
+from inbox.models import Customer, Manager
+from inbox.security import hash_password
+from inbox.settings import Settings
+from tests.e2e.conftest import shot_path, sign_in
+from tests.integration.test_merge_api import people, served  # noqa: F401  (fixture + server)
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_merge_preferred_channel_and_split_in_the_browser(
+    page: Page,
+    people: dict[str, int],  # noqa: F811
+    factory: SessionFactory,
+    settings: Settings,
+) -> None:
+    anna, other = people["anna"], people["other"]
+    async with transaction(factory) as session:
+        session.add(
+            Manager(
+                email="m@shop.test", name="Мария", password_hash=hash_password("pw-123456789"), locale="en"
+            )
+        )
+    with served(settings) as base:
+        await sign_in(page, base, "m@shop.test", "pw-123456789")
+        await page.goto(f"{base}/customers/{anna}")
+        await expect(page.locator(".suggestion")).to_have_count(1)
+        await page.click(".suggestion a.merge")
+        await expect(page).to_have_url(re.compile(rf"/customers/{anna}/merge\?other={other}$"))
+        await page.check("input[name=choice_name][value=other]")
+        await page.click("form button[type=submit].primary")
+        await expect(page).to_have_url(f"{base}/customers/{anna}")
+        await expect(page.locator(".card-head h2")).to_have_text("Anna S")
+        await expect(page.locator(".identity")).to_have_count(2)
+
+        await page.select_option("select[name=channel]", "sms")
+        await expect(page.locator("select[name=channel] option[value=sms]")).to_have_attribute("selected", "")
+        async with factory() as session:
+            row = (await session.execute(select(Customer).where(Customer.id == anna))).scalar_one()
+            assert row.preferred_channel == "sms"
+        await page.screenshot(path=shot_path("customer-card-merged"))
+
+        page.once("dialog", lambda dialog: dialog.accept())
+        await page.click(".identity:has(.ch-sms) button.split")
+        await expect(page).not_to_have_url(f"{base}/customers/{anna}")
+        await expect(page.locator(".identity")).to_have_count(1)
+        await expect(page.locator(".identity .badge")).to_have_text("SMS")
+        assert int(page.url.rsplit("/", 1)[1]) not in (anna, other)
