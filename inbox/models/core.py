@@ -100,6 +100,7 @@ class Thread(Base):
     last_inbound_channel: Mapped[str | None] = mapped_column(String(16))
     last_preview: Mapped[str] = mapped_column(String(200), default="")
     unread_count: Mapped[int] = mapped_column(default=0)
+    snoozed_until: Mapped[datetime | None] = mapped_column()  # hidden from default views until then
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     customer: Mapped[Customer] = relationship(lazy="raise")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -26,13 +28,18 @@ from inbox.db import make_engine, make_session_factory
 from inbox.events import EventBus, make_channels_plugin
 from inbox.kvstore import DatabaseStore
 from inbox.settings import Settings
+from inbox.team.background import auto_assign_listener, waiting_alerts
 from inbox.web import filters
 from inbox.web.auth import login, login_page, logout, require_manager, require_token
 from inbox.web.state import AppContext
+from inbox.web.views.admin import AdminController, require_admin
 from inbox.web.views.api import ApiV1
 from inbox.web.views.customers import CustomersController
 from inbox.web.views.customers_api import CustomersApi
+from inbox.web.views.dashboard import DashboardController
 from inbox.web.views.inbox import InboxController
+from inbox.web.views.search import SearchController
+from inbox.web.views.team import TeamController
 from inbox.web.views.webhooks import webhook, webhook_status
 from inbox.workers import Workers
 
@@ -88,20 +95,37 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> Litest
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         i18n.translations("ru")  # fail at start, not on the first page, when the catalog is missing
         await warm_adapters(workers)
+        stop = asyncio.Event()
+        team_tasks: list[asyncio.Task[None]] = []
         if start_workers:
+            bus.subscribe(auto_assign_listener(factory, bus))
             workers.start()
+            team_tasks.append(asyncio.create_task(waiting_alerts(factory, bus, stop)))
         try:
             yield
         finally:
+            stop.set()
+            for task in team_tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await workers.close()
             await engine.dispose()
 
     html = Router(path="/", route_handlers=[login_page, login, logout], include_in_schema=False)
     inbox_ui = Router(
         path="/",
-        route_handlers=[InboxController, CustomersController],
+        route_handlers=[
+            InboxController,
+            CustomersController,
+            TeamController,
+            SearchController,
+            DashboardController,
+        ],
         before_request=require_manager,
         include_in_schema=False,
+    )
+    admin_ui = Router(
+        path="/admin", route_handlers=[AdminController], before_request=require_admin, include_in_schema=False
     )
     api = Router(
         path="/api/v1", route_handlers=[ApiV1, CustomersApi], before_request=require_token, tags=["api"]
@@ -112,6 +136,7 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> Litest
         route_handlers=[
             html,
             inbox_ui,
+            admin_ui,
             hooks,
             api,
             healthz,

@@ -19,10 +19,10 @@
     listTimer = setTimeout(function () {
       const l = layout();
       if (!l) return;
-      const view = l.dataset.view || "all";
+      const qs = l.dataset.filters || ("view=" + encodeURIComponent(l.dataset.view || "all"));
       const current = currentThreadId();
-      htmx.ajax("GET", "/ui/threads?view=" + encodeURIComponent(view) + (current ? "&current=" + current : ""),
-        { target: "#thread-list", swap: "innerHTML" });
+      htmx.ajax("GET", "/ui/threads?" + qs + (current ? "&current=" + current : ""),
+        { target: "#thread-list-items", swap: "innerHTML" });
     }, 150);
   }
   function appendNewMessages() {
@@ -67,7 +67,9 @@
     if (tid && tid === currentThreadId()) {
       if (data.type === "message.new") appendNewMessages();
       if (data.type === "message.updated" && data.message_id) refreshMessage(data.message_id);
+      if (data.type === "thread.updated") window.inboxTeam && window.inboxTeam.refreshHead();
     }
+    if (window.inboxTeam) window.inboxTeam.onEvent(data);
   }
   function connect() {
     if (!layout()) return;
