@@ -25,6 +25,7 @@ from inbox.ingest import InboundProcessor, RawEventWriter, store_raw
 from inbox.models import ChannelAccount
 from inbox.outbox import Dispatcher
 from inbox.settings import Settings
+from inbox.team.background import auto_assign_listener, waiting_alerts
 
 log = logging.getLogger(__name__)
 LOCK_NAMESPACE = 0x1B0C  # advisory lock keys: (namespace, account id)
@@ -72,6 +73,8 @@ class Workers:
         self.bots = BotEngine(
             self.factory, self.settings, bus=self.bus, hub=self.hub, wake=self.dispatcher.wake
         )
+        # Team work on new customer messages: a snoozed thread wakes up, round robin assigns (when on).
+        self.bus.subscribe(auto_assign_listener(self.factory, self.bus))
         if self.settings.bots_enabled:
             self.bus.subscribe(self.bots.on_event)
             self.processor.callback_handlers.append(self.bots.on_callback)
@@ -85,6 +88,7 @@ class Workers:
             asyncio.create_task(self.processor.run(self.stop), name="inbound-processor"),
             asyncio.create_task(self.dispatcher.run(self.stop), name="outbox-dispatcher"),
             asyncio.create_task(self._supervise(), name="poller-supervisor"),
+            asyncio.create_task(waiting_alerts(self.factory, self.bus, self.stop), name="waiting-alerts"),
         ]
 
     async def close(self) -> None:

@@ -30,7 +30,7 @@ async def _thread(session: AsyncSession, thread_id: int) -> Thread:
     return thread
 
 
-def _event_message(thread: Thread, actor_id: int | None, kind: str, text: str, **meta: object) -> Message:
+def event_message(thread: Thread, actor_id: int | None, kind: str, text: str, **meta: object) -> Message:
     """A visible line in the thread history ("Olga assigned Ivan"): direction event, never sent."""
     now = utcnow()
     return Message(
@@ -62,7 +62,7 @@ async def assign(
     actor = await session.get(Manager, actor_id) if actor_id else None
     who = actor.name if actor else "auto"
     text = f"{who} → {assignee.name}" if assignee else f"{who} → —"
-    session.add(_event_message(thread, actor_id, "assign", text, assignee_id=assignee_id))
+    session.add(event_message(thread, actor_id, "assign", text, assignee_id=assignee_id))
     await session.flush()
     out = Outcome(events=[Event("thread.updated", thread_id=thread.id, data={"assignee_id": assignee_id})])
     if assignee is not None and assignee_id != actor_id:
@@ -85,7 +85,7 @@ async def set_status(session: AsyncSession, thread_id: int, status: str, actor_i
         return Outcome()
     thread.status = new
     thread.snoozed_until = None
-    session.add(_event_message(thread, actor_id, "status", str(new), status=str(new)))
+    session.add(event_message(thread, actor_id, "status", str(new), status=str(new)))
     await session.flush()
     return Outcome(events=[Event("thread.updated", thread_id=thread.id, data={"status": str(new)})])
 
@@ -102,7 +102,7 @@ async def snooze(
             raise TeamError("snooze time must be in the future")
     thread.snoozed_until = until
     label = until.isoformat(timespec="minutes") if until else "—"
-    session.add(_event_message(thread, actor_id, "snooze", label, until=until.isoformat() if until else None))
+    session.add(event_message(thread, actor_id, "snooze", label, until=until.isoformat() if until else None))
     await session.flush()
     return Outcome(events=[Event("thread.updated", thread_id=thread.id, data={"snoozed": until is not None})])
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -28,7 +26,6 @@ from inbox.db import make_engine, make_session_factory
 from inbox.events import EventBus, make_channels_plugin
 from inbox.kvstore import DatabaseStore
 from inbox.settings import Settings
-from inbox.team.background import auto_assign_listener, waiting_alerts
 from inbox.web import filters
 from inbox.web.auth import login, login_page, logout, require_manager, require_token
 from inbox.web.state import AppContext
@@ -95,19 +92,11 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> Litest
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         i18n.translations("ru")  # fail at start, not on the first page, when the catalog is missing
         await warm_adapters(workers)
-        stop = asyncio.Event()
-        team_tasks: list[asyncio.Task[None]] = []
         if start_workers:
-            bus.subscribe(auto_assign_listener(factory, bus))
             workers.start()
-            team_tasks.append(asyncio.create_task(waiting_alerts(factory, bus, stop)))
         try:
             yield
         finally:
-            stop.set()
-            for task in team_tasks:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
             await workers.close()
             await engine.dispose()
 

@@ -196,3 +196,30 @@ async def test_channel_checks_against_emulators(shop: SessionFactory, settings: 
     finally:
         await tg.stop()
         await vk.stop()
+
+
+async def test_manager_returns_a_handed_off_thread_to_the_bot(base: str, shop: SessionFactory) -> None:
+    from inbox.models import BotState, Thread
+
+    async with transaction(shop) as session:
+        thread = (await session.execute(select(Thread).order_by(Thread.id))).scalars().first()
+        assert thread is not None
+        session.add(BotState(customer_id=thread.customer_id, handoff=True, data={}, step=""))
+    client = signed_in(base, DEMO_EMAIL, DEMO_PASSWORD)
+    try:
+        page = client.get(f"/threads/{thread.id}")
+        assert "return-to-bot" in page.text
+        done = client.post(f"/threads/{thread.id}/bot", headers={"HX-Request": "true"})
+        assert done.status_code == 200 and "return-to-bot" not in done.text
+        again = client.post(f"/threads/{thread.id}/bot", headers={"HX-Request": "true"})
+        assert "не ждёт менеджера" in again.text or "not waiting" in again.text
+    finally:
+        client.close()
+    async with shop() as session:
+        state = await session.get(BotState, thread.customer_id)
+        assert state is not None and state.handoff is False
+        kinds = [
+            m.meta.get("kind")
+            for m in (await session.execute(select(Message).where(Message.thread_id == thread.id))).scalars()
+        ]
+        assert "handback" in kinds

@@ -13,14 +13,24 @@ from litestar.enums import RequestEncodingType
 from litestar.exceptions import ClientException, NotFoundException
 from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Redirect, Template
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox import i18n
+from inbox.bots import hand_back
 from inbox.db import transaction
 from inbox.events import Event
-from inbox.models import Thread
+from inbox.models import BotState, Thread
 from inbox.team import Outcome, canned, labels, notifications, presence, publish
-from inbox.team.assignment import NotFound, TeamError, active_managers, assign, set_status, snooze
+from inbox.team.assignment import (
+    NotFound,
+    TeamError,
+    active_managers,
+    assign,
+    event_message,
+    set_status,
+    snooze,
+)
 from inbox.team.notes import add_note, handle_of
 from inbox.web.auth import manager_of
 from inbox.web.state import ctx
@@ -39,6 +49,13 @@ async def team_context(session: AsyncSession, thread: Thread) -> dict[str, Any]:
         "thread_labels": (await labels.thread_labels(session, [thread.id])).get(thread.id, []),
         "customer_labels": await labels.customer_labels(session, thread.customer_id),
         "assignee": next((m for m in team if m.id == thread.assignee_id), None),
+        "bot_handoff": bool(
+            (
+                await session.execute(
+                    select(BotState.handoff).where(BotState.customer_id == thread.customer_id)
+                )
+            ).scalar_one_or_none()
+        ),
     }
 
 
@@ -63,6 +80,22 @@ class TeamController(Controller):
         me = manager_of(request)
         value = data.get("status", "")
         return await self._act(request, thread_id, lambda s: set_status(s, thread_id, value, me.id))
+
+    @post("/threads/{thread_id:int}/bot", name="return_to_bot")
+    async def return_to_bot(self, request: AnyRequest, thread_id: FromPath[int]) -> Response[Any]:
+        """The manager gives the thread back to the bot, which was staying silent since the hand-off."""
+        me = manager_of(request)
+
+        async def act(session: AsyncSession) -> Outcome:
+            thread = await session.get(Thread, thread_id)
+            if thread is None:
+                raise NotFound(f"no thread {thread_id}")
+            if not await hand_back(session, thread.customer_id):
+                raise TeamError(i18n._("The bot is not waiting for a manager in this conversation."))
+            session.add(event_message(thread, me.id, "handback", "bot"))
+            return Outcome(events=[Event("thread.updated", thread_id=thread.id, data={"bot": "back"})])
+
+        return await self._act(request, thread_id, act)
 
     @post("/threads/{thread_id:int}/snooze", name="snooze")
     async def snooze(self, request: AnyRequest, thread_id: FromPath[int], data: Form) -> Response[Any]:
