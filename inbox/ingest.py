@@ -30,6 +30,7 @@ from inbox.channels.base import (
 from inbox.channels.hub import ChannelHub
 from inbox.customers import resolve
 from inbox.db import SessionFactory, insert_for, is_postgres, transaction
+from inbox.email_links import on_email_message
 from inbox.events import Event, EventBus
 from inbox.files import safe_filename, store_bytes
 from inbox.models import Attachment as AttachmentRow
@@ -154,6 +155,8 @@ async def apply_message(session: AsyncSession, msg: InboundMessage, files: list[
     )
     session.add(message)
     await session.flush()
+    if msg.kind == "email":
+        await on_email_message(session, message)  # conversation key, reply-to, order link
     for f in files:
         session.add(
             AttachmentRow(

@@ -30,6 +30,7 @@ from inbox.web import filters
 from inbox.web.auth import login, login_page, logout, require_manager, require_token
 from inbox.web.state import AppContext
 from inbox.web.views.api import ApiV1
+from inbox.web.views.email import EmailController
 from inbox.web.views.inbox import InboxController
 from inbox.web.views.webhooks import webhook, webhook_status
 from inbox.workers import Workers
@@ -85,7 +86,10 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> Litest
 
     html = Router(path="/", route_handlers=[login_page, login, logout], include_in_schema=False)
     inbox_ui = Router(
-        path="/", route_handlers=[InboxController], before_request=require_manager, include_in_schema=False
+        path="/",
+        route_handlers=[InboxController, EmailController],
+        before_request=require_manager,
+        include_in_schema=False,
     )
     api = Router(path="/api/v1", route_handlers=[ApiV1], before_request=require_token, tags=["api"])
     hooks = Router(path="/", route_handlers=[webhook, webhook_status], include_in_schema=False)
