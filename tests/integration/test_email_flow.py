@@ -9,6 +9,7 @@ from email import message_from_bytes, policy
 from email.message import EmailMessage
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import func, select
 
@@ -20,14 +21,16 @@ from inbox.email_links import OrderLinkError, set_order_link
 from inbox.email_reply import AutoAnswerRefused, email_reply_meta, may_answer_automatically
 from inbox.events import EventBus
 from inbox.ingest import InboundProcessor, store_raw
-from inbox.models import Author, ChannelAccount, Customer, Message, Order, Outbox, Thread
+from inbox.models import Author, ChannelAccount, Customer, Manager, Message, Order, Outbox, Thread
 from inbox.outbox import Dispatcher, Draft, enqueue
+from inbox.security import hash_password
 from inbox.settings import Settings
 from inbox.workers import DbPollState
 from tests.dovecot import Dovecot
 from tests.integration.email_conftest import SmtpServer, make_account
 from tests.integration.email_conftest import dovecot as dovecot
 from tests.integration.email_conftest import smtp_server as smtp_server
+from tests.server import threaded_server
 
 SHOP = "shop@romashka.ru"
 
@@ -367,3 +370,111 @@ async def test_merged_customer_orders_count_as_own(mailbox: Mailbox) -> None:
     order_id = await add_order(mailbox.factory, old_id, 7777)
     await mailbox.deliver(letter("m1@example.org", "Заказ #7777", "Где он?"))
     assert (await mailbox.by_mid("m1@example.org")).order_id == order_id
+
+
+def html_letter(mid: str, subject: str, **headers: str) -> bytes:
+    msg = EmailMessage()
+    msg["From"] = "Анна Смирнова <anna@example.org>"
+    msg["To"] = SHOP
+    msg["Subject"] = subject
+    msg["Date"] = "Mon, 23 Nov 2026 11:00:00 +0300"
+    msg["Message-ID"] = f"<{mid}>"
+    for name, value in headers.items():
+        msg[name.replace("_", "-")] = value
+    msg.set_content("Нужен размер M.\n\n-- \nАнна\n\n> Добрый день! Какой размер нужен?\n> Магазин Ромашка\n")
+    msg.add_alternative(
+        "<p>Нужен размер <b>M</b>.</p><script>alert(1)</script>"
+        '<img src="https://tracker.example/pixel.gif"><blockquote>Добрый день!</blockquote>',
+        subtype="html",
+    )
+    return msg.as_bytes()
+
+
+def signed_in(base: str, email: str, password: str) -> httpx.Client:
+    client = httpx.Client(base_url=base, timeout=10, follow_redirects=False)
+    client.get("/login")
+    token = client.cookies["csrftoken"]
+    r = client.post("/login", data={"email": email, "password": password, "_csrf_token": token})
+    assert r.status_code in (302, 303), r.text
+    client.headers["x-csrftoken"] = token
+    return client
+
+
+async def test_thread_page_letter_html_order_link_and_reply_to_a_chosen_letter(
+    mailbox: Mailbox, settings: Settings
+) -> None:
+    await mailbox.deliver(
+        html_letter("h1@example.org", "Платье"),
+        letter("x1@example.net", "Привет", "Я Борис", sender="Борис <boris@example.net>"),
+    )
+    h1 = await mailbox.by_mid("h1@example.org")
+    boris = (await mailbox.by_mid("x1@example.net")).customer_id
+    own = await add_order(mailbox.factory, h1.customer_id, 1042)
+    foreign = await add_order(mailbox.factory, boris, 2077)
+    await mailbox.deliver(
+        letter(
+            "h2@example.org",
+            "Re: Платье",
+            "И ещё: что с заказом #2077?",
+            In_Reply_To="<h1@example.org>",
+            References="<h1@example.org>",
+        ),
+        letter("h3@example.org", "Автоответ", "Я в отпуске", Auto_Submitted="auto-replied"),
+    )
+    h2, h3 = await mailbox.by_mid("h2@example.org"), await mailbox.by_mid("h3@example.org")
+    async with transaction(mailbox.factory) as session:
+        session.add(Manager(email="olga@shop.ru", name="Ольга", password_hash=hash_password("olga-pass-123")))
+
+    with threaded_server(settings, run_workers=False) as base:
+        client = signed_in(base, "olga@shop.ru", "olga-pass-123")
+        page = client.get(f"/threads/{h1.thread_id}").text
+        assert page.count('class="email-conversation"') == 2  # Платье, then the auto-reply
+        assert "✉ Платье" in page and f'href="#msg-{h1.id}"' in page  # h2 answers h1
+        assert "Нужен размер M." in page and "Показать письмо целиком" in page
+        assert '<iframe sandbox="" loading="lazy"' in page and f"/messages/{h1.id}/email.html" in page
+        assert 'class="badge auto"' in page and "заказ #2077 другого клиента" in page
+        assert "<script>alert(1)</script>" not in page
+
+        html = client.get(f"/messages/{h1.id}/email.html")
+        assert html.status_code == 200
+        csp = html.headers["content-security-policy"]
+        assert csp.startswith("sandbox;") and "default-src 'none'" in csp and "img-src data:" in csp
+        assert "<b>M</b>" in html.text and "<script" not in html.text
+        assert client.get(f"/messages/{h2.id}/email.html").status_code == 404  # plain-text letter
+
+        form = client.get(f"/messages/{h2.id}/order").text
+        assert f'value="{own}"' in form and f'value="{foreign}"' not in form
+        r = client.post(f"/messages/{h2.id}/order", data={"order_id": str(foreign)})
+        assert r.status_code == 409
+        r = client.post(f"/messages/{h2.id}/order", data={"order_id": str(own)})
+        assert r.status_code in (302, 303)
+        r = client.post(
+            f"/messages/{h2.id}/order", data={"order_id": str(own)}, headers={"HX-Request": "true"}
+        )
+        assert r.status_code == 200 and f'id="msg-{h2.id}"' in r.text and "#1042" in r.text
+
+        # answer the first letter although a later one exists: threading follows the manager's choice
+        r = client.post(
+            f"/threads/{h1.thread_id}/reply",
+            files={
+                "text": (None, "Размер M есть."),
+                "channel": (None, "email"),
+                "reply_to": (None, str(h1.id)),
+            },
+        )
+        assert r.status_code in (302, 303), r.text
+        bad = client.post(
+            f"/threads/{h1.thread_id}/reply",
+            files={"text": (None, "x"), "channel": (None, "email"), "reply_to": (None, "999999")},
+        )
+        assert bad.status_code == 400
+    await mailbox.dispatch()
+    (sent,) = sent_letters(mailbox.smtp)
+    # the latest inbound letter of h1's conversation is h2 (h3, the auto-reply, is its own conversation)
+    assert sent["In-Reply-To"] == "<h2@example.org>"
+    assert sent["References"] == "<h1@example.org> <h2@example.org>"
+    assert sent["Subject"] == "Re: Платье [#1042]"
+    async with mailbox.factory() as session:
+        row = await session.get(Message, h2.id)
+        assert row is not None and row.order_id == own
+    assert h3.meta["auto"] is True
