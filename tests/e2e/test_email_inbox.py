@@ -104,6 +104,7 @@ async def test_letter_arrives_manager_links_order_and_answers(
         await first.locator(".email-html summary").click()
         frame = page.frame_locator(f"#{await first.get_attribute('id')} iframe")
         await expect(frame.locator("b")).to_have_text("M")
+        await first.locator(".email-html summary").click()  # folded again
 
         # the customer's order (made elsewhere, e.g. on the site)
         factory = make_session_factory(engine)
