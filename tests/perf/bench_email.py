@@ -11,9 +11,10 @@ Prints letters/s for each and the ratio ours / helpdesk.  Run:
     python -m tests.perf.bench_email --n 500 [--db postgresql] [--no-helpdesk]
 
 django-helpdesk is never a dependency of ``inbox``. The benchmark installs it on demand into its own
-virtualenv (default ``~/.cache/inbox-bench/helpdesk-venv``, ``--helpdesk-venv`` to change; created with
-``python -m venv`` + ``pip install 'django-helpdesk[teams]'``: its migrations need pinax-teams) and runs ``tests/perf/helpdesk_runner.py`` there, in a
-separate process with its own SQLite database. To prepare it by hand:
+virtualenv (default ``~/.cache/inbox-bench/helpdesk-venv``, ``--helpdesk-venv`` to change), created with
+``python -m venv`` and ``pip install 'django-helpdesk[teams]'`` (its migrations need pinax-teams), and runs
+``tests/perf/helpdesk_runner.py`` there, in a separate process with its own SQLite database and a Queue
+pointed at the same dovecot. To prepare it by hand:
 
     python -m venv ~/.cache/inbox-bench/helpdesk-venv
     ~/.cache/inbox-bench/helpdesk-venv/bin/pip install 'django-helpdesk[teams]'
