@@ -18,6 +18,7 @@ linked; it is flagged in ``meta["order_warnings"]`` for the manager.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import uuid
@@ -112,13 +113,17 @@ async def _named_messages(session: AsyncSession, ids: Sequence[str], exclude_id:
     return rows
 
 
-async def email_conversation_key(session: AsyncSession, message: Message) -> str:
-    """The conversation key of a stored email message (see the module docstring)."""
+async def email_conversation_key(
+    session: AsyncSession, message: Message, named: Sequence[Message] | None = None
+) -> str:
+    """The conversation key of a stored email message (see the module docstring). ``named``: the stored
+    letters its headers name, when the caller has them already."""
     headers = email_headers(message)
-    ids = named_ids(headers)
-    for named in await _named_messages(session, ids, message.id):
-        if named.thread_id == message.thread_id and named.email_conversation:
-            return named.email_conversation
+    if named is None:
+        named = await _named_messages(session, named_ids(headers), message.id)
+    for ref in named:
+        if ref.thread_id == message.thread_id and ref.email_conversation:
+            return ref.email_conversation
     root = _root(headers)
     if root:
         return _key("mid:", root)
@@ -171,9 +176,14 @@ async def _matcher(session: AsyncSession, account_id: int | None) -> OrderNumber
         if isinstance(custom, str) and custom.strip():
             pattern = custom
     try:
-        return OrderNumberMatcher(pattern)
+        return _compiled(pattern)
     except ValueError:
-        return OrderNumberMatcher(DEFAULT_ORDER_PATTERN)  # a bad pattern must not stop the mail
+        return _compiled(DEFAULT_ORDER_PATTERN)  # a bad pattern must not stop the mail
+
+
+@functools.lru_cache(maxsize=32)
+def _compiled(pattern: str) -> OrderNumberMatcher:
+    return OrderNumberMatcher(pattern)
 
 
 async def link_order(session: AsyncSession, message: Message, named: Sequence[Message] = ()) -> None:
@@ -216,19 +226,20 @@ async def link_order(session: AsyncSession, message: Message, named: Sequence[Me
 
 async def on_email_message(session: AsyncSession, message: Message) -> None:
     """The ingest hook for a stored (flushed) inbound email message: conversation, reply-to summary and
-    automatic order link."""
-    headers = email_headers(message)
-    ids = named_ids(headers)
-    named = await _named_messages(session, ids, message.id)
-    message.email_topic = topic_of(headers.get("subject"))
-    message.email_conversation = await email_conversation_key(session, message)
-    parent = next((m for m in named if m.thread_id == message.thread_id), None)
-    if parent is not None:
-        headers["parent"] = parent_summary(parent)
-    previous = await previous_conversation(session, message.thread_id, message.id)
-    headers["conversation_start"] = previous != message.email_conversation
-    message.meta = {**(message.meta or {}), "email": headers}
-    await link_order(session, message, named)
+    automatic order link. All reads happen before the row changes, so it is written once."""
+    with session.no_autoflush:
+        headers = email_headers(message)
+        named = await _named_messages(session, named_ids(headers), message.id)
+        conversation = await email_conversation_key(session, message, named)
+        previous = await previous_conversation(session, message.thread_id, message.id)
+        parent = next((m for m in named if m.thread_id == message.thread_id), None)
+        if parent is not None:
+            headers["parent"] = parent_summary(parent)
+        headers["conversation_start"] = previous != conversation
+        message.email_topic = topic_of(headers.get("subject"))
+        message.email_conversation = conversation
+        message.meta = {**(message.meta or {}), "email": headers}
+        await link_order(session, message, named)
 
 
 async def previous_conversation(
