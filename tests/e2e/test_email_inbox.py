@@ -115,7 +115,7 @@ async def test_letter_arrives_manager_links_order_and_answers(
 
         dovecot.deliver(second_letter())  # IMAP IDLE picks it up; it appears live
         second = page.locator("#messages .msg.in").nth(1)
-        await expect(second.locator(".email-parent")).to_contain_text("Платье в горошек")
+        await expect(second.locator(".email-parent")).to_contain_text("Платье в горошек", timeout=30_000)
         await expect(second.locator(".email-conversation")).to_have_count(0)  # same conversation
 
         # the thread list re-renders with the new preview (layout may shift): click after it settles
@@ -133,7 +133,7 @@ async def test_letter_arrives_manager_links_order_and_answers(
         await page.fill("#reply-form textarea", "Анна, размер M есть, доставим в Казань за 3 дня.")
         await page.click("#reply-form button[type=submit]")
         out_msg = page.locator("#messages .msg.out").last
-        await expect(out_msg.locator(".delivery")).to_contain_text("отправлено")
+        await expect(out_msg.locator(".delivery")).to_contain_text("отправлено", timeout=30_000)
         await expect(out_msg.locator(".email-subject")).to_have_text("Re: Платье в горошек [#1042]")
         await page.screenshot(path=shot_path("email-inbox"), full_page=True)
 
