@@ -135,6 +135,7 @@ async def test_letter_arrives_manager_links_order_and_answers(
         out_msg = page.locator("#messages .msg.out").last
         await expect(out_msg.locator(".delivery")).to_contain_text("отправлено", timeout=30_000)
         await expect(out_msg.locator(".email-subject")).to_have_text("Re: Платье в горошек [#1042]")
+        await expect(page.locator("#reply-to-label")).to_have_text("")  # the choice is cleared after sending
         await page.screenshot(path=shot_path("email-inbox"), full_page=True)
 
         received = await wait_for(lambda: smtp_server.handler.received)
