@@ -4,6 +4,7 @@
   "use strict";
   let source = null;
   let listTimer = null;
+  const stale = new Set();  // ids updated before they were appended
 
   function layout() { return document.querySelector(".layout"); }
   function currentThreadId() {
@@ -37,14 +38,18 @@
         const tmp = document.createElement("div");
         tmp.innerHTML = html;
         tmp.querySelectorAll(".msg").forEach(function (el) {
-          if (!document.getElementById(el.id)) { box.appendChild(el); htmx.process(el); }
+          if (!document.getElementById(el.id)) {
+            box.appendChild(el); htmx.process(el);
+            // an update that arrived while this message was being fetched: re-read it now
+            if (stale.delete(el.dataset.id)) refreshMessage(el.dataset.id);
+          }
         });
         if (atBottom) box.scrollTop = box.scrollHeight;
       });
   }
   function refreshMessage(id) {
     const el = document.getElementById("msg-" + id);
-    if (!el) return;
+    if (!el) { stale.add(String(id)); return; }
     htmx.ajax("GET", "/ui/messages/" + id, { target: el, swap: "outerHTML" });
   }
   function onEvent(ev) {
