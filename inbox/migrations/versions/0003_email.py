@@ -3,6 +3,7 @@
 Revision ID: 0003_email
 Revises: 0002_identity
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
