@@ -33,6 +33,7 @@ from inbox.channels.base import (
 from inbox.channels.hub import ChannelHub
 from inbox.customers import live_customer, pick_identity
 from inbox.db import SessionFactory, is_postgres, transaction
+from inbox.email_reply import conversation_of, prepare_email_draft
 from inbox.events import Event, EventBus
 from inbox.files import resolve as resolve_file
 from inbox.models import Attachment as AttachmentRow
@@ -89,6 +90,8 @@ async def enqueue(session: AsyncSession, thread: Thread, draft: Draft) -> tuple[
         if draft.channel:
             raise NoChannel(f"the customer has no usable {draft.channel} channel")
         raise NoChannel("the customer has no channel we can answer on")
+    if identity.kind == "email":  # subject, threading headers, order tag, auto flag
+        draft = await prepare_email_draft(session, thread.id, draft)
     message = Message(
         thread_id=thread.id,
         customer_id=customer.id,
@@ -102,6 +105,7 @@ async def enqueue(session: AsyncSession, thread: Thread, draft: Draft) -> tuple[
         meta={**draft.meta, "buttons": [[_button(b) for b in row] for row in draft.buttons]},
         delivery=Delivery.QUEUED,
         order_id=draft.order_id,
+        email_conversation=conversation_of(draft.meta) if identity.kind == "email" else None,
         revisions=[],
         created_at=utcnow(),
     )

@@ -34,6 +34,7 @@ from inbox.web.views.api import ApiV1
 from inbox.web.views.customers import CustomersController
 from inbox.web.views.customers_api import CustomersApi
 from inbox.web.views.dashboard import DashboardController
+from inbox.web.views.email import EmailController
 from inbox.web.views.inbox import InboxController
 from inbox.web.views.search import SearchController
 from inbox.web.views.team import TeamController
@@ -109,6 +110,7 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> Litest
             TeamController,
             SearchController,
             DashboardController,
+            EmailController,
         ],
         before_request=require_manager,
         include_in_schema=False,

@@ -34,6 +34,7 @@ from inbox.team.assignment import active_managers
 from inbox.threads import BadCursor, BadFilter, ThreadFilter, list_threads, mark_read, thread_messages
 from inbox.web.auth import manager_of
 from inbox.web.state import ctx
+from inbox.web.views.email import reply_meta
 from inbox.web.views.team import team_context
 
 AnyRequest = Request[Any, Any, Any]
@@ -172,10 +173,17 @@ class InboxController(Controller):
                 thread = await live_thread(session, thread_id)
                 if thread is None:
                     raise NotFoundException(i18n._("No such conversation."))
+                meta = await reply_meta(session, thread_id, channel, data.get("reply_to"))
                 _message, events = await enqueue(
                     session,
                     thread,
-                    Draft(text=text, manager_id=manager.id, channel=channel, attachments=tuple(attachments)),
+                    Draft(
+                        text=text,
+                        manager_id=manager.id,
+                        channel=channel,
+                        attachments=tuple(attachments),
+                        meta=meta,
+                    ),
                 )
         except NoChannel as exc:
             return _error(request, i18n._("Cannot send: %(reason)s") % {"reason": str(exc)}, 409)
