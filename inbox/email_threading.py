@@ -97,7 +97,7 @@ def group_conversations(letters: Sequence[Letter], by_subject: bool = True) -> l
     return list(groups.values())
 
 
-DEFAULT_ORDER_PATTERN = r"(?:#|№|\bзаказ[ау]?\s*(?:№|#|n|no\.?|номер)?)\s*(\d{3,10})\b"
+DEFAULT_ORDER_PATTERN = r"(?:#|№|\bзаказ(?:ом|а|у|е)?\s*(?:№|#|n|no\.?|номер)?)\s*(\d{3,10})\b"
 
 
 class OrderNumberMatcher:

@@ -31,6 +31,7 @@ from inbox.channels.base import (
 from inbox.channels.hub import ChannelHub
 from inbox.customers import Resolved, apply_vouched, resolve
 from inbox.db import SessionFactory, insert_for, is_postgres, transaction
+from inbox.email_links import on_email_message
 from inbox.events import Event, EventBus
 from inbox.files import safe_filename, store_bytes
 from inbox.models import Attachment as AttachmentRow
@@ -321,6 +322,9 @@ async def stage_message(
     set_committed_value(message, "attachments", [])
     message.attachments.extend(rows)
     session.add(message)
+    if msg.kind == "email":
+        await session.flush()  # email is low volume: the hook reads other letters of the thread
+        await on_email_message(session, message)  # conversation key, reply-to, order link
     thread = res.thread
     if msg.sent_at >= thread.last_message_at:
         thread.last_message_at = msg.sent_at

@@ -344,7 +344,40 @@ async def suggest_duplicates(session: AsyncSession, customer_id: int) -> list[Su
         await add(
             [cid for cid, n in rows.all() if normalize_name(n) == name], "same_name_phone_digits", "name"
         )
+    if name and len(name.split()) >= 2:  # a full name: "Анна Смирнова" on VK and on Telegram
+        rows = await session.execute(
+            select(Customer.id, Customer.name)
+            .where(Customer.name.in_(_case_variants(customer.name.strip())), live_only)
+            .order_by(Customer.id)
+            .limit(20)
+        )
+        await add([cid for cid, n in rows.all() if normalize_name(n) == name], "same_name", "name")
     return sorted(found.values(), key=lambda s: s.customer_id)
+
+
+def _case_variants(text: str) -> set[str]:
+    return {text, text.lower(), text.title(), text.capitalize(), text.upper()}
+
+
+async def find_customers(session: AsyncSession, query: str, exclude: int, limit: int = 10) -> list[Customer]:
+    """Live customers whose name, phone (any format) or email matches: the "merge with…" search."""
+    text = query.strip()
+    if len(text) < 2:
+        return []
+    phone = try_normalize_phone(text)
+    cond = [
+        func.lower(Customer.name).contains(text.lower()),
+        func.lower(Customer.email).contains(text.lower()),
+    ]
+    if phone:
+        cond.append(Customer.phone == phone)
+    rows = await session.execute(
+        select(Customer)
+        .where(or_(*cond), Customer.merged_into_id.is_(None), Customer.id != exclude)
+        .order_by(Customer.id)
+        .limit(limit)
+    )
+    return list(rows.scalars())
 
 
 # ---- merge -----------------------------------------------------------------------------------------------

@@ -34,6 +34,7 @@ from inbox.channels.base import (
 from inbox.channels.hub import ChannelHub
 from inbox.customers import live_customer, pick_identity
 from inbox.db import SessionFactory, is_postgres, transaction
+from inbox.email_reply import conversation_of, prepare_email_draft
 from inbox.events import Event, EventBus
 from inbox.files import resolve as resolve_file
 from inbox.models import Attachment as AttachmentRow
@@ -90,6 +91,8 @@ async def enqueue(session: AsyncSession, thread: Thread, draft: Draft) -> tuple[
         if draft.channel:
             raise NoChannel(f"the customer has no usable {draft.channel} channel")
         raise NoChannel("the customer has no channel we can answer on")
+    if identity.kind == "email":  # subject, threading headers, order tag, auto flag
+        draft = await prepare_email_draft(session, thread.id, draft)
     message = Message(
         thread_id=thread.id,
         customer_id=customer.id,
@@ -103,6 +106,7 @@ async def enqueue(session: AsyncSession, thread: Thread, draft: Draft) -> tuple[
         meta={**draft.meta, "buttons": [[_button(b) for b in row] for row in draft.buttons]},
         delivery=Delivery.QUEUED,
         order_id=draft.order_id,
+        email_conversation=conversation_of(draft.meta) if identity.kind == "email" else None,
         revisions=[],
         created_at=utcnow(),
     )
@@ -161,6 +165,8 @@ async def retry(session: AsyncSession, message_id: int) -> list[Event]:
         raise LookupError(f"no outbound message {message_id}")
     if message.delivery != Delivery.FAILED:
         raise ValueError("only a failed message can be retried")
+    if message.meta.get("fell_back_to"):
+        raise ValueError("this message was already sent through another channel")
     row = (await session.execute(select(Outbox).where(Outbox.message_id == message_id))).scalar_one_or_none()
     if row is None:
         raise LookupError(f"message {message_id} has no outbox row")
@@ -513,6 +519,14 @@ class Dispatcher:
             order_id=failed.order_id,
         )
         message, events = await enqueue(session, thread, draft)
+        # The failed copy is settled: it went out on another channel, so it offers no Retry (no double send).
+        await session.execute(
+            update(Message)
+            .where(Message.id == failed.id)
+            .values(
+                meta={**failed.meta, "fell_back_to": {"message_id": message.id, "channel": message.channel}}
+            )
+        )
         note = Message(
             thread_id=thread.id,
             customer_id=customer.id,

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import base64
 import json
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from inbox.models import Customer, Identity, Message, Thread
+from inbox.models import Customer, CustomerLabel, Identity, Message, Thread, ThreadLabel, utcnow
 
 
 class BadCursor(ValueError):
@@ -34,6 +36,62 @@ def decode_cursor(cursor: str) -> list[object]:
     return value
 
 
+# Extra list filters registered by other features: name -> (query, value) -> query. The orders feature adds
+# e.g. THREAD_FILTERS["overdue"] = lambda q, v: q.where(exists(...orders of Thread.customer_id past due...)).
+ThreadFilterHook = Callable[[Any, str], Any]  # (Select, value) -> Select
+THREAD_FILTERS: dict[str, ThreadFilterHook] = {}
+
+
+class BadFilter(ValueError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadFilter:
+    """What the inbox list shows. Snoozed threads are hidden until their time unless ``snoozed`` is set."""
+
+    status: str | None = None
+    assignee_id: int | None = None
+    unassigned: bool = False
+    label_id: int | None = None
+    channel: str | None = None
+    unread: bool = False
+    snoozed: bool = False  # True: only the snoozed ones (the "Snoozed" view)
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def apply(self, query: Any, now: datetime) -> Any:
+        if self.status:
+            query = query.where(Thread.status == self.status)
+        if self.assignee_id is not None:
+            query = query.where(Thread.assignee_id == self.assignee_id)
+        if self.unassigned:
+            query = query.where(Thread.assignee_id.is_(None))
+        if self.label_id is not None:
+            on_thread = exists().where(
+                ThreadLabel.thread_id == Thread.id, ThreadLabel.label_id == self.label_id
+            )
+            on_customer = exists().where(
+                CustomerLabel.customer_id == Thread.customer_id, CustomerLabel.label_id == self.label_id
+            )
+            query = query.where(or_(on_thread, on_customer))
+        if self.channel:
+            query = query.where(
+                exists().where(Identity.customer_id == Thread.customer_id, Identity.kind == self.channel)
+            )
+        if self.unread:
+            query = query.where(Thread.unread_count > 0)
+        if self.snoozed:
+            query = query.where(Thread.snoozed_until > now)
+        else:
+            query = query.where(or_(Thread.snoozed_until.is_(None), Thread.snoozed_until <= now))
+        for name, value in self.extra.items():
+            hook = THREAD_FILTERS.get(name)
+            if hook is None:
+                raise BadFilter(f"unknown filter {name!r}")
+            query = hook(query, value)
+        return query
+
+
 @dataclass(frozen=True, slots=True)
 class ThreadRow:
     thread: Thread
@@ -49,16 +107,13 @@ async def list_threads(
     status: str | None = None,
     assignee_id: int | None = None,
     unassigned: bool = False,
+    filters: ThreadFilter | None = None,
+    now: datetime | None = None,
 ) -> tuple[list[ThreadRow], str | None]:
     """Threads by last activity (newest first), keyset-paginated on (last_message_at, id)."""
-    query = select(Thread, Customer).join(Customer, Customer.id == Thread.customer_id)
-    query = query.where(Customer.merged_into_id.is_(None))
-    if status:
-        query = query.where(Thread.status == status)
-    if assignee_id is not None:
-        query = query.where(Thread.assignee_id == assignee_id)
-    if unassigned:
-        query = query.where(Thread.assignee_id.is_(None))
+    query = thread_list_query(
+        filters or ThreadFilter(status=status, assignee_id=assignee_id, unassigned=unassigned), now
+    )
     if cursor:
         parts = decode_cursor(cursor)
         try:
@@ -68,7 +123,7 @@ async def list_threads(
         query = query.where(
             or_(Thread.last_message_at < at, and_(Thread.last_message_at == at, Thread.id < tid))
         )
-    query = query.order_by(Thread.last_message_at.desc(), Thread.id.desc()).limit(limit + 1)
+    query = query.limit(limit + 1)
     rows = (await session.execute(query)).all()
     more = len(rows) > limit
     rows = rows[:limit]
@@ -86,6 +141,13 @@ async def list_threads(
     out = [ThreadRow(t, c, tuple(sorted(kinds.get(c.id, set())))) for t, c in rows]
     next_cursor = encode_cursor(rows[-1][0].last_message_at, rows[-1][0].id) if more and rows else None
     return out, next_cursor
+
+
+def thread_list_query(filters: ThreadFilter, now: datetime | None = None) -> Any:
+    query = select(Thread, Customer).join(Customer, Customer.id == Thread.customer_id)
+    query = query.where(Customer.merged_into_id.is_(None))
+    query = filters.apply(query, now or utcnow())
+    return query.order_by(Thread.last_message_at.desc(), Thread.id.desc())
 
 
 async def thread_messages(

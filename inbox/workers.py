@@ -26,6 +26,7 @@ from inbox.models import ChannelAccount
 from inbox.orders.timers import OrderTimers
 from inbox.outbox import Dispatcher
 from inbox.settings import Settings
+from inbox.team.background import auto_assign_listener, waiting_alerts
 
 log = logging.getLogger(__name__)
 LOCK_NAMESPACE = 0x1B0C  # advisory lock keys: (namespace, account id)
@@ -74,6 +75,8 @@ class Workers:
         self.bots = BotEngine(
             self.factory, self.settings, bus=self.bus, hub=self.hub, wake=self.dispatcher.wake
         )
+        # Team work on new customer messages: a snoozed thread wakes up, round robin assigns (when on).
+        self.bus.subscribe(auto_assign_listener(self.factory, self.bus))
         if self.settings.bots_enabled:
             self.bus.subscribe(self.bots.on_event)
             self.processor.callback_handlers.append(self.bots.on_callback)
@@ -89,6 +92,7 @@ class Workers:
             asyncio.create_task(self.dispatcher.run(self.stop), name="outbox-dispatcher"),
             asyncio.create_task(self._supervise(), name="poller-supervisor"),
             asyncio.create_task(self.order_timers.run(self.stop), name="order-timers"),
+            asyncio.create_task(waiting_alerts(self.factory, self.bus, self.stop), name="waiting-alerts"),
         ]
 
     async def close(self) -> None:

@@ -100,6 +100,7 @@ class Thread(Base):
     last_inbound_channel: Mapped[str | None] = mapped_column(String(16))
     last_preview: Mapped[str] = mapped_column(String(200), default="")
     unread_count: Mapped[int] = mapped_column(default=0)
+    snoozed_until: Mapped[datetime | None] = mapped_column()  # hidden from default views until then
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     customer: Mapped[Customer] = relationship(lazy="raise")
@@ -110,6 +111,8 @@ class Message(Base):
     __table_args__ = (
         UniqueConstraint("account_id", "external_id"),
         Index("ix_message_thread", "thread_id", "id"),
+        Index("ix_message_email_conversation", "thread_id", "email_conversation"),
+        Index("ix_message_email_topic", "thread_id", "email_topic"),
     )
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
     thread_id: Mapped[int] = mapped_column(ForeignKey("thread.id"))
@@ -128,6 +131,10 @@ class Message(Base):
     external_id: Mapped[str | None] = mapped_column(String(254))
     reply_to_external_id: Mapped[str | None] = mapped_column(String(254))
     order_id: Mapped[int | None] = mapped_column(index=True)
+    # Email conversation inside the thread (root Message-ID or inherited key) and the hashed normalised
+    # subject used to join letters whose threading headers were lost (inbox.email_links).
+    email_conversation: Mapped[str | None] = mapped_column(String(254))
+    email_topic: Mapped[str | None] = mapped_column(String(64))
     meta: Mapped[dict[str, Any]] = mapped_column(
         default=dict
     )  # email headers, buttons, quotes, fallback notes

@@ -29,12 +29,17 @@ from inbox.settings import Settings
 from inbox.web import filters
 from inbox.web.auth import login, login_page, logout, require_manager, require_token
 from inbox.web.state import AppContext
+from inbox.web.views.admin import AdminController, require_admin
 from inbox.web.views.api import ApiV1
 from inbox.web.views.customers import CustomersController
 from inbox.web.views.customers_api import CustomersApi
+from inbox.web.views.dashboard import DashboardController
+from inbox.web.views.email import EmailController
 from inbox.web.views.inbox import InboxController
 from inbox.web.views.orders import OrdersController
 from inbox.web.views.orders_api import OrdersApi
+from inbox.web.views.search import SearchController
+from inbox.web.views.team import TeamController
 from inbox.web.views.webhooks import webhook, webhook_status
 from inbox.workers import Workers
 
@@ -101,9 +106,20 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> Litest
     html = Router(path="/", route_handlers=[login_page, login, logout], include_in_schema=False)
     inbox_ui = Router(
         path="/",
-        route_handlers=[InboxController, CustomersController, OrdersController],
+        route_handlers=[
+            InboxController,
+            CustomersController,
+            TeamController,
+            SearchController,
+            DashboardController,
+            EmailController,
+            OrdersController,
+        ],
         before_request=require_manager,
         include_in_schema=False,
+    )
+    admin_ui = Router(
+        path="/admin", route_handlers=[AdminController], before_request=require_admin, include_in_schema=False
     )
     api = Router(
         path="/api/v1",
@@ -117,6 +133,7 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> Litest
         route_handlers=[
             html,
             inbox_ui,
+            admin_ui,
             hooks,
             api,
             healthz,

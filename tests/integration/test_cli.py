@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -116,3 +118,32 @@ def test_bad_database_url_is_a_clear_error(tmp_path: Path) -> None:
     out = cli({"INBOX_DATABASE_URL": "mysql://nope"}, tmp_path, "channel", "list")
     assert out.returncode != 0
     assert "INBOX_DATABASE_URL" in out.stderr
+
+
+async def test_vk_and_sms_accounts_with_clear_errors(
+    env: dict[str, str], tmp_path: Path, engine: object
+) -> None:
+    def run(line: str) -> subprocess.CompletedProcess[str]:
+        return cli(env, tmp_path, *shlex.split(line))
+
+    short = run("channel add vk --name club --token abc --group-id 1")
+    assert short.returncode != 0 and "VK community token" in short.stderr
+    no_conf = run(f"channel add vk --name club --token {'t' * 40} --group-id 1 --mode callback")
+    assert no_conf.returncode != 0 and "--confirmation" in no_conf.stderr
+    vk = run(f"channel add vk --name club --token {'t' * 40} --group-id 1 --mode callback --confirmation ok1")
+    assert vk.returncode == 0 and "/webhooks/vk/" in vk.stdout
+
+    no_creds = run("channel add sms --name tw --provider twilio --from +15005550006")
+    assert no_creds.returncode != 0 and "--account-sid" in no_creds.stderr
+    bad_from = run("channel add sms --name tw --provider twilio --from 12 --account-sid AC1 --auth-token t")
+    assert bad_from.returncode != 0 and "not a valid phone number" in bad_from.stderr
+    smsc = run("channel add sms --name c --provider smsc --from +79990000000")
+    assert smsc.returncode != 0 and "not supported" in smsc.stderr
+    smsru = run(
+        "channel add sms --name ru --provider smsru --api-id K --from '+7 916 123-45-67' "
+        "--public-url https://shop.example"
+    )
+    assert smsru.returncode == 0, smsru.stderr
+    assert "https://shop.example/webhooks/sms/" in smsru.stdout and "token=" in smsru.stdout
+    listed = run("channel list")
+    assert "club" in listed.stdout and "ru" in listed.stdout

@@ -238,3 +238,21 @@ async def test_rate_limit_is_waited_out_and_blocked_bot_fails_visibly(
 
             last = await eventually(failed)
             assert "blocked" in last["delivery"]["error"]
+
+
+async def test_restart_processes_what_was_committed_but_not_processed(
+    factory: SessionFactory, settings: Settings, emulator: TelegramEmulator
+) -> None:
+    from inbox.channels.base import RawEvent
+    from inbox.ingest import store_raw
+
+    account_id = await add_account(factory, emulator, "webhook", public_url="http://127.0.0.1:9")
+    # Committed by a process that died before processing them:
+    updates = [
+        {"update_id": 70 + i, **text_update(900, f"до перезапуска {i}", message_id=i + 1)} for i in range(3)
+    ]
+    assert await store_raw(factory, account_id, [RawEvent(str(u["update_id"]), u) for u in updates]) == 3
+    assert await messages(factory) == []
+    with threaded_server(settings):
+        rows = await eventually(lambda: _at_least(factory, 3))
+    assert [m.text for m in rows] == [f"до перезапуска {i}" for i in range(3)]

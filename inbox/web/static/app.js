@@ -19,10 +19,10 @@
     listTimer = setTimeout(function () {
       const l = layout();
       if (!l) return;
-      const view = l.dataset.view || "all";
+      const qs = l.dataset.filters || ("view=" + encodeURIComponent(l.dataset.view || "all"));
       const current = currentThreadId();
-      htmx.ajax("GET", "/ui/threads?view=" + encodeURIComponent(view) + (current ? "&current=" + current : ""),
-        { target: "#thread-list", swap: "innerHTML" });
+      htmx.ajax("GET", "/ui/threads?" + qs + (current ? "&current=" + current : ""),
+        { target: "#thread-list-items", swap: "innerHTML" });
     }, 150);
   }
   function appendNewMessages() {
@@ -40,12 +40,24 @@
           if (!document.getElementById(el.id)) { box.appendChild(el); htmx.process(el); }
         });
         if (atBottom) box.scrollTop = box.scrollHeight;
+        flushPending();
       });
   }
+  const pendingUpdates = new Set();
   function refreshMessage(id) {
     const el = document.getElementById("msg-" + id);
-    if (!el) return;
+    if (!el) {
+      // The update overtook the message itself (its fetch is still in flight): apply it once it lands.
+      pendingUpdates.add(String(id));
+      appendNewMessages();
+      return;
+    }
     htmx.ajax("GET", "/ui/messages/" + id, { target: el, swap: "outerHTML" });
+  }
+  function flushPending() {
+    pendingUpdates.forEach(function (id) {
+      if (document.getElementById("msg-" + id)) { pendingUpdates.delete(id); refreshMessage(id); }
+    });
   }
   function onEvent(ev) {
     let data;
@@ -56,7 +68,9 @@
     if (tid && tid === currentThreadId()) {
       if (data.type === "message.new") appendNewMessages();
       if (data.type === "message.updated" && data.message_id) refreshMessage(data.message_id);
+      if (data.type === "thread.updated") window.inboxTeam && window.inboxTeam.refreshHead();
     }
+    if (window.inboxTeam) window.inboxTeam.onEvent(data);
   }
   function connect() {
     if (!layout()) return;

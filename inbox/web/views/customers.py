@@ -29,6 +29,7 @@ from inbox.merge import (
     NotFound,
     UnresolvedConflicts,
     choose_preferred_channel,
+    find_customers,
     merge_customers,
     merge_history,
     merge_preview,
@@ -58,6 +59,7 @@ def reason_labels() -> dict[str, str]:
         "same_phone": i18n._("Same phone number"),
         "same_email": i18n._("Same email address"),
         "same_name_phone_digits": i18n._("Same name and phone digits"),
+        "same_name": i18n._("Same name"),
     }
 
 
@@ -114,6 +116,16 @@ class CustomersController(Controller):
         if request.headers.get("hx-request"):
             return Template("_customer_card.html", context=data)
         return Template("customer.html", context=data)
+
+    @get("/customers/{customer_id:int}/merge-candidates", name="customer_merge_candidates")
+    async def merge_candidates(
+        self, request: AnyRequest, customer_id: FromPath[int], q: FromQuery[str] = ""
+    ) -> Template:
+        async with ctx(request).factory() as session:
+            found = await find_customers(session, q, exclude=customer_id)
+        return Template(
+            "_merge_candidates.html", context={"found": found, "customer_id": customer_id, "q": q}
+        )
 
     @get("/customers/{customer_id:int}/merge", name="customer_merge_page")
     async def merge_page(

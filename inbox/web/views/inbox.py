@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import mimetypes
+import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import UploadFile
@@ -26,14 +29,19 @@ from inbox.files import resolve, safe_filename, store_bytes
 from inbox.merge import live_thread
 from inbox.models import Attachment, ChannelAccount, Customer, Manager, Message, Thread
 from inbox.outbox import Draft, NewAttachment, NoChannel, enqueue, retry
-from inbox.threads import BadCursor, list_threads, mark_read, thread_messages
+from inbox.team import labels, notifications, presence
+from inbox.team.assignment import active_managers
+from inbox.threads import BadCursor, BadFilter, ThreadFilter, list_threads, mark_read, thread_messages
 from inbox.web.auth import manager_of
 from inbox.web.state import ctx
+from inbox.web.views.email import reply_meta
+from inbox.web.views.team import team_context
 
 AnyRequest = Request[Any, Any, Any]
+log = logging.getLogger(__name__)
 
 
-async def thread_context(request: AnyRequest, thread_id: int) -> dict[str, Any]:
+async def thread_context(request: AnyRequest, thread_id: int, *, mark: bool = True) -> dict[str, Any]:
     async with transaction(ctx(request).factory) as session:
         thread = await session.get(Thread, thread_id)
         if thread is None:
@@ -42,8 +50,10 @@ async def thread_context(request: AnyRequest, thread_id: int) -> dict[str, Any]:
         assert customer is not None
         messages = await thread_messages(session, thread_id)
         identities = await identities_of(session, customer.id)
-        await mark_read(session, thread_id)
+        if mark:
+            await mark_read(session, thread_id)
         accounts = {a.id: a for a in (await session.execute(select(ChannelAccount))).scalars()}
+        team = await team_context(session, thread)
     preferred = preferred_kind(customer, thread)
     kinds = list(dict.fromkeys(i.kind for i in identities if not i.blocked))
     return {
@@ -54,6 +64,8 @@ async def thread_context(request: AnyRequest, thread_id: int) -> dict[str, Any]:
         "accounts": accounts,
         "channels": kinds,
         "preferred": preferred if preferred in kinds else (kinds[0] if kinds else None),
+        "manager": manager_of(request),
+        **team,
     }
 
 
@@ -161,10 +173,17 @@ class InboxController(Controller):
                 thread = await live_thread(session, thread_id)
                 if thread is None:
                     raise NotFoundException(i18n._("No such conversation."))
+                meta = await reply_meta(session, thread_id, channel, data.get("reply_to"))
                 _message, events = await enqueue(
                     session,
                     thread,
-                    Draft(text=text, manager_id=manager.id, channel=channel, attachments=tuple(attachments)),
+                    Draft(
+                        text=text,
+                        manager_id=manager.id,
+                        channel=channel,
+                        attachments=tuple(attachments),
+                        meta=meta,
+                    ),
                 )
         except NoChannel as exc:
             return _error(request, i18n._("Cannot send: %(reason)s") % {"reason": str(exc)}, 409)
@@ -212,9 +231,18 @@ class InboxController(Controller):
     async def events(self, request: AnyRequest) -> ServerSentEvent:
         """Live updates for this manager's browser. Pub/sub drops events while disconnected, so the
         browser re-reads its list and thread from the database whenever the stream (re)opens."""
-        plugin = ctx(request).bus.plugin
+        app = ctx(request)
+        plugin = app.bus.plugin
         manager = manager_of(request)
         assert plugin is not None
+
+        async def beat() -> None:
+            """Presence heartbeat: the open stream says this manager is online (one write a minute)."""
+            try:
+                async with transaction(app.factory) as session:
+                    await presence.heartbeat(session, manager.id)
+            except Exception:  # live updates must not die because a heartbeat write failed
+                log.exception("presence heartbeat failed")
 
         async def stream() -> AsyncIterator[ServerSentEventMessage]:
             async with plugin.start_subscription([INBOX_CHANNEL, f"manager:{manager.id}"]) as sub:
@@ -225,9 +253,14 @@ class InboxController(Controller):
                         await queue.put(item)
 
                 pumping = asyncio.create_task(pump())
+                await beat()
+                last_beat = time.monotonic()
                 try:
                     yield ServerSentEventMessage(event="hello", data="{}")
                     while not pumping.done():
+                        if time.monotonic() - last_beat >= presence.HEARTBEAT_EVERY:
+                            await beat()
+                            last_beat = time.monotonic()
                         try:
                             raw = await asyncio.wait_for(queue.get(), timeout=15)
                         except TimeoutError:
@@ -261,15 +294,16 @@ class InboxController(Controller):
 
     async def _list_context(self, request: AnyRequest, cursor: str | None, view: str) -> dict[str, Any]:
         manager = manager_of(request)
-        kwargs: dict[str, Any] = {}
-        if view == "mine":
-            kwargs["assignee_id"] = manager.id
-        elif view == "unassigned":
-            kwargs["unassigned"] = True
+        filters, params = list_filters(request, view, manager.id)
         try:
             async with ctx(request).factory() as session:
-                rows, next_cursor = await list_threads(session, cursor=cursor, **kwargs)
-        except BadCursor as exc:
+                rows, next_cursor = await list_threads(session, cursor=cursor, filters=filters)
+                row_labels = await labels.thread_labels(session, [r.thread.id for r in rows])
+                team = {m.id: m for m in await active_managers(session)}
+                all_labels = await labels.all_labels(session)
+                unread_notes = await notifications.unread_count(session, manager.id)
+                away = await presence.is_away(session, manager.id)
+        except (BadCursor, BadFilter) as exc:
             raise ClientException(str(exc)) from exc
         return {
             "rows": rows,
@@ -278,7 +312,42 @@ class InboxController(Controller):
             "manager": manager,
             "thread": None,
             "cursor": cursor,
+            "row_labels": row_labels,
+            "team_by_id": team,
+            "all_labels": all_labels,
+            "filters": params,
+            "filter_qs": urlencode({"view": view, **params}),
+            "unread_notifications": unread_notes,
+            "away": away,
         }
+
+
+FILTER_KEYS = ("label", "channel", "status", "assignee", "unread")
+
+
+def list_filters(request: AnyRequest, view: str, me: int) -> tuple[ThreadFilter, dict[str, str]]:
+    """The list's filters from the query string (kept out of handler signatures: one place to extend)."""
+    q = request.query_params
+    params = {k: str(q.get(k)) for k in FILTER_KEYS if q.get(k)}
+    extra = {k[2:]: str(v) for k, v in q.items() if k.startswith("f_") and v}  # hooks: ?f_overdue=1
+    params.update({f"f_{k}": v for k, v in extra.items()})
+    assignee = params.get("assignee", "")
+    label = params.get("label", "")
+    if (assignee and not assignee.isdigit()) or (label and not label.isdigit()):
+        raise ClientException("label and assignee filters take ids")
+    if params.get("status") and params["status"] not in ("open", "waiting", "closed"):
+        raise ClientException("status must be open, waiting or closed")
+    filters = ThreadFilter(
+        status=params.get("status") or None,
+        assignee_id=me if view == "mine" else (int(assignee) if assignee else None),
+        unassigned=view == "unassigned",
+        label_id=int(label) if label else None,
+        channel=params.get("channel") or None,
+        unread=params.get("unread") == "1",
+        snoozed=view == "snoozed",
+        extra=extra,
+    )
+    return filters, params
 
 
 def _error(request: AnyRequest, message: str, status: int) -> Template | Response[str]:

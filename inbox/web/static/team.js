@@ -1,0 +1,211 @@
+// Team work in the browser: composer tabs, "/" canned replies, typing / viewing indicators, notifications
+// (in-page + the browser Notification API when permitted), keyboard shortcuts and the help overlay.
+(function () {
+  "use strict";
+  const PRESENCE_EVERY = 3000;
+  let cannedCache = { thread: null, items: [] };
+  let cannedIndex = 0;
+  let lastTyping = 0;
+  const watchers = {}; // manager id -> {name, state, until}
+
+  function csrf() {
+    try { return JSON.parse(document.body.getAttribute("hx-headers") || "{}")["x-csrftoken"] || ""; }
+    catch (e) { return ""; }
+  }
+  function me() { const l = document.querySelector(".layout"); return l ? l.dataset.me : ""; }
+  function threadId() { const t = document.getElementById("thread"); return t ? t.dataset.threadId : ""; }
+  function post(url, fields) {
+    const body = new URLSearchParams(fields);
+    return fetch(url, { method: "POST", body: body, credentials: "same-origin",
+      headers: { "x-csrftoken": csrf(), "HX-Request": "true" } });
+  }
+
+  // ---- composer: reply / note tabs --------------------------------------------------------------------
+  function setMode(mode) {
+    const reply = document.getElementById("reply-form");
+    const note = document.getElementById("note-form");
+    if (!reply || !note) return null;
+    reply.hidden = mode === "note";
+    note.hidden = mode !== "note";
+    document.querySelectorAll(".composer-tabs .tab").forEach(function (b) {
+      b.classList.toggle("on", b.dataset.mode === mode);
+    });
+    const box = (mode === "note" ? note : reply).querySelector("textarea");
+    if (box) box.focus();
+    return box;
+  }
+  document.addEventListener("click", function (e) {
+    const tab = e.target.closest && e.target.closest(".composer-tabs .tab");
+    if (tab) { e.preventDefault(); setMode(tab.dataset.mode); }
+    if (e.target.closest && e.target.closest("#notif-bell") && window.Notification &&
+        Notification.permission === "default") {
+      Notification.requestPermission();
+    }
+    const item = e.target.closest && e.target.closest(".canned-item");
+    if (item) { e.preventDefault(); insertCanned(Number(item.dataset.index)); }
+  });
+
+  // ---- canned replies: "/" at the start of the reply ------------------------------------------------
+  function cannedQuery(box) {
+    const upto = box.value.slice(0, box.selectionStart);
+    const m = /(^|\n)\/([\w\-]*)$/.exec(upto);
+    return m ? { query: m[2], start: upto.length - m[2].length - 1 } : null;
+  }
+  function loadCanned() {
+    const tid = threadId();
+    if (cannedCache.thread === tid) return Promise.resolve(cannedCache.items);
+    return fetch("/ui/canned?thread=" + tid, { credentials: "same-origin" })
+      .then(function (r) { return r.ok ? r.json() : []; })
+      .then(function (items) { cannedCache = { thread: tid, items: items }; return items; });
+  }
+  function matches(q) {
+    return cannedCache.items.filter(function (c) {
+      return !q || c.shortcut.toLowerCase().startsWith(q.toLowerCase()) || c.title.toLowerCase().includes(q.toLowerCase());
+    });
+  }
+  function showCanned(box) {
+    const menu = document.getElementById("canned-menu");
+    const q = cannedQuery(box);
+    if (!menu) return;
+    if (!q) { menu.hidden = true; return; }
+    loadCanned().then(function () {
+      const found = matches(q.query);
+      cannedIndex = Math.min(cannedIndex, Math.max(found.length - 1, 0));
+      menu.innerHTML = "";
+      found.forEach(function (c, i) {
+        const a = document.createElement("a");
+        a.href = "#"; a.className = "canned-item" + (i === cannedIndex ? " on" : ""); a.dataset.index = String(i);
+        a.setAttribute("role", "option");
+        const b = document.createElement("b"); b.textContent = "/" + c.shortcut;
+        const span = document.createElement("span"); span.textContent = " " + c.text;
+        a.appendChild(b); a.appendChild(span); menu.appendChild(a);
+      });
+      menu.hidden = found.length === 0;
+    });
+  }
+  function insertCanned(i) {
+    const box = document.querySelector("#reply-form textarea");
+    const menu = document.getElementById("canned-menu");
+    const q = box && cannedQuery(box);
+    if (!box || !q) return;
+    const found = matches(q.query);
+    const c = found[i];
+    if (!c) return;
+    const end = box.selectionStart;
+    box.value = box.value.slice(0, q.start) + c.text + box.value.slice(end);
+    const pos = q.start + c.text.length;
+    box.setSelectionRange(pos, pos);
+    menu.hidden = true;
+    cannedIndex = 0;
+    box.focus();
+  }
+
+  document.addEventListener("input", function (e) {
+    const box = e.target;
+    if (!box.closest) return;
+    if (box.closest("#reply-form") && box.tagName === "TEXTAREA") showCanned(box);
+    if (box.closest(".composer") && box.tagName === "TEXTAREA" && threadId()) {
+      const now = Date.now();
+      if (now - lastTyping > PRESENCE_EVERY) { lastTyping = now; post("/ui/presence", { thread: threadId(), state: "typing" }); }
+    }
+  });
+
+  // ---- presence of colleagues in this thread --------------------------------------------------------
+  function renderPresence() {
+    const line = document.getElementById("presence-line");
+    if (!line) return;
+    const now = Date.now();
+    const parts = [];
+    Object.keys(watchers).forEach(function (id) {
+      const w = watchers[id];
+      if (w.until < now || String(w.thread) !== threadId()) { delete watchers[id]; return; }
+      parts.push(w.name + (w.state === "typing" ? " ✍ " + (window.INBOX_I18N.typing || "is typing…") : " 👁 " + (window.INBOX_I18N.viewing || "is viewing")));
+    });
+    line.textContent = parts.join(" · ");
+  }
+  setInterval(renderPresence, 1000);
+
+  function notifyBrowser(data) {
+    if (!window.Notification || Notification.permission !== "granted" || !document.hidden) return;
+    const n = new Notification("inbox", { body: (data.data && data.data.text) || "", tag: "inbox-" + (data.data && data.data.id) });
+    n.onclick = function () { window.focus(); if (data.thread_id) location.href = "/threads/" + data.thread_id; };
+  }
+
+  window.inboxTeam = {
+    onEvent: function (data) {
+      if (data.type === "presence" && data.data && String(data.data.manager_id) !== me()) {
+        if (data.data.state === "left") { delete watchers[data.data.manager_id]; }
+        else if (data.thread_id) {
+          watchers[data.data.manager_id] = { name: data.data.name || "", state: data.data.state, thread: data.thread_id,
+            until: Date.now() + (data.data.state === "typing" ? 6000 : 60000) };
+        }
+        renderPresence();
+      }
+      if (data.type === "notification.new") {
+        document.body.dispatchEvent(new Event("inbox:notifications"));
+        notifyBrowser(data);
+      }
+    },
+    refreshHead: function () {
+      const tid = threadId();
+      const head = document.getElementById("thread-head");
+      if (tid && head) htmx.ajax("GET", "/ui/threads/" + tid + "/head", { target: head, swap: "outerHTML" });
+    },
+    viewing: function () {
+      const tid = threadId();
+      if (tid) post("/ui/presence", { thread: tid, state: "viewing" });
+    },
+  };
+  document.addEventListener("DOMContentLoaded", function () { window.inboxTeam.viewing(); jumpToAnchor(); });
+  document.body && document.body.addEventListener("htmx:afterSwap", function (e) {
+    if (e.detail.target && e.detail.target.id === "thread-pane") { cannedCache = { thread: null, items: [] }; window.inboxTeam.viewing(); }
+  });
+  setInterval(function () { if (!document.hidden) window.inboxTeam.viewing(); }, 30000);
+
+  function jumpToAnchor() {
+    const m = /^#msg-(\d+)$/.exec(location.hash);
+    const el = m && document.getElementById("msg-" + m[1]);
+    if (el) { el.scrollIntoView({ block: "center" }); el.classList.add("found"); }
+  }
+
+  // ---- keyboard shortcuts ----------------------------------------------------------------------------
+  function moveThread(step) {
+    const items = Array.from(document.querySelectorAll(".thread-item"));
+    if (!items.length) return;
+    let i = items.findIndex(function (li) { return li.classList.contains("current"); });
+    i = i < 0 ? 0 : Math.max(0, Math.min(items.length - 1, i + step));
+    const a = items[i].querySelector("a");
+    items.forEach(function (li) { li.classList.remove("current"); });
+    items[i].classList.add("current");
+    if (a) a.click();
+  }
+  function typing(el) {
+    return el && (el.tagName === "TEXTAREA" || el.tagName === "INPUT" || el.tagName === "SELECT" || el.isContentEditable);
+  }
+  document.addEventListener("keydown", function (e) {
+    const help = document.getElementById("help");
+    const menu = document.getElementById("canned-menu");
+    if (menu && !menu.hidden && e.target.closest && e.target.closest("#reply-form")) {
+      const count = menu.querySelectorAll(".canned-item").length;
+      if (e.key === "ArrowDown" || e.key === "ArrowUp") {
+        e.preventDefault();
+        cannedIndex = (cannedIndex + (e.key === "ArrowDown" ? 1 : count - 1)) % Math.max(count, 1);
+        showCanned(e.target); return;
+      }
+      if (e.key === "Enter" || e.key === "Tab") { e.preventDefault(); insertCanned(cannedIndex); return; }
+      if (e.key === "Escape") { menu.hidden = true; return; }
+    }
+    if (e.key === "Escape") { if (help) help.hidden = true; if (typing(e.target)) e.target.blur(); return; }
+    if (typing(e.target) || e.ctrlKey || e.metaKey || e.altKey) return;
+    switch (e.key) {
+      case "j": moveThread(1); break;
+      case "k": moveThread(-1); break;
+      case "r": e.preventDefault(); setMode("reply"); break;
+      case "n": e.preventDefault(); setMode("note"); break;
+      case "a": { const b = document.getElementById("assign-me"); if (b) b.click(); break; }
+      case "c": { const b = document.getElementById("close-thread"); if (b) b.click(); break; }
+      case "?": if (help) help.hidden = !help.hidden; break;
+      default: return;
+    }
+  });
+})();

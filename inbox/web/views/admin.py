@@ -1,0 +1,183 @@
+"""Admin pages (role admin only; app.py mounts them behind require_admin): managers and roles, the audit
+log, channel accounts (enable / disable, test connection), team settings."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Controller, Request, Response, get, post
+from litestar.enums import RequestEncodingType
+from litestar.exceptions import ClientException, NotFoundException
+from litestar.params import Body, FromPath, FromQuery
+from litestar.response import Redirect, Template
+from sqlalchemy import select
+
+from inbox import i18n
+from inbox.channels.checks import CheckFailed, check_connection
+from inbox.db import transaction
+from inbox.models import ChannelAccount, Manager
+from inbox.team import audit, managers
+from inbox.team.assignment import NotFound, TeamError
+from inbox.team.settings import BadSetting, options, set_options
+from inbox.web.auth import manager_of, require_manager
+from inbox.web.state import ctx
+
+AnyRequest = Request[Any, Any, Any]
+Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
+
+
+async def require_admin(request: AnyRequest) -> Response[Any] | None:
+    """before_request hook: signed in (else the sign-in page) and role admin (else 403)."""
+    denied = await require_manager(request)
+    if denied is not None:
+        return denied
+    if manager_of(request).role != "admin":
+        return Template("forbidden.html", context={"manager": manager_of(request)}, status_code=403)
+    return None
+
+
+class AdminController(Controller):
+    @get("/", name="admin_home")
+    async def home(self) -> Redirect:
+        return Redirect(path="/admin/managers")
+
+    @get("/managers", name="admin_managers")
+    async def managers_page(self, request: AnyRequest) -> Template:
+        return await self._managers(request, None)
+
+    @post("/managers", name="admin_manager_create")
+    async def create(self, request: AnyRequest, data: Form) -> Template | Redirect:
+        me = manager_of(request)
+        try:
+            async with transaction(ctx(request).factory) as session:
+                await managers.create_manager(
+                    session,
+                    me.id,
+                    email=data.get("email", ""),
+                    name=data.get("name", ""),
+                    password=data.get("password", ""),
+                    role=data.get("role", "manager"),
+                    locale=data.get("locale", "ru"),
+                )
+        except TeamError as exc:
+            return await self._managers(request, str(exc), 400)
+        return Redirect(path="/admin/managers")
+
+    @post("/managers/{manager_id:int}/active", name="admin_manager_active")
+    async def active(self, request: AnyRequest, manager_id: FromPath[int], data: Form) -> Template | Redirect:
+        me = manager_of(request)
+        try:
+            async with transaction(ctx(request).factory) as session:
+                await managers.set_active(session, me.id, manager_id, data.get("active") == "1")
+        except NotFound as exc:
+            raise NotFoundException(str(exc)) from exc
+        except TeamError as exc:
+            return await self._managers(request, str(exc), 400)
+        return Redirect(path="/admin/managers")
+
+    @post("/managers/{manager_id:int}/role", name="admin_manager_role")
+    async def role(self, request: AnyRequest, manager_id: FromPath[int], data: Form) -> Template | Redirect:
+        me = manager_of(request)
+        try:
+            async with transaction(ctx(request).factory) as session:
+                await managers.set_role(session, me.id, manager_id, data.get("role", ""))
+        except NotFound as exc:
+            raise NotFoundException(str(exc)) from exc
+        except TeamError as exc:
+            return await self._managers(request, str(exc), 400)
+        return Redirect(path="/admin/managers")
+
+    @get("/audit", name="admin_audit")
+    async def audit_page(self, request: AnyRequest, before: FromQuery[int | None] = None) -> Template:
+        async with ctx(request).factory() as session:
+            entries = await audit.entries(session, before_id=before, limit=100)
+            names = dict((await session.execute(select(Manager.id, Manager.name))).all())
+        return Template(
+            "admin_audit.html",
+            context={
+                "manager": manager_of(request),
+                "entries": entries,
+                "names": names,
+                "next_before": entries[-1].id if len(entries) == 100 else None,
+            },
+        )
+
+    @get("/channels", name="admin_channels")
+    async def channels(self, request: AnyRequest) -> Template:
+        return await self._channels(request, {})
+
+    @post("/channels/{account_id:int}/enabled", name="admin_channel_enabled")
+    async def channel_enabled(self, request: AnyRequest, account_id: FromPath[int], data: Form) -> Redirect:
+        me = manager_of(request)
+        enabled = data.get("enabled") == "1"
+        async with transaction(ctx(request).factory) as session:
+            account = await session.get(ChannelAccount, account_id)
+            if account is None:
+                raise NotFoundException(f"no channel account {account_id}")
+            if account.enabled != enabled:
+                account.enabled = enabled
+                await audit.record(
+                    session,
+                    me.id,
+                    "channel.enable" if enabled else "channel.disable",
+                    account.name,
+                    account_id=account.id,
+                )
+        return Redirect(path="/admin/channels")
+
+    @post("/channels/{account_id:int}/check", name="admin_channel_check")
+    async def channel_check(self, request: AnyRequest, account_id: FromPath[int]) -> Template:
+        app = ctx(request)
+        async with app.factory() as session:
+            account = await session.get(ChannelAccount, account_id)
+        if account is None:
+            raise NotFoundException(f"no channel account {account_id}")
+        try:
+            result = (True, await check_connection(account, app.settings))
+        except CheckFailed as exc:
+            result = (False, str(exc))
+        return await self._channels(request, {account_id: result})
+
+    @get("/team", name="admin_team")
+    async def team(self, request: AnyRequest) -> Template:
+        async with ctx(request).factory() as session:
+            opts = await options(session)
+        return Template(
+            "admin_team.html", context={"manager": manager_of(request), "opts": opts, "error": None}
+        )
+
+    @post("/team", name="admin_team_save")
+    async def team_save(self, request: AnyRequest, data: Form) -> Redirect:
+        me = manager_of(request)
+        raw = (data.get("waiting_minutes") or "0").strip()
+        if not raw.isdigit():
+            raise ClientException(i18n._("Minutes must be a whole number."))
+        try:
+            async with transaction(ctx(request).factory) as session:
+                rr = data.get("round_robin") == "1"
+                await set_options(session, round_robin=rr, waiting_minutes=int(raw))
+                await audit.record(
+                    session, me.id, "team.settings", "", round_robin=rr, waiting_minutes=int(raw)
+                )
+        except BadSetting as exc:
+            raise ClientException(str(exc)) from exc
+        return Redirect(path="/admin/team")
+
+    async def _managers(self, request: AnyRequest, error: str | None, status: int = 200) -> Template:
+        async with ctx(request).factory() as session:
+            items = await managers.all_managers(session)
+        return Template(
+            "admin_managers.html",
+            context={"manager": manager_of(request), "items": items, "error": error},
+            status_code=status,
+        )
+
+    async def _channels(self, request: AnyRequest, results: dict[int, tuple[bool, str]]) -> Template:
+        async with ctx(request).factory() as session:
+            accounts = list(
+                (await session.execute(select(ChannelAccount).order_by(ChannelAccount.id))).scalars()
+            )
+        return Template(
+            "admin_channels.html",
+            context={"manager": manager_of(request), "accounts": accounts, "results": results},
+        )
