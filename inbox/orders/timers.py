@@ -1,7 +1,8 @@
 """Order timers, once a minute: expire draft reservations, apply automatic transitions (with their
 notifications and webhooks), and tell the responsible manager about orders past their status time limit.
 
-``overdue_thread_ids`` is the "overdue" filter of the thread list: threads with at least one overdue order.
+``overdue_thread_ids`` lists the threads with at least one overdue order; the same rule is registered as the
+thread list filter ``THREAD_FILTERS["overdue"]`` (``?f_overdue=1``), computed by the database clock.
 """
 
 from __future__ import annotations
@@ -12,18 +13,66 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
+from sqlalchemy import Float, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.expression import ColumnElement, FunctionElement
 
 from inbox.db import SessionFactory
 from inbox.events import Event, EventBus, manager_channel
-from inbox.models import Thread, utcnow
+from inbox.models import Order, OrderStatus, Thread, utcnow
 from inbox.orders import service
 from inbox.orders.conversation import Effects, after_status, run_order_action
 from inbox.settings import Settings
+from inbox.threads import THREAD_FILTERS, BadFilter
 
 log = logging.getLogger(__name__)
 TICK_SECONDS = 60.0
+
+
+class minutes_since(FunctionElement[float]):
+    """Minutes from a stored UTC time to the database's now."""
+
+    type = Float()
+    inherit_cache = True
+
+
+@compiles(minutes_since, "sqlite")
+def _minutes_sqlite(element: minutes_since, compiler: SQLCompiler, **kw: object) -> str:
+    return f"((julianday('now') - julianday({compiler.process(element.clauses, **kw)})) * 1440.0)"
+
+
+@compiles(minutes_since, "postgresql")
+def _minutes_pg(element: minutes_since, compiler: SQLCompiler, **kw: object) -> str:
+    return f"(EXTRACT(EPOCH FROM (now() - {compiler.process(element.clauses, **kw)})) / 60.0)"
+
+
+def has_overdue_order() -> ColumnElement[bool]:
+    """EXISTS an order of the thread past its status time limit."""
+    return exists(
+        select(Order.id)
+        .join(OrderStatus, OrderStatus.code == Order.status)
+        .where(
+            Order.thread_id == Thread.id,
+            OrderStatus.time_limit_minutes.is_not(None),
+            minutes_since(Order.status_changed_at) >= OrderStatus.time_limit_minutes,
+        )
+    )
+
+
+def overdue_filter(query: Any, value: str) -> Any:
+    """The thread list filter: ``1``/``true`` keeps threads with an overdue order, ``0`` those without."""
+    if value.lower() in ("1", "true", "yes", "on"):
+        return query.where(has_overdue_order())
+    if value.lower() in ("0", "false", "no", "off"):
+        return query.where(~has_overdue_order())
+    raise BadFilter(f"overdue filter must be 1 or 0, got {value!r}")
+
+
+THREAD_FILTERS["overdue"] = overdue_filter
 
 
 async def overdue_thread_ids(session: AsyncSession, now: datetime | None = None) -> set[int]:

@@ -8,6 +8,7 @@ import json
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -18,7 +19,8 @@ from inbox.orders import service
 from inbox.orders.conversation import Effects, after_status, run_order_action
 from inbox.orders.timers import OrderTimers, overdue_thread_ids
 from inbox.settings import Settings
-from tests.orders_factories import make_world
+from inbox.threads import BadFilter, ThreadFilter, list_threads
+from tests.orders_factories import add_customer, make_world
 from tests.server import cli
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "catalog"
@@ -174,3 +176,30 @@ async def test_a_discarded_draft_is_noted_but_never_sent_to_the_shop(
     assert (
         rows[0].payload["url"] == "http://127.0.0.1:9/hook" and '"order.created"' in rows[0].payload["body"]
     )
+
+
+async def test_overdue_thread_filter(factory: SessionFactory) -> None:
+    world = await make_world(factory, {"A-1": (100000, 5)})
+    async with transaction(factory) as s:
+        order = await service.do_create_draft(
+            s, customer_id=world.customer_id, thread_id=world.thread_id, actor=service.API
+        )
+        await service.do_add_line(s, order, world.products["A-1"], 1, actor=service.API)
+        await service.do_submit(s, order, actor=service.API)  # "new": 60 minutes
+        _, calm_thread = await add_customer(s, name="Спокойный")
+    overdue = ThreadFilter(extra={"overdue": "1"})
+    calm = ThreadFilter(extra={"overdue": "0"})
+    async with factory() as s:
+        assert [r.thread.id for r in (await list_threads(s, filters=overdue))[0]] == []
+    async with transaction(factory) as s:
+        await s.execute(
+            update(Order)
+            .where(Order.id == order.id)
+            .values(status_changed_at=utcnow() - timedelta(minutes=61))
+        )
+    async with factory() as s:
+        assert [r.thread.id for r in (await list_threads(s, filters=overdue))[0]] == [world.thread_id]
+        assert [r.thread.id for r in (await list_threads(s, filters=calm))[0]] == [calm_thread]
+        assert await overdue_thread_ids(s) == {world.thread_id}
+        with pytest.raises(BadFilter):
+            await list_threads(s, filters=ThreadFilter(extra={"overdue": "maybe"}))
