@@ -36,7 +36,7 @@ from inbox.web.views.customers_api import CustomersApi
 from inbox.web.views.dashboard import DashboardController
 from inbox.web.views.email import EmailController
 from inbox.web.views.inbox import InboxController
-from inbox.web.views.orders import OrdersController
+from inbox.web.views.orders import OrdersController, OrderStatusesAdmin
 from inbox.web.views.orders_api import OrdersApi
 from inbox.web.views.search import SearchController
 from inbox.web.views.team import TeamController
@@ -119,7 +119,10 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> Litest
         include_in_schema=False,
     )
     admin_ui = Router(
-        path="/admin", route_handlers=[AdminController], before_request=require_admin, include_in_schema=False
+        path="/admin",
+        route_handlers=[AdminController, OrderStatusesAdmin],
+        before_request=require_admin,
+        include_in_schema=False,
     )
     api = Router(
         path="/api/v1",

@@ -125,10 +125,39 @@ async def test_manager_builds_an_order_and_the_customer_gets_the_tracking_link(
         await page.screenshot(path=shot_path("order-panel-handed-to-delivery"))
         assert len(shipped()) == 1
 
-        # The status configuration page validates the TOML; only an administrator may save it.
+        # The status configuration (TOML) is for administrators; it is validated before it is saved.
+        refused = await page.goto(server.url + "/admin/order-statuses")
+        assert refused is not None and refused.status == 403
+        made = cli(env, tmp_path, "manager", "create", "--email", "boss@shop.ru", "--name", "Босс")
+        assert made.returncode != 0  # a password is required
+        made = cli(
+            env,
+            tmp_path,
+            "manager",
+            "create",
+            "--email",
+            "boss@shop.ru",
+            "--name",
+            "Босс",
+            "--password",
+            "boss-password-1",
+            "--role",
+            "admin",
+        )
+        assert made.returncode == 0, made.stderr
+        await page.context.clear_cookies()
+        await sign_in(page, server.url, "boss@shop.ru", "boss-password-1")
         await page.goto(server.url + "/admin/order-statuses")
-        await expect(page.locator("textarea[name=toml]")).to_contain_text('code = "handed_to_delivery"')
-        await page.click("button[type=submit]")
-        await expect(page.locator(".error")).to_contain_text("администратор")
+        toml = page.locator("textarea[name=toml]")
+        text = await toml.input_value()
+        assert 'code = "handed_to_delivery"' in text
+        await toml.fill(
+            text.replace('transitions = ["confirmed", "cancelled"]', 'transitions = ["ghost"]', 1)
+        )
+        await page.click("main.admin button[type=submit]")
+        await expect(page.locator("main.admin .error")).to_contain_text("ghost")
+        await toml.fill(text)
+        await page.click("main.admin button[type=submit]")
+        await expect(page.locator("main.admin [role=status]")).to_be_visible()
     finally:
         server.stop()
