@@ -49,7 +49,8 @@ async def test_live_update_crosses_processes_through_redis(
         "INBOX_BOTS": "off",
     }
     assert cli(env, tmp_path, "db", "upgrade").returncode == 0
-    cli(env, tmp_path, "demo")
+    seeded = cli(env, tmp_path, "demo")
+    assert seeded.returncode == 0, seeded.stderr
     token = cli(env, tmp_path, "token", "create", "--name", "scale").stdout.strip().splitlines()[-1]
     a = ServeProcess(env, tmp_path).start()
     b = ServeProcess(env, tmp_path).start()
@@ -68,13 +69,17 @@ async def test_live_update_crosses_processes_through_redis(
                 await asyncio.sleep(0.5)  # let B subscribe before A publishes
                 async with httpx.AsyncClient(base_url=a.url, timeout=20) as api:
                     auth = {"Authorization": f"Bearer {token}"}
-                    thread = (await api.get("/api/v1/threads", headers=auth)).json()["items"][0]
+                    items = (await api.get("/api/v1/threads", headers=auth)).json()["items"]
+                    thread = next(t for t in items if t["customer_name"] == "Анна Смирнова")
                     posted = await api.post(
                         f"/api/v1/threads/{thread['id']}/messages",
                         headers=auth,
                         json={"text": "Ответ из процесса A"},
                     )
-                    assert posted.status_code == 201
+                    if posted.status_code != 201:  # say what the customer looked like
+                        card = await api.get(f"/api/v1/customers/{thread['customer_id']}", headers=auth)
+                        all_threads = (await api.get("/api/v1/threads", headers=auth)).json()
+                        raise AssertionError(f"{posted.text}\n{card.text}\n{all_threads}")
                 event = await asyncio.wait_for(next_event(), timeout=15)
                 assert event["thread_id"] == thread["id"]
                 assert event["type"] in {"message.new", "thread.updated", "message.updated"}
