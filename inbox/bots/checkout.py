@@ -11,6 +11,7 @@ from inbox.bots.turn import Option, Rows, Turn
 from inbox.i18n import _
 from inbox.models import DRAFT, Order, OrderLine
 from inbox.orders import service
+from inbox.orders.conversation import Effects, after_status
 from inbox.orders.errors import OrdersError, OutOfStock
 from inbox.orders.notify import format_rub, plan_notification
 from inbox.phones import try_normalize_phone
@@ -308,6 +309,10 @@ async def confirm(turn: Turn) -> None:
             comment = f"{checkout.get('name', '')}, {checkout['phone']}"
             await service.do_set_comment(turn.session, order, comment, actor=service.BOT, now=turn.now)
             change = await service.do_submit(turn.session, order, actor=service.BOT, now=turn.now)
+            # The same follow-ups as a manager's order: "order placed" in the thread, the shop's webhook.
+            effects = Effects(turn.settings)
+            await after_status(turn.session, effects, change, notify=False)
+            turn.events.extend(effects.events)
             # The confirmation below is the customer's notice of the new order: record the status entry
             # as notified so that it is not announced twice.
             await plan_notification(turn.session, change.order, change.status, default_locale=turn.locale)

@@ -44,6 +44,7 @@
       });
   }
   const pendingUpdates = new Set();
+  const generation = {};
   function refreshMessage(id) {
     const el = document.getElementById("msg-" + id);
     if (!el) {
@@ -52,7 +53,20 @@
       appendNewMessages();
       return;
     }
-    htmx.ajax("GET", "/ui/messages/" + id, { target: el, swap: "outerHTML" });
+    // Plain fetch, newest request wins: several quick updates of one message must end in its last state.
+    const gen = (generation[id] = (generation[id] || 0) + 1);
+    fetch("/ui/messages/" + id, { credentials: "same-origin" })
+      .then(function (r) { return r.ok ? r.text() : ""; })
+      .then(function (html) {
+        if (generation[id] !== gen || !html.trim()) return;
+        const current = document.getElementById("msg-" + id);
+        const tmp = document.createElement("div");
+        tmp.innerHTML = html;
+        const fresh = tmp.querySelector(".msg");
+        if (!current || !fresh) return;
+        current.replaceWith(fresh);
+        htmx.process(fresh);
+      });
   }
   function flushPending() {
     pendingUpdates.forEach(function (id) {
