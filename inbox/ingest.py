@@ -334,6 +334,8 @@ async def stage_message(
     thread.unread_count += 1
     if thread.status != ThreadStatus.OPEN:
         thread.status = ThreadStatus.OPEN  # a new customer message reopens the thread
+    if thread.snoozed_until is not None:
+        thread.snoozed_until = None  # ... and wakes a snoozed one
     return Staged(message, thread, res.customer.id)
 
 

@@ -371,8 +371,40 @@ async def test_customer_message_wakes_snoozed_thread_and_round_robin_assigns(
     await listener(Event("message.new", thread_id=anna, data={"direction": "out"}))  # not a customer: ignored
     async with factory() as session:
         assert (await session.get(Thread, anna)).snoozed_until is not None  # type: ignore[union-attr]
-    await listener(Event("message.new", thread_id=anna, data={"direction": "in"}))
+    # A real customer message: ingest wakes the snoozed thread, the listener assigns it round robin.
+    from inbox.channels.base import ChannelKind, InboundMessage
+    from inbox.ingest import apply_message
+    from inbox.models import Identity
+
+    async with transaction(factory) as session:
+        ident = (
+            (
+                await session.execute(
+                    select(Identity).where(
+                        Identity.customer_id == (await session.get(Thread, anna)).customer_id
+                    )
+                )
+            )
+            .scalars()
+            .first()
+        )  # type: ignore[union-attr]
+        assert ident is not None
+        events = await apply_message(
+            session,
+            InboundMessage(
+                kind=ChannelKind(ident.kind),
+                account_id=ident.account_id,
+                external_user_id=ident.external_id,
+                external_message_id="wake-1",
+                sent_at=utcnow(),
+                text="Я снова здесь",
+            ),
+            [],
+        )
+    async with factory() as session:
+        assert (await session.get(Thread, anna)).snoozed_until is None  # type: ignore[union-attr]
+    await listener(next(e for e in events if e.type == "message.new"))
     async with factory() as session:
         thread = await session.get(Thread, anna)
     assert thread is not None and thread.snoozed_until is None and thread.assignee_id == admin
-    assert [e.type for e in seen] == ["thread.updated", "thread.updated", "notification.new"]
+    assert [e.type for e in seen] == ["thread.updated", "notification.new"]
