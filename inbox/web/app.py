@@ -147,7 +147,13 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> Litest
         plugins=[channels, HTMXPlugin()],
         template_config=TemplateConfig(instance=template_engine),
         middleware=[
-            ServerSideSessionConfig(store="sessions", max_age=14 * 24 * 3600, samesite="lax").middleware
+            # Providers, API clients and static files carry no browser session: no session row per request.
+            ServerSideSessionConfig(
+                store="sessions",
+                max_age=14 * 24 * 3600,
+                samesite="lax",
+                exclude=["/webhooks/", "/api/", "/healthz", "/static/"],
+            ).middleware
         ],
         stores={"sessions": DatabaseStore(factory, "sessions")},
         csrf_config=CSRFConfig(

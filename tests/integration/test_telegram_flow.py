@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from inbox.db import SessionFactory, transaction
-from inbox.models import ApiToken, ChannelAccount, Customer, InboundEvent, Message
+from inbox.models import ApiToken, ChannelAccount, Customer, InboundEvent, KeyValue, Message
 from inbox.security import new_api_token, token_digest
 from inbox.settings import Settings
 from tests.emulators.telegram import (
@@ -193,6 +193,8 @@ async def test_webhook_secret_redelivery_and_bad_input(
         await eventually(processed)
         rows = await messages(factory)
         assert [m.text for m in rows] == ["Привет"]
+        async with factory() as session:  # providers carry no browser session: none was stored for them
+            assert (await session.execute(select(func.count()).select_from(KeyValue))).scalar_one() == 0
         async with factory() as session:
             skipped = (
                 await session.execute(select(InboundEvent).where(InboundEvent.key == "9002"))
