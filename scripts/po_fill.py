@@ -18,11 +18,15 @@ def main() -> int:
     if len(sys.argv) > 1:
         updates = json.loads(Path(sys.argv[1]).read_text(encoding="utf-8"))
         for message in catalog:
-            if message.id and isinstance(message.id, str) and message.id in updates:
-                message.string = updates[message.id]
+            key = message.id if isinstance(message.id, str) else (message.id[0] if message.id else "")
+            if key and key in updates:
+                value = updates[key]
+                message.string = tuple(value) if isinstance(message.id, tuple) else value
         with PO.open("wb") as fh:
             write_po(fh, catalog, width=120)
-    missing = [m.id for m in catalog if m.id and not m.string]
+    missing = [
+        m.id for m in catalog if m.id and not (all(m.string) if isinstance(m.string, tuple) else m.string)
+    ]
     for msgid in missing:
         print(f"untranslated: {msgid!r}")
     return 1 if missing else 0

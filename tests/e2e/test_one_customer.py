@@ -148,6 +148,9 @@ async def test_one_customer_across_telegram_sms_and_vk(
         # The answer goes to the preferred channel: with no explicit choice, the channel of the latest inbound
         # message (SMS; the VK message is dated a day earlier).
         await expect(page.locator("#reply-form select[name=channel]")).to_have_value("sms")
+        await page.fill("#reply-form textarea", "Здравствуйте! " * 6)  # 84 Cyrillic characters: two SMS parts
+        await expect(page.locator("#sms-count")).to_contain_text("2 SMS")
+        await expect(page.locator("#sms-count")).to_contain_text("UCS-2")
         await page.select_option("#reply-form select[name=channel]", "telegram")
         tg.fail("sendMessage", "blocked")
         await page.fill("#reply-form textarea", "Анна, заказ 1042 в пути")

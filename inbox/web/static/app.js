@@ -112,7 +112,40 @@
       refreshList();
     }
   });
-  document.addEventListener("inbox:sent", function () { appendNewMessages(); });
+  document.addEventListener("inbox:sent", function () { appendNewMessages(); updateSmsCount(); });
+
+  // SMS parts while typing (the server counts the same way in inbox/sms_segments.py before sending):
+  // GSM-7 160 / 153 per part, anything else (Cyrillic, emoji) UCS-2 70 / 67 in UTF-16 units.
+  const GSM7 = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZ" +
+    "ÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà";
+  const GSM7_EXT = "^{}\\[~]|€\f";
+  function smsParts(text) {
+    let units = 0, gsm = true;
+    for (const ch of text) {
+      if (GSM7.includes(ch)) units += 1;
+      else if (GSM7_EXT.includes(ch)) units += 2;
+      else { gsm = false; break; }
+    }
+    if (!gsm) units = text.length;
+    if (!units) return null;
+    const single = gsm ? 160 : 70, multi = gsm ? 153 : 67;
+    const parts = units <= single ? 1 : Math.ceil(units / multi);
+    return { parts: parts, left: parts * (parts === 1 ? single : multi) - units, enc: gsm ? "GSM-7" : "UCS-2" };
+  }
+  function updateSmsCount() {
+    const out = document.getElementById("sms-count");
+    const text = document.getElementById("reply-text");
+    const channel = document.getElementById("reply-channel");
+    if (!out || !text) return;
+    const info = channel && channel.value === "sms" ? smsParts(text.value) : null;
+    if (!info) { out.textContent = ""; return; }
+    const max = parseInt(out.dataset.max || "6", 10);
+    out.textContent = info.parts + " SMS · " + out.dataset.left + " " + info.left + " · " + info.enc +
+      (info.parts > max ? " · " + out.dataset.tooLong : "");
+    out.classList.toggle("too-long", info.parts > max);
+  }
+  document.addEventListener("input", function (e) { if (e.target && e.target.id === "reply-text") updateSmsCount(); });
+  document.addEventListener("change", function (e) { if (e.target && e.target.id === "reply-channel") updateSmsCount(); });
   document.addEventListener("keydown", function (e) {
     if ((e.ctrlKey || e.metaKey) && e.key === "Enter" && e.target.closest && e.target.closest("#reply-form")) {
       e.preventDefault();
