@@ -22,7 +22,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from inbox import i18n
-from inbox.channels.sms import DEFAULT_MAX_PARTS
 from inbox.customers import identities_of, preferred_kind
 from inbox.db import transaction
 from inbox.events import INBOX_CHANNEL
@@ -30,7 +29,6 @@ from inbox.files import resolve, safe_filename, store_bytes
 from inbox.merge import live_thread
 from inbox.models import Attachment, ChannelAccount, Customer, Manager, Message, Thread
 from inbox.outbox import Draft, NewAttachment, NoChannel, enqueue, retry
-from inbox.sms_segments import count_segments
 from inbox.team import labels, notifications, presence
 from inbox.team.assignment import active_managers
 from inbox.threads import BadCursor, BadFilter, ThreadFilter, list_threads, mark_read, thread_messages
