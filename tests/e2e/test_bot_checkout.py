@@ -4,7 +4,6 @@ delivery, confirmation) and the manager, watching the inbox in Chromium, sees th
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from tests.emulators.telegram import (
     user,
 )
 from tests.integration.bots_world import seed_catalog
+from tests.integration.test_bots_telegram import button, sent
 from tests.server import ServeProcess, cli
 
 EMAIL, PASSWORD = "olga@shop.ru", "olga-password-1"
@@ -39,30 +39,12 @@ async def emu() -> AsyncIterator[TelegramEmulator]:
         await emulator.stop()
 
 
-def replies(emu: TelegramEmulator) -> list[tuple[str, list[list[dict[str, Any]]]]]:
-    out = []
-    for r in emu.requests("sendMessage"):
-        markup = r.params.get("reply_markup")
-        if isinstance(markup, str):
-            markup = json.loads(markup)
-        out.append((str(r.params["text"]), (markup or {}).get("inline_keyboard", [])))
-    return out
-
-
-def button(rows: list[list[dict[str, Any]]], label_part: str) -> str:
-    for row in rows:
-        for b in row:
-            if label_part in b["text"]:
-                return str(b["callback_data"])
-    raise AssertionError(f"no button with {label_part!r} in {rows}")
-
-
 async def turn(emu: TelegramEmulator, update: dict[str, Any]) -> tuple[str, list[list[dict[str, Any]]]]:
     """The customer does something; wait for the bot's one answer."""
-    before = len(replies(emu))
+    before = len(sent(emu))
     emu.queue_update(update)
     await emu.wait_for_requests("sendMessage", before + 1, timeout=30)
-    return replies(emu)[-1]
+    return sent(emu)[-1]
 
 
 async def test_customer_checks_out_in_telegram_manager_sees_the_order(
