@@ -107,15 +107,6 @@ async def snooze(
     return Outcome(events=[Event("thread.updated", thread_id=thread.id, data={"snoozed": until is not None})])
 
 
-async def wake(session: AsyncSession, thread_id: int) -> Outcome:
-    """A customer wrote: a snoozed thread comes back into the default views now."""
-    thread = await session.get(Thread, thread_id)
-    if thread is None or thread.snoozed_until is None:
-        return Outcome()
-    thread.snoozed_until = None
-    return Outcome(events=[Event("thread.updated", thread_id=thread.id, data={"snoozed": False})])
-
-
 async def auto_assign(session: AsyncSession, thread_id: int, at: datetime | None = None) -> Outcome:
     """Round robin among online managers, when the team setting is on and the thread has no assignee.
 
