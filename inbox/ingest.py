@@ -7,8 +7,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -53,7 +51,6 @@ log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 6
 PREVIEW_LEN = 140
-WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
 
 
 async def store_raw(

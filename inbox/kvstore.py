@@ -55,7 +55,9 @@ class DatabaseStore(Store):
 
     async def delete_expired(self) -> None:
         async with transaction(self.factory) as session:
-            await session.execute(delete(KeyValue).where(KeyValue.expires_at < utcnow()))
+            await session.execute(
+                delete(KeyValue).where(KeyValue.namespace == self.namespace, KeyValue.expires_at < utcnow())
+            )
 
     async def exists(self, key: str) -> bool:
         return await self.get(key) is not None

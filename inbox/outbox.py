@@ -411,17 +411,7 @@ class Dispatcher:
             return
         wait = backoff(attempts, self.settings.outbox_backoff_cap)
         async with transaction(self.factory) as session:
-            await session.execute(
-                update(Outbox)
-                .where(Outbox.id == row.id)
-                .values(
-                    attempts=attempts,
-                    next_attempt_at=utcnow() + timedelta(seconds=wait),
-                    claimed_by=None,
-                    claimed_until=None,
-                    last_error=reason,
-                )
-            )
+            await _reschedule(session, row, attempts, wait, reason)
 
     async def _transient(self, row: Outbox, message: Message, exc: TransientSendError) -> None:
         attempts = row.attempts + 1
@@ -430,17 +420,7 @@ class Dispatcher:
             return
         wait = max(exc.retry_after or 0.0, backoff(attempts, self.settings.outbox_backoff_cap))
         async with transaction(self.factory) as session:
-            await session.execute(
-                update(Outbox)
-                .where(Outbox.id == row.id)
-                .values(
-                    attempts=attempts,
-                    next_attempt_at=utcnow() + timedelta(seconds=wait),
-                    claimed_by=None,
-                    claimed_until=None,
-                    last_error=exc.reason,
-                )
-            )
+            await _reschedule(session, row, attempts, wait, exc.reason)
             await session.execute(
                 update(Message)
                 .where(Message.id == message.id)
@@ -553,6 +533,21 @@ class Dispatcher:
                 self.wakeup.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.wakeup.wait(), timeout=0.5)
+
+
+async def _reschedule(session: AsyncSession, row: Outbox, attempts: int, wait: float, reason: str) -> None:
+    """Back in the queue after a transient error: unclaimed, due again in ``wait`` seconds."""
+    await session.execute(
+        update(Outbox)
+        .where(Outbox.id == row.id)
+        .values(
+            attempts=attempts,
+            next_attempt_at=utcnow() + timedelta(seconds=wait),
+            claimed_by=None,
+            claimed_until=None,
+            last_error=reason,
+        )
+    )
 
 
 def _blocked(reason: str) -> bool:

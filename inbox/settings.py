@@ -57,8 +57,6 @@ class Settings:
     telegram_rate_per_bot: float = 30.0
     telegram_rate_per_chat: float = 1.0
     vk_rate_per_community: float = 20.0
-    sms_rate_per_account: float = 5.0
-    email_rate_per_account: float = 5.0
     outbox_max_attempts: int = 8
     outbox_backoff_cap: float = 300.0
     outbox_lease_seconds: float = 60.0

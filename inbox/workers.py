@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +23,7 @@ from inbox.channels.hub import ChannelHub
 from inbox.db import SessionFactory, transaction
 from inbox.events import EventBus
 from inbox.ingest import InboundProcessor, RawEventWriter, store_raw
+from inbox.kvstore import DatabaseStore
 from inbox.models import ChannelAccount
 from inbox.orders.timers import OrderTimers
 from inbox.outbox import Dispatcher
@@ -29,6 +31,7 @@ from inbox.settings import Settings
 from inbox.team.background import auto_assign_listener, waiting_alerts
 
 log = logging.getLogger(__name__)
+SESSION_SWEEP_SECONDS = 3600.0
 LOCK_NAMESPACE = 0x1B0C  # advisory lock keys: (namespace, account id)
 
 
@@ -107,10 +110,15 @@ class Workers:
         await self.hub.close()
 
     async def _supervise(self) -> None:
-        """Start, restart and stop pollers as accounts are added, changed or disabled."""
+        """Start, restart and stop pollers as accounts are added, changed or disabled; now and then drop
+        expired web sessions (the store keeps them in the database)."""
+        swept = 0.0
         while not self.stop.is_set():
             try:
                 await self.reconcile()
+                if time.monotonic() - swept > SESSION_SWEEP_SECONDS:
+                    await DatabaseStore(self.factory, "sessions").delete_expired()
+                    swept = time.monotonic()
             except Exception:
                 log.exception("poller supervisor failed; retrying")
             with contextlib.suppress(TimeoutError):

@@ -175,7 +175,3 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> Litest
 def app_from_env() -> Litestar:
     """For ``uvicorn inbox.web.app:app_from_env --factory``."""
     return create_app(Settings.from_env())
-
-
-def template_context_defaults() -> dict[str, Any]:
-    return {"version": __version__}
