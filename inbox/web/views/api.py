@@ -10,12 +10,12 @@ from litestar import Controller, Request, get, post
 from litestar.exceptions import ClientException, NotFoundException
 from litestar.params import FromPath, FromQuery, JSONBody
 
-from inbox.customers import identities_of, live_customer
+from inbox.core.customers import identities_of, live_customer
+from inbox.core.merge import live_thread
+from inbox.core.outbox import Draft, NoChannel, enqueue
+from inbox.core.threads import BadCursor, list_threads, thread_messages
 from inbox.db import transaction
-from inbox.merge import live_thread
 from inbox.models import Customer, Message, Thread
-from inbox.outbox import Draft, NoChannel, enqueue
-from inbox.threads import BadCursor, list_threads, thread_messages
 from inbox.web.state import ctx
 
 AnyRequest = Request[Any, Any, Any]

@@ -16,10 +16,9 @@ from litestar.params import FromPath, JSONBody
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from inbox.customers import identities_of
-from inbox.db import transaction
-from inbox.events import Event
-from inbox.merge import (
+from inbox.core.customers import identities_of
+from inbox.core.events import Event
+from inbox.core.merge import (
     BadRequest,
     CustomerError,
     NotFound,
@@ -29,6 +28,7 @@ from inbox.merge import (
     split_identity,
     suggest_duplicates,
 )
+from inbox.db import transaction
 from inbox.models import Customer, Thread
 from inbox.web.state import ctx
 from inbox.web.views.api import CustomerOut, IdentityOut

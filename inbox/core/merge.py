@@ -7,9 +7,10 @@ the other customer becomes a tombstone (``merged_into_id``) and keeps its thread
 thread ids keep resolving to the survivor (:func:`live_thread`). Every merge and split is written to
 ``merge_log``.
 
-Locking (PostgreSQL; SQLite transactions are serial anyway): identities first, then customers (by id), then
-threads — the order in which :func:`inbox.customers.resolve` takes them, so an inbound message being stored
-for one of the two customers either finishes before the merge moves things or waits and lands on the survivor.
+Locking (PostgreSQL; SQLite transactions are serial anyway): identities first, then customers (by id),
+then threads — the order in which :func:`inbox.core.customers.resolve` takes them, so an inbound message
+being stored for one of the two customers either finishes before the merge moves things or waits and lands
+on the survivor.
 """
 
 from __future__ import annotations
@@ -21,9 +22,10 @@ from typing import Any, Literal, cast
 from sqlalchemy import Table, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from inbox.channels.base import ChannelKind
-from inbox.customers import identities_of, live_customer, set_preferred_channel, thread_for
-from inbox.events import Event
+from inbox.core.customers import identities_of, live_customer, set_preferred_channel, thread_for
+from inbox.core.events import Event
+from inbox.core.phones import try_normalize_phone
+from inbox.core.types import ChannelKind
 from inbox.models import (
     Attachment,
     Author,
@@ -38,7 +40,6 @@ from inbox.models import (
     ThreadStatus,
     utcnow,
 )
-from inbox.phones import try_normalize_phone
 
 Side = Literal["survivor", "other"]
 FIELDS: tuple[str, ...] = ("name", "phone", "email", "locale", "preferred_channel")
