@@ -126,7 +126,8 @@ def serve(host: str, port: int, no_workers: bool) -> None:
 @main.command()
 def worker() -> None:
     """Channel pollers, inbound processor and outbox dispatcher, without the web server."""
-    from inbox.core.events import EventBus, make_channels_plugin
+    from inbox.core.events import EventBus
+    from inbox.web.live import make_channels_plugin
     from inbox.workers import Workers
 
     settings = load_settings()

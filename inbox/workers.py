@@ -21,7 +21,7 @@ from inbox.bots import BotEngine
 from inbox.channels.hub import ChannelHub
 from inbox.core.events import EventBus
 from inbox.core.ingest import InboundProcessor, RawEventWriter, store_raw
-from inbox.core.kvstore import DatabaseStore
+from inbox.core.kvstore import KeyValueStore
 from inbox.core.outbox import Dispatcher
 from inbox.core.types import AccountConfig, RawEvent
 from inbox.db import SessionFactory, transaction
@@ -117,7 +117,7 @@ class Workers:
             try:
                 await self.reconcile()
                 if time.monotonic() - swept > SESSION_SWEEP_SECONDS:
-                    await DatabaseStore(self.factory, "sessions").delete_expired()
+                    await KeyValueStore(self.factory, "sessions").delete_expired()
                     swept = time.monotonic()
             except Exception:
                 log.exception("poller supervisor failed; retrying")

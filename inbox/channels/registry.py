@@ -1,4 +1,4 @@
-"""Channel kind -> adapter factory. A new channel is one module in ``channels/`` plus one line here."""
+"""Channel kind -> adapter factory and hooks. A new channel is a package in ``channels/`` plus a line here."""
 
 from __future__ import annotations
 
@@ -6,6 +6,9 @@ import importlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from inbox.channels.email.links import on_email_message
+from inbox.channels.email.reply import conversation_of, prepare_email_draft
+from inbox.core import hooks
 from inbox.core.types import AccountConfig, Channel, ChannelKind
 
 if TYPE_CHECKING:
@@ -22,6 +25,14 @@ ADAPTERS: dict[ChannelKind, str] = {
 }
 
 DEMO = "inbox.channels.demo.adapter:DemoChannel"
+
+
+hooks.register(
+    ChannelKind.EMAIL,
+    hooks.KindHooks(
+        inbound_stored=on_email_message, prepare_draft=prepare_email_draft, conversation_of=conversation_of
+    ),
+)
 
 
 def build_channel(account: AccountConfig, settings: Settings) -> Channel:

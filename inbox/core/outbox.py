@@ -23,15 +23,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
-from inbox.channels.email.reply import conversation_of, prepare_email_draft
-from inbox.channels.hub import ChannelHub
 from inbox.core.customers import live_customer, pick_identity
 from inbox.core.events import Event, EventBus
 from inbox.core.files import resolve as resolve_file
+from inbox.core.hooks import hooks_for
 from inbox.core.ratelimit import Buckets
 from inbox.core.types import (
     Attachment,
     Button,
+    ChannelSource,
     OutboundMessage,
     PermanentSendError,
     SentMessage,
@@ -91,8 +91,9 @@ async def enqueue(session: AsyncSession, thread: Thread, draft: Draft) -> tuple[
         if draft.channel:
             raise NoChannel(f"the customer has no usable {draft.channel} channel")
         raise NoChannel("the customer has no channel we can answer on")
-    if identity.kind == "email":  # subject, threading headers, order tag, auto flag
-        draft = await prepare_email_draft(session, thread.id, draft)
+    hooks = hooks_for(identity.kind)
+    if hooks.prepare_draft is not None:  # email: subject, threading headers, order tag, auto flag
+        draft = await hooks.prepare_draft(session, thread.id, draft)
     message = Message(
         thread_id=thread.id,
         customer_id=customer.id,
@@ -106,7 +107,7 @@ async def enqueue(session: AsyncSession, thread: Thread, draft: Draft) -> tuple[
         meta={**draft.meta, "buttons": [[_button(b) for b in row] for row in draft.buttons]},
         delivery=Delivery.QUEUED,
         order_id=draft.order_id,
-        email_conversation=conversation_of(draft.meta) if identity.kind == "email" else None,
+        email_conversation=hooks.conversation_of(draft.meta) if hooks.conversation_of else None,
         revisions=[],
         created_at=utcnow(),
     )
@@ -201,7 +202,7 @@ class Dispatcher:
     def __init__(
         self,
         factory: SessionFactory,
-        hub: ChannelHub,
+        hub: ChannelSource,
         bus: EventBus,
         settings: Settings,
         concurrency: int = 32,

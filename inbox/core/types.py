@@ -255,3 +255,10 @@ class AccountConfig:
     name: str
     settings: Mapping[str, Any]
     secrets: Mapping[str, Any]
+
+
+class ChannelSource(Protocol):
+    """Where the core gets the adapter of an account (the channel hub; tests may pass their own)."""
+
+    async def get(self, account_id: int) -> Channel | None:
+        """The adapter of an enabled account, or None if there is no such account."""

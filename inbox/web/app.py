@@ -22,12 +22,13 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
 from inbox import __version__, i18n
-from inbox.core.events import EventBus, make_channels_plugin
-from inbox.core.kvstore import DatabaseStore
+from inbox.core.events import EventBus
 from inbox.db import make_engine, make_session_factory
 from inbox.settings import Settings
 from inbox.web import filters
 from inbox.web.auth import login, login_page, logout, require_manager, require_token
+from inbox.web.live import make_channels_plugin
+from inbox.web.session_store import DatabaseStore
 from inbox.web.state import AppContext
 from inbox.web.views.admin import AdminController, require_admin
 from inbox.web.views.api import ApiV1
@@ -88,7 +89,9 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> Litest
     channels = make_channels_plugin(settings.redis_url)
     bus = EventBus(channels)
     workers = Workers(engine=engine, factory=factory, settings=settings, bus=bus)
-    context = AppContext(settings=settings, engine=engine, factory=factory, bus=bus, workers=workers)
+    context = AppContext(
+        settings=settings, engine=engine, factory=factory, bus=bus, workers=workers, channels=channels
+    )
     start_workers = settings.run_workers if run_workers is None else run_workers
 
     @asynccontextmanager

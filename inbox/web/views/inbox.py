@@ -232,9 +232,8 @@ class InboxController(Controller):
         """Live updates for this manager's browser. Pub/sub drops events while disconnected, so the
         browser re-reads its list and thread from the database whenever the stream (re)opens."""
         app = ctx(request)
-        plugin = app.bus.plugin
+        plugin = app.channels
         manager = manager_of(request)
-        assert plugin is not None
 
         async def beat() -> None:
             """Presence heartbeat: the open stream says this manager is online (one write a minute)."""
