@@ -19,7 +19,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from inbox.core.customers import Resolved, apply_vouched, resolve
 from inbox.core.events import Event, EventBus
 from inbox.core.files import safe_filename, store_bytes
-from inbox.core.hooks import hooks_for
+from inbox.core.kinds import hooks_for
 from inbox.core.types import (
     Attachment,
     Channel,

@@ -26,7 +26,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from inbox.core.customers import live_customer, pick_identity
 from inbox.core.events import Event, EventBus
 from inbox.core.files import resolve as resolve_file
-from inbox.core.hooks import hooks_for
+from inbox.core.kinds import capabilities, hooks_for
 from inbox.core.ratelimit import Buckets
 from inbox.core.types import (
     Attachment,
@@ -480,7 +480,7 @@ class Dispatcher:
             await session.execute(select(AttachmentRow).where(AttachmentRow.message_id == failed.id))
         ).scalars()
         texts = failed.meta.get("texts")  # order notifications carry a text per channel kind
-        kind = ident.kind if ident.kind in ("sms", "email") else "messenger"
+        kind = capabilities(ident.kind).notice_text
         text = texts.get(kind) if isinstance(texts, dict) else None
         draft = Draft(
             text=text if isinstance(text, str) and text else failed.text or "",

@@ -11,12 +11,11 @@ from jinja2 import Environment
 from markupsafe import Markup, escape
 
 from inbox import i18n
+from inbox.core.kinds import kind_info
 
 _URL = re.compile(r"https?://[^\s<>\"']+")
 
 _tz: tzinfo = ZoneInfo("Europe/Moscow")
-
-CHANNEL_LABELS = {"telegram": "Telegram", "vk": "VK", "email": "Email", "sms": "SMS"}
 
 
 def when(value: datetime | None) -> str:
@@ -47,7 +46,7 @@ def linkify(text: str | None) -> Markup:
 
 
 def channel_label(kind: str | None) -> str:
-    return CHANNEL_LABELS.get(kind or "", kind or "")
+    return kind_info(kind).label if kind else ""
 
 
 def register(env: Environment, timezone: str = "Europe/Moscow") -> None:
