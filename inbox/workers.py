@@ -1,4 +1,5 @@
-"""Background work of a process: inbound processor, outbox dispatcher and one poller per channel account.
+"""Background work of a process: inbound processor, outbox dispatcher, shop webhook sender and one poller
+per channel account.
 
 Pollers are cluster-wide singletons: on PostgreSQL each holds an advisory lock for its account, so several
 processes can run `inbox serve` / `inbox worker` and only one polls a given bot or mailbox.
@@ -27,6 +28,7 @@ from inbox.core.types import AccountConfig, RawEvent
 from inbox.db import SessionFactory, transaction
 from inbox.models import ChannelAccount
 from inbox.orders.timers import OrderTimers
+from inbox.orders.webhook_sender import WebhookSender
 from inbox.settings import Settings
 from inbox.team.background import auto_assign_listener, waiting_alerts
 
@@ -63,6 +65,7 @@ class Workers:
     hub: ChannelHub = field(init=False)
     processor: InboundProcessor = field(init=False)
     dispatcher: Dispatcher = field(init=False)
+    webhooks: WebhookSender = field(init=False)
     order_timers: OrderTimers = field(init=False)
     raw_writer: RawEventWriter = field(init=False)
     stop: asyncio.Event = field(default_factory=asyncio.Event)
@@ -73,17 +76,21 @@ class Workers:
         self.hub = ChannelHub(self.factory, self.settings)
         self.processor = InboundProcessor(self.factory, self.hub, self.bus, self.settings)
         self.dispatcher = Dispatcher(self.factory, self.hub, self.bus, self.settings)
+        self.webhooks = WebhookSender(self.factory, self.settings)  # shop webhooks, same durable queue
         self.raw_writer = RawEventWriter(self.factory)
         # The bot answers routine questions in every channel (inbox/bots), reacting to committed events.
-        self.bots = BotEngine(
-            self.factory, self.settings, bus=self.bus, hub=self.hub, wake=self.dispatcher.wake
-        )
+        self.bots = BotEngine(self.factory, self.settings, bus=self.bus, hub=self.hub, wake=self.wake_outbox)
         # Team work on new customer messages: a snoozed thread wakes up, round robin assigns (when on).
         self.bus.subscribe(auto_assign_listener(self.factory, self.bus))
         if self.settings.bots_enabled:
             self.bus.subscribe(self.bots.on_event)
             self.processor.callback_handlers.append(self.bots.on_callback)
-        self.order_timers = OrderTimers(self.factory, self.bus, self.settings, self.dispatcher.wake)
+        self.order_timers = OrderTimers(self.factory, self.bus, self.settings, self.wake_outbox)
+
+    def wake_outbox(self) -> None:
+        """Something was queued: channel messages and shop webhooks go out without waiting for a poll."""
+        self.dispatcher.wake()
+        self.webhooks.wake()
 
     async def sink_for(self, account_id: int, events: list[RawEvent]) -> None:
         await store_raw(self.factory, account_id, events)
@@ -93,6 +100,7 @@ class Workers:
         self._tasks = [
             asyncio.create_task(self.processor.run(self.stop), name="inbound-processor"),
             asyncio.create_task(self.dispatcher.run(self.stop), name="outbox-dispatcher"),
+            asyncio.create_task(self.webhooks.run(self.stop), name="shop-webhooks"),
             asyncio.create_task(self._supervise(), name="poller-supervisor"),
             asyncio.create_task(self.order_timers.run(self.stop), name="order-timers"),
             asyncio.create_task(waiting_alerts(self.factory, self.bus, self.stop), name="waiting-alerts"),

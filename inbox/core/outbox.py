@@ -17,8 +17,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-import httpx
-from sqlalchemy import and_, exists, select, update
+from sqlalchemy import ColumnElement, and_, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
@@ -228,38 +227,12 @@ class Dispatcher:
             await session.execute(query.values(claimed_by=None, claimed_until=None))
 
     async def claim(self, limit: int = 100) -> list[Claimed]:
-        now = utcnow()
-        earlier = aliased(Outbox)
-        async with transaction(self.factory) as session:
-            query = (
-                select(Outbox)
-                .where(Outbox.done_at.is_(None), Outbox.next_attempt_at <= now)
-                .where((Outbox.claimed_until.is_(None)) | (Outbox.claimed_until < now))
-                .where(
-                    ~exists().where(
-                        and_(
-                            earlier.account_id == Outbox.account_id,
-                            earlier.chat_id == Outbox.chat_id,
-                            earlier.done_at.is_(None),
-                            earlier.id < Outbox.id,
-                        )
-                    )
-                )
-                .order_by(Outbox.id)
-                .limit(limit)
-            )
-            if is_postgres(session):
-                query = query.with_for_update(skip_locked=True, of=Outbox)
-            rows = list((await session.execute(query)).scalars())
-            if not rows:
-                return []
-            until = now + timedelta(seconds=self.settings.outbox_lease_seconds)
-            await session.execute(
-                update(Outbox)
-                .where(Outbox.id.in_([r.id for r in rows]))
-                .values(claimed_by=WORKER_ID, claimed_until=until)
-            )
-            ids = [r.message_id for r in rows if r.message_id is not None]
+        """Due channel messages (shop webhooks on the same queue have their own sender)."""
+        rows = await claim_due(self.factory, self.settings, Outbox.kind != "webhook", limit)
+        if not rows:
+            return []
+        ids = [r.message_id for r in rows if r.message_id is not None]
+        async with self.factory() as session:
             msgs = {
                 m.id: m
                 for m in (
@@ -268,7 +241,7 @@ class Dispatcher:
                     )
                 ).scalars()
             }
-            return [Claimed(r, msgs.get(r.message_id) if r.message_id else None) for r in rows]
+        return [Claimed(r, msgs.get(r.message_id) if r.message_id else None) for r in rows]
 
     async def dispatch_once(self) -> int:
         claimed = await self.claim()
@@ -288,9 +261,6 @@ class Dispatcher:
 
     async def _send_one(self, c: Claimed) -> None:
         row, message = c.outbox, c.message
-        if row.kind == "webhook":
-            await self._send_webhook(row)
-            return
         if message is None or row.account_id is None:
             await self._finish(row, None, error="nothing to send")
             return
@@ -347,17 +317,7 @@ class Dispatcher:
     ) -> None:
         events: list[Event] = []
         async with transaction(self.factory) as session:
-            await session.execute(
-                update(Outbox)
-                .where(Outbox.id == row.id)
-                .values(
-                    done_at=utcnow(),
-                    claimed_by=None,
-                    claimed_until=None,
-                    last_error=error,
-                    attempts=row.attempts + 1,
-                )
-            )
+            await finish_row(session, row, error)
             if message is not None and sent is not None:
                 state = sent.state if sent.state in {s.value for s in Delivery} else Delivery.SENT
                 await session.execute(
@@ -385,35 +345,6 @@ class Dispatcher:
                 )
         await self.bus.publish(*events)
 
-    async def _send_webhook(self, row: Outbox) -> None:
-        """A shop webhook (payload {url, body, headers}): 2xx done; 5xx, timeouts and connection errors are
-        retried with backoff; other answers are permanent (kept in ``last_error``)."""
-        url, body, headers = row.payload.get("url"), row.payload.get("body"), row.payload.get("headers")
-        if not isinstance(url, str) or not isinstance(body, str) or not isinstance(headers, dict):
-            await self._finish(row, None, error="malformed webhook payload")
-            return
-        try:
-            async with httpx.AsyncClient(timeout=10.0) as client:
-                answer = await client.post(url, content=body.encode(), headers=headers)
-        except httpx.HTTPError as exc:
-            await self._webhook_retry(row, f"{type(exc).__name__}: {exc}")
-            return
-        if 200 <= answer.status_code < 300:
-            await self._finish(row, None)
-        elif answer.status_code >= 500 or answer.status_code == 429:
-            await self._webhook_retry(row, f"HTTP {answer.status_code}: {answer.text[:200]}")
-        else:
-            await self._finish(row, None, error=f"HTTP {answer.status_code}: {answer.text[:500]}")
-
-    async def _webhook_retry(self, row: Outbox, reason: str) -> None:
-        attempts = row.attempts + 1
-        if attempts >= self.settings.outbox_max_attempts:
-            await self._finish(row, None, error=f"gave up after {attempts} attempts: {reason}")
-            return
-        wait = backoff(attempts, self.settings.outbox_backoff_cap)
-        async with transaction(self.factory) as session:
-            await _reschedule(session, row, attempts, wait, reason)
-
     async def _transient(self, row: Outbox, message: Message, exc: TransientSendError) -> None:
         attempts = row.attempts + 1
         if attempts >= self.settings.outbox_max_attempts:
@@ -421,7 +352,7 @@ class Dispatcher:
             return
         wait = max(exc.retry_after or 0.0, backoff(attempts, self.settings.outbox_backoff_cap))
         async with transaction(self.factory) as session:
-            await _reschedule(session, row, attempts, wait, exc.reason)
+            await reschedule(session, row, attempts, wait, exc.reason)
             await session.execute(
                 update(Message)
                 .where(Message.id == message.id)
@@ -536,7 +467,56 @@ class Dispatcher:
                     await asyncio.wait_for(self.wakeup.wait(), timeout=0.5)
 
 
-async def _reschedule(session: AsyncSession, row: Outbox, attempts: int, wait: float, reason: str) -> None:
+async def claim_due(
+    factory: SessionFactory, settings: Settings, which: ColumnElement[bool], limit: int = 100
+) -> list[Outbox]:
+    """Lease up to ``limit`` due rows of the queue matching ``which``, the oldest pending row of each chat
+    only (per-chat order); other processes skip them (SKIP LOCKED on PostgreSQL) until the lease ends."""
+    now = utcnow()
+    earlier = aliased(Outbox)
+    async with transaction(factory) as session:
+        query = (
+            select(Outbox)
+            .where(which, Outbox.done_at.is_(None), Outbox.next_attempt_at <= now)
+            .where((Outbox.claimed_until.is_(None)) | (Outbox.claimed_until < now))
+            .where(
+                ~exists().where(
+                    and_(
+                        earlier.account_id == Outbox.account_id,
+                        earlier.chat_id == Outbox.chat_id,
+                        earlier.done_at.is_(None),
+                        earlier.id < Outbox.id,
+                    )
+                )
+            )
+            .order_by(Outbox.id)
+            .limit(limit)
+        )
+        if is_postgres(session):
+            query = query.with_for_update(skip_locked=True, of=Outbox)
+        rows = list((await session.execute(query)).scalars())
+        if rows:
+            until = now + timedelta(seconds=settings.outbox_lease_seconds)
+            await session.execute(
+                update(Outbox)
+                .where(Outbox.id.in_([r.id for r in rows]))
+                .values(claimed_by=WORKER_ID, claimed_until=until)
+            )
+        return rows
+
+
+async def finish_row(session: AsyncSession, row: Outbox, error: str | None = None) -> None:
+    """The row is settled (sent, or given up with ``error``): out of the queue for good."""
+    await session.execute(
+        update(Outbox)
+        .where(Outbox.id == row.id)
+        .values(
+            done_at=utcnow(), claimed_by=None, claimed_until=None, last_error=error, attempts=row.attempts + 1
+        )
+    )
+
+
+async def reschedule(session: AsyncSession, row: Outbox, attempts: int, wait: float, reason: str) -> None:
     """Back in the queue after a transient error: unclaimed, due again in ``wait`` seconds."""
     await session.execute(
         update(Outbox)

@@ -25,7 +25,7 @@ class AppContext:
     channels: ChannelsPlugin  # the live-update transport the bus publishes to (SSE subscribes here)
 
     def wake_dispatcher(self) -> None:
-        self.workers.dispatcher.wake()
+        self.workers.wake_outbox()
 
     def wake_processor(self) -> None:
         self.workers.processor.wake()
