@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from inbox.customer_card.consent import consent_history, current_consent, record_consent
 from inbox.db import SessionFactory, transaction
 from inbox.models import (
     ApiToken,
@@ -70,9 +71,9 @@ async def say(world: World, emu: SMSEmulator, sender: str, text: str) -> str:
 
 
 async def use_everything(
-    world: World, emu: SMSEmulator, phone: str, manager_id: int, label_ids: list[int]
+    world: World, emu: SMSEmulator, phone: str, manager_id: int, label_ids: list[int], consent: bool
 ) -> int:
-    """A bot conversation that leaves a cart, a submitted order, a note, labels, an assignment."""
+    """A bot conversation that leaves a cart, a submitted order, a note, labels, an assignment, consent."""
     assert "Носки спортивные" in await say(world, emu, phone, "есть ли носки?")
     await say(world, emu, phone, "1")  # the product card
     assert "Носки спортивные × 1" in await say(world, emu, phone, "1")  # into the cart
@@ -91,6 +92,7 @@ async def use_everything(
             await labels.label_customer(session, customer_id, label_id)
             await labels.label_thread(session, thread.id, label_id)
         await assignment.assign(session, thread.id, manager_id, manager_id)
+        await record_consent(session, customer_id, "sms", consent, "manager", recorded_by=manager_id)
     state = await world.state(customer_id)
     assert state is not None and state.data.get("cart")
     return customer_id
@@ -119,8 +121,8 @@ async def test_merge_two_customers_who_used_every_feature(
         vip = (await labels.create_label(session, "VIP")).id
         opt = (await labels.create_label(session, "опт")).id
 
-    olga = await use_everything(world, smsemu, OLGA, anna_id, [vip])
-    oleg = await use_everything(world, smsemu, OLEG, ivan_id, [vip, opt])
+    olga = await use_everything(world, smsemu, OLGA, anna_id, [vip], True)
+    oleg = await use_everything(world, smsemu, OLEG, ivan_id, [vip, opt], False)
     async with factory() as session:
         carts = {
             cid: (await session.get(BotState, cid)).data["cart"]  # type: ignore[union-attr]
@@ -176,6 +178,8 @@ async def test_merge_two_customers_who_used_every_feature(
             (await session.execute(select(ThreadLabel.thread_id, ThreadLabel.label_id))).all()
         )
         assert thread_labels == {(thread.id, vip), (thread.id, opt)}
+        assert len(await consent_history(session, olga)) == 2
+        assert not (await current_consent(session, olga))["sms"].marketing  # Oleg's answer is the newest
         other = await session.get(Customer, oleg)
         assert other is not None and other.merged_into_id == olga
 
