@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox.channels.base import ChannelKind
 from inbox.customers import identities_of, live_customer, set_preferred_channel, thread_for
+from inbox.db import lowered
 from inbox.events import Event
 from inbox.merge_policy import apply_policies
 from inbox.models import (
@@ -319,7 +320,8 @@ async def suggest_duplicates(session: AsyncSession, customer_id: int) -> list[Su
                 (
                     await session.execute(
                         select(Identity.customer_id).where(
-                            Identity.kind == ChannelKind.EMAIL, func.lower(Identity.external_id).in_(emails)
+                            Identity.kind == ChannelKind.EMAIL,
+                            lowered(session, Identity.external_id).in_(emails),
                         )
                     )
                 ).scalars()
@@ -358,9 +360,10 @@ async def find_customers(session: AsyncSession, query: str, exclude: int, limit:
     if len(text) < 2:
         return []
     phone = try_normalize_phone(text)
+    needle = text.lower()
     cond = [
-        func.lower(Customer.name).contains(text.lower()),
-        func.lower(Customer.email).contains(text.lower()),
+        lowered(session, Customer.name).contains(needle, autoescape=True),
+        lowered(session, Customer.email).contains(needle, autoescape=True),
     ]
     if phone:
         cond.append(Customer.phone == phone)
