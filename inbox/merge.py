@@ -419,6 +419,8 @@ def _combine_fields(survivor: Customer, other: Customer, choices: dict[str, Side
             setattr(survivor, flag, bool(getattr(survivor, flag) or getattr(other, flag)))
     survivor.tags = list(dict.fromkeys([*(survivor.tags or []), *(other.tags or [])]))
     survivor.fields = {**(other.fields or {}), **(survivor.fields or {})}
+    survivor.birthday = survivor.birthday or other.birthday
+    survivor.addresses = list(dict.fromkeys([*(survivor.addresses or []), *(other.addresses or [])]))
     survivor.updated_at = utcnow()
 
 

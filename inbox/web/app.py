@@ -31,6 +31,7 @@ from inbox.web.auth import login, login_page, logout, require_manager, require_t
 from inbox.web.state import AppContext
 from inbox.web.views.admin import AdminController, require_admin
 from inbox.web.views.api import ApiV1
+from inbox.web.views.customer_card import CustomerCardController, CustomFieldsAdmin
 from inbox.web.views.customers import CustomersController
 from inbox.web.views.customers_api import CustomersApi
 from inbox.web.views.dashboard import DashboardController
@@ -109,6 +110,7 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> Litest
         route_handlers=[
             InboxController,
             CustomersController,
+            CustomerCardController,
             TeamController,
             SearchController,
             DashboardController,
@@ -120,7 +122,7 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> Litest
     )
     admin_ui = Router(
         path="/admin",
-        route_handlers=[AdminController, OrderStatusesAdmin],
+        route_handlers=[AdminController, OrderStatusesAdmin, CustomFieldsAdmin],
         before_request=require_admin,
         include_in_schema=False,
     )

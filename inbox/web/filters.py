@@ -12,6 +12,7 @@ from markupsafe import Markup, escape
 
 from inbox import i18n
 from inbox.orders.delivery_names import delivery_label
+from inbox.orders.notify import format_rub
 
 _URL = re.compile(r"https?://[^\s<>\"']+")
 
@@ -59,3 +60,4 @@ def register(env: Environment, timezone: str = "Europe/Moscow") -> None:
     env.filters["linkify"] = linkify
     env.filters["channel_label"] = channel_label
     env.filters["delivery_label"] = delivery_label
+    env.filters["rub"] = format_rub
