@@ -197,15 +197,52 @@
     }
     if (e.key === "Escape") { if (help) help.hidden = true; if (typing(e.target)) e.target.blur(); return; }
     if (typing(e.target) || e.ctrlKey || e.metaKey || e.altKey) return;
-    switch (e.key) {
-      case "j": moveThread(1); break;
-      case "k": moveThread(-1); break;
-      case "r": e.preventDefault(); setMode("reply"); break;
-      case "n": e.preventDefault(); setMode("note"); break;
-      case "a": { const b = document.getElementById("assign-me"); if (b) b.click(); break; }
-      case "c": { const b = document.getElementById("close-thread"); if (b) b.click(); break; }
-      case "?": if (help) help.hidden = !help.hidden; break;
+    // e.code names the physical key, so the shortcuts work on any layout (on the Russian one "j" is "о")
+    if (e.key === "?" || (e.code === "Slash" && e.shiftKey)) { if (help) help.hidden = !help.hidden; return; }
+    switch (e.code) {
+      case "KeyJ": moveThread(1); break;
+      case "KeyK": moveThread(-1); break;
+      case "KeyR": e.preventDefault(); setMode("reply"); break;
+      case "KeyN": e.preventDefault(); setMode("note"); break;
+      case "KeyA": { const b = document.getElementById("assign-me"); if (b) b.click(); break; }
+      case "KeyC": { const b = document.getElementById("close-thread"); if (b) b.click(); break; }
       default: return;
     }
+  });
+
+  // ---- undo toast: closing a conversation can be taken back for a few seconds ---------------------
+  const UNDO_MS = 8000;
+  let toastTimer = null;
+  function hideToast() {
+    const toast = document.getElementById("toast");
+    if (toast) toast.hidden = true;
+    clearTimeout(toastTimer);
+  }
+  function showUndo(tid) {
+    const toast = document.getElementById("toast");
+    if (!toast) return;
+    toast.querySelector(".toast-text").textContent = toast.dataset.closed || "";
+    toast.dataset.threadId = String(tid);
+    toast.hidden = false;
+    clearTimeout(toastTimer);
+    toastTimer = setTimeout(hideToast, UNDO_MS);
+  }
+  document.body && document.body.addEventListener("inbox:closed", function (e) {
+    const tid = (e.detail && (e.detail.thread || e.detail.value)) || threadId();
+    if (tid) showUndo(tid);
+  });
+  document.addEventListener("click", function (e) {
+    const undo = e.target.closest && e.target.closest("#toast .toast-undo");
+    if (!undo) return;
+    e.preventDefault();
+    const toast = document.getElementById("toast");
+    const tid = toast.dataset.threadId;
+    hideToast();
+    if (!tid) return;
+    const head = document.getElementById("thread-head");
+    const here = head && head.dataset.threadId === tid;
+    htmx.ajax("POST", "/threads/" + tid + "/status", here
+      ? { target: "#thread-head", swap: "outerHTML", values: { status: "open" } }
+      : { swap: "none", values: { status: "open" } });
   });
 })();
