@@ -4,7 +4,7 @@ dropdown really shown, and no Content-Security-Policy violation on the main page
 
 from __future__ import annotations
 
-from playwright.async_api import Page, expect
+from playwright.async_api import Page, Route, expect
 
 from inbox.demo import DEMO_EMAIL, DEMO_PASSWORD
 from tests.e2e.conftest import shot_path, sign_in
@@ -56,3 +56,22 @@ async def test_notifications_dropdown_is_shown_over_the_page(page: Page, demo_se
     # visible to a person: the menu itself is what sits under its middle, not something that clips it
     assert await page.evaluate(HIT_TEST, ".notif-menu")
     await page.screenshot(path=shot_path("inbox-notifications-open"))
+
+
+async def test_swagger_ui_loads_its_assets_from_our_server_only(page: Page, demo_server: str) -> None:
+    """Offline (every other host refused), the API docs still render: the assets come from us."""
+    elsewhere: list[str] = []
+
+    async def only_ours(route: Route) -> None:
+        if route.request.url.startswith(demo_server):
+            await route.continue_()
+        else:
+            elsewhere.append(route.request.url)
+            await route.abort()
+
+    await page.route("**/*", only_ours)
+    await page.goto(demo_server + "/api/schema/swagger")
+    await expect(page.locator(".swagger-ui .info .title")).to_contain_text("inbox API")
+    await expect(page.locator(".opblock").first).to_be_visible()
+    assert elsewhere == []
+    await page.screenshot(path=shot_path("swagger-offline"))

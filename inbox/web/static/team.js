@@ -115,13 +115,28 @@
     const line = document.getElementById("presence-line");
     if (!line) return;
     const now = Date.now();
-    const parts = [];
+    line.textContent = "";
+    let first = true;
     Object.keys(watchers).forEach(function (id) {
       const w = watchers[id];
       if (w.until < now || String(w.thread) !== threadId()) { delete watchers[id]; return; }
-      parts.push(w.name + (w.state === "typing" ? " ✍ " + (window.INBOX_I18N.typing || "is typing…") : " 👁 " + (window.INBOX_I18N.viewing || "is viewing")));
+      if (!first) line.appendChild(document.createTextNode(" · "));
+      first = false;
+      const typingNow = w.state === "typing";
+      line.appendChild(document.createTextNode(w.name + " "));
+      line.appendChild(svgIcon(typingNow ? "pen" : "eye"));
+      line.appendChild(document.createTextNode(" " + (typingNow ? line.dataset.typing : line.dataset.viewing)));
     });
-    line.textContent = parts.join(" · ");
+  }
+  function svgIcon(name) {
+    const NS = "http://www.w3.org/2000/svg";
+    const svg = document.createElementNS(NS, "svg");
+    svg.setAttribute("class", "icon i-" + name);
+    svg.setAttribute("aria-hidden", "true");
+    const use = document.createElementNS(NS, "use");
+    use.setAttribute("href", "/static/icons.svg#i-" + name);
+    svg.appendChild(use);
+    return svg;
   }
   setInterval(renderPresence, 1000);
 
