@@ -59,9 +59,8 @@ def icon(name: str, label: str | None = None) -> Markup:
     if not ICON_NAME.match(name):
         raise ValueError(f"bad icon name {name!r}")
     aria = f'role="img" aria-label="{escape(label)}"' if label else 'aria-hidden="true"'
-    return Markup(
-        f'<svg class="icon i-{name}" {aria} focusable="false"><use href="/static/icons.svg#i-{name}"></use></svg>'
-    )
+    use = f'<use href="/static/icons.svg#i-{name}"></use>'
+    return Markup(f'<svg class="icon i-{name}" {aria} focusable="false">{use}</svg>')
 
 
 def register(env: Environment, timezone: str = "Europe/Moscow") -> None:
