@@ -4,7 +4,9 @@ dropdown really shown, and no Content-Security-Policy violation on the main page
 
 from __future__ import annotations
 
-from playwright.async_api import Page, Route, expect
+from pathlib import Path
+
+from playwright.async_api import Browser, Page, Route, expect
 
 from inbox.demo import DEMO_EMAIL, DEMO_PASSWORD
 from tests.e2e.conftest import shot_path, sign_in
@@ -75,3 +77,119 @@ async def test_swagger_ui_loads_its_assets_from_our_server_only(page: Page, demo
     await expect(page.locator(".opblock").first).to_be_visible()
     assert elsewhere == []
     await page.screenshot(path=shot_path("swagger-offline"))
+
+
+NO_SIDEWAYS_SCROLL = "() => document.documentElement.scrollWidth <= window.innerWidth"
+
+
+async def settled(page: Page) -> None:
+    """htmx wires swapped-in content when it settles: wait for that before the next step."""
+    await page.wait_for_function(
+        "!document.querySelector('.htmx-added, .htmx-settling, .htmx-swapping, .htmx-request')"
+    )
+
+
+async def within_screen(page: Page, selector: str) -> None:
+    box = await page.locator(selector).bounding_box()
+    width = await page.evaluate("window.innerWidth")
+    assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width, (selector, box)
+
+
+async def test_a_manager_works_the_inbox_on_a_phone(
+    browser: Browser, demo_server: str, tmp_path: Path
+) -> None:
+    """390×844: read the list, open a thread, answer, attach a file, add a note, change an order status."""
+    context = await browser.new_context(
+        viewport={"width": 390, "height": 844}, locale="ru-RU", is_mobile=True, has_touch=True
+    )
+    page = await context.new_page()
+    page.set_default_timeout(20_000)
+    try:
+        await sign_in(page, demo_server, DEMO_EMAIL, DEMO_PASSWORD)
+        item = page.locator(".thread-item", has_text="Олег")
+        await expect(item).to_be_visible()
+        assert await page.evaluate(NO_SIDEWAYS_SCROLL)
+        await page.screenshot(path=shot_path("phone-1-list"))
+
+        await item.locator("a").click()
+        await expect(page.locator("#thread-head h2")).to_have_text("Олег")
+        await expect(page.locator("#thread-list")).to_be_hidden()  # the conversation takes the screen
+        await expect(page.locator("#reply-text")).to_be_visible()
+        await within_screen(page, "#reply-form button[type=submit]")
+        assert await page.evaluate(NO_SIDEWAYS_SCROLL)
+        await page.screenshot(path=shot_path("phone-2-thread"))
+
+        await settled(page)
+        await page.fill("#reply-text", "Да, работаем с 10 до 20. Ждём вас!")
+        await page.click("#reply-form button[type=submit]")
+        await expect(page.locator("#messages .msg.out").last).to_contain_text("работаем с 10 до 20")
+
+        receipt = tmp_path / "схема-проезда.txt"
+        receipt.write_text("Как нас найти", encoding="utf-8")
+        await page.set_input_files("#reply-form input[type=file]", str(receipt))
+        await page.click("#reply-form button[type=submit]")
+        await expect(page.locator("#messages .msg.out .file").last).to_contain_text("txt")
+        await page.screenshot(path=shot_path("phone-3-answered"))
+
+        await page.click("#tab-note")
+        await page.fill("#note-form textarea", "Придёт завтра за заказом")
+        await within_screen(page, "#note-form button[type=submit]")
+        await page.click("#note-form button[type=submit]")
+        await expect(page.locator("#messages .msg.note").last).to_contain_text("Придёт завтра")
+        await page.screenshot(path=shot_path("phone-4-note"))
+
+        await page.click("#show-side")
+        panel = page.locator("#order-panel")
+        await expect(page.locator("#thread")).to_be_hidden()
+        await panel.locator("#order-new").click()
+        await settled(page)
+        await panel.locator("#product-q").fill("TS-002")
+        hit = page.locator(".product-hit[data-sku='TS-002']")
+        await expect(hit).to_be_visible()
+        await settled(page)
+        await hit.locator("button.add").click()
+        await expect(panel.locator("tr.line[data-sku='TS-002']")).to_be_visible()
+        await settled(page)
+        await panel.locator("#order-submit").click()
+        await expect(panel.locator("#order-current-status")).to_have_text("Новый")
+        await settled(page)
+        await within_screen(page, "#order-status")
+        await panel.locator("#order-status").select_option("confirmed")
+        await panel.locator(".status-form button[type=submit]").click()
+        await expect(panel.locator("#order-current-status")).to_have_text("Подтверждён")
+        await expect(panel.locator(".history-list")).to_contain_text("Новый → Подтверждён")
+        assert await page.evaluate(NO_SIDEWAYS_SCROLL)
+        await page.screenshot(path=shot_path("phone-5-order-status"), full_page=True)
+
+        await page.click(".phone-tab[data-show=thread]")
+        await expect(page.locator("#messages .order-event").last).to_contain_text("Подтверждён")
+        await page.click(".phone-tabs .back")
+        await expect(page.locator("#thread-list")).to_be_visible()
+
+        await page.click("#menu-toggle")  # the header's second-rank items fold into a menu
+        await expect(page.locator("header.top .tools")).to_be_visible()
+        await page.screenshot(path=shot_path("phone-6-menu"))
+    finally:
+        await context.close()
+
+
+async def test_the_desktop_layout_shows_list_thread_and_panel_side_by_side(
+    browser: Browser, demo_server: str
+) -> None:
+    context = await browser.new_context(viewport={"width": 1440, "height": 900}, locale="ru-RU")
+    page = await context.new_page()
+    try:
+        await sign_in(page, demo_server, DEMO_EMAIL, DEMO_PASSWORD)
+        await page.locator(".thread-item", has_text="Анна Смирнова").locator("a").click()
+        await expect(page.locator("#thread-head h2")).to_have_text("Анна Смирнова")
+        for selector in ("#thread-list", "#messages", "#reply-text", "#order-panel", "header.top .tools"):
+            await expect(page.locator(selector)).to_be_visible()
+        await expect(page.locator("#menu-toggle")).to_be_hidden()
+        await expect(page.locator(".phone-tabs")).to_be_hidden()
+        list_box = await page.locator("#thread-list").bounding_box()
+        panel_box = await page.locator("#order-panel").bounding_box()
+        assert list_box and panel_box and list_box["x"] + list_box["width"] <= panel_box["x"]
+        assert await page.evaluate(NO_SIDEWAYS_SCROLL)
+        await page.screenshot(path=shot_path("desktop-1440-thread"))
+    finally:
+        await context.close()
