@@ -193,3 +193,17 @@ async def test_the_desktop_layout_shows_list_thread_and_panel_side_by_side(
         await page.screenshot(path=shot_path("desktop-1440-thread"))
     finally:
         await context.close()
+
+
+async def test_mention_autocomplete_in_the_note_box(page: Page, demo_server: str) -> None:
+    await sign_in(page, demo_server, DEMO_EMAIL, DEMO_PASSWORD)
+    await page.locator(".thread-item", has_text="Мария Кузнецова").locator("a").click()
+    await expect(page.locator("#thread-head h2")).to_have_text("Мария Кузнецова")
+    await page.click("#tab-note")
+    await page.locator("#note-text").press_sequentially("Проверь, @Адм")
+    menu = page.locator("#mention-menu")
+    await expect(menu.locator(".mention-item")).to_have_count(1)
+    await expect(menu).to_contain_text("@admin Администратор")
+    await page.keyboard.press("Enter")
+    await expect(page.locator("#note-text")).to_have_value("Проверь, @admin ")
+    await expect(menu).to_be_hidden()

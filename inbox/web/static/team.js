@@ -48,7 +48,7 @@
   // ---- canned replies: "/" at the start of the reply ------------------------------------------------
   function cannedQuery(box) {
     const upto = box.value.slice(0, box.selectionStart);
-    const m = /(^|\n)\/([\w\-]*)$/.exec(upto);
+    const m = /(^|\n)\/([\p{L}\p{N}_\-]*)$/u.exec(upto);
     return m ? { query: m[2], start: upto.length - m[2].length - 1 } : null;
   }
   function loadCanned() {
@@ -109,6 +109,80 @@
       if (now - lastTyping > PRESENCE_EVERY) { lastTyping = now; post("/ui/presence", { thread: threadId(), state: "typing" }); }
     }
   });
+
+  // ---- @mentions in the note box: colleagues by handle or name -------------------------------------
+  let mentionIndex = 0;
+  function mentionQuery(box) {
+    const upto = box.value.slice(0, box.selectionStart);
+    const m = /(^|\s)@([\p{L}\p{N}_.\-]*)$/u.exec(upto);  // names in any script
+    return m ? { query: m[2], start: upto.length - m[2].length - 1 } : null;
+  }
+  function people() {
+    const menu = document.getElementById("mention-menu");
+    try { return JSON.parse((menu && menu.dataset.people) || "[]"); } catch (e) { return []; }
+  }
+  function mentionMatches(q) {
+    const lower = q.toLowerCase();
+    return people().filter(function (p) {
+      return !q || p.handle.toLowerCase().startsWith(lower) || p.name.toLowerCase().includes(lower);
+    });
+  }
+  function showMentions(box) {
+    const menu = document.getElementById("mention-menu");
+    const q = mentionQuery(box);
+    if (!menu) return;
+    if (!q) { menu.hidden = true; return; }
+    const found = mentionMatches(q.query);
+    mentionIndex = Math.min(mentionIndex, Math.max(found.length - 1, 0));
+    menu.textContent = "";
+    found.forEach(function (p, i) {
+      const a = document.createElement("a");
+      a.href = "#"; a.className = "canned-item mention-item" + (i === mentionIndex ? " on" : "");
+      a.dataset.index = String(i);
+      a.setAttribute("role", "option");
+      const b = document.createElement("b"); b.textContent = "@" + p.handle;
+      const span = document.createElement("span"); span.textContent = " " + p.name;
+      a.appendChild(b); a.appendChild(span); menu.appendChild(a);
+    });
+    menu.hidden = found.length === 0;
+  }
+  function insertMention(i) {
+    const box = document.getElementById("note-text");
+    const menu = document.getElementById("mention-menu");
+    const q = box && mentionQuery(box);
+    if (!box || !q) return;
+    const p = mentionMatches(q.query)[i];
+    if (!p) return;
+    const end = box.selectionStart;
+    const text = "@" + p.handle + " ";
+    box.value = box.value.slice(0, q.start) + text + box.value.slice(end);
+    const pos = q.start + text.length;
+    box.setSelectionRange(pos, pos);
+    menu.hidden = true;
+    mentionIndex = 0;
+    box.focus();
+  }
+  document.addEventListener("input", function (e) {
+    if (e.target && e.target.id === "note-text") showMentions(e.target);
+  });
+  document.addEventListener("click", function (e) {
+    const item = e.target.closest && e.target.closest(".mention-item");
+    if (item) { e.preventDefault(); insertMention(Number(item.dataset.index)); }
+  });
+  document.addEventListener("keydown", function (e) {
+    const menu = document.getElementById("mention-menu");
+    if (!menu || menu.hidden || !e.target || e.target.id !== "note-text") return;
+    const count = menu.querySelectorAll(".mention-item").length;
+    if (e.key === "ArrowDown" || e.key === "ArrowUp") {
+      e.preventDefault(); e.stopImmediatePropagation();
+      mentionIndex = (mentionIndex + (e.key === "ArrowDown" ? 1 : count - 1)) % Math.max(count, 1);
+      showMentions(e.target);
+    } else if (e.key === "Enter" || e.key === "Tab") {
+      e.preventDefault(); e.stopImmediatePropagation(); insertMention(mentionIndex);
+    } else if (e.key === "Escape") {
+      e.stopImmediatePropagation(); menu.hidden = true;
+    }
+  }, true);
 
   // ---- presence of colleagues in this thread --------------------------------------------------------
   function renderPresence() {

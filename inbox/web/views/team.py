@@ -20,8 +20,8 @@ from inbox import i18n
 from inbox.bots import hand_back
 from inbox.db import transaction
 from inbox.events import Event
-from inbox.models import BotState, Thread
-from inbox.team import Outcome, canned, labels, notifications, presence, publish
+from inbox.models import BotState, CannedReply, Thread
+from inbox.team import Outcome, audit, canned, labels, notifications, presence, publish
 from inbox.team.assignment import (
     NotFound,
     TeamError,
@@ -45,6 +45,7 @@ async def team_context(session: AsyncSession, thread: Thread) -> dict[str, Any]:
     return {
         "team": team,
         "handles": {m.id: handle_of(m) for m in team},
+        "mention_people": [{"handle": handle_of(m), "name": m.name} for m in team],  # @ autocomplete
         "all_labels": await labels.all_labels(session),
         "thread_labels": (await labels.thread_labels(session, [thread.id])).get(thread.id, []),
         "customer_labels": await labels.customer_labels(session, thread.customer_id),
@@ -169,11 +170,51 @@ class TeamController(Controller):
         return Response(content=json.dumps(items, ensure_ascii=False), media_type="application/json")
 
     @get("/canned", name="canned_page")
-    async def canned_page(self, request: AnyRequest) -> Template:
+    async def canned_page(self, request: AnyRequest, edit: FromQuery[int | None] = None) -> Template:
         me = manager_of(request)
         async with ctx(request).factory() as session:
             items = await canned.visible(session, me.id)
-        return Template("canned.html", context={"manager": me, "items": items, "error": None})
+            editing = None
+            if edit is not None:
+                try:
+                    editing = await canned.editable(session, edit, me)
+                except NotFound as exc:
+                    raise NotFoundException(str(exc)) from exc
+                except TeamError as exc:
+                    raise ClientException(str(exc), status_code=403) from exc
+        return Template(
+            "canned.html", context={"manager": me, "items": items, "error": None, "editing": editing}
+        )
+
+    @post("/canned/{reply_id:int}", name="canned_update")
+    async def canned_update(
+        self, request: AnyRequest, reply_id: FromPath[int], data: Form
+    ) -> Template | Redirect:
+        me = manager_of(request)
+        try:
+            async with transaction(ctx(request).factory) as session:
+                reply = await canned.update(
+                    session,
+                    reply_id,
+                    me,
+                    shortcut=data.get("shortcut", ""),
+                    title=data.get("title", ""),
+                    body=data.get("body", ""),
+                )
+                if reply.owner_id is None:
+                    await audit.record(session, me.id, "canned.update", reply.shortcut, reply_id=reply.id)
+        except NotFound as exc:
+            raise NotFoundException(str(exc)) from exc
+        except TeamError as exc:
+            async with ctx(request).factory() as session:
+                items = await canned.visible(session, me.id)
+                editing = await session.get(CannedReply, reply_id)
+            return Template(
+                "canned.html",
+                context={"manager": me, "items": items, "error": str(exc), "editing": editing},
+                status_code=400,
+            )
+        return Redirect(path="/canned")
 
     @post("/canned", name="canned_create")
     async def canned_create(self, request: AnyRequest, data: Form) -> Template | Redirect:
@@ -183,18 +224,22 @@ class TeamController(Controller):
             raise ClientException(i18n._("Only an admin can add shared replies."), status_code=403)
         try:
             async with transaction(ctx(request).factory) as session:
-                await canned.create(
+                reply = await canned.create(
                     session,
                     shortcut=data.get("shortcut", ""),
                     title=data.get("title", ""),
                     body=data.get("body", ""),
                     owner_id=None if shared else me.id,
                 )
+                if shared:
+                    await audit.record(session, me.id, "canned.create", reply.shortcut, reply_id=reply.id)
         except TeamError as exc:
             async with ctx(request).factory() as session:
                 items = await canned.visible(session, me.id)
             return Template(
-                "canned.html", context={"manager": me, "items": items, "error": str(exc)}, status_code=400
+                "canned.html",
+                context={"manager": me, "items": items, "error": str(exc), "editing": None},
+                status_code=400,
             )
         return Redirect(path="/canned")
 
@@ -203,6 +248,9 @@ class TeamController(Controller):
         me = manager_of(request)
         try:
             async with transaction(ctx(request).factory) as session:
+                reply = await canned.editable(session, reply_id, me)
+                if reply.owner_id is None:
+                    await audit.record(session, me.id, "canned.delete", reply.shortcut, reply_id=reply.id)
                 await canned.delete(session, reply_id, me)
         except NotFound as exc:
             raise NotFoundException(str(exc)) from exc
