@@ -154,10 +154,10 @@ async def test_manager_builds_an_order_and_the_customer_gets_the_tracking_link(
         await toml.fill(
             text.replace('transitions = ["confirmed", "cancelled"]', 'transitions = ["ghost"]', 1)
         )
-        await page.click("main.admin button[type=submit]")
-        await expect(page.locator("main.admin .error")).to_contain_text("ghost")
+        await page.click("#toml-form button[type=submit]")
+        await expect(page.locator("#statuses-error")).to_contain_text("ghost")
         await toml.fill(text)
-        await page.click("main.admin button[type=submit]")
-        await expect(page.locator("main.admin [role=status]")).to_be_visible()
+        await page.click("#toml-form button[type=submit]")
+        await expect(page.locator("#statuses-saved")).to_be_visible()
     finally:
         server.stop()
