@@ -29,6 +29,7 @@ from inbox.kvstore import DatabaseStore
 from inbox.settings import Settings
 from inbox.web import filters
 from inbox.web.auth import login, login_page, logout, require_manager, require_token
+from inbox.web.csp import add_csp
 from inbox.web.state import AppContext
 from inbox.web.views.admin import AdminController, require_admin
 from inbox.web.views.api import ApiV1
@@ -192,6 +193,7 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> Litest
         debug=False,
         logging_config=LoggingConfig(log_exceptions="never", configure_root_logger=False),
         after_exception=[log_server_error],
+        before_send=[add_csp],
     )
     app.state.ctx = context
     return app

@@ -13,9 +13,9 @@ from html import unescape
 import pytest
 from sqlalchemy import select
 
-from inbox.db import SessionFactory
+from inbox.db import SessionFactory, transaction
 from inbox.demo import DEMO_EMAIL, DEMO_PASSWORD
-from inbox.models import AuditLog, CannedReply, Customer, Manager, Thread
+from inbox.models import AuditLog, Author, CannedReply, Customer, Direction, Manager, Message, Thread
 from inbox.orders.statuses import load_statuses
 from inbox.settings import Settings
 from tests.integration.test_team_web import PLAIN_EMAIL, PLAIN_PASSWORD, shop, signed_in
@@ -258,3 +258,32 @@ async def test_the_audit_log_reads_as_russian_sentences(
         assert sentence in table, (sentence, table)
     for code in ("manager.create", "manager.role", "team.settings", "line.add", "round_robin"):
         assert code not in table  # codes stay in the data, not in what a person reads
+
+
+async def test_app_pages_carry_the_content_security_policy_and_the_email_frame_keeps_its_own(
+    base: str, shop: SessionFactory, world: World
+) -> None:
+    async with transaction(shop) as session:
+        letter = Message(
+            thread_id=world.thread_id,
+            customer_id=world.customer_id,
+            direction=Direction.IN,
+            channel="email",
+            author=Author.CUSTOMER,
+            text="Здравствуйте",
+            html="<p>Здравствуйте</p>",
+            meta={},
+            revisions=[],
+        )
+        session.add(letter)
+        await session.flush()
+        letter_id = letter.id
+    admin = signed_in(base, DEMO_EMAIL, DEMO_PASSWORD)
+    for path in ("/", f"/threads/{world.thread_id}", "/admin/audit", "/login"):
+        policy = admin.get(path).headers.get("content-security-policy", "")
+        assert policy == "script-src 'self'; object-src 'none'; base-uri 'self'; frame-ancestors 'none'", path
+    frame = admin.get(f"/messages/{letter_id}/email.html")
+    assert frame.status_code == 200 and "Здравствуйте" in frame.text
+    assert frame.headers["content-security-policy"].startswith("sandbox;")  # its own, framed by the inbox
+    assert "frame-ancestors 'self'" in frame.headers["content-security-policy"]
+    assert "content-security-policy" not in admin.get("/healthz").headers  # JSON: no page, no policy
