@@ -86,13 +86,14 @@ NO_SIDEWAYS_SCROLL = "() => document.documentElement.scrollWidth <= window.inner
 async def settled(page: Page) -> None:
     """htmx wires swapped-in content when it settles: wait for that before the next step."""
     await page.wait_for_function(
-        "!document.querySelector('.htmx-added, .htmx-settling, .htmx-swapping, .htmx-request')"
+        # a function, not an expression string: Playwright evals strings, which the pages' CSP refuses
+        "() => !document.querySelector('.htmx-added, .htmx-settling, .htmx-swapping, .htmx-request')"
     )
 
 
 async def within_screen(page: Page, selector: str) -> None:
     box = await page.locator(selector).bounding_box()
-    width = await page.evaluate("window.innerWidth")
+    width = await page.evaluate("() => window.innerWidth")
     assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width, (selector, box)
 
 

@@ -24,7 +24,8 @@ TRACK_URL = "https://www.pochta.ru/tracking?barcode=RA123456789RU"
 async def settled(page: Page) -> None:
     """htmx wires up swapped-in content only when it settles (20 ms later): wait for that before typing."""
     await page.wait_for_function(
-        "!document.querySelector('.htmx-added, .htmx-settling, .htmx-swapping, .htmx-request')"
+        # a function, not an expression string: Playwright evals strings, which the pages' CSP refuses
+        "() => !document.querySelector('.htmx-added, .htmx-settling, .htmx-swapping, .htmx-request')"
     )
 
 
