@@ -18,16 +18,16 @@ from sqlalchemy import text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from inbox.bots import BotEngine
-from inbox.channels.base import AccountConfig, RawEvent
 from inbox.channels.hub import ChannelHub
+from inbox.core.events import EventBus
+from inbox.core.ingest import InboundProcessor, RawEventWriter, store_raw
+from inbox.core.kvstore import DatabaseStore
+from inbox.core.outbox import Dispatcher
+from inbox.core.types import AccountConfig, RawEvent
 from inbox.db import SessionFactory, make_engine, make_session_factory, transaction
 from inbox.db_gate import HIGH
-from inbox.events import EventBus
-from inbox.ingest import InboundProcessor, RawEventWriter, store_raw
-from inbox.kvstore import DatabaseStore
 from inbox.models import ChannelAccount
 from inbox.orders.timers import OrderTimers
-from inbox.outbox import Dispatcher
 from inbox.settings import Settings
 from inbox.team.background import auto_assign_listener, waiting_alerts
 

@@ -10,7 +10,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from inbox.channels.base import (
+from inbox.core.phones import InvalidPhone, normalize_phone
+from inbox.core.types import (
     Attachment,
     ChannelKind,
     ContactHints,
@@ -20,7 +21,6 @@ from inbox.channels.base import (
     InboundMessage,
     ThreadHints,
 )
-from inbox.phones import InvalidPhone, normalize_phone
 
 KIND = ChannelKind.TELEGRAM
 

@@ -13,9 +13,9 @@ from markupsafe import Markup, escape
 from sqlalchemy import ColumnElement, Select, column, func, literal_column, or_, select, table
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from inbox.core.phones import try_normalize_phone
 from inbox.db import is_postgres
 from inbox.models import Customer, Identity, Message, Thread
-from inbox.phones import try_normalize_phone
 from inbox.team.canned import order_table
 
 START, STOP = "\ue000", "\ue001"  # private-use markers: never in real text, replaced after escaping

@@ -17,7 +17,12 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
-from inbox.channels.base import (
+from inbox.channels.email.links import on_email_message
+from inbox.channels.hub import ChannelHub
+from inbox.core.customers import Resolved, apply_vouched, resolve
+from inbox.core.events import Event, EventBus
+from inbox.core.files import safe_filename, store_bytes
+from inbox.core.types import (
     Attachment,
     Channel,
     DeliveryReceipt,
@@ -27,12 +32,7 @@ from inbox.channels.base import (
     InboundMessage,
     RawEvent,
 )
-from inbox.channels.hub import ChannelHub
-from inbox.customers import Resolved, apply_vouched, resolve
 from inbox.db import SessionFactory, insert_for, is_postgres, transaction
-from inbox.email_links import on_email_message
-from inbox.events import Event, EventBus
-from inbox.files import safe_filename, store_bytes
 from inbox.models import Attachment as AttachmentRow
 from inbox.models import (
     Author,

@@ -11,7 +11,7 @@ from email.parser import BytesParser
 from email.policy import HTTP
 from urllib.parse import parse_qsl
 
-from inbox.channels.base import WebhookRejected
+from inbox.core.types import WebhookRejected
 
 FormPairs = list[tuple[str, str]]
 

@@ -10,8 +10,8 @@ from typing import Any
 
 from vkbottle.tools.keyboard import Callback, Keyboard, OpenLink, Text
 
-from inbox.channels.base import Button, PermanentSendError, SendError, TransientSendError
-from inbox.channels.vk_events import encode_payload
+from inbox.channels.vk.events import encode_payload
+from inbox.core.types import Button, PermanentSendError, SendError, TransientSendError
 
 RANDOM_ID_MAX = 2**31 - 1  # random_id is a signed int32; 0 would switch VK's dedup off
 MAX_TEXT = 4096

@@ -32,15 +32,7 @@ from typing import Any, ClassVar
 
 import httpx
 
-from inbox.channels.base import (
-    PermanentSendError,
-    RawEvent,
-    TransientSendError,
-    WebhookRejected,
-    WebhookRequest,
-    WebhookResult,
-)
-from inbox.channels.sms_providers.base import (
+from inbox.channels.sms.providers.base import (
     DeliveryState,
     MediaUnavailable,
     SMSConfigError,
@@ -49,7 +41,15 @@ from inbox.channels.sms_providers.base import (
     status_key,
     status_payload,
 )
-from inbox.channels.sms_providers.forms import FormPairs
+from inbox.channels.sms.providers.forms import FormPairs
+from inbox.core.types import (
+    PermanentSendError,
+    RawEvent,
+    TransientSendError,
+    WebhookRejected,
+    WebhookRequest,
+    WebhookResult,
+)
 
 DEFAULT_API_BASE = "https://sms.ru"
 

@@ -2,8 +2,9 @@
 
 A provider sends one text, verifies and splits its webhook calls into raw events, and downloads inbound
 media. Raw event payloads are provider-neutral dicts (built with :func:`inbound_payload` /
-:func:`status_payload` / :func:`other_payload`) so that :class:`inbox.channels.sms.SMSChannel` parses them
-without knowing the provider; the provider's own fields are kept under ``raw`` for replay and debugging.
+:func:`status_payload` / :func:`other_payload`) so that :class:`inbox.channels.sms.adapter.SMSChannel`
+parses them without knowing the provider; the provider's own fields are kept under ``raw`` for replay and
+debugging.
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal, Protocol
 
-from inbox.channels.base import WebhookRequest, WebhookResult
-from inbox.channels.sms_providers.forms import FormPairs
+from inbox.channels.sms.providers.forms import FormPairs
+from inbox.core.types import WebhookRequest, WebhookResult
 
 DeliveryState = Literal["sent", "delivered", "read", "failed"]
 

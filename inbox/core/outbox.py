@@ -23,7 +23,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
-from inbox.channels.base import (
+from inbox.channels.email.reply import conversation_of, prepare_email_draft
+from inbox.channels.hub import ChannelHub
+from inbox.core.customers import live_customer, pick_identity
+from inbox.core.events import Event, EventBus
+from inbox.core.files import resolve as resolve_file
+from inbox.core.ratelimit import Buckets
+from inbox.core.types import (
     Attachment,
     Button,
     OutboundMessage,
@@ -31,12 +37,7 @@ from inbox.channels.base import (
     SentMessage,
     TransientSendError,
 )
-from inbox.channels.hub import ChannelHub
-from inbox.customers import live_customer, pick_identity
 from inbox.db import SessionFactory, is_postgres, transaction
-from inbox.email_reply import conversation_of, prepare_email_draft
-from inbox.events import Event, EventBus
-from inbox.files import resolve as resolve_file
 from inbox.models import Attachment as AttachmentRow
 from inbox.models import (
     Author,
@@ -50,7 +51,6 @@ from inbox.models import (
     ThreadStatus,
     utcnow,
 )
-from inbox.ratelimit import Buckets
 from inbox.settings import Settings
 
 log = logging.getLogger(__name__)

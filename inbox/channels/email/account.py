@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from inbox.channels.email_imap import Security
+from inbox.channels.email.imap import Security
 
 _SINCE = re.compile(r"^\s*(\d{1,5})\s*([dwmy]?)\s*$", re.IGNORECASE)
 _DAYS = {"": 1, "d": 1, "w": 7, "m": 30, "y": 365}

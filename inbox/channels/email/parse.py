@@ -17,9 +17,9 @@ from email.message import EmailMessage, Message
 from email.parser import BytesHeaderParser, BytesParser
 from email.utils import getaddresses, parsedate_to_datetime
 
-from inbox.channels.email_charset import decode_bytes, fix_surrogates
-from inbox.channels.email_html import html_to_text, sanitize_html
-from inbox.channels.email_quotes import split_visible, unflow
+from inbox.channels.email.charset import decode_bytes, fix_surrogates
+from inbox.channels.email.html_text import html_to_text, sanitize_html
+from inbox.channels.email.quotes import split_visible, unflow
 
 MAX_EMAIL_BYTES = 50 * 1024 * 1024
 

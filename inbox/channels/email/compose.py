@@ -12,7 +12,7 @@ from email.utils import format_datetime, formataddr
 from pathlib import Path
 from typing import Any
 
-from inbox.channels.base import OutboundMessage, PermanentSendError
+from inbox.core.types import OutboundMessage, PermanentSendError
 
 _REPLY_PREFIX = re.compile(r"^\s*(re|отв|ответ|aw|sv)\s*(\[\d+\])?\s*:", re.IGNORECASE)
 

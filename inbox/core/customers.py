@@ -14,7 +14,7 @@ from datetime import datetime
 from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from inbox.channels.base import ContactHints
+from inbox.core.types import ContactHints
 from inbox.db import insert_for, is_postgres
 from inbox.models import ChannelAccount, Customer, Identity, Thread, utcnow
 

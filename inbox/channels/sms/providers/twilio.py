@@ -26,15 +26,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
-from inbox.channels.base import (
-    PermanentSendError,
-    RawEvent,
-    TransientSendError,
-    WebhookRejected,
-    WebhookRequest,
-    WebhookResult,
-)
-from inbox.channels.sms_providers.base import (
+from inbox.channels.sms.providers.base import (
     DeliveryState,
     MediaUnavailable,
     SMSConfigError,
@@ -44,7 +36,15 @@ from inbox.channels.sms_providers.base import (
     status_key,
     status_payload,
 )
-from inbox.channels.sms_providers.forms import FormPairs
+from inbox.channels.sms.providers.forms import FormPairs
+from inbox.core.types import (
+    PermanentSendError,
+    RawEvent,
+    TransientSendError,
+    WebhookRejected,
+    WebhookRequest,
+    WebhookResult,
+)
 
 DEFAULT_API_BASE = "https://api.twilio.com"
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'

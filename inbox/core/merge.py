@@ -3,14 +3,15 @@ back out, and the customer's explicit preferred channel.
 
 Nothing here merges on its own: suggestions are shown to a manager, who merges. A merge moves identities,
 messages (notes included); every other table that points at the customer or its thread is handled by its
-policy in :mod:`inbox.merge_policy` (orders move, labels combine, the newer bot state stays);
+policy in :mod:`inbox.core.merge_policy` (orders move, labels combine, the newer bot state stays);
 the other customer becomes a tombstone (``merged_into_id``) and keeps its thread row, so old customer and
 thread ids keep resolving to the survivor (:func:`live_thread`). Every merge and split is written to
 ``merge_log``.
 
-Locking (PostgreSQL; SQLite transactions are serial anyway): identities first, then customers (by id), then
-threads — the order in which :func:`inbox.customers.resolve` takes them, so an inbound message being stored
-for one of the two customers either finishes before the merge moves things or waits and lands on the survivor.
+Locking (PostgreSQL; SQLite transactions are serial anyway): identities first, then customers (by id),
+then threads — the order in which :func:`inbox.core.customers.resolve` takes them, so an inbound message
+being stored for one of the two customers either finishes before the merge moves things or waits and lands
+on the survivor.
 """
 
 from __future__ import annotations
@@ -22,10 +23,11 @@ from typing import Any, Literal, cast
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from inbox.channels.base import ChannelKind
-from inbox.customers import identities_of, live_customer, set_preferred_channel, thread_for
-from inbox.events import Event
-from inbox.merge_policy import apply_policies
+from inbox.core.customers import identities_of, live_customer, set_preferred_channel, thread_for
+from inbox.core.events import Event
+from inbox.core.merge_policy import apply_policies
+from inbox.core.phones import try_normalize_phone
+from inbox.core.types import ChannelKind
 from inbox.models import (
     Attachment,
     Author,
@@ -40,7 +42,6 @@ from inbox.models import (
     ThreadStatus,
     utcnow,
 )
-from inbox.phones import try_normalize_phone
 
 Side = Literal["survivor", "other"]
 FIELDS: tuple[str, ...] = ("name", "phone", "email", "locale", "preferred_channel")

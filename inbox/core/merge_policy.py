@@ -3,7 +3,7 @@
 The tables are discovered from the SQLAlchemy metadata (every foreign key to ``customer.id`` or ``thread.id``)
 and each one has a policy here:
 
-- ``core``: moved by :mod:`inbox.merge` itself (identities, messages, threads, the customer row, the log);
+- ``core``: moved by :mod:`inbox.core.merge` (identities, messages, threads, the customer row, the log);
 - ``move``: every row of the other customer is re-pointed to the survivor (orders, consent history);
 - ``combine``: link rows keyed by (customer or thread, something): the survivor gets the union, duplicates
   are dropped (labels);

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from inbox.channels.base import (
+from inbox.core.types import (
     Attachment,
     ChannelKind,
     ContactHints,

@@ -7,7 +7,7 @@ import asyncio
 import itertools
 from typing import ClassVar
 
-from inbox.channels.base import (
+from inbox.core.types import (
     AccountConfig,
     Attachment,
     Capabilities,

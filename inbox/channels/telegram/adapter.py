@@ -49,7 +49,9 @@ from aiogram.types import (
     ReplyParameters,
 )
 
-from inbox.channels.base import (
+from inbox.channels.splitting import split_text, utf16_len
+from inbox.channels.telegram.updates import message_external_id, parse_update
+from inbox.core.types import (
     AccountConfig,
     Attachment,
     Button,
@@ -68,8 +70,6 @@ from inbox.channels.base import (
     WebhookRequest,
     WebhookResult,
 )
-from inbox.channels.splitting import split_text, utf16_len
-from inbox.channels.telegram_updates import message_external_id, parse_update
 from inbox.settings import Settings
 
 log = logging.getLogger(__name__)

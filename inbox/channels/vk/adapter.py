@@ -31,7 +31,27 @@ from vkbottle.exception_factory import VKAPIError
 from vkbottle.http import AiohttpClient
 from vkbottle.tools.uploader import DocMessagesUploader, PhotoMessageUploader
 
-from inbox.channels.base import (
+from inbox.channels.vk.events import (
+    IGNORED_TYPES,
+    CallbackRef,
+    event_key,
+    new_message_object,
+    parse_callback,
+    parse_edit,
+    parse_message,
+    update_object,
+    verify_callback,
+)
+from inbox.channels.vk.outbound import (
+    MAX_ATTACHMENTS,
+    MAX_TEXT,
+    keyboard_json,
+    map_http_status,
+    map_vk_error,
+    random_id,
+    reply_params,
+)
+from inbox.core.types import (
     AccountConfig,
     Attachment,
     Capabilities,
@@ -48,26 +68,6 @@ from inbox.channels.base import (
     TransientSendError,
     WebhookRequest,
     WebhookResult,
-)
-from inbox.channels.vk_events import (
-    IGNORED_TYPES,
-    CallbackRef,
-    event_key,
-    new_message_object,
-    parse_callback,
-    parse_edit,
-    parse_message,
-    update_object,
-    verify_callback,
-)
-from inbox.channels.vk_outbound import (
-    MAX_ATTACHMENTS,
-    MAX_TEXT,
-    keyboard_json,
-    map_http_status,
-    map_vk_error,
-    random_id,
-    reply_params,
 )
 from inbox.settings import Settings
 

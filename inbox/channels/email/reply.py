@@ -19,13 +19,13 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from inbox.channels.email_compose import reply_subject
-from inbox.email_links import email_headers, norm_id, parent_summary, previous_conversation
-from inbox.email_threading import OrderNumberMatcher
+from inbox.channels.email.compose import reply_subject
+from inbox.channels.email.conversations import OrderNumberMatcher
+from inbox.channels.email.links import email_headers, norm_id, parent_summary, previous_conversation
 from inbox.models import Author, Direction, Message, Order
 
 if TYPE_CHECKING:
-    from inbox.outbox import Draft
+    from inbox.core.outbox import Draft
 
 MAX_REFERENCES = 20
 SUBJECT_FALLBACK_LEN = 60

@@ -25,7 +25,13 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import httpx
 
-from inbox.channels.base import (
+from inbox.channels.sms.providers.base import DEFAULT_TIMEOUT, MediaUnavailable, SMSConfigError, SMSProvider
+from inbox.channels.sms.providers.forms import parse_form
+from inbox.channels.sms.providers.smsru import SmsRuProvider
+from inbox.channels.sms.providers.twilio import TwilioProvider
+from inbox.channels.sms.segments import count_segments
+from inbox.core.phones import try_normalize_phone
+from inbox.core.types import (
     AccountConfig,
     Attachment,
     Capabilities,
@@ -44,12 +50,6 @@ from inbox.channels.base import (
     WebhookRequest,
     WebhookResult,
 )
-from inbox.channels.sms_providers.base import DEFAULT_TIMEOUT, MediaUnavailable, SMSConfigError, SMSProvider
-from inbox.channels.sms_providers.forms import parse_form
-from inbox.channels.sms_providers.smsru import SmsRuProvider
-from inbox.channels.sms_providers.twilio import TwilioProvider
-from inbox.phones import try_normalize_phone
-from inbox.sms_segments import count_segments
 
 if TYPE_CHECKING:
     from inbox.settings import Settings

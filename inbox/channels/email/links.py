@@ -28,8 +28,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from inbox.email_threading import DEFAULT_ORDER_PATTERN, OrderNumberMatcher, normalize_subject
-from inbox.events import Event
+from inbox.channels.email.conversations import DEFAULT_ORDER_PATTERN, OrderNumberMatcher, normalize_subject
+from inbox.core.events import Event
 from inbox.models import ChannelAccount, Customer, Direction, Message, Order
 
 MAX_KEY = 254
@@ -54,7 +54,7 @@ def norm_id(value: object) -> str | None:
 
 def stored_id(message_id: str) -> str:
     """How a Message-ID is stored in ``message.external_id`` (mirrors ``email_parse.bounded_id``)."""
-    from inbox.channels.email_parse import bounded_id
+    from inbox.channels.email.parse import bounded_id
 
     return bounded_id(message_id)
 

@@ -19,7 +19,19 @@ from typing import Any, ClassVar
 
 import aiosmtplib
 
-from inbox.channels.base import (
+from inbox.channels.email.compose import compose
+from inbox.channels.email.imap import (
+    FetchedMessage,
+    FolderState,
+    ImapConfig,
+    ImapSession,
+    ImapSync,
+    ProgressCallback,
+    Security,
+    SyncSummary,
+)
+from inbox.channels.email.parse import EmailRejected, bounded_id, message_id_of, parse_email, raw_key
+from inbox.core.types import (
     AccountConfig,
     Attachment,
     Capabilities,
@@ -39,18 +51,6 @@ from inbox.channels.base import (
     WebhookRequest,
     WebhookResult,
 )
-from inbox.channels.email_compose import compose
-from inbox.channels.email_imap import (
-    FetchedMessage,
-    FolderState,
-    ImapConfig,
-    ImapSession,
-    ImapSync,
-    ProgressCallback,
-    Security,
-    SyncSummary,
-)
-from inbox.channels.email_parse import EmailRejected, bounded_id, message_id_of, parse_email, raw_key
 from inbox.settings import Settings
 
 log = logging.getLogger(__name__)
