@@ -14,8 +14,8 @@ from sqlalchemy import and_, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from inbox.core.threads import THREAD_FILTERS, ThreadFilter, thread_list_query
 from inbox.models import Direction, Message, Thread, ThreadStatus
-from inbox.threads import THREAD_FILTERS, ThreadFilter, thread_list_query
 
 AWAITING = "awaiting"  # the list filter (?f_awaiting=1) behind the "Waiting" view
 ACTIVE = "active"  # ?f_active=1: not closed (open, or waiting for the customer)

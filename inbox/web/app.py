@@ -23,9 +23,9 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
 from inbox import __version__, i18n
+from inbox.core.events import EventBus, make_channels_plugin
+from inbox.core.kvstore import DatabaseStore
 from inbox.db import make_engine, make_session_factory
-from inbox.events import EventBus, make_channels_plugin
-from inbox.kvstore import DatabaseStore
 from inbox.settings import Settings
 from inbox.web import filters
 from inbox.web.auth import login, login_page, logout, require_manager, require_token

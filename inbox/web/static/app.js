@@ -115,7 +115,7 @@
   });
   document.addEventListener("inbox:sent", function () { appendNewMessages(); updateSmsCount(); });
 
-  // SMS parts while typing (the server counts the same way in inbox/sms_segments.py before sending):
+  // SMS parts while typing (the server counts the same way in inbox/channels/sms/segments.py before sending):
   // GSM-7 160 / 153 per part, anything else (Cyrillic, emoji) UCS-2 70 / 67 in UTF-16 units.
   const GSM7 = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZ" +
     "ÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà";

@@ -25,17 +25,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from inbox import i18n
-from inbox.customers import identities_of, preferred_kind
+from inbox.core.customers import identities_of, preferred_kind
+from inbox.core.events import INBOX_CHANNEL
+from inbox.core.files import resolve, safe_filename, store_bytes
+from inbox.core.merge import live_thread
+from inbox.core.outbox import Draft, NewAttachment, NoChannel, enqueue, retry
+from inbox.core.threads import BadCursor, BadFilter, ThreadFilter, list_threads, mark_read, thread_messages
 from inbox.db import transaction
-from inbox.events import INBOX_CHANNEL
-from inbox.files import resolve, safe_filename, store_bytes
-from inbox.merge import live_thread
 from inbox.models import Attachment, ChannelAccount, Customer, Manager, Message, Thread, utcnow
-from inbox.outbox import Draft, NewAttachment, NoChannel, enqueue, retry
 from inbox.team import Outcome, labels, notifications, presence, publish, waiting
 from inbox.team import settings as team_settings
 from inbox.team.assignment import active_managers, assign
-from inbox.threads import BadCursor, BadFilter, ThreadFilter, list_threads, mark_read, thread_messages
 from inbox.web.auth import manager_of
 from inbox.web.state import ctx
 from inbox.web.views.email import reply_meta

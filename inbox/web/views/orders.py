@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox import i18n
-from inbox.customers import live_customer
+from inbox.core.customers import live_customer
 from inbox.models import DRAFT, Manager, Order, OrderStatus, Product, Thread
 from inbox.orders import catalog, service
 from inbox.orders.conversation import Effects, after_status, after_tracking, run_order_action

@@ -18,8 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox import i18n
 from inbox.bots import hand_back
+from inbox.core.events import Event
 from inbox.db import transaction
-from inbox.events import Event
 from inbox.models import BotState, CannedReply, Thread
 from inbox.team import Outcome, audit, canned, labels, notifications, presence, publish
 from inbox.team.assignment import (
