@@ -10,18 +10,18 @@ import asyncio
 import contextlib
 import json
 import logging
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from inbox import health, metrics
 from inbox.bots import BotEngine
 from inbox.channels.base import AccountConfig, RawEvent
 from inbox.channels.hub import ChannelHub
 from inbox.db import SessionFactory, transaction
-from inbox.events import EventBus
+from inbox.events import Event, EventBus
 from inbox.ingest import InboundProcessor, RawEventWriter, store_raw
 from inbox.kvstore import DatabaseStore
 from inbox.models import ChannelAccount
@@ -60,6 +60,9 @@ class Workers:
     factory: SessionFactory
     settings: Settings
     bus: EventBus
+    # dispatch: outbox dispatcher; pollers: channel pollers + inbound processor; scheduler: order timers,
+    # waiting alerts, session sweep (``inbox worker --only ROLE``).
+    roles: frozenset[str] = frozenset(health.ROLES)
     hub: ChannelHub = field(init=False)
     processor: InboundProcessor = field(init=False)
     dispatcher: Dispatcher = field(init=False)
@@ -84,19 +87,29 @@ class Workers:
             self.bus.subscribe(self.bots.on_event)
             self.processor.callback_handlers.append(self.bots.on_callback)
         self.order_timers = OrderTimers(self.factory, self.bus, self.settings, self.dispatcher.wake)
+        self.bus.subscribe(_count_inbound)
 
     async def sink_for(self, account_id: int, events: list[RawEvent]) -> None:
         await store_raw(self.factory, account_id, events)
         self.processor.wake()
 
     def start(self) -> None:
-        self._tasks = [
-            asyncio.create_task(self.processor.run(self.stop), name="inbound-processor"),
-            asyncio.create_task(self.dispatcher.run(self.stop), name="outbox-dispatcher"),
-            asyncio.create_task(self._supervise(), name="poller-supervisor"),
-            asyncio.create_task(self.order_timers.run(self.stop), name="order-timers"),
-            asyncio.create_task(waiting_alerts(self.factory, self.bus, self.stop), name="waiting-alerts"),
-        ]
+        unknown = self.roles - set(health.ROLES)
+        if unknown:
+            raise ValueError(f"unknown worker roles: {', '.join(sorted(unknown))}")
+        tasks = [asyncio.create_task(self._heartbeat(), name="heartbeat")]
+        if "pollers" in self.roles:
+            tasks.append(asyncio.create_task(self.processor.run(self.stop), name="inbound-processor"))
+            tasks.append(asyncio.create_task(self._supervise(), name="poller-supervisor"))
+        if "dispatch" in self.roles:
+            tasks.append(asyncio.create_task(self.dispatcher.run(self.stop), name="outbox-dispatcher"))
+        if "scheduler" in self.roles:
+            tasks.append(asyncio.create_task(self.order_timers.run(self.stop), name="order-timers"))
+            tasks.append(
+                asyncio.create_task(waiting_alerts(self.factory, self.bus, self.stop), name="waiting-alerts")
+            )
+            tasks.append(asyncio.create_task(self._sweep(), name="session-sweep"))
+        self._tasks = tasks
 
     async def close(self) -> None:
         self.stop.set()
@@ -107,18 +120,37 @@ class Workers:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
         self._pollers.clear()
+        if self._tasks:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(health.forget(self.factory), 2)
         await self.hub.close()
 
+    async def _heartbeat(self) -> None:
+        """Tell /readyz (in any process) that this process runs its roles."""
+        while not self.stop.is_set():
+            try:
+                await health.beat(self.factory, self.roles)
+            except Exception:
+                log.warning("heartbeat write failed", exc_info=True)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stop.wait(), timeout=health.HEARTBEAT_EVERY)
+
+    async def _sweep(self) -> None:
+        """Now and then drop expired web sessions and heartbeats (the store keeps them in the database)."""
+        while not self.stop.is_set():
+            try:
+                await DatabaseStore(self.factory, "sessions").delete_expired()
+                await DatabaseStore(self.factory, health.HEARTBEAT_NAMESPACE).delete_expired()
+            except Exception:
+                log.exception("sweeping expired keys failed; retrying")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stop.wait(), timeout=SESSION_SWEEP_SECONDS)
+
     async def _supervise(self) -> None:
-        """Start, restart and stop pollers as accounts are added, changed or disabled; now and then drop
-        expired web sessions (the store keeps them in the database)."""
-        swept = 0.0
+        """Start, restart and stop pollers as accounts are added, changed or disabled."""
         while not self.stop.is_set():
             try:
                 await self.reconcile()
-                if time.monotonic() - swept > SESSION_SWEEP_SECONDS:
-                    await DatabaseStore(self.factory, "sessions").delete_expired()
-                    swept = time.monotonic()
             except Exception:
                 log.exception("poller supervisor failed; retrying")
             with contextlib.suppress(TimeoutError):
@@ -189,6 +221,11 @@ class Workers:
                             {"ns": LOCK_NAMESPACE, "id": account_id},
                         )
                         await conn.commit()
+
+
+async def _count_inbound(event: Event) -> None:
+    if event.type == "message.new" and event.data.get("direction") == "in":
+        metrics.count_inbound(str(event.data.get("channel") or "unknown"))
 
 
 def _fp(cfg: AccountConfig) -> str:

@@ -36,6 +36,7 @@ from inbox.web.views.customers_api import CustomersApi
 from inbox.web.views.dashboard import DashboardController
 from inbox.web.views.email import EmailController
 from inbox.web.views.inbox import InboxController
+from inbox.web.views.ops import metrics_view, readyz, timing_middleware
 from inbox.web.views.orders import OrdersController, OrderStatusesAdmin
 from inbox.web.views.orders_api import OrdersApi
 from inbox.web.views.search import SearchController
@@ -140,6 +141,8 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> Litest
             hooks,
             api,
             healthz,
+            readyz,
+            metrics_view,
             create_static_files_router(
                 path="/static", directories=[HERE / "static"], include_in_schema=False
             ),
@@ -147,17 +150,20 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> Litest
         plugins=[channels, HTMXPlugin()],
         template_config=TemplateConfig(instance=template_engine),
         middleware=[
+            timing_middleware,
             # Providers, API clients and static files carry no browser session: no session row per request.
             ServerSideSessionConfig(
                 store="sessions",
                 max_age=14 * 24 * 3600,
                 samesite="lax",
-                exclude=["/webhooks/", "/api/", "/healthz", "/static/"],
-            ).middleware
+                exclude=["/webhooks/", "/api/", "/healthz", "/readyz", "/metrics", "/static/"],
+            ).middleware,
         ],
         stores={"sessions": DatabaseStore(factory, "sessions")},
         csrf_config=CSRFConfig(
-            secret=settings.secret_key, exclude=["/webhooks", "/api/", "/healthz"], cookie_samesite="strict"
+            secret=settings.secret_key,
+            exclude=["/webhooks", "/api/", "/healthz", "/readyz", "/metrics"],
+            cookie_samesite="strict",
         ),
         openapi_config=OpenAPIConfig(
             title="inbox API", version=__version__, path="/api/schema", render_plugins=[SwaggerRenderPlugin()]

@@ -21,7 +21,7 @@ from litestar.response.sse import ServerSentEventMessage
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from inbox import i18n
+from inbox import i18n, metrics
 from inbox.customers import identities_of, preferred_kind
 from inbox.db import transaction
 from inbox.events import INBOX_CHANNEL
@@ -253,6 +253,7 @@ class InboxController(Controller):
                         await queue.put(item)
 
                 pumping = asyncio.create_task(pump())
+                metrics.SSE_CLIENTS.inc()
                 await beat()
                 last_beat = time.monotonic()
                 try:
@@ -269,6 +270,7 @@ class InboxController(Controller):
                         data = raw.decode() if isinstance(raw, bytes) else str(raw)
                         yield ServerSentEventMessage(event="inbox", data=data)
                 finally:
+                    metrics.SSE_CLIENTS.dec()
                     pumping.cancel()
 
         return ServerSentEvent(stream(), headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
