@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -64,12 +63,15 @@ def run_db(settings: Settings, fn: Callable[[Any], Awaitable[T]]) -> T:
 @click.option("-v", "--verbose", is_flag=True, help="More logging.")
 def main(verbose: bool) -> None:
     """inbox: one thread per customer across Telegram, VK, email and SMS."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    for noisy in ("aiogram.event", "httpx", "aiosqlite", "uvicorn.access", "alembic"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    from inbox import logs
+    from inbox.settings import log_format
+
+    try:
+        fmt = log_format()
+    except SettingsError as exc:
+        fail(str(exc))
+        raise
+    logs.configure(fmt, verbose=verbose)
 
 
 # ---- db -------------------------------------------------------------------------------------------------
@@ -119,7 +121,13 @@ def serve(host: str, port: int, no_workers: bool) -> None:
         f"{'Redis' if settings.redis_url else 'in-process'})"
     )
     uvicorn.run(
-        app, host=host, port=port, log_level="warning", proxy_headers=True, timeout_graceful_shutdown=5
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        log_config=None,  # our handlers: one line per event, JSON when asked
+        proxy_headers=True,
+        timeout_graceful_shutdown=5,
     )
 
 

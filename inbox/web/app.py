@@ -21,7 +21,7 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
-from inbox import __version__, i18n
+from inbox import __version__, i18n, logs
 from inbox.db import make_engine, make_session_factory
 from inbox.events import EventBus, make_channels_plugin
 from inbox.kvstore import DatabaseStore
@@ -84,6 +84,8 @@ async def log_server_error(exc: Exception, scope: Any) -> None:
 
 
 def create_app(settings: Settings, *, run_workers: bool | None = None) -> Litestar:
+    logs.register_secret(settings.secret_key)
+    logs.register_secret(settings.shop_webhook_secret)
     engine = make_engine(settings.database_url)
     factory = make_session_factory(engine)
     channels = make_channels_plugin(settings.redis_url)
@@ -150,7 +152,6 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> Litest
         plugins=[channels, HTMXPlugin()],
         template_config=TemplateConfig(instance=template_engine),
         middleware=[
-            timing_middleware,
             # Providers, API clients and static files carry no browser session: no session row per request.
             ServerSideSessionConfig(
                 store="sessions",
@@ -175,6 +176,8 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> Litest
         after_exception=[log_server_error],
     )
     app.state.ctx = context
+    # Around the router (not per route), so that 404s and 405s are timed, logged and get a request id too.
+    app.asgi_handler = timing_middleware(app.asgi_handler)
     return app
 
 

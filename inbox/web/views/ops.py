@@ -4,6 +4,8 @@ middleware that times every HTTP request."""
 from __future__ import annotations
 
 import ipaddress
+import logging
+import re
 import time
 from typing import Any
 
@@ -13,7 +15,7 @@ from litestar.exceptions import PermissionDeniedException
 from litestar.response import Response
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-from inbox import health, metrics
+from inbox import health, logs, metrics
 from inbox.i18n import _
 from inbox.web.state import ctx
 
@@ -52,14 +54,24 @@ async def metrics_view(request: AnyRequest) -> Response[bytes]:
     return Response(body, media_type=metrics.CONTENT_TYPE_LATEST, headers={"Cache-Control": "no-store"})
 
 
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+_QUIET = ("/healthz", "/readyz", "/metrics", "/static/", "/events")
+access_log = logging.getLogger("inbox.access")
+
+
 def timing_middleware(app: ASGIApp) -> ASGIApp:
-    """Observe each HTTP request's latency under its route template (``/threads/{thread_id}``), so
-    that the label set stays small; SSE streams are left out (they last as long as the browser stays)."""
+    """Per HTTP request: a request id (the proxy's ``X-Request-ID`` when it is sane, else a new one) that
+    every log line of the request carries and the response returns; one access log line; the latency under
+    the route template (``/threads/{thread_id}``), so that the label set stays small. SSE streams are not
+    timed (they last as long as the browser stays)."""
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != ScopeType.HTTP or scope.get("path") == "/events":
+        if scope["type"] != ScopeType.HTTP:
             await app(scope, receive, send)
             return
+        incoming = next((v for k, v in scope["headers"] if k == b"x-request-id"), b"").decode("latin-1")
+        rid = incoming if _REQUEST_ID.fullmatch(incoming) else logs.new_request_id()
+        token = logs.request_id.set(rid)
         started = time.perf_counter()
         status = 500
 
@@ -67,14 +79,27 @@ def timing_middleware(app: ASGIApp) -> ASGIApp:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = int(message["status"])
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", rid.encode())]
             await send(message)
 
+        path = scope.get("path", "")
         try:
             await app(scope, receive, send_wrapper)
         finally:
-            route = str(scope.get("path_template") or "unmatched")
-            metrics.HTTP_LATENCY.labels(
-                method=scope.get("method", ""), route=route, status=str(status)
-            ).observe(time.perf_counter() - started)
+            elapsed = time.perf_counter() - started
+            method = scope.get("method", "")
+            if path != "/events":
+                route = str(scope.get("path_template") or "unmatched")
+                metrics.HTTP_LATENCY.labels(method=method, route=route, status=str(status)).observe(elapsed)
+            access_log.log(
+                logging.DEBUG if path.startswith(_QUIET) else logging.INFO,
+                "%s %s %s %.1fms",
+                method,
+                path,
+                status,
+                elapsed * 1000,
+                extra={"method": method, "path": path, "status": status, "ms": round(elapsed * 1000, 1)},
+            )
+            logs.request_id.reset(token)
 
     return middleware
