@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import os
+import signal
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -104,24 +105,38 @@ def db_upgrade() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--no-workers", is_flag=True, help="Web only; run `inbox worker` elsewhere.")
-def serve(host: str, port: int, no_workers: bool) -> None:
-    """Web inbox + channel workers + outbox dispatcher in one process."""
+@click.option(
+    "--processes",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Web processes (PostgreSQL + Redis only); the channel workers then run as one extra process.",
+)
+def serve(host: str, port: int, no_workers: bool, processes: int) -> None:
+    """Web inbox + channel workers + outbox dispatcher."""
     import uvicorn
 
     from inbox.migrate import upgrade
     from inbox.web.app import create_app
 
     settings = load_settings()
+    if processes > 1 and settings.is_sqlite:
+        fail(
+            "--processes N needs PostgreSQL: SQLite has one writer, so it runs as one process. "
+            "Set INBOX_DATABASE_URL=postgresql://… (move the data with `inbox db copy --to URL`)."
+        )
+    if processes > 1 and not settings.redis_url:
+        fail("--processes N needs INBOX_REDIS_URL, which carries live updates between the processes")
     if settings.is_sqlite:
         upgrade(settings.database_url)  # the embedded default keeps itself up to date
-    app = create_app(settings, run_workers=not no_workers)
     console.print(
         f"[bold]inbox[/] on [link]http://{host}:{port}/[/link]  (database: "
         f"{'SQLite' if settings.is_sqlite else 'PostgreSQL'}, live updates: "
-        f"{'Redis' if settings.redis_url else 'in-process'})"
+        f"{'Redis' if settings.redis_url else 'in-process'}"
+        + (f", {processes} web processes" if processes > 1 else "")
+        + ")"
     )
-    uvicorn.run(
-        app,
+    common: dict[str, Any] = dict(
         host=host,
         port=port,
         log_level="warning",
@@ -129,34 +144,66 @@ def serve(host: str, port: int, no_workers: bool) -> None:
         proxy_headers=True,
         timeout_graceful_shutdown=5,
     )
+    if processes == 1:
+        uvicorn.run(create_app(settings, run_workers=not no_workers), **common)
+        return
+    from inbox.cluster import WorkerChild, multiprocess_metrics_dir
+
+    os.environ["INBOX_RUN_WORKERS"] = "false"  # the web processes read it in app_from_env
+    multiprocess_metrics_dir()
+    child = None if no_workers else WorkerChild().start()
+    try:
+        uvicorn.run("inbox.web.app:app_from_env", factory=True, workers=processes, **common)
+    finally:
+        if child is not None:
+            child.stop()
 
 
 @main.command()
-def worker() -> None:
+@click.option(
+    "--only",
+    "only",
+    multiple=True,
+    type=click.Choice(["dispatch", "pollers", "scheduler"]),
+    help="Run only these roles (repeatable): dispatch = outbox; pollers = channel pollers and the inbound "
+    "processor; scheduler = order timers, alerts, clean-up. Default: all.",
+)
+def worker(only: tuple[str, ...]) -> None:
     """Channel pollers, inbound processor and outbox dispatcher, without the web server."""
+    from inbox import health
     from inbox.events import EventBus, make_channels_plugin
     from inbox.workers import Workers
 
     settings = load_settings()
+    roles = frozenset(only or health.ROLES)
+    if settings.is_sqlite and roles != frozenset(health.ROLES):
+        fail("--only needs PostgreSQL: on SQLite one process does all the work")
 
     async def _go() -> None:
         engine = make_engine(settings.database_url)
         plugin = make_channels_plugin(settings.redis_url)
         await plugin._on_startup()
         workers = Workers(
-            engine=engine, factory=make_session_factory(engine), settings=settings, bus=EventBus(plugin)
+            engine=engine,
+            factory=make_session_factory(engine),
+            settings=settings,
+            bus=EventBus(plugin),
+            roles=roles,
         )
         workers.start()
-        console.print("worker running; Ctrl+C stops it")
+        console.print(f"worker running ({', '.join(sorted(roles))}); Ctrl+C stops it")
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
         try:
-            await asyncio.Event().wait()
+            await stop.wait()
         finally:
             await workers.close()
             await plugin._on_shutdown()
             await engine.dispose()
 
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_go())
+    asyncio.run(_go())
 
 
 # ---- demo ------------------------------------------------------------------------------------------------

@@ -33,6 +33,7 @@ from inbox.team.background import auto_assign_listener, waiting_alerts
 log = logging.getLogger(__name__)
 SESSION_SWEEP_SECONDS = 3600.0
 LOCK_NAMESPACE = 0x1B0C  # advisory lock keys: (namespace, account id)
+POLLER_RETRY_SECONDS = 2.0  # how soon another process takes over a poller whose holder died
 
 
 class DbPollState:
@@ -176,7 +177,7 @@ class Workers:
             try:
                 async with self._singleton(cfg.id) as mine:
                     if not mine:
-                        await asyncio.sleep(10)
+                        await asyncio.sleep(POLLER_RETRY_SECONDS)
                         continue
                     channel = await self.hub.for_config(cfg)
                     await channel.start()

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from litestar import Litestar, Router, get
+from litestar import Litestar, Response, Router, get
 from litestar.config.csrf import CSRFConfig
 from litestar.exceptions import HTTPException
 from litestar.logging.config import LoggingConfig
@@ -49,8 +50,9 @@ log = logging.getLogger(__name__)
 
 
 @get("/healthz", name="healthz", include_in_schema=False, sync_to_thread=False)
-def healthz() -> dict[str, str]:
-    return {"status": "ok", "version": __version__}
+def healthz() -> Response[dict[str, str]]:
+    """Alive; says which process answered (several serve one port with ``--processes N``)."""
+    return Response({"status": "ok", "version": __version__}, headers={"X-Inbox-Pid": str(os.getpid())})
 
 
 def jinja_environment(settings: Settings) -> Environment:
