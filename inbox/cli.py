@@ -206,6 +206,86 @@ def worker(only: tuple[str, ...]) -> None:
     asyncio.run(_go())
 
 
+# ---- personal data ---------------------------------------------------------------------------------------
+
+
+@main.group()
+def customer() -> None:
+    """Personal data on request (152-ФЗ / GDPR): export and erase a customer."""
+
+
+@customer.command("export")
+@click.argument("customer_id", type=click.IntRange(min=1))
+@click.option("--out", "out", type=click.Path(path_type=Path), help="Directory (default: ./customer-ID).")
+def customer_export(customer_id: int, out: Path | None) -> None:
+    """Write everything about a customer: customer-ID.json and the attachment files."""
+    from inbox.privacy import NotFound, export_customer
+    from inbox.team import audit
+
+    settings = load_settings()
+    target = out or Path.cwd() / f"customer-{customer_id}"
+    if target.exists() and not target.is_dir():
+        fail(f"{target} exists and is not a directory")
+
+    async def _go(factory: Any) -> Any:
+        try:
+            async with transaction(factory) as session:
+                result = await export_customer(session, customer_id, target, settings.data_dir)
+                await audit.record(
+                    session, None, "customer.export", f"customer {customer_id}", via="cli", files=result.files
+                )
+                return result
+        except NotFound as exc:
+            fail(str(exc))
+        except OSError as exc:
+            fail(f"cannot write {target}: {exc.strerror or exc}")
+
+    result = run_db(settings, _go)
+    console.print(
+        f"customer {customer_id} exported to {result.path} "
+        f"({sum(result.tables.values())} records, {result.files} files)"
+    )
+
+
+@customer.command("erase")
+@click.argument("customer_id", type=click.IntRange(min=1))
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def customer_erase(customer_id: int, yes: bool) -> None:
+    """Erase a customer everywhere (messages, raw payloads, outbox, files, tombstones); orders are kept
+    anonymised. Cannot be undone."""
+    from inbox.privacy import NotFound, erase_customer
+    from inbox.team import audit
+
+    if not yes and sys.stdin.isatty():
+        click.confirm(f"Erase customer {customer_id} and all their messages for good?", abort=True)
+    settings = load_settings()
+
+    async def _go(factory: Any) -> Any:
+        try:
+            async with transaction(factory) as session:
+                result = await erase_customer(session, customer_id, settings.data_dir)
+                await audit.record(
+                    session,
+                    None,
+                    "customer.erase",
+                    f"customer {customer_id}",
+                    via="cli",
+                    deleted=result.deleted,
+                    files=result.files,
+                    raw_payloads=result.raw_payloads,
+                )
+                return result
+        except NotFound as exc:
+            fail(str(exc))
+
+    result = run_db(settings, _go)
+    console.print(
+        f"customer {customer_id} erased: {sum(result.deleted.values())} records deleted, "
+        f"{result.raw_payloads} raw payloads blanked, {result.files} files removed, "
+        f"{result.anonymised.get('orders', 0)} orders anonymised"
+    )
+
+
 # ---- demo ------------------------------------------------------------------------------------------------
 
 

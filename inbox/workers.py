@@ -27,13 +27,15 @@ from inbox.kvstore import DatabaseStore
 from inbox.models import ChannelAccount
 from inbox.orders.timers import OrderTimers
 from inbox.outbox import Dispatcher
+from inbox.privacy import apply_retention
 from inbox.settings import Settings
 from inbox.team.background import auto_assign_listener, waiting_alerts
 
 log = logging.getLogger(__name__)
 SESSION_SWEEP_SECONDS = 3600.0
 LOCK_NAMESPACE = 0x1B0C  # advisory lock keys: (namespace, account id)
-POLLER_RETRY_SECONDS = 2.0  # how soon another process takes over a poller whose holder died
+POLLER_RETRY_SECONDS = 2.0
+RETENTION_EVERY = 3600.0  # how soon another process takes over a poller whose holder died
 
 
 class DbPollState:
@@ -110,6 +112,7 @@ class Workers:
                 asyncio.create_task(waiting_alerts(self.factory, self.bus, self.stop), name="waiting-alerts")
             )
             tasks.append(asyncio.create_task(self._sweep(), name="session-sweep"))
+            tasks.append(asyncio.create_task(self._retention(), name="retention"))
         self._tasks = tasks
 
     async def close(self) -> None:
@@ -146,6 +149,24 @@ class Workers:
                 log.exception("sweeping expired keys failed; retrying")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stop.wait(), timeout=SESSION_SWEEP_SECONDS)
+
+    async def _retention(self) -> None:
+        """Old attachment files and raw inbound payloads go after the configured number of days."""
+        days_files, days_raw = self.settings.retention_attachments_days, self.settings.retention_raw_days
+        while not self.stop.is_set() and (days_files > 0 or days_raw > 0):
+            try:
+                async with transaction(self.factory) as session:
+                    files, payloads = await apply_retention(
+                        session, self.settings.data_dir, attachments_days=days_files, raw_days=days_raw
+                    )
+                if files or payloads:
+                    log.info(
+                        "retention: %s attachment files removed, %s raw payloads blanked", files, payloads
+                    )
+            except Exception:
+                log.exception("retention failed; retrying")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stop.wait(), timeout=RETENTION_EVERY)
 
     async def _supervise(self) -> None:
         """Start, restart and stop pollers as accounts are added, changed or disabled."""

@@ -40,6 +40,7 @@ from inbox.web.views.inbox import InboxController
 from inbox.web.views.ops import metrics_view, readyz, timing_middleware
 from inbox.web.views.orders import OrdersController, OrderStatusesAdmin
 from inbox.web.views.orders_api import OrdersApi
+from inbox.web.views.privacy import PersonalDataAdmin
 from inbox.web.views.search import SearchController
 from inbox.web.views.team import TeamController
 from inbox.web.views.webhooks import webhook, webhook_status
@@ -125,7 +126,7 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> Litest
     )
     admin_ui = Router(
         path="/admin",
-        route_handlers=[AdminController, OrderStatusesAdmin],
+        route_handlers=[AdminController, OrderStatusesAdmin, PersonalDataAdmin],
         before_request=require_admin,
         include_in_schema=False,
     )
