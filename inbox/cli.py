@@ -98,6 +98,86 @@ def db_upgrade() -> None:
     console.print("[green]database is up to date[/]")
 
 
+@db.command("backup")
+@click.argument("file", type=click.Path(path_type=Path))
+def db_backup(file: Path) -> None:
+    """Write a backup (.tar.gz): the database (online, safe while serving) and the data directory."""
+    from inbox.backup import BackupError, backup
+
+    settings = load_settings()
+    try:
+        done = backup(settings.database_url, settings.data_dir, file)
+    except BackupError as exc:
+        fail(str(exc))
+        raise
+    except OSError as exc:
+        fail(f"cannot write {file}: {exc.strerror or exc}")
+        raise
+    console.print(
+        f"backup of the {done.database} database and {done.files} files written to {file} ({done.size} bytes)"
+    )
+
+
+@db.command("restore")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def db_restore(file: Path, yes: bool) -> None:
+    """Replace the database and the data directory's files with a backup. Stop `inbox serve` first."""
+    from inbox.backup import BackupError, restore
+
+    if not file.is_file():
+        fail(f"cannot read {file}: no such file")
+    if not yes and sys.stdin.isatty():
+        click.confirm("Replace the current database with the backup?", abort=True)
+    settings = load_settings()
+    try:
+        done = restore(settings.database_url, settings.data_dir, file)
+    except BackupError as exc:
+        fail(str(exc))
+        raise
+    console.print(f"{done.database} database and {done.files} files restored from {file}")
+
+
+@db.command("copy")
+@click.option("--to", "to", required=True, help="The new database: postgresql://user@host/db (empty).")
+def db_copy(to: str) -> None:
+    """Copy everything from the current database (SQLite) into a new PostgreSQL database."""
+    from inbox.backup import BackupError, copy_database
+    from inbox.migrate import upgrade
+
+    settings = load_settings()
+    if to.startswith(("postgresql://", "postgres://")):
+        to = "postgresql+asyncpg://" + to.split("://", 1)[1]
+    if not to.startswith("postgresql+asyncpg://"):
+        fail("--to must be a PostgreSQL URL: postgresql://user@host/db")
+    if not settings.is_sqlite:
+        fail("inbox db copy moves an SQLite database to PostgreSQL; INBOX_DATABASE_URL is not SQLite")
+    try:
+        upgrade(settings.database_url)
+        upgrade(to)
+    except OperationalError as exc:
+        fail(f"cannot migrate: {exc.orig}")
+    except OSError as exc:
+        fail(f"cannot reach {to.split('@')[-1]}: {exc}")
+    try:
+        counts = asyncio.run(copy_database(settings.database_url, to))
+    except BackupError as exc:
+        fail(str(exc))
+        raise
+    except OSError as exc:
+        fail(f"cannot reach {to.split('@')[-1]}: {exc}")
+        raise
+    table = Table("table", "rows", title="copied")
+    for name, n in counts.items():
+        if n:
+            table.add_row(name, str(n))
+    console.print(table)
+    console.print(
+        f"done: {sum(counts.values())} rows. Now set INBOX_DATABASE_URL={to.split('+asyncpg', 1)[0]}"
+        f"://{to.split('://', 1)[1]}"
+    )
+
+
 # ---- serve / worker --------------------------------------------------------------------------------------
 
 
