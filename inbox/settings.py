@@ -60,6 +60,7 @@ class Settings:
     outbox_max_attempts: int = 8
     outbox_backoff_cap: float = 300.0
     outbox_lease_seconds: float = 60.0
+    inbound_lease_seconds: float = 60.0  # a claimed raw event is retried elsewhere after this
     max_upload_bytes: int = 20 * 1024 * 1024
     max_webhook_bytes: int = 1024 * 1024
     run_workers: bool = True
@@ -126,6 +127,7 @@ class Settings:
             outbox_max_attempts=_int("INBOX_OUTBOX_MAX_ATTEMPTS", 8),
             outbox_backoff_cap=_float("INBOX_OUTBOX_BACKOFF_CAP", 300.0),
             outbox_lease_seconds=_float("INBOX_OUTBOX_LEASE_SECONDS", 60.0),
+            inbound_lease_seconds=_float("INBOX_INBOUND_LEASE_SECONDS", 60.0),
             max_upload_bytes=_int("INBOX_MAX_UPLOAD_BYTES", 20 * 1024 * 1024),
             run_workers=_bool("INBOX_RUN_WORKERS", True),
             bots_enabled=_bool("INBOX_BOTS", True),
