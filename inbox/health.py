@@ -17,8 +17,8 @@ from typing import Any
 
 from sqlalchemy import select, text
 
+from inbox.core.kvstore import DatabaseStore
 from inbox.db import SessionFactory
-from inbox.kvstore import DatabaseStore
 from inbox.models import KeyValue
 from inbox.models.base import utcnow
 

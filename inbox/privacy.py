@@ -26,7 +26,7 @@ from typing import Any, Literal
 from sqlalchemy import Table, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from inbox.files import resolve as resolve_file
+from inbox.core.files import resolve as resolve_file
 from inbox.models import (
     Attachment,
     Base,
@@ -61,6 +61,7 @@ POLICIES: dict[str, Policy] = {
     "thread_label": Policy(True, "delete"),
     "customer_label": Policy(True, "delete"),
     "bot_state": Policy(True, "delete"),
+    "customer_consent": Policy(True, "delete", "marketing consent history goes with the person"),
     "order_line": Policy(True, "keep", "goods and prices, kept with the order"),
     "order_history": Policy(True, "keep", "status changes, kept with the order"),
     "notification_sent": Policy(False, "keep", "which status notices went out; no personal data"),

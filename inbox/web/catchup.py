@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import func, select
 
+from inbox.core.events import Event
 from inbox.db import SessionFactory
-from inbox.events import Event
 from inbox.models import Message, Thread
 
 MAX_REPLAY = 500  # more than this and the browser's own full resync on reconnect is the better answer

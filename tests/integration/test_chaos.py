@@ -21,10 +21,10 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from inbox.core.security import new_api_token, token_digest
 from inbox.db import make_engine, make_session_factory, transaction
 from inbox.migrate import upgrade
 from inbox.models import ApiToken, ChannelAccount, Identity, InboundEvent, Message, Outbox, Thread
-from inbox.security import new_api_token, token_digest
 from tests import services
 from tests.emulators.telegram import TelegramEmulator, text_update, user
 from tests.integration.test_scale_out import redis_url as redis_url  # a fixture

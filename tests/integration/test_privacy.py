@@ -12,8 +12,9 @@ import httpx
 import pytest
 from sqlalchemy import Column, ForeignKey, Integer, Table, func, select, text
 
+from inbox.core.merge import merge_customers, merge_preview
+from inbox.core.security import hash_password
 from inbox.db import SessionFactory, transaction
-from inbox.merge import merge_customers, merge_preview
 from inbox.models import (
     Attachment,
     AuditLog,
@@ -29,9 +30,8 @@ from inbox.models import (
 )
 from inbox.models.orders import Order
 from inbox.privacy import POLICIES, per_customer_tables, unhandled_tables
-from inbox.search import search
-from inbox.security import hash_password
 from inbox.settings import Settings
+from inbox.team.search import search
 from tests.emulators.telegram import TelegramEmulator, photo_update, text_update, user
 from tests.integration.test_scale_out import login
 from tests.integration.test_telegram_flow import add_account, api_token, eventually

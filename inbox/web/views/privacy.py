@@ -17,8 +17,8 @@ from litestar.params import Body, FromPath
 from litestar.response import Template
 
 from inbox import i18n
+from inbox.core.events import Event
 from inbox.db import transaction
-from inbox.events import Event
 from inbox.privacy import NotFound, erase_customer, export_customer
 from inbox.team import audit
 from inbox.web.auth import manager_of
