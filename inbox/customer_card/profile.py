@@ -9,10 +9,10 @@ from datetime import date
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from inbox.core.phones import InvalidPhone, normalize_phone
 from inbox.customer_card.fields import FieldError, all_fields, clean_value
 from inbox.i18n import _
 from inbox.models import Customer, utcnow
-from inbox.phones import InvalidPhone, normalize_phone
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MAX_ADDRESSES = 10

@@ -20,7 +20,7 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox import i18n
-from inbox.events import Event
+from inbox.core.events import Event
 from inbox.i18n import _
 from inbox.models import (
     DRAFT,

@@ -10,10 +10,10 @@ import httpx
 import pytest
 from sqlalchemy import update
 
+from inbox.core.security import new_api_token, token_digest
 from inbox.db import SessionFactory, transaction
 from inbox.models import ApiToken, Author, Delivery, Direction, Manager, Message
 from inbox.orders import service as svc
-from inbox.security import new_api_token, token_digest
 from inbox.settings import Settings
 from inbox.team import assignment, notes
 from tests.integration.test_merge_api import served

@@ -11,15 +11,15 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from inbox.channels.base import ChannelKind, ContactHints, InboundMessage
+from inbox.core.ingest import apply_message
+from inbox.core.security import hash_password
+from inbox.core.types import ChannelKind, ContactHints, InboundMessage
 from inbox.customer_card.consent import consent_history
 from inbox.db import SessionFactory, transaction
-from inbox.ingest import apply_message
 from inbox.models import ChannelAccount, Customer, Manager, Message, Thread
 from inbox.orders import service as svc
 from inbox.orders.statuses import ensure_defaults
 from inbox.orders.stock import warehouse_by_code
-from inbox.security import hash_password
 from inbox.settings import Settings
 from inbox.team import labels, notes
 from tests.integration.test_merge_api import served, sign_in

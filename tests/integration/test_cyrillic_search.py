@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
+from inbox.core.merge import find_customers
 from inbox.db import SessionFactory, transaction
-from inbox.merge import find_customers
 from inbox.models import Customer
-from inbox.search import search_customers
+from inbox.team.search import search_customers
 
 
 @pytest.fixture

@@ -13,17 +13,17 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from inbox.channels.base import RawEvent
-from inbox.channels.email import EmailChannel
+from inbox.channels.email.adapter import EmailChannel
+from inbox.channels.email.links import OrderLinkError, set_order_link
+from inbox.channels.email.reply import AutoAnswerRefused, email_reply_meta, may_answer_automatically
 from inbox.channels.hub import ChannelHub
+from inbox.core.events import EventBus
+from inbox.core.ingest import InboundProcessor, store_raw
+from inbox.core.outbox import Dispatcher, Draft, enqueue
+from inbox.core.security import hash_password
+from inbox.core.types import RawEvent
 from inbox.db import SessionFactory, transaction
-from inbox.email_links import OrderLinkError, set_order_link
-from inbox.email_reply import AutoAnswerRefused, email_reply_meta, may_answer_automatically
-from inbox.events import EventBus
-from inbox.ingest import InboundProcessor, store_raw
 from inbox.models import Author, ChannelAccount, Customer, Manager, Message, Order, Outbox, Thread
-from inbox.outbox import Dispatcher, Draft, enqueue
-from inbox.security import hash_password
 from inbox.settings import Settings
 from inbox.workers import DbPollState
 from tests.dovecot import Dovecot

@@ -8,9 +8,9 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from inbox.core.security import new_api_token, token_digest
 from inbox.db import SessionFactory, transaction
 from inbox.models import ApiToken, Customer, Message, Order, Stock, Thread
-from inbox.security import new_api_token, token_digest
 from inbox.settings import Settings
 from tests.orders_factories import World, make_world
 from tests.server import threaded_server

@@ -13,9 +13,9 @@ from inbox.orders import service as svc
 from inbox.orders.delivery_names import delivery_code, delivery_label
 from inbox.orders.errors import OutOfStock, TransitionRefused
 from inbox.settings import Settings
-from inbox.stats import dashboard, period
 from inbox.team import managers
 from inbox.team.assignment import TeamError
+from inbox.team.stats import dashboard, period
 from inbox.web.views.dashboard import charts, shown
 from tests.orders_factories import make_world
 

@@ -13,13 +13,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from inbox.customers import live_customer
+from inbox.channels.email.links import email_headers, norm_id
+from inbox.core.customers import live_customer
+from inbox.core.merge import live_thread
+from inbox.core.outbox import Draft, NoChannel, enqueue
+from inbox.core.threads import BadCursor, list_threads, thread_messages
 from inbox.db import transaction
-from inbox.email_links import email_headers, norm_id
-from inbox.merge import live_thread
 from inbox.models import Customer, Direction, Message, Order
-from inbox.outbox import Draft, NoChannel, enqueue
-from inbox.threads import BadCursor, list_threads, thread_messages
 from inbox.web.state import ctx
 from inbox.web.views.customer_schema import CustomerOut, customer_out
 

@@ -13,13 +13,13 @@ from litestar.params import Body, FromPath
 from litestar.response import Redirect, Template
 
 from inbox import i18n
+from inbox.core.customers import live_customer
+from inbox.core.events import Event
 from inbox.customer_card.card import card_data
 from inbox.customer_card.consent import ConsentError, record_consent
 from inbox.customer_card.fields import FieldError, all_fields, define_field, delete_field, kind_labels
 from inbox.customer_card.profile import ProfileError, update_profile
-from inbox.customers import live_customer
 from inbox.db import transaction
-from inbox.events import Event
 from inbox.models import Customer
 from inbox.team import audit
 from inbox.web.auth import manager_of

@@ -17,17 +17,17 @@ from litestar.params import FromPath, FromQuery, JSONBody
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from inbox.channels.base import ContactHints
-from inbox.customers import _by_vouched_contact, thread_for
+from inbox.core.customers import _by_vouched_contact, thread_for
+from inbox.core.events import Event
+from inbox.core.phones import InvalidPhone, normalize_phone
+from inbox.core.types import ContactHints
 from inbox.db import transaction
-from inbox.events import Event
 from inbox.models import Customer, Order, Product
 from inbox.orders import catalog, service
 from inbox.orders.conversation import Effects, after_status, after_tracking, run_order_action
 from inbox.orders.errors import NotFound, OrderError, OrdersError, OutOfStock, StockError, TransitionRefused
 from inbox.orders.signals import take_events
 from inbox.orders.stock import RowError, set_stock
-from inbox.phones import InvalidPhone, normalize_phone
 from inbox.web.state import ctx
 
 AnyRequest = Request[Any, Any, Any]
