@@ -118,6 +118,7 @@ class Workers:
                 await t
         self._pollers.clear()
         await self.hub.close()
+        await self.dispatcher.limiter.close()
         if self.raw_engine is not None:
             await self.raw_engine.dispose()
 
