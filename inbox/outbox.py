@@ -308,7 +308,7 @@ class Dispatcher:
         acct_rate = getattr(channel, "rate_per_account", caps.rate_per_account)
         chat_rate = getattr(channel, "rate_per_chat", caps.rate_per_chat)
         chat_key = f"chat:{row.account_id}:{row.chat_id}"
-        limits = [per_second(f"acct:{row.account_id}", acct_rate), per_second(chat_key, chat_rate)]
+        limits = [*per_second(f"acct:{row.account_id}", acct_rate), *per_second(chat_key, chat_rate)]
         out = OutboundMessage(
             account_id=row.account_id,
             chat_id=row.chat_id,

@@ -29,14 +29,19 @@ class Limit:
     key: str
     count: int  # at most this many sends ...
     window: float  # ... in any window of this many seconds
+    from_end: bool = True  # a slot counts from the end of its send (False: from its reservation)
 
 
-def per_second(key: str, rate: float, margin: float = WINDOW) -> Limit:
-    """A rate in sends per second as a window: 30/s -> 30 per 1.01 s; 0.2/s -> 1 per 5.05 s."""
+def per_second(key: str, rate: float, margin: float = WINDOW) -> list[Limit]:
+    """A rate in sends per second as windows: 30/s -> 30 per 1.01 s, and the sends spread over the window
+    (one per 1.01/30 s from reservation to reservation: a burst of 30 at once would finish late, and the next
+    burst, counted from those ends, would start late); 0.2/s -> 1 per 5.05 s."""
     rate = max(rate, 0.001)
     if rate >= 1:
-        return Limit(key, math.floor(rate), margin)
-    return Limit(key, 1, margin / rate)
+        count = math.floor(rate)
+        window = Limit(key, count, margin)
+        return [window] if count == 1 else [window, Limit(key + ":spread", 1, margin / count, from_end=False)]
+    return [Limit(key, 1, margin / rate)]
 
 
 Slots = list[tuple[str, str]]  # (key, slot id) of one reservation
@@ -103,7 +108,8 @@ class MemoryLimiter:
             self._seq += 1
             sid = str(self._seq)
             self._slots.setdefault(lim.key, {})[sid] = [now]
-            taken.append((lim.key, sid))
+            if lim.from_end:
+                taken.append((lim.key, sid))
         return 0.0, taken
 
     async def sent(self, slots: Slots) -> None:

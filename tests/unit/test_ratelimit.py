@@ -26,5 +26,6 @@ async def test_a_pause_holds_the_key() -> None:
 
 
 def test_rates_become_windows() -> None:
-    assert per_second("k", 30) == Limit("k", 30, 1.01)
-    assert per_second("k", 0.5).count == 1 and per_second("k", 0.5).window == 2.02
+    assert per_second("k", 30) == [Limit("k", 30, 1.01), Limit("k:spread", 1, 1.01 / 30, from_end=False)]
+    assert per_second("k", 1) == [Limit("k", 1, 1.01)]
+    assert per_second("k", 0.5) == [Limit("k", 1, 2.02)]
