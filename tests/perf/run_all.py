@@ -18,15 +18,21 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.perf import bench_catalog, bench_ingest, bench_pacing
+from tests.perf import bench_catalog, bench_ingest, bench_live, bench_pacing
 from tests.perf.table import Row, render_text, write_readme
 
 
 def suites(
-    seconds: float, quick: bool, profile: Path | None
+    seconds: float, quick: bool, profile: Path | None, rows: list[Row]
 ) -> list[tuple[str, Callable[[Path], list[Row]]]]:
+    def live_rate() -> float:
+        """Half the sustained ingest rate measured above on SQLite (100/s when ingest did not run)."""
+        sustained = [r.figure for r in rows if r.bench == "ingest sustained" and r.database == "SQLite"]
+        return max(sustained[0] / 2, 25.0) if sustained else 100.0
+
     return [
         ("ingest", lambda w: bench_ingest.run(w, seconds, bots=not quick, profile=profile)),
+        ("live", lambda w: bench_live.run(live_rate(), seconds, w)),
         ("pacing", lambda w: bench_pacing.run(60 if quick else 300, w)),
         ("catalog", lambda w: bench_catalog.run(5_000 if quick else 100_000, w)),
     ]
@@ -42,7 +48,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=15, help="wrk duration of each loaded run")
     parser.add_argument("--quick", action="store_true", help="short runs, no bot-on ingest (for a smoke run)")
-    parser.add_argument("--only", action="append", help="ingest, pacing or catalog (repeatable)")
+    parser.add_argument("--only", action="append", help="ingest, live, pacing or catalog (repeatable)")
     parser.add_argument("--readme", type=Path, help="rewrite this README's benchmark block")
     parser.add_argument("--profile", type=Path, help="py-spy raw profiles of the ingest server go here")
     args = parser.parse_args()
@@ -52,7 +58,7 @@ def main() -> None:
     before = machine()
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
-        for name, suite in suites(args.seconds, args.quick, args.profile):
+        for name, suite in suites(args.seconds, args.quick, args.profile, rows):
             if args.only and name not in args.only:
                 continue
             work = Path(tmp) / name
