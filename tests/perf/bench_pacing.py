@@ -15,11 +15,11 @@ import tempfile
 from pathlib import Path
 
 from inbox.channels.hub import ChannelHub
+from inbox.core.events import EventBus
+from inbox.core.outbox import Dispatcher
+from inbox.core.ratelimit import MemoryLimiter, RateLimiter, RedisLimiter
 from inbox.db import make_engine, make_session_factory
-from inbox.events import EventBus
 from inbox.migrate import upgrade
-from inbox.outbox import Dispatcher
-from inbox.ratelimit import MemoryLimiter, RateLimiter, RedisLimiter
 from inbox.settings import Settings
 from tests import services
 from tests.emulators.telegram import TelegramEmulator

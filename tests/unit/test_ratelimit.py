@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from inbox.ratelimit import Limit, MemoryLimiter, per_second
+from inbox.core.ratelimit import Limit, MemoryLimiter, per_second
 
 
 async def test_a_full_window_refuses_and_reserves_nothing() -> None:
