@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 
+from inbox.i18n import _
 from inbox.models import ChannelAccount
 from inbox.settings import Settings
 
@@ -25,18 +26,20 @@ async def check_connection(
     account: ChannelAccount, settings: Settings, *, client: httpx.AsyncClient | None = None
 ) -> str:
     if account.settings.get("demo"):
-        return "demo channel: nothing to check"
+        return _("demo channel: nothing to check")
     from inbox.channels.registry import SPECS  # the kinds' checks import this module
 
     spec = SPECS.get(account.kind)
     if spec is None or spec.check is None:
-        raise CheckFailed(f"no check for channel kind {account.kind!r}")
+        raise CheckFailed(_("no check for channel kind {kind}").format(kind=account.kind))
     own = client is None
     http = client or httpx.AsyncClient(timeout=TIMEOUT)
     try:
         return await spec.check(http, account)
     except httpx.HTTPError as exc:
-        raise CheckFailed(f"cannot reach the provider: {exc.__class__.__name__}: {exc}") from exc
+        raise CheckFailed(
+            _("cannot reach the provider: {error}").format(error=f"{exc.__class__.__name__}: {exc}")
+        ) from exc
     finally:
         if own:
             await http.aclose()
@@ -46,4 +49,6 @@ def json_body(response: httpx.Response) -> Any:
     try:
         return response.json()
     except ValueError as exc:
-        raise CheckFailed(f"the provider answered HTTP {response.status_code} without JSON") from exc
+        raise CheckFailed(
+            _("the provider answered HTTP {status} without JSON").format(status=response.status_code)
+        ) from exc

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -89,6 +90,15 @@ class RawEventWriter:
         self.max_batch = max_batch
         self._queue: list[tuple[int, list[RawEvent], asyncio.Future[None]]] = []
         self._task: asyncio.Task[None] | None = None
+        self.last_write = 0.0  # time.monotonic() of the last commit
+
+    def busy(self, quiet: float = 0.003) -> bool:
+        """Webhooks are arriving: something is queued or committing, or a commit ended moments ago."""
+        return (
+            bool(self._queue)
+            or (self._task is not None and not self._task.done())
+            or time.monotonic() - self.last_write < quiet
+        )
 
     async def store(self, account_id: int, events: list[RawEvent]) -> None:
         if not events:
@@ -129,6 +139,7 @@ class RawEventWriter:
                     if not future.done():
                         future.set_exception(exc)
                 continue
+            self.last_write = time.monotonic()
             for _, _, future in batch:
                 if not future.done():
                     future.set_result(None)
@@ -426,7 +437,13 @@ class InboundProcessor:
     PostgreSQL; on SQLite there is one process)."""
 
     def __init__(
-        self, factory: SessionFactory, hub: ChannelSource, bus: EventBus, settings: Settings
+        self,
+        factory: SessionFactory,
+        hub: ChannelSource,
+        bus: EventBus,
+        settings: Settings,
+        writer: RawEventWriter | None = None,
+        max_defer: float = 0.02,
     ) -> None:
         self.factory = factory
         self.hub = hub
@@ -434,6 +451,17 @@ class InboundProcessor:
         self.settings = settings
         self.wakeup = asyncio.Event()
         self.callback_handlers: list[CallbackHandler] = []
+        self.writer = writer
+        self.max_defer = max_defer
+
+    async def _defer_to_webhooks(self) -> None:
+        """Webhooks go first: while they are arriving, wait (at most ``max_defer``) so that an
+        acknowledgement does not queue behind a batch of processing; the batch then takes what came."""
+        if self.writer is None:
+            return
+        deadline = time.monotonic() + self.max_defer
+        while self.writer.busy() and time.monotonic() < deadline:
+            await asyncio.sleep(0.002)
 
     def wake(self) -> None:
         self.wakeup.set()
@@ -454,11 +482,11 @@ class InboundProcessor:
                 await session.execute(
                     update(InboundEvent)
                     .where(InboundEvent.id.in_([r.id for r in rows]))
-                    .values(next_attempt_at=now + timedelta(seconds=60))
+                    .values(next_attempt_at=now + timedelta(seconds=self.settings.inbound_lease_seconds))
                 )
             return rows
 
-    async def process_batch(self, limit: int = 200) -> int:
+    async def process_batch(self, limit: int = 50) -> int:
         """Claim a batch, parse it (network calls outside the transaction), then apply it in one
         transaction with a savepoint per event, so that one bad event never holds back the others."""
         rows = await self.claim(limit)
@@ -589,6 +617,7 @@ class InboundProcessor:
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             try:
+                await self._defer_to_webhooks()
                 n = await self.process_batch()
             except Exception:
                 log.exception("inbound processor loop failed; retrying")

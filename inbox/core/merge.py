@@ -2,7 +2,8 @@
 back out, and the customer's explicit preferred channel.
 
 Nothing here merges on its own: suggestions are shown to a manager, who merges. A merge moves identities,
-messages (notes included), and rows of any other table that points at the customer or its thread (orders);
+messages (notes included); every other table that points at the customer or its thread is handled by its
+policy in :mod:`inbox.core.merge_policy` (orders move, labels combine, the newer bot state stays);
 the other customer becomes a tombstone (``merged_into_id``) and keeps its thread row, so old customer and
 thread ids keep resolving to the survivor (:func:`live_thread`). Every merge and split is written to
 ``merge_log``.
@@ -19,13 +20,15 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
-from sqlalchemy import Table, func, or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox.core.customers import identities_of, live_customer, set_preferred_channel, thread_for
 from inbox.core.events import Event
+from inbox.core.merge_policy import apply_policies
 from inbox.core.phones import try_normalize_phone
 from inbox.core.types import ChannelKind
+from inbox.db import lowered
 from inbox.models import (
     Attachment,
     Author,
@@ -45,9 +48,6 @@ Side = Literal["survivor", "other"]
 FIELDS: tuple[str, ...] = ("name", "phone", "email", "locale", "preferred_channel")
 SIDES: tuple[str, ...] = ("survivor", "other")
 PREVIEW_LEN = 140
-# Tables this module moves by hand; any other table with a foreign key to customer.id / thread.id (orders,
-# and whatever later issues add) is moved generically.
-_HANDLED = {"customer", "identity", "message", "thread", "merge_log"}
 
 
 # ---- errors ----------------------------------------------------------------------------------------------
@@ -244,12 +244,6 @@ def _rowcount(result: object) -> int:
     return max(int(getattr(result, "rowcount", 0) or 0), 0)
 
 
-def _references(table: Table, target: str) -> list[str]:
-    return [
-        col.name for col in table.columns if any(fk.column.table.name == target for fk in col.foreign_keys)
-    ]
-
-
 # ---- suggestions -----------------------------------------------------------------------------------------
 
 
@@ -327,7 +321,8 @@ async def suggest_duplicates(session: AsyncSession, customer_id: int) -> list[Su
                 (
                     await session.execute(
                         select(Identity.customer_id).where(
-                            Identity.kind == ChannelKind.EMAIL, func.lower(Identity.external_id).in_(emails)
+                            Identity.kind == ChannelKind.EMAIL,
+                            lowered(session, Identity.external_id).in_(emails),
                         )
                     )
                 ).scalars()
@@ -366,9 +361,10 @@ async def find_customers(session: AsyncSession, query: str, exclude: int, limit:
     if len(text) < 2:
         return []
     phone = try_normalize_phone(text)
+    needle = text.lower()
     cond = [
-        func.lower(Customer.name).contains(text.lower()),
-        func.lower(Customer.email).contains(text.lower()),
+        lowered(session, Customer.name).contains(needle, autoescape=True),
+        lowered(session, Customer.email).contains(needle, autoescape=True),
     ]
     if phone:
         cond.append(Customer.phone == phone)
@@ -424,6 +420,8 @@ def _combine_fields(survivor: Customer, other: Customer, choices: dict[str, Side
             setattr(survivor, flag, bool(getattr(survivor, flag) or getattr(other, flag)))
     survivor.tags = list(dict.fromkeys([*(survivor.tags or []), *(other.tags or [])]))
     survivor.fields = {**(other.fields or {}), **(survivor.fields or {})}
+    survivor.birthday = survivor.birthday or other.birthday
+    survivor.addresses = list(dict.fromkeys([*(survivor.addresses or []), *(other.addresses or [])]))
     survivor.updated_at = utcnow()
 
 
@@ -477,23 +475,11 @@ async def merge_customers(
         update(Message).where(where).values(customer_id=survivor.id, thread_id=s_thread.id)
     )
     moved["messages"] = _rowcount(result)
-    for table in Base.metadata.sorted_tables:
-        if table.name in _HANDLED:
-            continue
-        count = 0
-        for col in _references(table, "customer"):
-            res = await session.execute(
-                table.update().where(table.c[col] == other.id).values({col: survivor.id})
-            )
-            count += _rowcount(res)
-        for col in _references(table, "thread"):
-            if o_thread is not None:
-                res = await session.execute(
-                    table.update().where(table.c[col] == o_thread.id).values({col: s_thread.id})
-                )
-                count = max(count, _rowcount(res))
-        if count:
-            moved[table.name] = count
+    moved.update(
+        await apply_policies(
+            session, Base.metadata, (other.id, survivor.id), (o_thread.id if o_thread else None, s_thread.id)
+        )
+    )
     tomb = await session.execute(
         update(Customer).where(Customer.merged_into_id == other.id).values(merged_into_id=survivor.id)
     )

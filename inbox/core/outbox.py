@@ -22,11 +22,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
+from inbox import metrics
 from inbox.core.customers import live_customer, pick_identity
 from inbox.core.events import Event, EventBus
 from inbox.core.files import resolve as resolve_file
 from inbox.core.kinds import capabilities, hooks_for
-from inbox.core.ratelimit import Buckets
+from inbox.core.ratelimit import RateLimiter, make_limiter, per_second, slot
 from inbox.core.types import (
     Attachment,
     Button,
@@ -205,13 +206,17 @@ class Dispatcher:
         bus: EventBus,
         settings: Settings,
         concurrency: int = 32,
+        limiter: RateLimiter | None = None,
     ) -> None:
         self.factory = factory
         self.hub = hub
         self.bus = bus
         self.settings = settings
         self.wakeup = asyncio.Event()
-        self.buckets = Buckets()
+        # Provider limits as sliding windows, shared by the cluster through Redis when configured.
+        self.limiter = (
+            limiter if limiter is not None else make_limiter(settings.redis_url, settings.database_url)
+        )
         self.sem = asyncio.Semaphore(concurrency)
 
     def wake(self) -> None:
@@ -274,10 +279,8 @@ class Dispatcher:
         caps = channel.capabilities
         acct_rate = getattr(channel, "rate_per_account", caps.rate_per_account)
         chat_rate = getattr(channel, "rate_per_chat", caps.rate_per_chat)
-        acct_bucket = self.buckets.get(("acct", str(row.account_id)), acct_rate)
-        chat_bucket = self.buckets.get(("chat", str(row.account_id), row.chat_id), chat_rate)
-        await chat_bucket.acquire()
-        await acct_bucket.acquire()
+        chat_key = f"chat:{row.account_id}:{row.chat_id}"
+        limits = [*per_second(f"acct:{row.account_id}", acct_rate), *per_second(chat_key, chat_rate)]
         out = OutboundMessage(
             account_id=row.account_id,
             chat_id=row.chat_id,
@@ -298,19 +301,25 @@ class Dispatcher:
             reply_to_external_id=message.reply_to_external_id,
             meta={k: v for k, v in message.meta.items() if k != "buttons"},
         )
+        kind = str(channel.kind)
         try:
-            sent = await channel.send(out)
+            async with slot(self.limiter, limits):
+                sent = await channel.send(out)
         except TransientSendError as exc:
             if exc.retry_after:
-                chat_bucket.pause(exc.retry_after)
+                await self.limiter.pause(chat_key, exc.retry_after)
+            metrics.count_send_error(kind, "rate_limited" if exc.retry_after else "transient")
             await self._transient(row, message, exc)
         except PermanentSendError as exc:
+            metrics.count_send_error(kind, "blocked" if _blocked(exc.reason) else "permanent")
             await self._permanent(row, message, exc.reason)
         except Exception as exc:  # an adapter bug must not kill the dispatcher; treat as transient
             log.exception("adapter raised an unexpected error")
+            metrics.count_send_error(kind, "adapter")
             await self._transient(row, message, TransientSendError(f"{type(exc).__name__}: {exc}"))
         else:
             await self._finish(row, message, sent=sent)
+            metrics.count_sent(kind)
 
     async def _finish(
         self, row: Outbox, message: Message | None, sent: SentMessage | None = None, error: str | None = None

@@ -30,6 +30,7 @@ async def team_context(session: AsyncSession, thread: Thread) -> dict[str, Any]:
     return {
         "team": team,
         "handles": {m.id: handle_of(m) for m in team},
+        "mention_people": [{"handle": handle_of(m), "name": m.name} for m in team],  # @ autocomplete
         "all_labels": await labels.all_labels(session),
         "thread_labels": (await labels.thread_labels(session, [thread.id])).get(thread.id, []),
         "customer_labels": await labels.customer_labels(session, thread.customer_id),

@@ -44,5 +44,5 @@ def test_core_reads_capabilities_by_kind() -> None:
 
 async def test_check_of_an_unknown_kind_fails_clearly(tmp_path: Path) -> None:
     account = ChannelAccount(kind="fax", name="f", settings={}, secrets={}, state={})
-    with pytest.raises(CheckFailed, match="no check for channel kind 'fax'"):
+    with pytest.raises(CheckFailed, match="no check for channel kind fax"):
         await check_connection(account, Settings("sqlite+aiosqlite://", None, "k", tmp_path))

@@ -2,7 +2,8 @@
 
 ``email_reply_meta`` picks the letter being answered (the one the manager chose, else the latest letter
 about the given order, else the latest inbound letter of the thread), and answers the latest inbound letter
-of that letter's conversation: ``Re: <subject>`` (never doubled) with ``[#1042]`` when the letter is
+of that letter's conversation; only letters a person wrote count (auto-replies and bulk mail never become
+the parent): ``Re: <subject>`` (never doubled) with ``[#1042]`` when the letter is
 linked to an order whose number the subject does not carry yet, ``in_reply_to`` = its Message-ID and
 ``references`` = its References + its Message-ID. ``prepare_email_draft`` is what ``outbox.enqueue``
 calls for every draft going out by email: it fills what the caller left out, marks letters from bots and
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 
 MAX_REFERENCES = 20
 SUBJECT_FALLBACK_LEN = 60
+PERSON_SCAN = 50  # letters looked at for the newest one a person wrote
 
 
 class AutoAnswerRefused(Exception):
@@ -59,6 +61,15 @@ def _email_messages(thread_id: int) -> Select[Message]:
     )
 
 
+async def _newest_person_letter(session: AsyncSession, query: Select[Message]) -> Message | None:
+    """The newest letter of ``query`` a person wrote: auto-replies, bounces, bulk mail and our bots'
+    letters (all marked ``auto``) never become the parent of an answer."""
+    for row in (await session.execute(query.limit(PERSON_SCAN))).scalars():
+        if not is_auto(row):
+            return row
+    return None
+
+
 async def _base_letter(
     session: AsyncSession, thread_id: int, order_id: int | None, reply_to: int | None
 ) -> Message | None:
@@ -66,41 +77,28 @@ async def _base_letter(
         chosen = await session.get(Message, reply_to)
         if chosen is None or chosen.thread_id != thread_id or chosen.channel != "email":
             raise LookupError(f"message {reply_to} is not a letter of thread {thread_id}")
-        return chosen
+        if not is_auto(chosen):
+            return chosen
+    letters = _email_messages(thread_id)
     if order_id is not None:
-        about = (
-            await session.execute(_email_messages(thread_id).where(Message.order_id == order_id).limit(1))
-        ).scalar_one_or_none()
+        about = await _newest_person_letter(session, letters.where(Message.order_id == order_id))
         if about is not None:
             return about
-    latest_in = (
-        await session.execute(_email_messages(thread_id).where(Message.direction == Direction.IN).limit(1))
-    ).scalar_one_or_none()
-    if latest_in is not None:
-        return latest_in
-    return (await session.execute(_email_messages(thread_id).limit(1))).scalar_one_or_none()
+    latest_in = await _newest_person_letter(session, letters.where(Message.direction == Direction.IN))
+    return latest_in or await _newest_person_letter(session, letters)
 
 
 async def _answered_letter(session: AsyncSession, base: Message) -> Message:
-    """The latest inbound (not automatic, if any is) letter of ``base``'s conversation; else ``base``."""
+    """The latest inbound letter a person wrote in ``base``'s conversation; else ``base``."""
     if not base.email_conversation:
         return base
-    rows = list(
-        (
-            await session.execute(
-                _email_messages(base.thread_id)
-                .where(
-                    Message.email_conversation == base.email_conversation,
-                    Message.direction == Direction.IN,
-                )
-                .limit(50)
-            )
-        ).scalars()
+    found = await _newest_person_letter(
+        session,
+        _email_messages(base.thread_id).where(
+            Message.email_conversation == base.email_conversation, Message.direction == Direction.IN
+        ),
     )
-    for row in rows:
-        if not is_auto(row):
-            return row
-    return rows[0] if rows else base
+    return found or base
 
 
 def _references(letter: Message) -> list[str]:

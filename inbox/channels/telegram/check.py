@@ -5,16 +5,19 @@ from __future__ import annotations
 import httpx
 
 from inbox.channels.checks import CheckFailed, json_body
+from inbox.i18n import _
 from inbox.models import ChannelAccount
 
 
 async def check(http: httpx.AsyncClient, account: ChannelAccount) -> str:
     token = str(account.secrets.get("token") or "")
     if not token:
-        raise CheckFailed("no bot token (secrets.token)")
+        raise CheckFailed(_("no bot token (secrets.token)"))
     base = str(account.settings.get("api_base") or "https://api.telegram.org").rstrip("/")
     body = json_body(await http.post(f"{base}/bot{token}/getMe"))
     if not body.get("ok"):
-        raise CheckFailed(f"Telegram: {body.get('description') or 'refused'}")
+        raise CheckFailed("Telegram: " + str(body.get("description") or _("refused")))
     bot = body.get("result") or {}
-    return f"Telegram bot @{bot.get('username')} ({bot.get('first_name', '')})"
+    return _("Telegram bot @{username} ({name})").format(
+        username=bot.get("username"), name=bot.get("first_name", "")
+    )

@@ -5,13 +5,14 @@ from __future__ import annotations
 import httpx
 
 from inbox.channels.checks import CheckFailed, json_body
+from inbox.i18n import _
 from inbox.models import ChannelAccount
 
 
 async def check(http: httpx.AsyncClient, account: ChannelAccount) -> str:
     token = str(account.secrets.get("token") or "")
     if not token:
-        raise CheckFailed("no community token (secrets.token)")
+        raise CheckFailed(_("no community token (secrets.token)"))
     base = str(account.settings.get("api_base") or "https://api.vk.com").rstrip("/")
     url = base + ("/" if base.endswith("/method") else "/method/") + "groups.getById"
     version = str(account.settings.get("api_version") or "5.199")
@@ -21,10 +22,12 @@ async def check(http: httpx.AsyncClient, account: ChannelAccount) -> str:
     body = json_body(await http.post(url, data=params))
     if "error" in body:
         err = body["error"]
-        raise CheckFailed(f"VK error {err.get('error_code')}: {err.get('error_msg')}")
+        raise CheckFailed(
+            _("VK error {code}: {text}").format(code=err.get("error_code"), text=err.get("error_msg"))
+        )
     response = body.get("response")
     groups = response.get("groups") if isinstance(response, dict) else response
     if not groups:
-        raise CheckFailed("VK answered without a community")
+        raise CheckFailed(_("VK answered without a community"))
     group = groups[0]
-    return f"VK community {group.get('name')} (id {group.get('id')})"
+    return _("VK community {name} (id {id})").format(name=group.get("name"), id=group.get("id"))
