@@ -39,6 +39,7 @@ from inbox.web.views.inbox import InboxController
 from inbox.web.views.orders import OrdersController, OrderStatusesAdmin
 from inbox.web.views.orders_api import OrdersApi
 from inbox.web.views.search import SearchController
+from inbox.web.views.tasks import TasksController
 from inbox.web.views.team import TeamController
 from inbox.web.views.webhooks import webhook, webhook_status
 from inbox.workers import Workers
@@ -114,6 +115,7 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> Litest
             DashboardController,
             EmailController,
             OrdersController,
+            TasksController,
         ],
         before_request=require_manager,
         include_in_schema=False,

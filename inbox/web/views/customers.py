@@ -37,6 +37,7 @@ from inbox.merge import (
     suggest_duplicates,
 )
 from inbox.models import ChannelAccount, Customer, Thread
+from inbox.sales import card as sales_card
 from inbox.web.auth import manager_of
 from inbox.web.state import ctx
 
@@ -98,6 +99,7 @@ async def card_context(session: AsyncSession, customer_id: int) -> dict[str, Any
         "suggestions": [(s, others[s.customer_id]) for s in suggestions],
         "reasons": reason_labels(),
         "history": await merge_history(session, customer.id),
+        "sales": await sales_card.card_context(session, customer.id),
         "error": None,
     }
 

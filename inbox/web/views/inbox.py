@@ -29,6 +29,7 @@ from inbox.files import resolve, safe_filename, store_bytes
 from inbox.merge import live_thread
 from inbox.models import Attachment, ChannelAccount, Customer, Manager, Message, Thread
 from inbox.outbox import Draft, NewAttachment, NoChannel, enqueue, retry
+from inbox.sales import segments, tasks
 from inbox.team import labels, notifications, presence
 from inbox.team.assignment import active_managers
 from inbox.threads import BadCursor, BadFilter, ThreadFilter, list_threads, mark_read, thread_messages
@@ -297,7 +298,11 @@ class InboxController(Controller):
         filters, params = list_filters(request, view, manager.id)
         try:
             async with ctx(request).factory() as session:
+                if filters.extra.get("segment", "").isdigit():
+                    await segments.prime(session, int(filters.extra["segment"]))
                 rows, next_cursor = await list_threads(session, cursor=cursor, filters=filters)
+                my_tasks = await tasks.list_tasks(session, assignee_id=manager.id, limit=20)
+                all_segments = await segments.list_segments(session)
                 row_labels = await labels.thread_labels(session, [r.thread.id for r in rows])
                 team = {m.id: m for m in await active_managers(session)}
                 all_labels = await labels.all_labels(session)
@@ -319,6 +324,8 @@ class InboxController(Controller):
             "filter_qs": urlencode({"view": view, **params}),
             "unread_notifications": unread_notes,
             "away": away,
+            "my_tasks": my_tasks,
+            "all_segments": all_segments,
         }
 
 
