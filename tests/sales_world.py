@@ -169,3 +169,18 @@ def signed_in(base: str, email: str, password: str) -> httpx.Client:
     assert r.status_code == 302, r.text
     client.headers["x-csrftoken"] = client.cookies.get("csrftoken") or token.group(1)
     return client
+
+
+async def api_token(factory: SessionFactory) -> dict[str, str]:
+    from inbox.models import ApiToken
+    from inbox.security import new_api_token, token_digest
+
+    token = new_api_token()
+    async with transaction(factory) as session:
+        session.add(ApiToken(name=f"erp-{token[:6]}", token_sha256=token_digest(token)))
+    return {"Authorization": f"Bearer {token}"}
+
+
+def api_client(base: str, headers: dict[str, str]) -> httpx.Client:
+    """A blocking client: the server runs in its own thread (tests.server.threaded_server)."""
+    return httpx.Client(base_url=base, headers=headers, timeout=20)

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from inbox.db import insert_for
 from inbox.i18n import _
 from inbox.models import (
+    Broadcast,
     Customer,
     CustomerLabel,
     Identity,
@@ -290,6 +291,9 @@ async def update_segment(
 
 async def delete_segment(session: AsyncSession, segment_id: int) -> None:
     segment = await get_segment(session, segment_id)
+    used = select(Broadcast.id).where(Broadcast.segment_id == segment.id).limit(1)
+    if (await session.execute(used)).first() is not None:
+        raise SalesError(_("Broadcasts were sent to this segment; it stays for their statistics."))
     await session.execute(delete(SegmentMember).where(SegmentMember.segment_id == segment.id))
     await session.delete(segment)
     await session.flush()
@@ -387,3 +391,38 @@ def _segment_filter(query: Any, value: str) -> Any:
 
 
 THREAD_FILTERS["segment"] = _segment_filter
+
+
+async def customers_from_search(session: AsyncSession, q: str, region: str = "RU") -> list[int]:
+    """Live customers a search for ``q`` finds (name, phone, email, identities), for a static segment."""
+    from inbox.search import customer_id_queries
+
+    ids: set[int] = set()
+    for query in customer_id_queries(session, q, region):
+        ids.update(int(i) for i in (await session.execute(query)).scalars())
+    return sorted(ids)
+
+
+async def member_page(
+    session: AsyncSession, segment: Segment, config: SalesConfig, *, after: int = 0, limit: int = 100
+) -> list[Customer]:
+    """Members by id, keyset-paginated (``after`` the last id seen)."""
+    ids = members_query(segment, config).subquery()
+    query = (
+        select(Customer)
+        .where(Customer.id.in_(select(ids.c.customer_id)), Customer.id > after)
+        .order_by(Customer.id)
+        .limit(limit)
+    )
+    return list((await session.execute(query)).scalars())
+
+
+async def dashboard_counts(session: AsyncSession) -> list[tuple[Segment, int]]:
+    """Segments marked for the dashboard with their member counts."""
+    from inbox.sales.config import load
+
+    config = await load(session)
+    rows = (
+        await session.execute(select(Segment).where(Segment.on_dashboard).order_by(Segment.name))
+    ).scalars()
+    return [(s, await count(session, members_query(s, config))) for s in rows]

@@ -38,7 +38,9 @@ from inbox.web.views.email import EmailController
 from inbox.web.views.inbox import InboxController
 from inbox.web.views.orders import OrdersController, OrderStatusesAdmin
 from inbox.web.views.orders_api import OrdersApi
+from inbox.web.views.sales_api import SegmentsApi
 from inbox.web.views.search import SearchController
+from inbox.web.views.segments import SegmentsController
 from inbox.web.views.tasks import TasksController
 from inbox.web.views.team import TeamController
 from inbox.web.views.webhooks import webhook, webhook_status
@@ -116,6 +118,7 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> Litest
             EmailController,
             OrdersController,
             TasksController,
+            SegmentsController,
         ],
         before_request=require_manager,
         include_in_schema=False,
@@ -128,7 +131,7 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> Litest
     )
     api = Router(
         path="/api/v1",
-        route_handlers=[ApiV1, CustomersApi, OrdersApi],
+        route_handlers=[ApiV1, CustomersApi, OrdersApi, SegmentsApi],
         before_request=require_token,
         tags=["api"],
     )

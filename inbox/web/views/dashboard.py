@@ -16,6 +16,7 @@ from markupsafe import Markup
 
 from inbox import i18n
 from inbox.models import Manager
+from inbox.sales.segments import dashboard_counts as dashboard_segments
 from inbox.stats import BadRange, Period, Table, dashboard, period
 from inbox.team.assignment import active_managers
 from inbox.threads import ThreadFilter, ThreadRow, list_threads
@@ -121,6 +122,7 @@ class DashboardController(Controller):
             tables = await dashboard(session, p)
             team = await active_managers(session)
             subject = await session.get(Manager, manager_id) if manager_id else None
+            segment_counts = await dashboard_segments(session)
             threads: list[ThreadRow] = []
             if per_manager and subject is not None:
                 threads, _ = await list_threads(
@@ -143,5 +145,6 @@ class DashboardController(Controller):
                 "per_manager": per_manager,
                 "threads": threads,
                 "query": query,
+                "segment_counts": segment_counts,
             },
         )

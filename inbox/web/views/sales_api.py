@@ -1,0 +1,142 @@
+"""REST API of repeat sales under /api/v1 (bearer tokens): segments, broadcasts, carts.
+
+Errors answer with Litestar's JSON error body; ``detail`` carries the reason (in the default locale)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import msgspec
+from litestar import Controller, Request, get, post
+from litestar.exceptions import ClientException, NotFoundException
+from litestar.params import FromPath, FromQuery, JSONBody
+
+from inbox.db import transaction
+from inbox.models import Segment
+from inbox.sales import NotFound, SalesError, segments
+from inbox.sales import config as sales_config
+from inbox.threads import BadCursor, decode_cursor, encode_cursor
+from inbox.web.state import ctx
+
+AnyRequest = Request[Any, Any, Any]
+
+
+class ConditionIn(msgspec.Struct, forbid_unknown_fields=True):
+    field: str
+    op: str
+    value: Any = None
+
+
+class SegmentIn(msgspec.Struct, forbid_unknown_fields=True):
+    name: str
+    kind: str = "dynamic"  # dynamic | static
+    conditions: list[ConditionIn] = []
+    customer_ids: list[int] = []  # static segments
+    on_dashboard: bool = False
+
+
+class SegmentOut(msgspec.Struct):
+    id: int
+    name: str
+    kind: str
+    conditions: list[dict[str, Any]]
+    on_dashboard: bool
+    count: int
+    created_at: datetime
+
+
+class SegmentPage(msgspec.Struct):
+    items: list[SegmentOut]
+    next: str | None
+
+
+class MemberOut(msgspec.Struct):
+    id: int
+    name: str
+    phone: str | None
+    email: str | None
+    preferred_channel: str | None
+
+
+class MemberPage(msgspec.Struct):
+    items: list[MemberOut]
+    next: str | None
+
+
+def client_error(exc: Exception) -> ClientException:
+    if isinstance(exc, NotFound):
+        return NotFoundException(str(exc))
+    return ClientException(str(exc), status_code=400)
+
+
+async def segment_out(session: Any, segment: Segment, config: sales_config.SalesConfig) -> SegmentOut:
+    return SegmentOut(
+        id=segment.id,
+        name=segment.name,
+        kind=segment.kind,
+        conditions=list(segment.conditions),
+        on_dashboard=segment.on_dashboard,
+        count=await segments.count(session, segments.members_query(segment, config)),
+        created_at=segment.created_at,
+    )
+
+
+class SegmentsApi(Controller):
+    tags = ["segments"]
+
+    @get("/segments", name="api_segments")
+    async def list_segments(self, request: AnyRequest) -> SegmentPage:
+        """Every segment with its current member count."""
+        async with ctx(request).factory() as session:
+            config = await sales_config.load(session)
+            items = [await segment_out(session, s, config) for s in await segments.list_segments(session)]
+        return SegmentPage(items=items, next=None)
+
+    @post("/segments", name="api_segment_create", status_code=201)
+    async def create(self, request: AnyRequest, data: JSONBody[SegmentIn]) -> SegmentOut:
+        """A dynamic segment by ``conditions`` (all must hold) or a static one by ``customer_ids``."""
+        try:
+            async with transaction(ctx(request).factory) as session:
+                segment = await segments.create_segment(
+                    session,
+                    data.name,
+                    kind=data.kind,
+                    conditions=[msgspec.to_builtins(c) for c in data.conditions],
+                    customer_ids=data.customer_ids,
+                    on_dashboard=data.on_dashboard,
+                )
+                return await segment_out(session, segment, await sales_config.load(session))
+        except (SalesError, NotFound) as exc:
+            raise client_error(exc) from exc
+
+    @get("/segments/{segment_id:int}/customers", name="api_segment_customers")
+    async def customers(
+        self,
+        request: AnyRequest,
+        segment_id: FromPath[int],
+        cursor: FromQuery[str | None] = None,
+        limit: FromQuery[int] = 100,
+    ) -> MemberPage:
+        """The segment's live members by id."""
+        if not 1 <= limit <= 1000:
+            raise ClientException("limit must be between 1 and 1000")
+        after = 0
+        if cursor:
+            try:
+                after = int(str(decode_cursor(cursor)[0]))
+            except (BadCursor, IndexError, ValueError) as exc:
+                raise ClientException("malformed cursor") from exc
+        async with ctx(request).factory() as session:
+            try:
+                segment = await segments.get_segment(session, segment_id)
+            except NotFound as exc:
+                raise client_error(exc) from exc
+            config = await sales_config.load(session)
+            rows = await segments.member_page(session, segment, config, after=after, limit=limit + 1)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return MemberPage(
+            items=[MemberOut(c.id, c.name, c.phone, c.email, c.preferred_channel) for c in rows],
+            next=encode_cursor(rows[-1].id) if more and rows else None,
+        )
