@@ -27,6 +27,7 @@ from inbox.kvstore import DatabaseStore
 from inbox.models import ChannelAccount
 from inbox.orders.timers import OrderTimers
 from inbox.outbox import Dispatcher
+from inbox.sales.runner import SalesRunner
 from inbox.settings import Settings
 from inbox.team.background import auto_assign_listener, waiting_alerts
 
@@ -84,6 +85,10 @@ class Workers:
             self.bus.subscribe(self.bots.on_event)
             self.processor.callback_handlers.append(self.bots.on_callback)
         self.order_timers = OrderTimers(self.factory, self.bus, self.settings, self.dispatcher.wake)
+        # Repeat sales: broadcasts, trigger rules, and a customer's "стоп" / unsubscribe button.
+        self.sales = SalesRunner(self.factory, self.bus, self.settings, self.dispatcher.wake)
+        self.bus.subscribe(self.sales.on_event)
+        self.processor.callback_handlers.insert(0, self.sales.on_callback)
 
     async def sink_for(self, account_id: int, events: list[RawEvent]) -> None:
         await store_raw(self.factory, account_id, events)
@@ -95,6 +100,7 @@ class Workers:
             asyncio.create_task(self.dispatcher.run(self.stop), name="outbox-dispatcher"),
             asyncio.create_task(self._supervise(), name="poller-supervisor"),
             asyncio.create_task(self.order_timers.run(self.stop), name="order-timers"),
+            asyncio.create_task(self.sales.run(self.stop), name="repeat-sales"),
             asyncio.create_task(waiting_alerts(self.factory, self.bus, self.stop), name="waiting-alerts"),
         ]
 

@@ -41,6 +41,7 @@ from inbox.models import (
 )
 from inbox.orders.signals import take_events
 from inbox.outbox import Draft, NoChannel, enqueue
+from inbox.sales.unsubscribe import is_stop
 from inbox.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -243,6 +244,8 @@ class BotEngine:
             return None
         if (message.meta or {}).get("auto"):
             raise Skip("an auto-reply or bulk message")
+        if is_stop(message.text):
+            raise Skip("the customer unsubscribes (inbox.sales answers)")
         thread = await session.get(Thread, message.thread_id)
         if thread is None or message.channel is None:
             return None

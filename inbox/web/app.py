@@ -31,6 +31,7 @@ from inbox.web.auth import login, login_page, logout, require_manager, require_t
 from inbox.web.state import AppContext
 from inbox.web.views.admin import AdminController, require_admin
 from inbox.web.views.api import ApiV1
+from inbox.web.views.broadcasts import BroadcastsController
 from inbox.web.views.customers import CustomersController
 from inbox.web.views.customers_api import CustomersApi
 from inbox.web.views.dashboard import DashboardController
@@ -38,11 +39,12 @@ from inbox.web.views.email import EmailController
 from inbox.web.views.inbox import InboxController
 from inbox.web.views.orders import OrdersController, OrderStatusesAdmin
 from inbox.web.views.orders_api import OrdersApi
-from inbox.web.views.sales_api import SegmentsApi
+from inbox.web.views.sales_api import BroadcastsApi, SegmentsApi
 from inbox.web.views.search import SearchController
 from inbox.web.views.segments import SegmentsController
 from inbox.web.views.tasks import TasksController
 from inbox.web.views.team import TeamController
+from inbox.web.views.unsubscribe import unsubscribe_now, unsubscribe_page
 from inbox.web.views.webhooks import webhook, webhook_status
 from inbox.workers import Workers
 
@@ -119,6 +121,7 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> Litest
             OrdersController,
             TasksController,
             SegmentsController,
+            BroadcastsController,
         ],
         before_request=require_manager,
         include_in_schema=False,
@@ -131,11 +134,15 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> Litest
     )
     api = Router(
         path="/api/v1",
-        route_handlers=[ApiV1, CustomersApi, OrdersApi, SegmentsApi],
+        route_handlers=[ApiV1, CustomersApi, OrdersApi, SegmentsApi, BroadcastsApi],
         before_request=require_token,
         tags=["api"],
     )
-    hooks = Router(path="/", route_handlers=[webhook, webhook_status], include_in_schema=False)
+    hooks = Router(
+        path="/",
+        route_handlers=[webhook, webhook_status, unsubscribe_page, unsubscribe_now],
+        include_in_schema=False,
+    )
     template_engine = JinjaTemplateEngine.from_environment(jinja_environment(settings))
     app = Litestar(
         route_handlers=[
@@ -157,12 +164,14 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> Litest
                 store="sessions",
                 max_age=14 * 24 * 3600,
                 samesite="lax",
-                exclude=["/webhooks/", "/api/", "/healthz", "/static/"],
+                exclude=["/webhooks/", "/api/", "/healthz", "/static/", "/u/"],
             ).middleware
         ],
         stores={"sessions": DatabaseStore(factory, "sessions")},
         csrf_config=CSRFConfig(
-            secret=settings.secret_key, exclude=["/webhooks", "/api/", "/healthz"], cookie_samesite="strict"
+            secret=settings.secret_key,
+            exclude=["/webhooks", "/api/", "/healthz", "/u/"],
+            cookie_samesite="strict",
         ),
         openapi_config=OpenAPIConfig(
             title="inbox API", version=__version__, path="/api/schema", render_plugins=[SwaggerRenderPlugin()]

@@ -13,8 +13,8 @@ from litestar.exceptions import ClientException, NotFoundException
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from inbox.db import transaction
-from inbox.models import Segment
-from inbox.sales import NotFound, SalesError, segments
+from inbox.models import Broadcast, Segment
+from inbox.sales import NotFound, SalesError, broadcasts, segments
 from inbox.sales import config as sales_config
 from inbox.threads import BadCursor, decode_cursor, encode_cursor
 from inbox.web.state import ctx
@@ -140,3 +140,101 @@ class SegmentsApi(Controller):
             items=[MemberOut(c.id, c.name, c.phone, c.email, c.preferred_channel) for c in rows],
             next=encode_cursor(rows[-1].id) if more and rows else None,
         )
+
+
+class ButtonIn(msgspec.Struct, forbid_unknown_fields=True):
+    text: str
+    url: str
+
+
+class BroadcastIn(msgspec.Struct, forbid_unknown_fields=True):
+    segment_id: int
+    text: str
+    buttons: list[ButtonIn] | None = None
+    send_at: datetime | None = None  # ISO 8601 with a zone; none: now
+
+
+class StatsOut(msgspec.Struct):
+    recipients: int
+    planned: int
+    queued: int
+    skipped: dict[str, int]  # reason -> customers: no_channel | no_consent | vk_not_allowed | failed
+    delivery: dict[str, int]  # queued | sent | delivered | read | failed
+    replied: int
+    unsubscribed: int
+    orders: int  # placed by recipients within the attribution window
+    revenue: int  # their total, kopecks
+
+
+class BroadcastOut(msgspec.Struct):
+    id: int
+    segment_id: int
+    text: str
+    buttons: list[dict[str, Any]]
+    status: str  # scheduled | sending | done | cancelled
+    send_at: datetime
+    planned_at: datetime | None
+    finished_at: datetime | None
+    statistics: StatsOut
+
+
+async def broadcast_out(session: Any, broadcast: Broadcast) -> BroadcastOut:
+    st = await broadcasts.statistics(session, broadcast)
+    return BroadcastOut(
+        id=broadcast.id,
+        segment_id=broadcast.segment_id,
+        text=broadcast.text,
+        buttons=list(broadcast.buttons),
+        status=broadcast.status,
+        send_at=broadcast.send_at,
+        planned_at=broadcast.planned_at,
+        finished_at=broadcast.finished_at,
+        statistics=StatsOut(
+            st.recipients,
+            st.planned,
+            st.queued,
+            st.skipped,
+            st.delivery,
+            st.replied,
+            st.unsubscribed,
+            st.orders,
+            st.revenue,
+        ),
+    )
+
+
+class BroadcastsApi(Controller):
+    tags = ["broadcasts"]
+
+    @post("/broadcasts", name="api_broadcast_create", status_code=201)
+    async def create(self, request: AnyRequest, data: JSONBody[BroadcastIn]) -> BroadcastOut:
+        """A message to a segment, sent at ``send_at`` (now when absent) to the members who agreed to
+        marketing on their preferred channel; each copy carries an unsubscribe for its channel."""
+        app = ctx(request)
+        if data.send_at is not None and data.send_at.tzinfo is None:
+            raise ClientException("send_at needs a time zone (2026-12-01T10:00:00+03:00)")
+        try:
+            async with transaction(app.factory) as session:
+                broadcast = await broadcasts.create_broadcast(
+                    session,
+                    segment_id=data.segment_id,
+                    text=data.text,
+                    buttons=[msgspec.to_builtins(b) for b in data.buttons or []],
+                    send_at=data.send_at,
+                )
+                out = await broadcast_out(session, broadcast)
+        except (SalesError, NotFound) as exc:
+            raise client_error(exc) from exc
+        app.workers.sales.wake()
+        return out
+
+    @get("/broadcasts/{broadcast_id:int}", name="api_broadcast")
+    async def show(self, request: AnyRequest, broadcast_id: FromPath[int]) -> BroadcastOut:
+        """The broadcast with its statistics: recipients, skipped (why), delivery, replies, unsubscribes and
+        the orders attributed to it."""
+        async with ctx(request).factory() as session:
+            try:
+                broadcast = await broadcasts.get_broadcast(session, broadcast_id)
+            except NotFound as exc:
+                raise client_error(exc) from exc
+            return await broadcast_out(session, broadcast)
