@@ -2,7 +2,8 @@
 back out, and the customer's explicit preferred channel.
 
 Nothing here merges on its own: suggestions are shown to a manager, who merges. A merge moves identities,
-messages (notes included), and rows of any other table that points at the customer or its thread (orders);
+messages (notes included); every other table that points at the customer or its thread is handled by its
+policy in :mod:`inbox.merge_policy` (orders move, labels combine, the newer bot state stays);
 the other customer becomes a tombstone (``merged_into_id``) and keeps its thread row, so old customer and
 thread ids keep resolving to the survivor (:func:`live_thread`). Every merge and split is written to
 ``merge_log``.
@@ -18,12 +19,13 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
-from sqlalchemy import Table, func, or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox.channels.base import ChannelKind
 from inbox.customers import identities_of, live_customer, set_preferred_channel, thread_for
 from inbox.events import Event
+from inbox.merge_policy import apply_policies
 from inbox.models import (
     Attachment,
     Author,
@@ -44,9 +46,6 @@ Side = Literal["survivor", "other"]
 FIELDS: tuple[str, ...] = ("name", "phone", "email", "locale", "preferred_channel")
 SIDES: tuple[str, ...] = ("survivor", "other")
 PREVIEW_LEN = 140
-# Tables this module moves by hand; any other table with a foreign key to customer.id / thread.id (orders,
-# and whatever later issues add) is moved generically.
-_HANDLED = {"customer", "identity", "message", "thread", "merge_log"}
 
 
 # ---- errors ----------------------------------------------------------------------------------------------
@@ -241,12 +240,6 @@ def _event_note(thread_id: int, customer_id: int, text: str, meta: dict[str, Any
 
 def _rowcount(result: object) -> int:
     return max(int(getattr(result, "rowcount", 0) or 0), 0)
-
-
-def _references(table: Table, target: str) -> list[str]:
-    return [
-        col.name for col in table.columns if any(fk.column.table.name == target for fk in col.foreign_keys)
-    ]
 
 
 # ---- suggestions -----------------------------------------------------------------------------------------
@@ -476,23 +469,11 @@ async def merge_customers(
         update(Message).where(where).values(customer_id=survivor.id, thread_id=s_thread.id)
     )
     moved["messages"] = _rowcount(result)
-    for table in Base.metadata.sorted_tables:
-        if table.name in _HANDLED:
-            continue
-        count = 0
-        for col in _references(table, "customer"):
-            res = await session.execute(
-                table.update().where(table.c[col] == other.id).values({col: survivor.id})
-            )
-            count += _rowcount(res)
-        for col in _references(table, "thread"):
-            if o_thread is not None:
-                res = await session.execute(
-                    table.update().where(table.c[col] == o_thread.id).values({col: s_thread.id})
-                )
-                count = max(count, _rowcount(res))
-        if count:
-            moved[table.name] = count
+    moved.update(
+        await apply_policies(
+            session, Base.metadata, (other.id, survivor.id), (o_thread.id if o_thread else None, s_thread.id)
+        )
+    )
     tomb = await session.execute(
         update(Customer).where(Customer.merged_into_id == other.id).values(merged_into_id=survivor.id)
     )

@@ -232,7 +232,10 @@ class BotEngine:
         found = await session.execute(
             select(Message.id)
             .where(
-                Message.thread_id == thread.id, Message.author == Author.MANAGER, Message.created_at >= since
+                Message.thread_id == thread.id,
+                Message.author == Author.MANAGER,
+                Message.direction == Direction.OUT,  # an internal note answers nobody
+                Message.created_at >= since,
             )
             .limit(1)
         )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -67,6 +67,8 @@ class Customer(Base):
     merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("customer.id"), index=True)
     tags: Mapped[list[Any]] = mapped_column(default=list)
     fields: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    birthday: Mapped[date | None] = mapped_column()
+    addresses: Mapped[list[Any]] = mapped_column(default=list)  # delivery addresses as typed, newest first
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
