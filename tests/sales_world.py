@@ -34,6 +34,7 @@ class Shop:
     products: dict[str, int] = field(default_factory=dict)  # sku -> id
     labels: dict[str, int] = field(default_factory=dict)
     warehouse_id: int = 0
+    numbers: int = 1000  # the last order number given
 
 
 async def base_shop(session: AsyncSession) -> Shop:
@@ -97,7 +98,9 @@ async def add_order(
     status: str = "new",
     sku: str = "TEA",
 ) -> int:
+    shop.numbers += 1
     order = Order(
+        number=shop.numbers,
         customer_id=customer_id,
         status=status,
         source="chat",
@@ -137,7 +140,8 @@ async def segment_shop(factory: SessionFactory) -> Shop:
     """Five customers (amounts in kopecks, hand-computed figures in the comments):
 
     - Анна   telegram, Москва, VIP; orders 3000 ₽ (5 d), 2000 ₽ (40 d) CUP -> 2 orders, 5000 ₽, avg 2500
-    - Борис  vk, Казань;           order 60000 ₽ (10 d) + a cancelled 9999 ₽ -> 1 order, 60000 ₽
+    - Борис  vk, Казань;           order 60000 ₽ (10 d) + a cancelled 9999 ₽ (3 d) -> 1 order, 60000 ₽,
+      last order 3 days ago (the card's last order date counts any submitted order)
     - Вера   email, Москва;        orders 1000 ₽ x6 (1..6 d) -> 6 orders, 6000 ₽, avg 1000
     - Глеб   sms;                   order 12000 ₽ (200 d) -> 1 order, 12000 ₽
     - Дина   telegram + email;      no orders

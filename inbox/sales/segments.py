@@ -125,7 +125,7 @@ def rfm_group(stats: Any, config: SalesConfig, now: datetime) -> Any:
     """The named RFM group (first match wins; no placed order: ``none``)."""
     r, f, m = rfm_scores(stats, config, now)
     return case(
-        (stats.c.orders.is_(None), literal("none")),
+        (func.coalesce(stats.c.orders, 0) == 0, literal("none")),
         (and_(r == 3, f == 3, m >= 2), literal("champions")),
         (and_(r >= 2, f >= 2), literal("loyal")),
         (and_(r == 3, f == 1), literal("new")),

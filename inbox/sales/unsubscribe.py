@@ -9,13 +9,13 @@ import base64
 import hashlib
 import hmac
 import re
-from datetime import datetime
 
-from sqlalchemy import select, true, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from inbox.models import Identity, utcnow
-from inbox.sales.consent import consent_table
+from inbox.customer_card.consent import current_consent, record_consent
+from inbox.customers import live_customer
+from inbox.models import Identity
 
 STOP = re.compile(r"^\W*(стоп|stop|отписаться|отписка|unsubscribe|отпишите( меня)?)\W*$", re.IGNORECASE)
 BUTTON_PREFIX = "unsub:"
@@ -53,31 +53,16 @@ def link(base_url: str, token: str) -> str:
 
 
 async def opt_out(session: AsyncSession, customer_id: int, source: str = "unsubscribe") -> int:
-    """Marketing off on every channel of the customer (rows are written for channels without one, so the
-    card shows when and how they said no). Returns how many channels were consenting before."""
-    from inbox.customers import live_customer
-
+    """Marketing off on every channel of the customer, recorded in the consent history (so the card shows
+    when and how they said no). Returns how many channels were consenting before."""
     customer = await live_customer(session, customer_id)
-    now: datetime = utcnow()
-    was = await session.execute(
-        update(consent_table)
-        .where(consent_table.c.customer_id == customer.id, consent_table.c.marketing == true())
-        .values(marketing=False, source=source, recorded_at=now)
-    )
     kinds = set(
         (await session.execute(select(Identity.kind).where(Identity.customer_id == customer.id))).scalars()
     )
-    present = set(
-        (
-            await session.execute(
-                select(consent_table.c.channel).where(consent_table.c.customer_id == customer.id)
-            )
-        ).scalars()
-    )
-    for kind in sorted(kinds - present):
-        await session.execute(
-            consent_table.insert().values(
-                customer_id=customer.id, channel=kind, marketing=False, source=source, recorded_at=now
-            )
-        )
-    return max(int(getattr(was, "rowcount", 0) or 0), 0)
+    state = await current_consent(session, customer.id)
+    was = sum(1 for s in state.values() if s.marketing)
+    for kind in sorted(kinds | set(state)):
+        current = state.get(kind)
+        if current is None or current.marketing:
+            await record_consent(session, customer.id, kind, False, source)
+    return was
