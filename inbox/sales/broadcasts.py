@@ -137,15 +137,19 @@ def _fallback_rank(kind: Any) -> Any:
 def channel_choice() -> Any:
     """SQL: the kind a customer is messaged on, as :func:`inbox.customers.pick_identity` chooses it: their
     explicit choice, else the channel of their last message, else the first usable one in the shop's
-    fallback order; only kinds with an identity that is not blocked."""
+    fallback order; only kinds with an identity that is not blocked, on an enabled account."""
     preferred = func.coalesce(Customer.preferred_channel, Thread.last_inbound_channel)
+    enabled = select(ChannelAccount.id).where(ChannelAccount.enabled.is_(True))
     usable = exists().where(
-        Identity.customer_id == Customer.id, Identity.kind == preferred, Identity.blocked.is_(False)
+        Identity.customer_id == Customer.id,
+        Identity.kind == preferred,
+        Identity.blocked.is_(False),
+        Identity.account_id.in_(enabled),
     )
     other = aliased(Identity)
     fallback = (
         select(other.kind)
-        .where(other.customer_id == Customer.id, other.blocked.is_(False))
+        .where(other.customer_id == Customer.id, other.blocked.is_(False), other.account_id.in_(enabled))
         .order_by(_fallback_rank(other.kind), other.id)
         .limit(1)
         .scalar_subquery()
@@ -182,13 +186,14 @@ async def plan(
         (and_(chosen.c.channel == "vk", not_(vk_allowed(chosen.c.customer_id))), literal("vk_not_allowed")),
         else_=literal(None),
     )
+    judged = select(chosen.c.customer_id, chosen.c.channel, reason.label("reason")).subquery("judged")
     rows = select(
         literal(broadcast.id).label("broadcast_id"),
-        chosen.c.customer_id,
-        chosen.c.channel,
-        case((reason.is_(None), literal("planned")), else_=literal("skipped")).label("state"),
-        reason.label("reason"),
-    )
+        judged.c.customer_id,
+        judged.c.channel,
+        case((judged.c.reason.is_(None), literal("planned")), else_=literal("skipped")).label("state"),
+        judged.c.reason,
+    ).where(judged.c.customer_id.is_not(None))  # SQLite: INSERT … SELECT … ON CONFLICT needs a WHERE
     stmt = (
         insert_for(session, BroadcastRecipient)
         .from_select(["broadcast_id", "customer_id", "channel", "state", "reason"], rows)

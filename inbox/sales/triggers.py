@@ -408,7 +408,9 @@ async def run_rule(
                                 sub.c.key,
                                 literal(["baseline"], type_=TriggerFire.done.type),
                                 literal(now, type_=TriggerFire.fired_at.type),
-                            ),
+                            ).where(
+                                sub.c.customer_id.is_not(None)
+                            ),  # SQLite needs a WHERE before ON CONFLICT
                         )
                         .on_conflict_do_nothing()
                     )
