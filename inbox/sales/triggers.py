@@ -202,7 +202,22 @@ async def ensure_default_rules(session: AsyncSession, config: SalesConfig) -> No
         if key in present:
             continue
         event = "delivered" if key == "cross_sell" else key
-        await create_rule(session, name=name, event=event, params=params, actions=actions, builtin=key)
+        clean_params, clean_actions = check_rule(event, params, actions)
+        # several workers may start at once: the unique builtin key lets one of them add it
+        await session.execute(
+            insert_for(session, TriggerRule)
+            .values(
+                name=name,
+                event=event,
+                params=clean_params,
+                conditions=[],
+                actions=clean_actions,
+                builtin=key,
+                enabled=True,
+                created_at=utcnow(),
+            )
+            .on_conflict_do_nothing()
+        )
 
 
 async def get_rule(session: AsyncSession, rule_id: int) -> TriggerRule:
