@@ -359,6 +359,8 @@ class BotEngine:
             await shop.order_status(turn, int(intent.arg))
         elif kind == "my_orders":
             await shop.my_orders(turn)
+        elif kind == "loyalty":
+            await shop.loyalty_level(turn)
         elif kind == "search":
             await shop.search(turn, intent.arg)
         elif kind == "catalog":

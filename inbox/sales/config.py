@@ -31,12 +31,13 @@ class SalesConfig:
     cross_sell_days: int = 3  # after the order is completed
     quiet_start: int = 21  # shop's local hour; nothing marketing is sent from quiet_start to quiet_end
     quiet_end: int = 9
+    # Discounts start at 0: prices change only once the shop sets its own (admin → repeat sales).
     levels: tuple[Level, ...] = field(
         default=(
             Level("Bronze", 0, 0),
-            Level("Silver", 10_000_00, 3),
-            Level("Gold", 50_000_00, 5),
-            Level("Platinum", 150_000_00, 10),
+            Level("Silver", 10_000_00, 0),
+            Level("Gold", 50_000_00, 0),
+            Level("Platinum", 150_000_00, 0),
         )
     )
 

@@ -59,3 +59,9 @@ def discounted(amount: int, percent: int) -> int:
 def default_level_names() -> list[str]:
     """The default levels' names, translated (also how the catalog learns them)."""
     return [_("Bronze"), _("Silver"), _("Gold"), _("Platinum")]
+
+
+async def loyalty_price(session: AsyncSession, customer_id: int, price: int) -> int:
+    """The unit price for this customer: less their level's discount (orders by managers and the bot)."""
+    percent = (await standing(session, customer_id)).discount
+    return discounted(price, percent) if percent else price

@@ -95,7 +95,11 @@ class SalesRunner:
         return queued
 
     async def run_triggers(self, now: datetime) -> int:
+        from inbox.sales.carts import sync_bot_carts
         from inbox.sales.triggers import run_rules
+
+        async with transaction(self.factory) as session:
+            await sync_bot_carts(session, now)
 
         fired, events = await run_rules(self.factory, self.settings, now)
         await self.bus.publish(*events)

@@ -32,6 +32,7 @@ from inbox.web.state import AppContext
 from inbox.web.views.admin import AdminController, require_admin
 from inbox.web.views.api import ApiV1
 from inbox.web.views.broadcasts import BroadcastsController
+from inbox.web.views.carts import CartsController
 from inbox.web.views.customers import CustomersController
 from inbox.web.views.customers_api import CustomersApi
 from inbox.web.views.dashboard import DashboardController
@@ -39,7 +40,8 @@ from inbox.web.views.email import EmailController
 from inbox.web.views.inbox import InboxController
 from inbox.web.views.orders import OrdersController, OrderStatusesAdmin
 from inbox.web.views.orders_api import OrdersApi
-from inbox.web.views.sales_api import BroadcastsApi, SegmentsApi
+from inbox.web.views.sales_admin import SalesAdmin
+from inbox.web.views.sales_api import BroadcastsApi, CartsApi, SegmentsApi
 from inbox.web.views.search import SearchController
 from inbox.web.views.segments import SegmentsController
 from inbox.web.views.tasks import TasksController
@@ -122,19 +124,20 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> Litest
             TasksController,
             SegmentsController,
             BroadcastsController,
+            CartsController,
         ],
         before_request=require_manager,
         include_in_schema=False,
     )
     admin_ui = Router(
         path="/admin",
-        route_handlers=[AdminController, OrderStatusesAdmin],
+        route_handlers=[AdminController, OrderStatusesAdmin, SalesAdmin],
         before_request=require_admin,
         include_in_schema=False,
     )
     api = Router(
         path="/api/v1",
-        route_handlers=[ApiV1, CustomersApi, OrdersApi, SegmentsApi, BroadcastsApi],
+        route_handlers=[ApiV1, CustomersApi, OrdersApi, SegmentsApi, BroadcastsApi, CartsApi],
         before_request=require_token,
         tags=["api"],
     )

@@ -8,13 +8,13 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, get, post, put
 from litestar.exceptions import ClientException, NotFoundException
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from inbox.db import transaction
 from inbox.models import Broadcast, Segment
-from inbox.sales import NotFound, SalesError, broadcasts, segments
+from inbox.sales import NotFound, SalesError, broadcasts, carts, segments
 from inbox.sales import config as sales_config
 from inbox.threads import BadCursor, decode_cursor, encode_cursor
 from inbox.web.state import ctx
@@ -238,3 +238,89 @@ class BroadcastsApi(Controller):
             except NotFound as exc:
                 raise client_error(exc) from exc
             return await broadcast_out(session, broadcast)
+
+
+class CartLineIn(msgspec.Struct, forbid_unknown_fields=True):
+    sku: str
+    qty: int
+    price: int  # kopecks per unit
+    name: str | None = None
+
+
+class CartIn(msgspec.Struct, forbid_unknown_fields=True):
+    lines: list[CartLineIn]
+    phone: str | None = None
+    email: str | None = None
+    customer_id: str | None = None  # the shop's signed id: "<id>.<hex HMAC-SHA256(id, shop webhook secret)>"
+    external_id: str | None = None  # the site's own cart id (POST with a known one updates that cart)
+    url: str | None = None  # where the customer finishes the purchase
+    status: str = "open"  # open | ordered | closed
+    name: str = ""
+
+
+class CartOut(msgspec.Struct):
+    id: int
+    customer_id: int
+    source: str
+    external_id: str | None
+    lines: list[dict[str, Any]]
+    total: int
+    url: str | None
+    status: str
+    reminded_at: datetime | None
+    updated_at: datetime
+
+
+def cart_out(cart: Any) -> CartOut:
+    return CartOut(
+        cart.id,
+        cart.customer_id,
+        cart.source,
+        cart.external_id,
+        list(cart.lines),
+        cart.total,
+        cart.url,
+        cart.status,
+        cart.reminded_at,
+        cart.updated_at,
+    )
+
+
+class CartsApi(Controller):
+    tags = ["carts"]
+
+    async def _save(self, request: AnyRequest, data: CartIn, cart_id: int | None) -> CartOut:
+        app = ctx(request)
+        try:
+            lines = carts.check_lines([msgspec.to_builtins(x) for x in data.lines])
+            async with transaction(app.factory) as session:
+                customer = await carts.customer_for(
+                    session,
+                    app.settings.shop_webhook_secret,
+                    phone=data.phone,
+                    email=data.email,
+                    signed_id=data.customer_id,
+                    name=data.name,
+                )
+                cart = await carts.upsert_site_cart(
+                    session,
+                    customer,
+                    external_id=data.external_id,
+                    lines=lines,
+                    url=data.url,
+                    cart_id=cart_id,
+                    status=data.status,
+                )
+                return cart_out(cart)
+        except (SalesError, NotFound) as exc:
+            raise client_error(exc) from exc
+
+    @post("/carts", name="api_cart_create", status_code=201)
+    async def create(self, request: AnyRequest, data: JSONBody[CartIn]) -> CartOut:
+        """A cart started on the shop's site, so that the abandoned-cart rule sees it too."""
+        return await self._save(request, data, None)
+
+    @put("/carts/{cart_id:int}", name="api_cart_update")
+    async def update(self, request: AnyRequest, cart_id: FromPath[int], data: JSONBody[CartIn]) -> CartOut:
+        """The cart's new lines, link or status (``ordered`` when the customer bought it)."""
+        return await self._save(request, data, cart_id)
