@@ -1,7 +1,7 @@
 """segments, broadcasts, triggers, tasks, carts (issue 16)
 
 Revision ID: 0010_sales
-Revises: 0006_team
+Revises: 0007_customer_card (needs customer_consent; was 0006_team before the customer card landed)
 
 """
 
@@ -17,7 +17,7 @@ from sqlalchemy.dialects import postgresql
 import inbox.models.base
 
 revision: str = "0010_sales"
-down_revision: str | None = "0006_team"
+down_revision: str | None = "0007_customer_card"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
