@@ -186,7 +186,15 @@ async def plan(
         (and_(chosen.c.channel == "vk", not_(vk_allowed(chosen.c.customer_id))), literal("vk_not_allowed")),
         else_=literal(None),
     )
-    judged = select(chosen.c.customer_id, chosen.c.channel, reason.label("reason")).subquery("judged")
+    judging = select(chosen.c.customer_id, chosen.c.channel, reason.label("reason"))
+    # PostgreSQL: a materialised CTE, so that the reason (consent and VK lookups) is computed once per
+    # customer rather than again for the state column. SQLite keeps a subquery: Python's sqlite3 reports
+    # no row count for a statement that starts with WITH.
+    judged = (
+        judging.cte("judged").prefix_with("MATERIALIZED")
+        if is_postgres(session)
+        else judging.subquery("judged")
+    )
     rows = select(
         literal(broadcast.id).label("broadcast_id"),
         judged.c.customer_id,

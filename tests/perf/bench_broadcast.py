@@ -39,7 +39,9 @@ KINDS = ("telegram", "vk", "email", "sms")
 
 
 async def populate(factory: SessionFactory, n: int) -> None:
-    """``n`` customers, each with a thread and an identity on one of four channels; 3 of 4 consent."""
+    """``n`` customers, each with a thread and an identity on one of four channels (by id mod 4: telegram,
+    vk, email, sms); all but the Telegram ones agreed to marketing, none of the VK ones ever wrote to the
+    community. So half are planned (email, SMS), a quarter skipped for no consent, a quarter for VK."""
     now = utcnow()
     async with transaction(factory) as s:
         accounts = {}
@@ -154,20 +156,20 @@ async def run(url: str, n: int) -> int:
             by_state = dict(
                 (
                     await s.execute(
-                        select(BroadcastRecipient.state, func.count())
+                        select(BroadcastRecipient.reason, func.count())
                         .where(BroadcastRecipient.broadcast_id == b.id)
-                        .group_by(BroadcastRecipient.state)
+                        .group_by(BroadcastRecipient.reason)
                     )
                 ).all()
             )
-        expected_planned = n - n // 4
+        expected_planned = sum(1 for i in range(1, n + 1) if i % 4 in (2, 3))
         print(f"baseline INSERT … SELECT of {n} rows: {baseline:.2f} s")
         print(
             f"plan of a broadcast to {n} customers: {planned:.2f} s "
             f"({planned / baseline:.1f}× the baseline; limit {LIMIT_SECONDS:.0f} s)"
         )
-        print(f"recipients: {by_state}")
-        ok = written == n and by_state.get("planned") == expected_planned and planned <= LIMIT_SECONDS
+        print(f"recipients by reason (None: planned): {by_state}")
+        ok = written == n and by_state.get(None) == expected_planned and planned <= LIMIT_SECONDS
         print("OK" if ok else "FAILED")
         return 0 if ok else 1
     finally:
