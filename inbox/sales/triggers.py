@@ -306,7 +306,7 @@ def candidates_query(rule: TriggerRule, config: SalesConfig, now: datetime, tz: 
         ).where(stats.c.last_order_at <= due, stats.c.last_order_at > due - CATCH_UP)
     if rule.event == "birthday":
         local = now.astimezone(tz)
-        birthday = Customer.fields["birthday"].as_string()
+        birthday = cast(Customer.birthday, String)  # ISO YYYY-MM-DD on both databases
         return select(
             Customer.id.label("customer_id"),
             literal(f"b{local.year}").label("key"),

@@ -180,3 +180,11 @@ async def test_broadcast_api_unsubscribe_link_and_carts(factory: SessionFactory,
         # Анна has spent 4200 ₽: "Друг" from 1000 ₽ with 5 %
         card = web.get(f"/customers/{anna}").text
         assert "Друг" in card
+        shown = api.get(f"/api/v1/customers/{anna}").json()["loyalty"]
+        assert shown == {
+            "level": "Друг",
+            "discount": 5,
+            "spent": 4200_00,
+            "next_level": None,
+            "left_to_next": None,
+        }

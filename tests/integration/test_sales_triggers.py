@@ -257,3 +257,30 @@ def test_quiet_hours_wrap_midnight() -> None:
     assert not triggers.in_quiet_hours(
         SalesConfig(quiet_start=0, quiet_end=0), datetime(2026, 6, 1, 22, tzinfo=UTC), tz
     )
+
+
+async def test_birthday_rule_fires_once_a_year(factory: SessionFactory, settings: Settings) -> None:
+    from datetime import date
+
+    from inbox.models import Customer
+
+    shop = await world(factory)
+    anna, boris = shop.customers["Анна"], shop.customers["Борис"]
+    async with transaction(factory) as s:
+        for cid, born in ((anna, date(1990, 6, 1)), (boris, date(1990, 6, 2))):
+            customer = await s.get(Customer, cid)
+            assert customer is not None
+            customer.birthday = born
+        await record_consent(s, anna, "telegram", True, "bot", at=NOON - timedelta(days=9))
+        await triggers.create_rule(
+            s,
+            name="ДР",
+            event="birthday",
+            params={},
+            actions=[{"kind": "send", "text": "С днём рождения, {customer.name}!"}],
+        )
+    await triggers.run_rules(factory, settings, NOON)
+    await triggers.run_rules(factory, settings, NOON + timedelta(hours=2))
+    texts = await outgoing(factory, anna)
+    assert len(texts) == 1 and texts[0].startswith("С днём рождения, Анна!")
+    assert await outgoing(factory, boris) == []
