@@ -176,8 +176,8 @@ def signed_in(base: str, email: str, password: str) -> httpx.Client:
 
 
 async def api_token(factory: SessionFactory) -> dict[str, str]:
+    from inbox.core.security import new_api_token, token_digest
     from inbox.models import ApiToken
-    from inbox.security import new_api_token, token_digest
 
     token = new_api_token()
     async with transaction(factory) as session:

@@ -1,5 +1,5 @@
 """The marketing consent record: every decision is a new row (history kept); the newest row per channel is
-the customer's state on that channel. Merge moves the rows (see :mod:`inbox.merge_policy`)."""
+the customer's state on that channel. Merge moves the rows (see :mod:`inbox.core.merge_policy`)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from inbox.channels.base import ChannelKind
-from inbox.customers import live_customer
+from inbox.core.customers import live_customer
+from inbox.core.types import ChannelKind
 from inbox.i18n import _
 from inbox.models import Customer, CustomerConsent, utcnow
 

@@ -134,7 +134,7 @@ class Message(Base):
     reply_to_external_id: Mapped[str | None] = mapped_column(String(254))
     order_id: Mapped[int | None] = mapped_column(index=True)
     # Email conversation inside the thread (root Message-ID or inherited key) and the hashed normalised
-    # subject used to join letters whose threading headers were lost (inbox.email_links).
+    # subject used to join letters whose threading headers were lost (inbox.channels.email.links).
     email_conversation: Mapped[str | None] = mapped_column(String(254))
     email_topic: Mapped[str | None] = mapped_column(String(64))
     meta: Mapped[dict[str, Any]] = mapped_column(

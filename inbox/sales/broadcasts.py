@@ -19,10 +19,11 @@ from sqlalchemy import and_, case, exists, func, literal, not_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from inbox.channels.base import Button
-from inbox.customers import DEFAULT_FALLBACK_ORDER
+from inbox.core.customers import DEFAULT_FALLBACK_ORDER
+from inbox.core.events import Event
+from inbox.core.outbox import Draft, NewAttachment, NoChannel, enqueue
+from inbox.core.types import Button
 from inbox.db import insert_for, is_postgres
-from inbox.events import Event
 from inbox.i18n import _, use_locale
 from inbox.models import (
     Author,
@@ -38,7 +39,6 @@ from inbox.models import (
     Thread,
     utcnow,
 )
-from inbox.outbox import Draft, NewAttachment, NoChannel, enqueue
 from inbox.sales import NotFound, SalesError, unsubscribe
 from inbox.sales.config import SalesConfig
 from inbox.sales.config import load as load_config
@@ -135,8 +135,8 @@ def _fallback_rank(kind: Any) -> Any:
 
 
 def channel_choice() -> Any:
-    """SQL: the kind a customer is messaged on, as :func:`inbox.customers.pick_identity` chooses it: their
-    explicit choice, else the channel of their last message, else the first usable one in the shop's
+    """SQL: the kind a customer is messaged on, as :func:`inbox.core.customers.pick_identity` chooses it:
+    their explicit choice, else the channel of their last message, else the first usable one in the shop's
     fallback order; only kinds with an identity that is not blocked, on an enabled account."""
     preferred = func.coalesce(Customer.preferred_channel, Thread.last_inbound_channel)
     enabled = select(ChannelAccount.id).where(ChannelAccount.enabled.is_(True))

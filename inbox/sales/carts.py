@@ -14,10 +14,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from inbox.customers import live_customer
+from inbox.core.customers import live_customer
+from inbox.core.phones import try_normalize_phone
 from inbox.i18n import _
 from inbox.models import DRAFT, Cart, Customer, Order, OrderLine, Thread, utcnow
-from inbox.phones import try_normalize_phone
 from inbox.sales import NotFound, SalesError
 
 MAX_LINES = 100

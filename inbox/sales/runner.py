@@ -15,12 +15,12 @@ from datetime import datetime
 
 from sqlalchemy import select, update
 
-from inbox.channels.base import InboundCallback
+from inbox.core.events import Event, EventBus
+from inbox.core.outbox import Draft, NoChannel, enqueue
+from inbox.core.types import InboundCallback
 from inbox.db import SessionFactory, transaction
-from inbox.events import Event, EventBus
 from inbox.i18n import _, use_locale
 from inbox.models import Author, Broadcast, Customer, Identity, Message, Thread, utcnow
-from inbox.outbox import Draft, NoChannel, enqueue
 from inbox.sales import broadcasts, unsubscribe
 from inbox.sales.config import load as load_config
 from inbox.settings import Settings

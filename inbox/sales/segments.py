@@ -17,6 +17,8 @@ from typing import Any
 from sqlalchemy import and_, case, delete, exists, func, literal, not_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from inbox.core.phones import try_normalize_phone
+from inbox.core.threads import THREAD_FILTERS
 from inbox.db import insert_for
 from inbox.i18n import _
 from inbox.models import (
@@ -32,11 +34,9 @@ from inbox.models import (
     Thread,
     utcnow,
 )
-from inbox.phones import try_normalize_phone
 from inbox.sales import NotFound, SalesError
 from inbox.sales.config import SalesConfig
 from inbox.sales.metrics import customer_stats, placed_order
-from inbox.threads import THREAD_FILTERS
 
 CHANNELS = ("telegram", "vk", "email", "sms", "widget")
 RFM_GROUPS = ("champions", "loyal", "new", "promising", "at_risk", "lost", "none")
@@ -395,7 +395,7 @@ THREAD_FILTERS["segment"] = _segment_filter
 
 async def customers_from_search(session: AsyncSession, q: str, region: str = "RU") -> list[int]:
     """Live customers a search for ``q`` finds (name, phone, email, identities), for a static segment."""
-    from inbox.search import customer_id_queries
+    from inbox.team.search import customer_id_queries
 
     ids: set[int] = set()
     for query in customer_id_queries(session, q, region):

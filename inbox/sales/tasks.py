@@ -8,10 +8,10 @@ from datetime import datetime
 from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from inbox.core.threads import THREAD_FILTERS
 from inbox.i18n import _
 from inbox.models import Customer, Manager, Order, SalesTask, Thread, utcnow
 from inbox.sales import NotFound, SalesError
-from inbox.threads import THREAD_FILTERS
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,8 +19,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import String, cast, exists, func, literal, not_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from inbox.core.events import Event
+from inbox.core.outbox import Draft, NoChannel, enqueue
 from inbox.db import SessionFactory, insert_for, transaction
-from inbox.events import Event
 from inbox.i18n import _, use_locale
 from inbox.models import (
     Author,
@@ -40,7 +41,6 @@ from inbox.models import (
     utcnow,
 )
 from inbox.orders.notify import format_rub
-from inbox.outbox import Draft, NoChannel, enqueue
 from inbox.sales import NotFound, SalesError, unsubscribe
 from inbox.sales.broadcasts import BUTTON_CHANNELS, channel_choice
 from inbox.sales.config import SalesConfig
@@ -573,7 +573,7 @@ async def perform(
                         continue
                     token = unsubscribe.make_token(settings.secret_key, customer.id, channel)
                     if channel in BUTTON_CHANNELS:
-                        from inbox.channels.base import Button
+                        from inbox.core.types import Button
 
                         buttons = ((Button(_("Unsubscribe"), payload=unsubscribe.BUTTON_PREFIX + token),),)
                         text += "\n\n" + _("Reply «стоп» to unsubscribe.")

@@ -13,8 +13,8 @@ import re
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from inbox.core.customers import live_customer
 from inbox.customer_card.consent import current_consent, record_consent
-from inbox.customers import live_customer
 from inbox.models import Identity
 
 STOP = re.compile(r"^\W*(стоп|stop|отписаться|отписка|unsubscribe|отпишите( меня)?)\W*$", re.IGNORECASE)

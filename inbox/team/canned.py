@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Table, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from inbox.i18n import _
 from inbox.models import Base, CannedReply, Customer, Manager, Thread
 from inbox.team.assignment import NotFound, TeamError
 
@@ -58,6 +59,49 @@ async def create(
         raise TeamError(f"the shortcut /{short} is taken")
     reply = CannedReply(shortcut=short, title=title.strip() or short, body=body, owner_id=owner_id)
     session.add(reply)
+    await session.flush()
+    return reply
+
+
+def check_body(body: str) -> None:
+    if not body.strip():
+        raise TeamError(_("A canned reply needs a text."))
+    for m in PLACEHOLDER.finditer(body):
+        if m.group(1) == "order" and m.group(2) not in ORDER_FIELDS:
+            raise TeamError(_("Unknown placeholder %(name)s.") % {"name": m.group(0)})
+
+
+async def editable(session: AsyncSession, reply_id: int, manager: Manager) -> CannedReply:
+    """The reply if this manager may change it: shared ones an admin, personal ones their owner."""
+    reply = await session.get(CannedReply, reply_id)
+    if reply is None:
+        raise NotFound(f"no canned reply {reply_id}")
+    if (reply.owner_id is None and manager.role != "admin") or reply.owner_id not in (None, manager.id):
+        raise TeamError(_("Only an admin changes shared replies, and only its owner a personal one."))
+    return reply
+
+
+async def update(
+    session: AsyncSession, reply_id: int, manager: Manager, *, shortcut: str, title: str, body: str
+) -> CannedReply:
+    reply = await editable(session, reply_id, manager)
+    short = shortcut.strip().lstrip("/")
+    if not SHORTCUT.match(short):
+        raise TeamError(_("A shortcut is 1 to 40 letters, digits, - or _."))
+    check_body(body)
+    owner = reply.owner_id
+    clash = await session.execute(
+        select(CannedReply.id).where(
+            CannedReply.shortcut == short,
+            CannedReply.id != reply.id,
+            CannedReply.owner_id.is_(None) if owner is None else CannedReply.owner_id == owner,
+        )
+    )
+    if clash.scalar_one_or_none() is not None:
+        raise TeamError(_("The shortcut /%(shortcut)s is taken.") % {"shortcut": short})
+    reply.shortcut = short
+    reply.title = title.strip() or short
+    reply.body = body
     await session.flush()
     return reply
 

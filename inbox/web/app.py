@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import importlib.util
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from litestar import Litestar, Router, get
+from litestar import Litestar, Response, Router, get
 from litestar.config.csrf import CSRFConfig
 from litestar.exceptions import HTTPException
 from litestar.logging.config import LoggingConfig
@@ -21,13 +23,14 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
-from inbox import __version__, i18n
+from inbox import __version__, i18n, logs
+from inbox.core.events import EventBus, make_channels_plugin
+from inbox.core.kvstore import DatabaseStore
 from inbox.db import make_engine, make_session_factory
-from inbox.events import EventBus, make_channels_plugin
-from inbox.kvstore import DatabaseStore
 from inbox.settings import Settings
 from inbox.web import filters
 from inbox.web.auth import login, login_page, logout, require_manager, require_token
+from inbox.web.csp import add_csp
 from inbox.web.state import AppContext
 from inbox.web.views.admin import AdminController, require_admin
 from inbox.web.views.api import ApiV1
@@ -38,8 +41,10 @@ from inbox.web.views.customers_api import CustomersApi
 from inbox.web.views.dashboard import DashboardController
 from inbox.web.views.email import EmailController
 from inbox.web.views.inbox import InboxController
+from inbox.web.views.ops import metrics_view, readyz, timing_middleware
 from inbox.web.views.orders import OrdersController, OrderStatusesAdmin
 from inbox.web.views.orders_api import OrdersApi
+from inbox.web.views.privacy import PersonalDataAdmin
 from inbox.web.views.sales_admin import SalesAdmin
 from inbox.web.views.sales_api import BroadcastsApi, CartsApi, SegmentsApi
 from inbox.web.views.search import SearchController
@@ -51,12 +56,34 @@ from inbox.web.views.webhooks import webhook, webhook_status
 from inbox.workers import Workers
 
 HERE = Path(__file__).parent
+SWAGGER_UI = "/swagger-ui"
+
+
+def swagger_ui_dir() -> Path:
+    """The Swagger UI dist files shipped by the swagger-ui-py package (served by us: no CDN, works
+    offline). Located without importing the package, whose __init__ wants web frameworks."""
+    spec = importlib.util.find_spec("swagger_ui")
+    if spec is None or spec.origin is None:
+        raise RuntimeError("the swagger-ui-py package is missing: pip install swagger-ui-py")
+    return Path(spec.origin).parent / "static"
+
+
+def swagger_plugin() -> SwaggerRenderPlugin:
+    return SwaggerRenderPlugin(
+        js_url=f"{SWAGGER_UI}/swagger-ui-bundle.js",
+        css_url=f"{SWAGGER_UI}/swagger-ui.css",
+        standalone_preset_js_url=f"{SWAGGER_UI}/swagger-ui-standalone-preset.js",
+        favicon=f"<link rel='icon' type='image/png' href='{SWAGGER_UI}/favicon-32x32.png'>",
+    )
+
+
 log = logging.getLogger(__name__)
 
 
 @get("/healthz", name="healthz", include_in_schema=False, sync_to_thread=False)
-def healthz() -> dict[str, str]:
-    return {"status": "ok", "version": __version__}
+def healthz() -> Response[dict[str, str]]:
+    """Alive; says which process answered (several serve one port with ``--processes N``)."""
+    return Response({"status": "ok", "version": __version__}, headers={"X-Inbox-Pid": str(os.getpid())})
 
 
 def jinja_environment(settings: Settings) -> Environment:
@@ -90,6 +117,8 @@ async def log_server_error(exc: Exception, scope: Any) -> None:
 
 
 def create_app(settings: Settings, *, run_workers: bool | None = None) -> Litestar:
+    logs.register_secret(settings.secret_key)
+    logs.register_secret(settings.shop_webhook_secret)
     engine = make_engine(settings.database_url)
     factory = make_session_factory(engine)
     channels = make_channels_plugin(settings.redis_url)
@@ -131,7 +160,7 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> Litest
     )
     admin_ui = Router(
         path="/admin",
-        route_handlers=[AdminController, OrderStatusesAdmin, SalesAdmin],
+        route_handlers=[AdminController, OrderStatusesAdmin, PersonalDataAdmin, SalesAdmin],
         before_request=require_admin,
         include_in_schema=False,
     )
@@ -155,8 +184,13 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> Litest
             hooks,
             api,
             healthz,
+            readyz,
+            metrics_view,
             create_static_files_router(
                 path="/static", directories=[HERE / "static"], include_in_schema=False
+            ),
+            create_static_files_router(
+                path=SWAGGER_UI, directories=[swagger_ui_dir()], include_in_schema=False, name="swagger_ui"
             ),
         ],
         plugins=[channels, HTMXPlugin()],
@@ -167,25 +201,37 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> Litest
                 store="sessions",
                 max_age=14 * 24 * 3600,
                 samesite="lax",
-                exclude=["/webhooks/", "/api/", "/healthz", "/static/", "/u/"],
+                exclude=[
+                    "/webhooks/",
+                    "/api/",
+                    "/healthz",
+                    "/readyz",
+                    "/metrics",
+                    "/static/",
+                    "/u/",
+                    f"{SWAGGER_UI}/",
+                ],
             ).middleware
         ],
         stores={"sessions": DatabaseStore(factory, "sessions")},
         csrf_config=CSRFConfig(
             secret=settings.secret_key,
-            exclude=["/webhooks", "/api/", "/healthz", "/u/"],
+            exclude=["/webhooks", "/api/", "/healthz", "/readyz", "/metrics", "/u/"],
             cookie_samesite="strict",
         ),
         openapi_config=OpenAPIConfig(
-            title="inbox API", version=__version__, path="/api/schema", render_plugins=[SwaggerRenderPlugin()]
+            title="inbox API", version=__version__, path="/api/schema", render_plugins=[swagger_plugin()]
         ),
         lifespan=[lifespan],
         request_max_body_size=settings.max_upload_bytes + 1024 * 1024,
         debug=False,
         logging_config=LoggingConfig(log_exceptions="never", configure_root_logger=False),
         after_exception=[log_server_error],
+        before_send=[add_csp],
     )
     app.state.ctx = context
+    # Around the router (not per route), so that 404s and 405s are timed, logged and get a request id too.
+    app.asgi_handler = timing_middleware(app.asgi_handler)
     return app
 
 

@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
+from inbox.core.security import new_api_token, token_digest
 from inbox.customer_card.consent import ConsentError, consent_history, current_consent, record_consent
 from inbox.db import SessionFactory, transaction
 from inbox.models import ApiToken
-from inbox.security import new_api_token, token_digest
 from inbox.settings import Settings
 from tests.integration.test_customer_value import order_in
 from tests.integration.test_merge_api import served

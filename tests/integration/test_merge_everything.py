@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from inbox.core.security import hash_password, new_api_token, token_digest
 from inbox.customer_card.consent import consent_history, current_consent, record_consent
 from inbox.db import SessionFactory, transaction
 from inbox.models import (
@@ -29,7 +30,6 @@ from inbox.models import (
     ThreadLabel,
 )
 from inbox.orders import service
-from inbox.security import hash_password, new_api_token, token_digest
 from inbox.settings import Settings
 from inbox.team import assignment, labels, notes
 from tests.emulators.sms import SMSEmulator

@@ -8,10 +8,10 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
+from inbox.core.events import EventBus
 from inbox.customer_card.consent import current_consent, record_consent
 from inbox.db import SessionFactory, transaction
 from inbox.demo import DEMO_EMAIL, DEMO_PASSWORD, seed
-from inbox.events import EventBus
 from inbox.models import ChannelAccount, Customer, Message, utcnow
 from inbox.sales import carts
 from inbox.sales.runner import SalesRunner

@@ -8,11 +8,11 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from inbox.channels.base import OutboundMessage
-from inbox.channels.email_compose import compose as compose_email
+from inbox.channels.email.compose import compose as compose_email
+from inbox.core.events import Event, EventBus
+from inbox.core.types import OutboundMessage
 from inbox.customer_card.consent import current_consent, record_consent
 from inbox.db import SessionFactory, transaction
-from inbox.events import Event, EventBus
 from inbox.models import (
     Author,
     BroadcastRecipient,
@@ -217,7 +217,7 @@ async def test_stop_reply_removes_the_customer_from_the_next_broadcast(
         assert confirm.channel == "telegram" and "отписаны" in (confirm.text or "")
     # the button of another copy unsubscribes Борис the same way
     token = unsubscribe.make_token(settings.secret_key, shop.customers["Борис"], "vk")
-    from inbox.channels.base import InboundCallback
+    from inbox.core.types import InboundCallback
 
     await runner.on_callback(
         InboundCallback(

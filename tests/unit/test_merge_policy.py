@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import Column, ForeignKey, Integer, MetaData, Table
 
-from inbox.merge_policy import POLICIES, Policy, per_customer_tables, unhandled
+from inbox.core.merge_policy import POLICIES, Policy, per_customer_tables, unhandled
 from inbox.models import Base
 
 

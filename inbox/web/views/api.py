@@ -10,12 +10,12 @@ from litestar import Controller, Request, get, post
 from litestar.exceptions import ClientException, NotFoundException
 from litestar.params import FromPath, FromQuery, JSONBody
 
-from inbox.customers import live_customer
+from inbox.core.customers import live_customer
+from inbox.core.merge import live_thread
+from inbox.core.outbox import Draft, NoChannel, enqueue
+from inbox.core.threads import BadCursor, list_threads, thread_messages
 from inbox.db import transaction
-from inbox.merge import live_thread
 from inbox.models import Customer, Message
-from inbox.outbox import Draft, NoChannel, enqueue
-from inbox.threads import BadCursor, list_threads, thread_messages
 from inbox.web.state import ctx
 from inbox.web.views.customer_schema import CustomerOut, customer_out
 

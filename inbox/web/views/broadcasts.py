@@ -13,8 +13,8 @@ from litestar.response import Redirect, Template
 from sqlalchemy import func, select
 
 from inbox import i18n
+from inbox.core.files import store_bytes
 from inbox.db import transaction
-from inbox.files import store_bytes
 from inbox.models import Broadcast, Customer
 from inbox.sales import NotFound, SalesError, broadcasts, segments
 from inbox.web.auth import manager_of

@@ -10,9 +10,9 @@ import msgspec
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from inbox.core.customers import identities_of
 from inbox.customer_card.consent import current_consent
 from inbox.customer_card.value import customer_value
-from inbox.customers import identities_of
 from inbox.models import Customer, Thread
 from inbox.sales.loyalty import standing
 

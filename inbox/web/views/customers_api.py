@@ -15,11 +15,9 @@ from litestar.exceptions import ClientException, NotFoundException
 from litestar.params import FromPath, JSONBody
 from sqlalchemy import select
 
-from inbox.customer_card.consent import ConsentError, record_consent
-from inbox.customers import live_customer
-from inbox.db import transaction
-from inbox.events import Event
-from inbox.merge import (
+from inbox.core.customers import live_customer
+from inbox.core.events import Event
+from inbox.core.merge import (
     BadRequest,
     CustomerError,
     NotFound,
@@ -29,6 +27,8 @@ from inbox.merge import (
     split_identity,
     suggest_duplicates,
 )
+from inbox.customer_card.consent import ConsentError, record_consent
+from inbox.db import transaction
 from inbox.models import Customer
 from inbox.web.state import ctx
 from inbox.web.views.customer_schema import CustomerOut, customer_out

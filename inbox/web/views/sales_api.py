@@ -12,11 +12,11 @@ from litestar import Controller, Request, get, post, put
 from litestar.exceptions import ClientException, NotFoundException
 from litestar.params import FromPath, FromQuery, JSONBody
 
+from inbox.core.threads import BadCursor, decode_cursor, encode_cursor
 from inbox.db import transaction
 from inbox.models import Broadcast, Segment
 from inbox.sales import NotFound, SalesError, broadcasts, carts, segments
 from inbox.sales import config as sales_config
-from inbox.threads import BadCursor, decode_cursor, encode_cursor
 from inbox.web.state import ctx
 
 AnyRequest = Request[Any, Any, Any]

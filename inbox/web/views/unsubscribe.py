@@ -11,8 +11,8 @@ from litestar.params import FromPath
 from litestar.response import Template
 
 from inbox import i18n
+from inbox.core.merge import CustomerError
 from inbox.db import transaction
-from inbox.merge import CustomerError
 from inbox.sales import unsubscribe
 from inbox.web.state import ctx
 
