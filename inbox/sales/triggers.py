@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import String, cast, exists, func, literal, not_, select
+from sqlalchemy import String, cast, exists, func, literal, not_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox.core.events import Event
@@ -252,9 +252,12 @@ def candidates_query(rule: TriggerRule, config: SalesConfig, now: datetime, tz: 
                 OrderHistory.at >= rule.created_at,
             )
         if rule.event == "order_paid":
+            # order history writes a payment as "<state> <amount>": the order became paid (by hand or by a
+            # provider's "payment succeeded")
             return q.where(
                 OrderHistory.action == "payment",
-                OrderHistory.to_value == "paid",
+                OrderHistory.to_value.like("paid %"),
+                or_(OrderHistory.from_value.is_(None), not_(OrderHistory.from_value.like("paid %"))),
                 OrderHistory.at >= rule.created_at,
             )
         due = now - timedelta(days=p["days"])

@@ -24,6 +24,7 @@ from inbox.models import (
     TriggerRule,
     product_related,
 )
+from inbox.orders import service
 from inbox.sales import triggers
 from inbox.sales.config import SalesConfig
 from inbox.settings import Settings
@@ -216,16 +217,10 @@ async def test_two_workers_fire_a_rule_once(factory: SessionFactory, settings: S
         rule.created_at = NOON - timedelta(days=1)
         for name in ("Анна", "Борис"):
             order_id = await add_order(s, shop, shop.customers[name], 1000_00, NOON - timedelta(hours=2))
-            s.add(
-                OrderHistory(
-                    order_id=order_id,
-                    actor="system",
-                    action="payment",
-                    from_value="unpaid",
-                    to_value="paid",
-                    at=NOON - timedelta(hours=1),
-                )
-            )
+            order = await s.get(Order, order_id)
+            assert order is not None
+            # paid as the order service records it (by hand or when a provider reports the payment)
+            await service.do_set_payment(s, order, state="paid", amount=1000_00, actor=service.SYSTEM)
     engines = [make_engine(db_url) for _ in range(3)]
     try:
         results = await asyncio.gather(
