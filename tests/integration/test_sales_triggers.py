@@ -279,3 +279,36 @@ async def test_birthday_rule_fires_once_a_year(factory: SessionFactory, settings
     texts = await outgoing(factory, anna)
     assert len(texts) == 1 and texts[0].startswith("С днём рождения, Анна!")
     assert await outgoing(factory, boris) == []
+
+
+async def test_a_bot_cart_left_behind_is_seen_and_reminded_once(
+    factory: SessionFactory, settings: Settings
+) -> None:
+    from inbox.models import Stock
+    from inbox.sales import carts
+
+    shop = await world(factory)
+    anna = shop.customers["Анна"]
+    async with transaction(factory) as s:
+        await record_consent(s, anna, "telegram", True, "bot", at=NOON - timedelta(days=9))
+        s.add(Stock(product_id=shop.products["TEA"], warehouse_id=shop.warehouse_id, on_hand=5, reserved=0))
+        await s.flush()
+        draft = await service.do_create_draft(s, customer_id=anna, actor=service.BOT, source="bot")
+        await service.do_add_line(s, draft, shop.products["TEA"], 2, actor=service.BOT)
+    async with transaction(factory) as s:
+        order = await s.get(Order, draft.id)
+        assert order is not None
+        order.updated_at = NOON - timedelta(hours=5)  # the customer left it five hours ago
+        assert await carts.sync_bot_carts(s, NOON) == 1
+        ((cart, _customer),) = await carts.open_carts(s)
+        assert cart.source == "bot" and cart.total == 2 * 500_00 and cart.lines[0]["qty"] == 2
+    await triggers.run_rules(factory, settings, NOON)
+    await triggers.run_rules(factory, settings, NOON + timedelta(hours=3))
+    texts = [t for t in await outgoing(factory, anna) if "корзине" in t]
+    assert len(texts) == 1 and "Товар TEA" in texts[0]
+    async with transaction(factory) as s:
+        order = await s.get(Order, draft.id)
+        assert order is not None
+        await service.do_submit(s, order, actor=service.BOT)
+        await carts.sync_bot_carts(s)
+        assert await carts.open_carts(s) == []
