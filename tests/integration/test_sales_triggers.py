@@ -312,3 +312,59 @@ async def test_a_bot_cart_left_behind_is_seen_and_reminded_once(
         await service.do_submit(s, order, actor=service.BOT)
         await carts.sync_bot_carts(s)
         assert await carts.open_carts(s) == []
+
+
+async def test_joined_segment_fires_for_newcomers_only(factory: SessionFactory, settings: Settings) -> None:
+    from inbox.sales import segments
+
+    shop = await world(factory)
+    anna, boris = shop.customers["Анна"], shop.customers["Борис"]
+    async with transaction(factory) as s:
+        for cid in (anna, boris):
+            await record_consent(s, cid, "telegram", True, "bot", at=NOON - timedelta(days=9))
+        buyers = await segments.create_segment(
+            s, "Покупатели", conditions=[{"field": "orders", "op": "gte", "value": 1}]
+        )
+        await add_order(s, shop, anna, 100_00, NOON - timedelta(days=1))  # a member before the rule
+        await triggers.create_rule(
+            s,
+            name="Новый покупатель",
+            event="joined_segment",
+            params={"segment_id": buyers.id},
+            actions=[{"kind": "send", "text": "Спасибо за первый заказ!"}],
+        )
+    await triggers.run_rules(factory, settings, NOON)  # records who was there: Анна, without a message
+    async with transaction(factory) as s:
+        await add_order(s, shop, boris, 100_00, NOON)
+    await triggers.run_rules(factory, settings, NOON + timedelta(minutes=5))
+    await triggers.run_rules(factory, settings, NOON + timedelta(minutes=10))
+    assert [t for t in await outgoing(factory, anna) if t.startswith("Спасибо")] == []  # was there before
+    assert len([t for t in await outgoing(factory, boris) if t.startswith("Спасибо")]) == 1
+    async with factory() as s:
+        rule = (
+            await s.execute(select(TriggerRule).where(TriggerRule.event == "joined_segment"))
+        ).scalar_one()
+        assert (await triggers.rule_stats(s))[rule.id] == 1
+
+
+async def test_no_order_for_n_days(factory: SessionFactory, settings: Settings) -> None:
+    shop = await world(factory)
+    anna, boris = shop.customers["Анна"], shop.customers["Борис"]
+    async with transaction(factory) as s:
+        for cid in (anna, boris):
+            await record_consent(s, cid, "telegram", True, "bot", at=NOON - timedelta(days=90))
+        await add_order(s, shop, anna, 100_00, NOON - timedelta(days=31))
+        await add_order(s, shop, boris, 100_00, NOON - timedelta(days=10))
+        await triggers.create_rule(
+            s,
+            name="Скучаем",
+            event="no_order",
+            params={"days": 30},
+            actions=[{"kind": "send", "text": "Давно не виделись"}],
+        )
+    await triggers.run_rules(factory, settings, NOON)
+    await triggers.run_rules(factory, settings, NOON + timedelta(hours=1))
+    assert [t for t in await outgoing(factory, anna) if t.startswith("Давно")] == [
+        "Давно не виделись\n\nЧтобы отписаться, ответьте «стоп»."
+    ]
+    assert await outgoing(factory, boris) == []
