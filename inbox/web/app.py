@@ -36,6 +36,7 @@ from inbox.web.views.admin import AdminController, require_admin
 from inbox.web.views.api import ApiV1
 from inbox.web.views.broadcasts import BroadcastsController
 from inbox.web.views.carts import CartsController
+from inbox.web.views.customer_card import CustomerCardController, CustomFieldsAdmin
 from inbox.web.views.customers import CustomersController
 from inbox.web.views.customers_api import CustomersApi
 from inbox.web.views.dashboard import DashboardController
@@ -145,6 +146,7 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> Litest
         route_handlers=[
             InboxController,
             CustomersController,
+            CustomerCardController,
             TeamController,
             SearchController,
             DashboardController,
@@ -160,7 +162,13 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> Litest
     )
     admin_ui = Router(
         path="/admin",
-        route_handlers=[AdminController, OrderStatusesAdmin, PersonalDataAdmin, SalesAdmin],
+        route_handlers=[
+            AdminController,
+            OrderStatusesAdmin,
+            PersonalDataAdmin,
+            CustomFieldsAdmin,
+            SalesAdmin,
+        ],
         before_request=require_admin,
         include_in_schema=False,
     )

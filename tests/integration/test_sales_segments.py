@@ -119,7 +119,10 @@ async def test_segments_api_and_editor(factory: SessionFactory, settings: Settin
         assert r.status_code == 201, r.text
         body = r.json()
         assert body["count"] == 2 and body["kind"] == "dynamic"
-        r = api.post("/api/v1/segments", json={"name": "Плохой", "conditions": [{"field": "x", "op": "is"}]})
+        bad = {"name": "Плохой", "conditions": [{"field": "x", "op": "is"}]}
+        r = api.post("/api/v1/segments", json=bad)
+        assert r.status_code == 400 and r.json()["detail"] == "Condition 1: unknown field 'x'."
+        r = api.post("/api/v1/segments", json=bad, headers={"Accept-Language": "ru"})
         assert r.status_code == 400 and "неизвестное поле" in r.json()["detail"]
         r = api.post(
             "/api/v1/segments",
