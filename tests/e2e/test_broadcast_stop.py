@@ -73,6 +73,12 @@ async def test_segment_broadcast_and_stop(page: Page, tmp_path: Path, emulator: 
             )
             assert r.status_code == 200, r.text
 
+        violations: list[str] = []  # the pages run under script-src 'self': nothing may be refused
+        page.on(
+            "console",
+            lambda msg: violations.append(msg.text) if "Content Security Policy" in msg.text else None,
+        )
+        page.on("pageerror", lambda exc: violations.append(str(exc)))
         await sign_in(page, server.url, EMAIL, PASSWORD)
         await page.goto(server.url + "/segments/new")
         await page.fill("input[name=name]", "Телеграм")
@@ -81,6 +87,10 @@ async def test_segment_broadcast_and_stop(page: Page, tmp_path: Path, emulator: 
         await row.locator("select[name=op]").select_option("is")
         await row.locator("input[name=value]").fill("telegram")
         await expect(page.locator("#segment-count")).to_contain_text("Клиентов в сегменте: 2")
+        await page.click("[data-condition-add]")  # a second row (sales.js), then removed again
+        await expect(page.locator("#condition-rows .condition")).to_have_count(2)
+        await page.locator("#condition-rows .condition").last.locator("[data-condition-remove]").click()
+        await expect(page.locator("#condition-rows .condition")).to_have_count(1)
         await page.screenshot(path=shot_path("segment-editor"))
         await page.click("#segment-form button.primary")
         await expect(page).to_have_url(re.compile(r"/segments/\d+$"))
@@ -121,5 +131,6 @@ async def test_segment_broadcast_and_stop(page: Page, tmp_path: Path, emulator: 
         await page.goto(server.url + "/segments")
         await expect(page.locator("#segment-" + segment_id + " .count")).to_have_text("2")
         await page.screenshot(path=shot_path("segments-phone"))
+        assert violations == []
     finally:
         server.stop()
