@@ -237,3 +237,29 @@ async def test_stop_reply_removes_the_customer_from_the_next_broadcast(
     assert planned["Анна"] == ("skipped", "telegram", "no_consent")
     assert planned["Борис"] == ("skipped", "vk", "no_consent")
     assert planned["Вера"] == ("planned", "email", None)
+
+
+async def test_test_send_and_picture(factory: SessionFactory, settings: Settings) -> None:
+    from inbox.core.files import store_bytes
+    from inbox.models import Attachment
+
+    shop = await consent_world(factory)
+    stored = store_bytes(settings.data_dir, b"\x89PNG\r\n\x1a\n picture")
+    async with transaction(factory) as s:
+        everybody = await segments.create_segment(s, "Все", conditions=[])
+        b = await broadcasts.create_broadcast(
+            s,
+            segment_id=everybody.id,
+            text="С картинкой",
+            image=f"path={stored.path};sha256={stored.sha256};size={stored.size};type=image/png;name=sale.png",
+        )
+        # to yourself: Зоя said no to marketing, but a test copy ignores consent and plans nobody
+        message, _events = await broadcasts.test_send(s, b, shop.customers["Зоя"], settings)
+        assert message.meta["test"] is True and message.channel == "telegram"
+        assert (await s.execute(select(func.count()).select_from(BroadcastRecipient))).scalar_one() == 0
+        await broadcasts.plan(s, b, SalesConfig())
+        await broadcasts.send_batch(s, b, settings)
+    async with factory() as s:
+        pictures = (await s.execute(select(Attachment.filename, Attachment.content_type))).all()
+        # the test copy and the four planned copies carry the picture, except SMS (Глеб)
+        assert sorted(pictures) == [("sale.png", "image/png")] * 4
