@@ -102,7 +102,7 @@ class Workers:
             self.processor.callback_handlers.append(self.bots.on_callback)
         self.order_timers = OrderTimers(self.factory, self.bus, self.settings, self.dispatcher.wake)
         # Repeat sales: broadcasts, trigger rules, and a customer's "стоп" / unsubscribe button.
-        self.sales = SalesRunner(self.factory, self.bus, self.settings, self.dispatcher.wake)
+        self.sales = SalesRunner(self.factory, self.bus, self.settings, self.dispatcher.wake, self.hub)
         self.bus.subscribe(self.sales.on_event)
         self.processor.callback_handlers.insert(0, self.sales.on_callback)
         self.bus.subscribe(_count_inbound)

@@ -41,6 +41,7 @@ from inbox.models import (
     utcnow,
 )
 from inbox.orders.signals import take_events
+from inbox.sales.unsubscribe import BUTTON_PREFIX as UNSUBSCRIBE_BUTTON
 from inbox.sales.unsubscribe import is_stop
 from inbox.settings import Settings
 
@@ -94,7 +95,8 @@ class BotEngine:
 
     async def on_callback(self, cb: InboundCallback) -> None:
         try:
-            await self._run(lambda session: self._callback_turn(session, cb))
+            if not cb.payload.startswith(UNSUBSCRIBE_BUTTON):  # inbox.sales handles unsubscribe buttons
+                await self._run(lambda session: self._callback_turn(session, cb))
         finally:
             await self._ack(cb)
 

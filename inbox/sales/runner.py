@@ -15,6 +15,7 @@ from datetime import datetime
 
 from sqlalchemy import select, update
 
+from inbox.channels.hub import ChannelHub
 from inbox.core.events import Event, EventBus
 from inbox.core.outbox import Draft, NoChannel, enqueue
 from inbox.core.types import InboundCallback
@@ -35,6 +36,7 @@ class SalesRunner:
     bus: EventBus
     settings: Settings
     wake_dispatcher: Callable[[], None] | None = None
+    hub: ChannelHub | None = None  # answers unsubscribe button presses when the bot (which does) is off
     wakeup: asyncio.Event = field(default_factory=asyncio.Event)
 
     def wake(self) -> None:
@@ -149,9 +151,13 @@ class SalesRunner:
                     )
                 )
             ).scalar()
-        if owner is None:
-            return
-        await self.opt_out(customer_id, cb.kind)
+        if owner is not None:
+            await self.opt_out(customer_id, cb.kind)
+        if self.hub is not None and not self.settings.bots_enabled:
+            with contextlib.suppress(Exception):  # an unanswered press only leaves a spinner
+                channel = await self.hub.get(cb.account_id)
+                if channel is not None:
+                    await channel.answer_callback(cb.callback_id)
 
     async def opt_out(self, customer_id: int, channel: str | None) -> None:
         events: list[Event] = []
