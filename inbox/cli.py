@@ -119,7 +119,7 @@ def serve(host: str, port: int, no_workers: bool) -> None:
         f"{'Redis' if settings.redis_url else 'in-process'})"
     )
     uvicorn.run(
-        app, host=host, port=port, log_level="warning", proxy_headers=True, timeout_graceful_shutdown=5
+        app, host=host, port=port, log_level="warning", proxy_headers=False, timeout_graceful_shutdown=5
     )
 
 

@@ -70,6 +70,10 @@ class Settings:
     shop_webhook_url: str | None = None
     shop_webhook_secret: str = ""
     secret_key_generated: bool = field(default=False, compare=False)
+    # Key rotation: while set, what was signed or encrypted with the old key still verifies / decrypts.
+    secret_key_old: str | None = None
+    # Reverse proxies whose X-Forwarded-For / X-Forwarded-Proto we believe (addresses or networks).
+    trusted_proxies: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -126,6 +130,8 @@ class Settings:
             shop_webhook_url=_webhook_url(os.environ.get("INBOX_SHOP_WEBHOOK_URL") or None),
             shop_webhook_secret=os.environ.get("INBOX_SHOP_WEBHOOK_SECRET", ""),
             secret_key_generated=generated,
+            secret_key_old=_old_secret(os.environ.get("INBOX_SECRET_KEY_OLD") or None),
+            trusted_proxies=_networks(os.environ.get("INBOX_TRUSTED_PROXIES") or ""),
         )
 
     def with_(self, **changes: object) -> Settings:
@@ -134,6 +140,26 @@ class Settings:
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+
+def _old_secret(secret: str | None) -> str | None:
+    if secret is not None and len(secret) < 16:
+        raise SettingsError("INBOX_SECRET_KEY_OLD must be at least 16 characters long")
+    return secret
+
+
+def _networks(raw: str) -> tuple[str, ...]:
+    import ipaddress
+
+    out = []
+    for item in raw.replace(",", " ").split():
+        try:
+            out.append(str(ipaddress.ip_network(item, strict=False)))
+        except ValueError as exc:
+            raise SettingsError(
+                f"INBOX_TRUSTED_PROXIES must list IP addresses or networks, got {item!r}"
+            ) from exc
+    return tuple(out)
 
 
 def _webhook_url(url: str | None) -> str | None:

@@ -10,10 +10,9 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from litestar import Litestar, Router, get
-from litestar.config.csrf import CSRFConfig
 from litestar.exceptions import HTTPException
 from litestar.logging.config import LoggingConfig
-from litestar.middleware.session.server_side import ServerSideSessionConfig
+from litestar.middleware.base import DefineMiddleware
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.plugins.htmx import HTMXPlugin
@@ -24,10 +23,12 @@ from litestar.template.config import TemplateConfig
 from inbox import __version__, i18n
 from inbox.db import make_engine, make_session_factory
 from inbox.events import EventBus, make_channels_plugin
+from inbox.keys import Keyring
 from inbox.kvstore import DatabaseStore
 from inbox.settings import Settings
 from inbox.web import filters
 from inbox.web.auth import login, login_page, logout, require_manager, require_token
+from inbox.web.proxy import is_https
 from inbox.web.state import AppContext
 from inbox.web.views.admin import AdminController, require_admin
 from inbox.web.views.api import ApiV1
@@ -41,6 +42,7 @@ from inbox.web.views.orders_api import OrdersApi
 from inbox.web.views.search import SearchController
 from inbox.web.views.team import TeamController
 from inbox.web.views.webhooks import webhook, webhook_status
+from inbox.web.websession import WebSessionConfig, WebSessionMiddleware
 from inbox.workers import Workers
 
 HERE = Path(__file__).parent
@@ -131,6 +133,14 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> Litest
         tags=["api"],
     )
     hooks = Router(path="/", route_handlers=[webhook, webhook_status], include_in_schema=False)
+    session_store = DatabaseStore(factory, "sessions")
+    web_sessions = WebSessionConfig(
+        store=session_store,
+        keys=Keyring(settings.secret_key, settings.secret_key_old),
+        https=lambda scope: is_https(scope, settings.public_url, settings.trusted_proxies),
+        # Providers, API clients and static files carry no browser session and no CSRF token.
+        exclude=("/webhooks/", "/api/", "/healthz", "/static/"),
+    )
     template_engine = JinjaTemplateEngine.from_environment(jinja_environment(settings))
     app = Litestar(
         route_handlers=[
@@ -146,19 +156,8 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> Litest
         ],
         plugins=[channels, HTMXPlugin()],
         template_config=TemplateConfig(instance=template_engine),
-        middleware=[
-            # Providers, API clients and static files carry no browser session: no session row per request.
-            ServerSideSessionConfig(
-                store="sessions",
-                max_age=14 * 24 * 3600,
-                samesite="lax",
-                exclude=["/webhooks/", "/api/", "/healthz", "/static/"],
-            ).middleware
-        ],
-        stores={"sessions": DatabaseStore(factory, "sessions")},
-        csrf_config=CSRFConfig(
-            secret=settings.secret_key, exclude=["/webhooks", "/api/", "/healthz"], cookie_samesite="strict"
-        ),
+        middleware=[DefineMiddleware(WebSessionMiddleware, config=web_sessions)],
+        stores={"sessions": session_store},
         openapi_config=OpenAPIConfig(
             title="inbox API", version=__version__, path="/api/schema", render_plugins=[SwaggerRenderPlugin()]
         ),

@@ -17,6 +17,7 @@ from inbox.db import transaction
 from inbox.models import ApiToken, Manager, utcnow
 from inbox.security import token_digest, verify_password
 from inbox.web.state import ctx
+from inbox.web.websession import rotate_session
 
 AnyRequest = Request[Any, Any, Any]
 
@@ -96,8 +97,7 @@ async def login(
             context={"error": i18n._("Wrong email or password."), "email": email},
             status_code=401,
         )
-    request.clear_session()
-    request.set_session({"manager_id": manager.id})
+    rotate_session(request, {"manager_id": manager.id})
     return Redirect(path="/")
 
 
