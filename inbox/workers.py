@@ -118,6 +118,7 @@ class Workers:
                 await self.reconcile()
                 if time.monotonic() - swept > SESSION_SWEEP_SECONDS:
                     await DatabaseStore(self.factory, "sessions").delete_expired()
+                    await DatabaseStore(self.factory, "login-throttle").delete_expired()
                     swept = time.monotonic()
             except Exception:
                 log.exception("poller supervisor failed; retrying")
