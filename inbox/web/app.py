@@ -28,6 +28,7 @@ from inbox.kvstore import DatabaseStore
 from inbox.settings import Settings
 from inbox.web import filters
 from inbox.web.auth import login, login_page, logout, require_manager, require_token
+from inbox.web.headers import SecurityHeadersMiddleware
 from inbox.web.proxy import is_https
 from inbox.web.state import AppContext
 from inbox.web.views.admin import AdminController, require_admin
@@ -156,7 +157,7 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> Litest
         ],
         plugins=[channels, HTMXPlugin()],
         template_config=TemplateConfig(instance=template_engine),
-        middleware=[DefineMiddleware(WebSessionMiddleware, config=web_sessions)],
+        middleware=[SecurityHeadersMiddleware, DefineMiddleware(WebSessionMiddleware, config=web_sessions)],
         stores={"sessions": session_store},
         openapi_config=OpenAPIConfig(
             title="inbox API", version=__version__, path="/api/schema", render_plugins=[SwaggerRenderPlugin()]
