@@ -14,6 +14,7 @@ from inbox.channels.registry import build_channel
 from inbox.db import SessionFactory
 from inbox.models import ChannelAccount
 from inbox.settings import Settings
+from inbox.textsafe import INT64_MAX
 
 log = logging.getLogger(__name__)
 CONFIG_TTL = 2.0
@@ -49,6 +50,8 @@ class ChannelHub:
     async def config(self, account_id: int) -> AccountConfig | None:
         """The account's configuration, re-read at most every CONFIG_TTL seconds (hot path of webhooks,
         the processor and the dispatcher; CLI changes take effect within that time)."""
+        if not 0 < account_id <= INT64_MAX:
+            return None
         now = time.monotonic()
         cached = self._configs.get(account_id)
         if cached is not None and now - cached[0] < CONFIG_TTL:
@@ -56,8 +59,15 @@ class ChannelHub:
         async with self.factory() as session:
             row = await session.get(ChannelAccount, account_id)
             cfg = account_config(row) if row is not None and row.enabled else None
-        self._configs[account_id] = (now, cfg)
+        if cfg is None:
+            # Ids that do not exist (anyone can post to /webhooks/<kind>/<any id>) must not fill memory.
+            self._configs.pop(account_id, None)
+        else:
+            self._configs[account_id] = (now, cfg)
         return cfg
+
+    def config_cache_size(self) -> int:
+        return len(self._configs)
 
     async def get(self, account_id: int, cfg: AccountConfig | None = None) -> Channel | None:
         """The adapter of an enabled account, or None if there is no such account."""

@@ -17,7 +17,6 @@ import asyncio
 import hashlib
 import hmac
 import io
-import json
 import logging
 import re
 import secrets
@@ -49,6 +48,7 @@ from aiogram.types import (
     ReplyParameters,
 )
 
+from inbox import textsafe
 from inbox.channels.base import (
     AccountConfig,
     Attachment,
@@ -249,13 +249,17 @@ class TelegramChannel:
         if len(request.body) > self.settings.max_webhook_bytes:
             raise WebhookRejected(413, f"update larger than {self.settings.max_webhook_bytes} bytes")
         try:
-            payload = json.loads(request.body)
-        except (ValueError, UnicodeDecodeError) as exc:
+            payload = textsafe.loads(request.body)
+        except ValueError as exc:
             raise WebhookRejected(400, f"body is not valid JSON: {exc}") from exc
         if not isinstance(payload, dict):
             raise WebhookRejected(400, "body must be a JSON object (a Telegram Update)")
         update_id = payload.get("update_id")
-        if not isinstance(update_id, int) or isinstance(update_id, bool):
+        if (
+            not isinstance(update_id, int)
+            or isinstance(update_id, bool)
+            or not textsafe.fits_int64(update_id)
+        ):
             raise WebhookRejected(400, "update has no integer update_id")
         return WebhookResult(events=(RawEvent(key=str(update_id), payload=payload),))
 

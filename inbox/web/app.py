@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from litestar import Litestar, Router, get
+from litestar import Litestar, Request, Response, Router, get
 from litestar.exceptions import HTTPException
 from litestar.logging.config import LoggingConfig
 from litestar.middleware.base import DefineMiddleware
@@ -19,6 +19,7 @@ from litestar.plugins.htmx import HTMXPlugin
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
+from sqlalchemy.exc import DataError, DBAPIError
 
 from inbox import __version__, i18n
 from inbox.db import make_engine, make_session_factory
@@ -80,9 +81,44 @@ async def warm_adapters(workers: Workers) -> None:
 
 async def log_server_error(exc: Exception, scope: Any) -> None:
     """Server errors get a traceback in the log; client errors (4xx with a reason) do not."""
-    if isinstance(exc, HTTPException) and exc.status_code < 500:
+    if (isinstance(exc, HTTPException) and exc.status_code < 500) or bad_value(exc):
         return
     log.error("unhandled error on %s %s", scope.get("method"), scope.get("path"), exc_info=exc)
+
+
+def bad_value(exc: BaseException) -> bool:
+    """A value from the request that no column holds (asyncpg wraps its out-of-int64 error in a plain
+    DBAPIError, SQLite raises OverflowError)."""
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None:
+            return False
+        if isinstance(seen, OverflowError | DataError) or type(seen).__name__ == "DataError":
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def database_error(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    if bad_value(exc):
+        return out_of_range(request, exc)
+    return Response({"status_code": 500, "detail": i18n._("Internal server error.")}, status_code=500)
+
+
+def out_of_range(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    """A number no column holds (10**30 in a path, a query or a body) is the client's mistake, not ours."""
+    log.info("value out of range on %s %s: %s", request.method, request.url.path, exc)
+    return Response(
+        {"status_code": 400, "detail": i18n._("A number in the request is out of range.")}, status_code=400
+    )
+
+
+def undecodable(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    """JSON nested thousands deep (the decoder gives up with RecursionError) or bytes that are not UTF-8."""
+    log.warning("undecodable body on %s %s: %r", request.method, request.url.path, exc)
+    return Response(
+        {"status_code": 400, "detail": i18n._("The request body cannot be decoded.")}, status_code=400
+    )
 
 
 def create_app(settings: Settings, *, run_workers: bool | None = None) -> Litestar:
@@ -167,6 +203,12 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> Litest
         debug=False,
         logging_config=LoggingConfig(log_exceptions="never", configure_root_logger=False),
         after_exception=[log_server_error],
+        exception_handlers={
+            OverflowError: out_of_range,
+            DBAPIError: database_error,
+            RecursionError: undecodable,
+            UnicodeDecodeError: undecodable,
+        },
     )
     app.state.ctx = context
     return app
