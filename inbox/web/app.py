@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -22,10 +23,10 @@ from litestar.template.config import TemplateConfig
 from sqlalchemy.exc import DataError, DBAPIError
 
 from inbox import __version__, i18n
+from inbox.core.events import EventBus, make_channels_plugin
+from inbox.core.kvstore import DatabaseStore
 from inbox.db import make_engine, make_session_factory
-from inbox.events import EventBus, make_channels_plugin
 from inbox.keys import Keyring
-from inbox.kvstore import DatabaseStore
 from inbox.settings import Settings
 from inbox.web import filters
 from inbox.web.auth import login, login_page, logout, require_manager, require_token
@@ -48,6 +49,27 @@ from inbox.web.websession import WebSessionConfig, WebSessionMiddleware
 from inbox.workers import Workers
 
 HERE = Path(__file__).parent
+SWAGGER_UI = "/swagger-ui"
+
+
+def swagger_ui_dir() -> Path:
+    """The Swagger UI dist files shipped by the swagger-ui-py package (served by us: no CDN, works
+    offline). Located without importing the package, whose __init__ wants web frameworks."""
+    spec = importlib.util.find_spec("swagger_ui")
+    if spec is None or spec.origin is None:
+        raise RuntimeError("the swagger-ui-py package is missing: pip install swagger-ui-py")
+    return Path(spec.origin).parent / "static"
+
+
+def swagger_plugin() -> SwaggerRenderPlugin:
+    return SwaggerRenderPlugin(
+        js_url=f"{SWAGGER_UI}/swagger-ui-bundle.js",
+        css_url=f"{SWAGGER_UI}/swagger-ui.css",
+        standalone_preset_js_url=f"{SWAGGER_UI}/swagger-ui-standalone-preset.js",
+        favicon=f"<link rel='icon' type='image/png' href='{SWAGGER_UI}/favicon-32x32.png'>",
+    )
+
+
 log = logging.getLogger(__name__)
 
 
@@ -176,7 +198,7 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> Litest
         keys=Keyring(settings.secret_key, settings.secret_key_old),
         https=lambda scope: is_https(scope, settings.public_url, settings.trusted_proxies),
         # Providers, API clients and static files carry no browser session and no CSRF token.
-        exclude=("/webhooks/", "/api/", "/healthz", "/static/"),
+        exclude=("/webhooks/", "/api/", "/healthz", "/static/", f"{SWAGGER_UI}/"),
     )
     template_engine = JinjaTemplateEngine.from_environment(jinja_environment(settings))
     app = Litestar(
@@ -190,13 +212,16 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> Litest
             create_static_files_router(
                 path="/static", directories=[HERE / "static"], include_in_schema=False
             ),
+            create_static_files_router(
+                path=SWAGGER_UI, directories=[swagger_ui_dir()], include_in_schema=False, name="swagger_ui"
+            ),
         ],
         plugins=[channels, HTMXPlugin()],
         template_config=TemplateConfig(instance=template_engine),
         middleware=[SecurityHeadersMiddleware, DefineMiddleware(WebSessionMiddleware, config=web_sessions)],
         stores={"sessions": session_store},
         openapi_config=OpenAPIConfig(
-            title="inbox API", version=__version__, path="/api/schema", render_plugins=[SwaggerRenderPlugin()]
+            title="inbox API", version=__version__, path="/api/schema", render_plugins=[swagger_plugin()]
         ),
         lifespan=[lifespan],
         request_max_body_size=settings.max_upload_bytes + 1024 * 1024,

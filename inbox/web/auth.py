@@ -16,9 +16,9 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from inbox import i18n
+from inbox.core.security import dummy_hash, token_digest, verify_password
 from inbox.db import transaction
 from inbox.models import ApiToken, Manager, utcnow
-from inbox.security import dummy_hash, token_digest, verify_password
 from inbox.web.proxy import client_ip
 from inbox.web.state import ctx
 from inbox.web.throttle import ACCOUNT, CLIENT, LoginThrottle

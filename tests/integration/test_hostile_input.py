@@ -16,10 +16,10 @@ import pytest
 from sqlalchemy import select
 
 from inbox.channels.hub import ChannelHub
+from inbox.core.security import new_api_token, token_digest
 from inbox.db import SessionFactory, transaction
 from inbox.demo import DEMO_EMAIL, DEMO_PASSWORD, seed
 from inbox.models import ApiToken, ChannelAccount, InboundEvent, Message, Product
-from inbox.security import new_api_token, token_digest
 from inbox.settings import Settings
 from tests.emulators.sms import SMSEmulator, twilio_signature
 from tests.emulators.telegram import DEFAULT_TOKEN, TelegramEmulator

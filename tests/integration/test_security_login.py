@@ -13,10 +13,10 @@ import httpx
 import pytest
 from argon2 import PasswordHasher
 
+from inbox.core.security import dummy_hash, hash_password
 from inbox.db import SessionFactory, transaction
 from inbox.demo import DEMO_EMAIL, DEMO_PASSWORD, seed
 from inbox.models import Manager
-from inbox.security import dummy_hash, hash_password
 from inbox.settings import Settings
 from inbox.web.throttle import ACCOUNT, CLIENT, LoginThrottle
 from tests.server import threaded_server

@@ -12,10 +12,10 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from inbox.core.security import hash_password
 from inbox.db import SessionFactory, transaction
 from inbox.demo import DEMO_EMAIL, DEMO_PASSWORD, seed
 from inbox.models import KeyValue, Manager
-from inbox.security import hash_password
 from inbox.settings import Settings
 from tests.server import threaded_server
 
