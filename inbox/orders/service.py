@@ -35,7 +35,7 @@ from inbox.models import (
 from inbox.models.base import utcnow
 from inbox.orders import stock
 from inbox.orders.defaults import DRAFT_HOLD_MINUTES, ORDER_COUNTER
-from inbox.orders.errors import NotFound, OrderError, TransitionRefused
+from inbox.orders.errors import InvalidInput, NotFound, OrderError, TransitionRefused
 from inbox.orders.signals import emit
 from inbox.orders.sql import insert_ignore, table
 from inbox.orders.statuses import cancel_status, initial_status, load_statuses
@@ -199,12 +199,15 @@ def check_editable(order: Order, statuses: dict[str, OrderStatus]) -> None:
 
 def check_quantity(qty: int) -> None:
     if isinstance(qty, bool) or not isinstance(qty, int) or qty <= 0 or qty > 1_000_000:
-        raise OrderError(f"quantity must be a whole number from 1 to 1000000, got {qty!r}")
+        raise InvalidInput("qty", f"quantity must be a whole number from 1 to 1000000, got {qty!r}")
 
 
-def check_money(name: str, value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise OrderError(f"{name} must be a non-negative amount in kopecks, got {value!r}")
+MAX_MONEY = 10**13  # kopecks: far above any order, far below what a BIGINT column holds
+
+
+def check_money(name: str, value: int, field: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_MONEY:
+        raise InvalidInput(field, f"{name} must be a non-negative amount in kopecks, got {value!r}")
 
 
 def _extend_hold(order: Order, now: datetime, hold: timedelta) -> None:
@@ -393,9 +396,9 @@ async def do_set_delivery(
     now: datetime | None = None,
 ) -> Order:
     now = now or utcnow()
-    check_money("delivery cost", cost)
+    check_money("delivery cost", cost, "delivery.cost")
     if method is not None and len(method) > 64:
-        raise OrderError("delivery method is longer than 64 characters")
+        raise InvalidInput("delivery.method", "delivery method is longer than 64 characters")
     order = await get_order(session, order.id, lock=True)
     _check_open(order, await load_statuses(session))
     old = f"{order.delivery_method}; {order.delivery_address}; {order.delivery_cost}"
@@ -421,8 +424,8 @@ async def do_set_payment(
 ) -> Order:
     now = now or utcnow()
     if state not in PAYMENT_STATES:
-        raise OrderError(f"payment state must be one of {', '.join(PAYMENT_STATES)}")
-    check_money("paid amount", amount)
+        raise InvalidInput("payment.state", f"payment state must be one of {', '.join(PAYMENT_STATES)}")
+    check_money("paid amount", amount, "payment.amount")
     order = await get_order(session, order.id, lock=True)
     old = f"{order.payment_state} {order.paid_amount}"
     order.payment_state = state
@@ -437,7 +440,7 @@ async def do_set_comment(
 ) -> Order:
     now = now or utcnow()
     if len(comment) > 10_000:
-        raise OrderError("comment is longer than 10000 characters")
+        raise InvalidInput("comment", "comment is longer than 10000 characters")
     order = await get_order(session, order.id, lock=True)
     old = order.comment
     order.comment = comment
