@@ -138,6 +138,11 @@ class Settings:
         return replace(self, **changes)  # type: ignore[arg-type]
 
     @property
+    def signing_keys(self) -> tuple[str, ...]:
+        """The key new signatures use, then the old one while a rotation is under way."""
+        return (self.secret_key, self.secret_key_old) if self.secret_key_old else (self.secret_key,)
+
+    @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
 

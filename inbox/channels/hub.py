@@ -10,6 +10,7 @@ import time
 from sqlalchemy import select
 
 from inbox.channels.registry import build_channel
+from inbox.core.secretbox import SecretBox
 from inbox.core.types import AccountConfig, Channel, ChannelKind
 from inbox.db import SessionFactory
 from inbox.models import ChannelAccount
@@ -20,13 +21,13 @@ log = logging.getLogger(__name__)
 CONFIG_TTL = 2.0
 
 
-def account_config(row: ChannelAccount) -> AccountConfig:
+def account_config(row: ChannelAccount, box: SecretBox) -> AccountConfig:
     return AccountConfig(
         id=row.id,
         kind=ChannelKind(row.kind),
         name=row.name,
         settings=dict(row.settings),
-        secrets=dict(row.secrets),
+        secrets=box.open(row.secrets),
     )
 
 
@@ -38,6 +39,7 @@ class ChannelHub:
     def __init__(self, factory: SessionFactory, settings: Settings) -> None:
         self.factory = factory
         self.settings = settings
+        self.box = SecretBox(settings.secret_key, settings.secret_key_old)
         self._cache: dict[int, tuple[str, AccountConfig, Channel]] = {}
         self._lock = asyncio.Lock()
         self._configs: dict[int, tuple[float, AccountConfig | None]] = {}
@@ -45,7 +47,7 @@ class ChannelHub:
     async def enabled_accounts(self) -> list[AccountConfig]:
         async with self.factory() as session:
             rows = await session.execute(select(ChannelAccount).where(ChannelAccount.enabled.is_(True)))
-            return [account_config(r) for r in rows.scalars()]
+            return [account_config(r, self.box) for r in rows.scalars()]
 
     async def config(self, account_id: int) -> AccountConfig | None:
         """The account's configuration, re-read at most every CONFIG_TTL seconds (hot path of webhooks,
@@ -58,7 +60,7 @@ class ChannelHub:
             return cached[1]
         async with self.factory() as session:
             row = await session.get(ChannelAccount, account_id)
-            cfg = account_config(row) if row is not None and row.enabled else None
+            cfg = account_config(row, self.box) if row is not None and row.enabled else None
         if cfg is None:
             # Ids that do not exist (anyone can post to /webhooks/<kind>/<any id>) must not fill memory.
             self._configs.pop(account_id, None)

@@ -25,6 +25,7 @@ from sqlalchemy.exc import DataError, DBAPIError
 from inbox import __version__, i18n
 from inbox.core.events import EventBus, make_channels_plugin
 from inbox.core.kvstore import DatabaseStore
+from inbox.core.secretbox import SecretBox, seal_all
 from inbox.db import make_engine, make_session_factory
 from inbox.keys import Keyring
 from inbox.settings import Settings
@@ -155,6 +156,8 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> Litest
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         i18n.translations("ru")  # fail at start, not on the first page, when the catalog is missing
+        # Secrets written by an older version (or by hand) are encrypted at rest from now on.
+        await seal_all(factory, SecretBox(settings.secret_key, settings.secret_key_old), only_plaintext=True)
         await warm_adapters(workers)
         if start_workers:
             workers.start()

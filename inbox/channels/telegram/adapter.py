@@ -139,6 +139,11 @@ class TelegramChannel:
         self.mode: str = mode
         self.public_url: str = str(cfg.get("public_url") or settings.public_url or "").rstrip("/")
         self.webhook_secret: str = secret
+        # During a key rotation Telegram still sends the secret registered under the old key until the
+        # webhook is set again (at start, with the new one).
+        self.accepted_secrets: tuple[str, ...] = (secret,)
+        if not account.secrets.get("webhook_secret") and settings.secret_key_old:
+            self.accepted_secrets += (_derived_secret(settings.secret_key_old, account.id),)
         self.request_timeout = _positive(cfg.get("request_timeout", 30), "request_timeout", account.name)
         self.poll_timeout = max(1, int(_positive(cfg.get("poll_timeout", 25), "poll_timeout", account.name)))
         # Pacing the outbox should use: the instance's settings, which may differ from the ClassVar defaults.
@@ -244,7 +249,8 @@ class TelegramChannel:
         got = request.headers.get(SECRET_HEADER)
         if got is None:
             raise WebhookRejected(401, "missing X-Telegram-Bot-Api-Secret-Token header")
-        if not secrets.compare_digest(got.encode("utf-8", "replace"), self.webhook_secret.encode()):
+        given = got.encode("utf-8", "replace")
+        if not any(secrets.compare_digest(given, known.encode()) for known in self.accepted_secrets):
             raise WebhookRejected(401, "wrong X-Telegram-Bot-Api-Secret-Token")
         if len(request.body) > self.settings.max_webhook_bytes:
             raise WebhookRejected(413, f"update larger than {self.settings.max_webhook_bytes} bytes")
