@@ -65,16 +65,25 @@ class SecretBox:
 
 
 async def seal_all(factory: SessionFactory, box: SecretBox, *, only_plaintext: bool) -> int:
-    """Seal every channel account's secrets under the current key; returns how many rows changed."""
+    """Seal every channel account's secrets under the current key; returns how many rows changed.
+    Reads first: at start-up, with nothing to seal, no write lock is taken."""
+    async with factory() as session:
+        rows = (await session.execute(select(ChannelAccount.id, ChannelAccount.secrets))).all()
+    todo = [
+        account_id
+        for account_id, stored in rows
+        if stored and not (only_plaintext and box.is_sealed(dict(stored)))
+    ]
+    if not todo:
+        return 0
     changed = 0
     async with transaction(factory) as session:
-        rows = (await session.execute(select(ChannelAccount))).scalars().all()
-        for row in rows:
+        for row in (
+            await session.execute(select(ChannelAccount).where(ChannelAccount.id.in_(todo)))
+        ).scalars():
             stored = dict(row.secrets or {})
             if not stored or (only_plaintext and box.is_sealed(stored)):
                 continue
-            resealed = box.reseal(stored)
-            if resealed != stored:
-                row.secrets = resealed
-                changed += 1
+            row.secrets = box.reseal(stored)
+            changed += 1
     return changed
