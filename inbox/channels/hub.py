@@ -9,6 +9,7 @@ import time
 
 from sqlalchemy import select
 
+from inbox import logs
 from inbox.channels.registry import build_channel
 from inbox.core.secretbox import SecretBox
 from inbox.core.types import AccountConfig, Channel, ChannelKind
@@ -22,12 +23,15 @@ CONFIG_TTL = 2.0
 
 
 def account_config(row: ChannelAccount, box: SecretBox) -> AccountConfig:
+    secrets = box.open(row.secrets)
+    for value in secrets.values():
+        logs.register_secret(value)  # credentials never reach a log line
     return AccountConfig(
         id=row.id,
         kind=ChannelKind(row.kind),
         name=row.name,
         settings=dict(row.settings),
-        secrets=box.open(row.secrets),
+        secrets=secrets,
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -22,7 +23,7 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 from sqlalchemy.exc import DataError, DBAPIError
 
-from inbox import __version__, i18n
+from inbox import __version__, i18n, logs
 from inbox.core.events import EventBus, make_channels_plugin
 from inbox.core.kvstore import DatabaseStore
 from inbox.core.secretbox import SecretBox, seal_all
@@ -31,6 +32,7 @@ from inbox.keys import Keyring
 from inbox.settings import Settings
 from inbox.web import filters
 from inbox.web.auth import login, login_page, logout, require_manager, require_token
+from inbox.web.csp import add_csp
 from inbox.web.headers import SecurityHeadersMiddleware
 from inbox.web.proxy import is_https
 from inbox.web.state import AppContext
@@ -41,8 +43,10 @@ from inbox.web.views.customers_api import CustomersApi
 from inbox.web.views.dashboard import DashboardController
 from inbox.web.views.email import EmailController
 from inbox.web.views.inbox import InboxController
+from inbox.web.views.ops import metrics_view, readyz, timing_middleware
 from inbox.web.views.orders import OrdersController, OrderStatusesAdmin
 from inbox.web.views.orders_api import OrdersApi
+from inbox.web.views.privacy import PersonalDataAdmin
 from inbox.web.views.search import SearchController
 from inbox.web.views.team import TeamController
 from inbox.web.views.webhooks import webhook, webhook_status
@@ -75,8 +79,9 @@ log = logging.getLogger(__name__)
 
 
 @get("/healthz", name="healthz", include_in_schema=False, sync_to_thread=False)
-def healthz() -> dict[str, str]:
-    return {"status": "ok", "version": __version__}
+def healthz() -> Response[dict[str, str]]:
+    """Alive; says which process answered (several serve one port with ``--processes N``)."""
+    return Response({"status": "ok", "version": __version__}, headers={"X-Inbox-Pid": str(os.getpid())})
 
 
 def jinja_environment(settings: Settings) -> Environment:
@@ -145,6 +150,8 @@ def undecodable(request: Request[Any, Any, Any], exc: Exception) -> Response[dic
 
 
 def create_app(settings: Settings, *, run_workers: bool | None = None) -> Litestar:
+    logs.register_secret(settings.secret_key)
+    logs.register_secret(settings.shop_webhook_secret)
     engine = make_engine(settings.database_url)
     factory = make_session_factory(engine)
     channels = make_channels_plugin(settings.redis_url)
@@ -184,7 +191,7 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> Litest
     )
     admin_ui = Router(
         path="/admin",
-        route_handlers=[AdminController, OrderStatusesAdmin],
+        route_handlers=[AdminController, OrderStatusesAdmin, PersonalDataAdmin],
         before_request=require_admin,
         include_in_schema=False,
     )
@@ -201,7 +208,7 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> Litest
         keys=Keyring(settings.secret_key, settings.secret_key_old),
         https=lambda scope: is_https(scope, settings.public_url, settings.trusted_proxies),
         # Providers, API clients and static files carry no browser session and no CSRF token.
-        exclude=("/webhooks/", "/api/", "/healthz", "/static/", f"{SWAGGER_UI}/"),
+        exclude=("/webhooks/", "/api/", "/healthz", "/readyz", "/metrics", "/static/", f"{SWAGGER_UI}/"),
     )
     template_engine = JinjaTemplateEngine.from_environment(jinja_environment(settings))
     app = Litestar(
@@ -212,6 +219,8 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> Litest
             hooks,
             api,
             healthz,
+            readyz,
+            metrics_view,
             create_static_files_router(
                 path="/static", directories=[HERE / "static"], include_in_schema=False
             ),
@@ -237,8 +246,11 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> Litest
             RecursionError: undecodable,
             UnicodeDecodeError: undecodable,
         },
+        before_send=[add_csp],
     )
     app.state.ctx = context
+    # Around the router (not per route), so that 404s and 405s are timed, logged and get a request id too.
+    app.asgi_handler = timing_middleware(app.asgi_handler)
     return app
 
 

@@ -24,8 +24,11 @@ class SecurityHeadersMiddleware:
 
         async def wrapped(message: Message) -> None:
             if message["type"] == "http.response.start":
-                present = {name.lower() for name, _ in message.get("headers", [])}
-                extra = [(k, v) for k, v in SECURITY_HEADERS if k not in present]
+                headers = {name.lower(): value for name, value in message.get("headers", [])}
+                extra = [(k, v) for k, v in SECURITY_HEADERS if k not in headers]
+                if b"frame-ancestors 'self'" in headers.get(b"content-security-policy", b""):
+                    # A page meant for our own frames (the sandboxed email HTML): same origin only.
+                    extra = [(k, b"SAMEORIGIN" if k == b"x-frame-options" else v) for k, v in extra]
                 message["headers"] = [*message.get("headers", []), *extra]
             await send(message)
 
