@@ -19,7 +19,9 @@ from typing import Any, cast
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from inbox import i18n
 from inbox.core.events import Event
+from inbox.i18n import _
 from inbox.models import (
     DRAFT,
     Counter,
@@ -38,7 +40,7 @@ from inbox.orders.defaults import DRAFT_HOLD_MINUTES, ORDER_COUNTER
 from inbox.orders.errors import InvalidInput, NotFound, OrderError, TransitionRefused
 from inbox.orders.signals import emit
 from inbox.orders.sql import insert_ignore, table
-from inbox.orders.statuses import cancel_status, initial_status, load_statuses
+from inbox.orders.statuses import cancel_status, initial_status, load_statuses, status_name
 from inbox.orders.tracking import check_track_number, get_carrier, tracking_url
 
 SOURCES = ("chat", "api", "bot")
@@ -194,12 +196,14 @@ def check_editable(order: Order, statuses: dict[str, OrderStatus]) -> None:
         return
     status = statuses.get(order.status)
     if status is None or status.group not in EDITABLE_GROUPS:
-        raise OrderError(f"lines of an order in status {order.status!r} can no longer be changed")
+        raise OrderError(_("the lines of this order can no longer be changed"))
 
 
 def check_quantity(qty: int) -> None:
     if isinstance(qty, bool) or not isinstance(qty, int) or qty <= 0 or qty > 1_000_000:
-        raise InvalidInput("qty", f"quantity must be a whole number from 1 to 1000000, got {qty!r}")
+        raise InvalidInput(
+            "qty", _("quantity must be a whole number from 1 to 1000000, got {qty}").format(qty=repr(qty))
+        )
 
 
 MAX_MONEY = 10**13  # kopecks: far above any order, far below what a BIGINT column holds
@@ -207,7 +211,12 @@ MAX_MONEY = 10**13  # kopecks: far above any order, far below what a BIGINT colu
 
 def check_money(name: str, value: int, field: str) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_MONEY:
-        raise InvalidInput(field, f"{name} must be a non-negative amount in kopecks, got {value!r}")
+        raise InvalidInput(
+            field,
+            _("{name} must be a non-negative amount in kopecks, got {value}").format(
+                name=name, value=repr(value)
+            ),
+        )
 
 
 def _extend_hold(order: Order, now: datetime, hold: timedelta) -> None:
@@ -280,7 +289,7 @@ async def do_add_line(
     if product is None:
         raise NotFound(f"product {product_id} does not exist")
     if not product.active:
-        raise OrderError(f"product {product.sku} is not on sale")
+        raise OrderError(_("product {sku} is not on sale").format(sku=product.sku))
     wh = await stock.warehouse_by_code(session, warehouse)
     line = (
         await session.execute(
@@ -382,7 +391,7 @@ async def do_remove_line(
 def _check_open(order: Order, statuses: dict[str, OrderStatus]) -> None:
     status = statuses.get(order.status)
     if status is not None and status.group in ("complete", "cancel"):
-        raise OrderError(f"order is {order.status}: it can no longer be changed")
+        raise OrderError(_("this order can no longer be changed"))
 
 
 async def do_set_delivery(
@@ -396,9 +405,9 @@ async def do_set_delivery(
     now: datetime | None = None,
 ) -> Order:
     now = now or utcnow()
-    check_money("delivery cost", cost, "delivery.cost")
+    check_money(_("delivery cost"), cost, "delivery.cost")
     if method is not None and len(method) > 64:
-        raise InvalidInput("delivery.method", "delivery method is longer than 64 characters")
+        raise InvalidInput("delivery.method", _("the delivery method is longer than 64 characters"))
     order = await get_order(session, order.id, lock=True)
     _check_open(order, await load_statuses(session))
     old = f"{order.delivery_method}; {order.delivery_address}; {order.delivery_cost}"
@@ -425,7 +434,7 @@ async def do_set_payment(
     now = now or utcnow()
     if state not in PAYMENT_STATES:
         raise InvalidInput("payment.state", f"payment state must be one of {', '.join(PAYMENT_STATES)}")
-    check_money("paid amount", amount, "payment.amount")
+    check_money(_("paid amount"), amount, "payment.amount")
     order = await get_order(session, order.id, lock=True)
     old = f"{order.payment_state} {order.paid_amount}"
     order.payment_state = state
@@ -440,7 +449,7 @@ async def do_set_comment(
 ) -> Order:
     now = now or utcnow()
     if len(comment) > 10_000:
-        raise InvalidInput("comment", "comment is longer than 10000 characters")
+        raise InvalidInput("comment", _("the comment is longer than 10000 characters"))
     order = await get_order(session, order.id, lock=True)
     old = order.comment
     order.comment = comment
@@ -479,7 +488,7 @@ async def do_set_tracking(
     row = await get_carrier(session, carrier)
     order = await get_order(session, order.id, lock=True)
     if order.status == DRAFT:
-        raise OrderError("submit the draft before setting tracking")
+        raise OrderError(_("submit the draft before setting tracking"))
     old = f"{order.carrier} {order.tracking_number}" if order.tracking_number else None
     order.carrier = row.code
     order.tracking_number = track
@@ -519,10 +528,10 @@ async def do_submit(
     now = now or utcnow()
     order = await get_order(session, order.id, lock=True)
     if order.status != DRAFT:
-        raise TransitionRefused(f"order is already submitted (status {order.status!r})")
+        raise TransitionRefused(_("the order is already submitted"))
     lines = await order_lines(session, order.id)
     if not lines:
-        raise TransitionRefused("an order needs at least one line")
+        raise TransitionRefused(_("an order needs at least one line"))
     await _reserve_missing(session, order)
     statuses = await load_statuses(session)
     first = initial_status(statuses)
@@ -540,16 +549,25 @@ async def do_submit(
 def check_transition(statuses: dict[str, OrderStatus], order: Order, code: str) -> OrderStatus:
     """The target status if the matrix allows ``order.status → code``; TransitionRefused otherwise."""
     if order.status == DRAFT:
-        raise TransitionRefused("the order is a draft: submit it first")
+        raise TransitionRefused(_("the order is a draft: submit it first"))
     target = statuses.get(code)
     if target is None:
-        raise TransitionRefused(f"unknown status {code!r}")
+        raise TransitionRefused(_("unknown status {code}").format(code=repr(code)))
     current = statuses.get(order.status)
     if current is None:
-        raise TransitionRefused(f"the order's status {order.status!r} is no longer configured")
+        raise TransitionRefused(
+            _("the order's status {code} is no longer configured").format(code=repr(order.status))
+        )
     if code not in current.transitions:
-        allowed = ", ".join(current.transitions) or "none (final status)"
-        raise TransitionRefused(f"{order.status} → {code} is not allowed; allowed: {allowed}")
+        locale = i18n.current()
+        allowed = ", ".join(
+            status_name(statuses[c], locale) if c in statuses else c for c in current.transitions
+        ) or _("none (final status)")
+        raise TransitionRefused(
+            _("{old} → {new} is not allowed; allowed: {allowed}").format(
+                old=status_name(current, locale), new=status_name(target, locale), allowed=allowed
+            )
+        )
     return target
 
 

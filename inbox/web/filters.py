@@ -11,6 +11,8 @@ from jinja2 import Environment
 from markupsafe import Markup, escape
 
 from inbox import i18n
+from inbox.orders.delivery_names import delivery_label
+from inbox.orders.notify import format_rub
 
 _URL = re.compile(r"https?://[^\s<>\"']+")
 
@@ -77,4 +79,6 @@ def register(env: Environment, timezone: str = "Europe/Moscow") -> None:
     env.filters["linkify"] = linkify
     env.filters["isolate"] = isolate
     env.filters["channel_label"] = channel_label
+    env.filters["delivery_label"] = delivery_label
+    env.filters["rub"] = format_rub
     env.globals["icon"] = icon
