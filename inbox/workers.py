@@ -31,6 +31,7 @@ from inbox.models import ChannelAccount
 from inbox.orders.timers import OrderTimers
 from inbox.orders.webhook_sender import WebhookSender
 from inbox.privacy import apply_retention
+from inbox.sales.runner import SalesRunner
 from inbox.settings import Settings
 from inbox.team.background import auto_assign_listener, waiting_alerts
 
@@ -102,6 +103,10 @@ class Workers:
             self.bus.subscribe(self.bots.on_event)
             self.processor.callback_handlers.append(self.bots.on_callback)
         self.order_timers = OrderTimers(self.factory, self.bus, self.settings, self.wake_outbox)
+        # Repeat sales: broadcasts, trigger rules, and a customer's "стоп" / unsubscribe button.
+        self.sales = SalesRunner(self.factory, self.bus, self.settings, self.wake_outbox, self.hub)
+        self.bus.subscribe(self.sales.on_event)
+        self.processor.callback_handlers.insert(0, self.sales.on_callback)
         self.bus.subscribe(_count_inbound)
 
     def wake_outbox(self) -> None:
@@ -126,6 +131,7 @@ class Workers:
             tasks.append(asyncio.create_task(self.webhooks.run(self.stop), name="shop-webhooks"))
         if "scheduler" in self.roles:
             tasks.append(asyncio.create_task(self.order_timers.run(self.stop), name="order-timers"))
+            tasks.append(asyncio.create_task(self.sales.run(self.stop), name="repeat-sales"))
             tasks.append(
                 asyncio.create_task(waiting_alerts(self.factory, self.bus, self.stop), name="waiting-alerts")
             )
@@ -165,6 +171,7 @@ class Workers:
         while not self.stop.is_set():
             try:
                 await KeyValueStore(self.factory, "sessions").delete_expired()
+                await KeyValueStore(self.factory, "login-throttle").delete_expired()
                 await KeyValueStore(self.factory, health.HEARTBEAT_NAMESPACE).delete_expired()
             except Exception:
                 log.exception("sweeping expired keys failed; retrying")
