@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from inbox import i18n
 from inbox.channels.checks import CheckFailed, check_connection
 from inbox.channels.registry import SPECS
 from inbox.core import kinds
@@ -44,5 +45,5 @@ def test_core_reads_capabilities_by_kind() -> None:
 
 async def test_check_of_an_unknown_kind_fails_clearly(tmp_path: Path) -> None:
     account = ChannelAccount(kind="fax", name="f", settings={}, secrets={}, state={})
-    with pytest.raises(CheckFailed, match="no check for channel kind fax"):
+    with i18n.use_locale("en"), pytest.raises(CheckFailed, match="no check for channel kind fax"):
         await check_connection(account, Settings("sqlite+aiosqlite://", None, "k", tmp_path))
