@@ -592,6 +592,101 @@ def channel_list() -> None:
     console.print(table)
 
 
+# ---- payment providers ----------------------------------------------------------------------------------
+
+
+@main.group()
+def payment() -> None:
+    """Payment provider accounts (YooKassa)."""
+
+
+@payment.group("add")
+def payment_add() -> None:
+    """Connect a payment provider account."""
+
+
+def _http_url(option: str, value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = value.strip().rstrip("/")
+    if not value.startswith(("http://", "https://")) or len(value) > 500:
+        fail(f"{option} must be an http(s) URL")
+    return value
+
+
+@payment_add.command("yookassa")
+@click.option("--name", required=True)
+@click.option("--shop-id", required=True, help="shopId from the YooKassa dashboard (digits).")
+@click.option("--secret-key", required=True, help="The secret key (live_… or test_…).")
+@click.option("--api-base", help="Another API endpoint (proxy, test emulator), e.g. http://127.0.0.1:8030.")
+@click.option("--return-url", help="Where the customer returns after paying (default: INBOX_PUBLIC_URL).")
+def payment_add_yookassa(
+    name: str, shop_id: str, secret_key: str, api_base: str | None, return_url: str | None
+) -> None:
+    """Connect a YooKassa shop: payment links, notifications at /webhooks/yookassa/<id>."""
+    from inbox.models import PaymentAccount
+
+    name, shop_id, secret_key = name.strip(), shop_id.strip(), secret_key.strip()
+    if not name or len(name) > 100:
+        fail("--name must be 1 to 100 characters")
+    if not shop_id.isdigit():
+        fail("--shop-id must be digits (the shopId from the YooKassa dashboard)")
+    if not secret_key or any(c.isspace() for c in secret_key) or len(secret_key) > 200:
+        fail("--secret-key must be the secret key from the YooKassa dashboard")
+    settings_: dict[str, Any] = {"shop_id": shop_id}
+    if (base := _http_url("--api-base", api_base)) is not None:
+        settings_["api_base"] = base
+    if (back := _http_url("--return-url", return_url)) is not None:
+        settings_["return_url"] = back
+    settings = load_settings()
+
+    async def _go(factory: Any) -> int:
+        try:
+            async with transaction(factory) as session:
+                row = PaymentAccount(
+                    kind="yookassa", name=name, settings=settings_, secrets={"secret_key": secret_key}
+                )
+                session.add(row)
+                await session.flush()
+                return row.id
+        except IntegrityError:
+            fail(f"a payment account named {name!r} already exists")
+            raise
+
+    account_id = run_db(settings, _go)
+    console.print(f"yookassa account {account_id} ({name}) added")
+    base_url = (settings.public_url or "https://your.host").rstrip("/")
+    click.echo(
+        f"notifications URL (set it in the YooKassa dashboard): {base_url}/webhooks/yookassa/{account_id}"
+    )
+
+
+@payment.command("list")
+def payment_list() -> None:
+    """Show payment provider accounts."""
+    from inbox.orders.payments.accounts import list_accounts
+
+    settings = load_settings()
+
+    async def _go(factory: Any) -> list[Any]:
+        async with factory() as session:
+            return await list_accounts(session)
+
+    rows = run_db(settings, _go)
+    if not rows:
+        console.print(
+            "no payment accounts yet: `inbox payment add yookassa --name main --shop-id … --secret-key …`"
+        )
+        return
+    table = Table("id", "kind", "name", "shop", "api", "enabled")
+    for r in rows:
+        api = str(r.settings.get("api_base") or "default")
+        table.add_row(
+            str(r.id), r.kind, r.name, str(r.settings.get("shop_id", "")), api, "yes" if r.enabled else "no"
+        )
+    console.print(table)
+
+
 # ---- catalog and orders ----------------------------------------------------------------------------------
 
 

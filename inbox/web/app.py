@@ -37,7 +37,7 @@ from inbox.web.views.dashboard import DashboardController
 from inbox.web.views.email import EmailController
 from inbox.web.views.inbox import InboxController
 from inbox.web.views.orders import OrdersController, OrderStatusesAdmin
-from inbox.web.views.orders_api import OrdersApi
+from inbox.web.views.orders_api import OrdersApi, PaymentLinkApi
 from inbox.web.views.search import SearchController
 from inbox.web.views.team import TeamController
 from inbox.web.views.webhooks import webhook, webhook_status
@@ -126,7 +126,7 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> Litest
     )
     api = Router(
         path="/api/v1",
-        route_handlers=[ApiV1, CustomersApi, OrdersApi],
+        route_handlers=[ApiV1, CustomersApi, OrdersApi, PaymentLinkApi],
         before_request=require_token,
         tags=["api"],
     )

@@ -12,7 +12,7 @@ from typing import Any
 
 import msgspec
 from litestar import Controller, Request, get, patch, post, put
-from litestar.exceptions import ClientException, NotFoundException
+from litestar.exceptions import ClientException, HTTPException, NotFoundException
 from litestar.params import FromPath, FromQuery, JSONBody
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,6 +25,8 @@ from inbox.models import Customer, Order, Product
 from inbox.orders import catalog, service
 from inbox.orders.conversation import Effects, after_status, after_tracking, run_order_action
 from inbox.orders.errors import NotFound, OrderError, OrdersError, OutOfStock, StockError, TransitionRefused
+from inbox.orders.payments import service as payments
+from inbox.orders.payments.errors import ProviderRefused, ProviderUnavailable
 from inbox.orders.signals import take_events
 from inbox.orders.stock import set_stock
 from inbox.phones import InvalidPhone, normalize_phone
@@ -44,6 +46,7 @@ class ProductOut(msgspec.Struct):
     description: str
     active: bool
     available: int
+    vat_code: int = 1  # 54-ФЗ VAT rate (YooKassa vat_code): 1 без НДС, 2 0%, 3 10%, 4 20%, …
 
 
 class ProductPage(msgspec.Struct):
@@ -57,6 +60,7 @@ class ProductIn(msgspec.Struct, forbid_unknown_fields=True):
     price: int | None = None
     description: str | None = None
     active: bool | None = None
+    vat_code: int | None = None
 
 
 class RowErrorOut(msgspec.Struct):
@@ -138,6 +142,12 @@ class DeliveryOut(msgspec.Struct):
 class PaymentOut(msgspec.Struct):
     state: str
     amount: int
+    history: list[dict[str, Any]] = msgspec.field(default_factory=list)  # payments and refunds
+
+
+class PaymentLinkOut(msgspec.Struct):
+    url: str
+    provider: str
 
 
 class TrackingOut(msgspec.Struct):
@@ -207,7 +217,9 @@ async def order_out(session: AsyncSession, order: Order) -> OrderOut:
         subtotal=order.subtotal,
         delivery=DeliveryOut(order.delivery_method, order.delivery_address, order.delivery_cost),
         total=order.total,
-        payment=PaymentOut(order.payment_state, order.paid_amount),
+        payment=PaymentOut(
+            order.payment_state, order.paid_amount, await payments.payment_history(session, order.id)
+        ),
         comment=order.comment,
         tracking=TrackingOut(order.carrier, order.tracking_number, order.tracking_url),
         created_at=order.created_at,
@@ -275,7 +287,9 @@ class OrdersApi(Controller):
             items = []
             for p in rows:
                 free = sum(level.available for level in await catalog.stock_levels(session, p.id))
-                items.append(ProductOut(p.id, p.sku, p.name, p.price, p.description, p.active, free))
+                items.append(
+                    ProductOut(p.id, p.sku, p.name, p.price, p.description, p.active, free, p.vat_code)
+                )
         return ProductPage(items=items, next=str(rows[-1].id) if len(rows) == limit else None)
 
     @put("/products", name="api_put_products")
@@ -307,6 +321,7 @@ class OrdersApi(Controller):
                             price=row.price,
                             description=row.description or "",
                             active=True if row.active is None else row.active,
+                            vat_code=row.vat_code or 1,
                             images=[],
                             attributes={},
                         )
@@ -320,6 +335,7 @@ class OrdersApi(Controller):
                         ("price", row.price),
                         ("description", row.description),
                         ("active", row.active),
+                        ("vat_code", row.vat_code),
                     )
                     if v is not None and getattr(product, k) != v
                 }
@@ -463,6 +479,31 @@ class OrdersApi(Controller):
             raise refused(exc) from exc
 
 
+class PaymentLinkApi(Controller):
+    """Mounted by app.py under /api/v1 next to OrdersApi (bearer tokens)."""
+
+    @post("/orders/{number:int}/payment-link", name="api_payment_link", status_code=200)
+    async def payment_link(self, request: AnyRequest, number: FromPath[int]) -> PaymentLinkOut:
+        """The payment link for what is still due (the same link the bot and the order panel send):
+        404 unknown order, 409 nothing to pay or no provider connected, 502 the provider refused,
+        503 the provider is unavailable (try again: the same payment is reused)."""
+        app = ctx(request)
+        async with app.factory() as session:
+            try:
+                order = await service.get_order_by_number(session, number)
+            except OrdersError as exc:
+                raise refused(exc) from exc
+        try:
+            link = await payments.payment_link(app.factory, app.settings, order.id)
+        except ProviderUnavailable as exc:
+            raise HTTPException(exc.reason, status_code=503) from exc
+        except ProviderRefused as exc:
+            raise HTTPException(exc.reason, status_code=502) from exc
+        except OrdersError as exc:
+            raise ClientException(exc.reason, status_code=409) from exc
+        return PaymentLinkOut(url=link.url, provider=link.provider)
+
+
 def _product_problem(row: ProductIn, sku: str) -> str | None:
     if not sku or len(sku) > 100:
         return "sku must be 1 to 100 characters"
@@ -470,4 +511,6 @@ def _product_problem(row: ProductIn, sku: str) -> str | None:
         return "name must be 1 to 500 characters"
     if row.price is not None and not 0 <= row.price <= 10**12:
         return f"price must be a non-negative amount in kopecks, got {row.price}"
+    if row.vat_code is not None and not 1 <= row.vat_code <= 12:
+        return f"vat_code must be a 54-FZ VAT code from 1 to 12, got {row.vat_code}"
     return None
