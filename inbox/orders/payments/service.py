@@ -24,7 +24,7 @@ from inbox.db import SessionFactory, transaction
 from inbox.models import DRAFT, Order, Payment, PaymentAccount, Product, Refund, utcnow
 from inbox.orders import service
 from inbox.orders.conversation import Effects, after_status, thread_event
-from inbox.orders.errors import OrderError, TransitionRefused
+from inbox.orders.errors import NotFound, OrderError, TransitionRefused
 from inbox.orders.payments.accounts import link_account, yookassa_client
 from inbox.orders.payments.errors import ProviderError
 from inbox.orders.payments.receipt import ReceiptLine, receipt
@@ -57,6 +57,14 @@ def payment_summary(order: Order) -> str:
     if order.paid_amount > order.total:
         return "overpaid"
     return "paid"
+
+
+async def has_link_account(session: AsyncSession) -> bool:
+    try:
+        await link_account(session)
+    except NotFound:
+        return False
+    return True
 
 
 async def _receipt_lines(session: AsyncSession, order: Order) -> list[ReceiptLine]:

@@ -22,9 +22,12 @@ from inbox.customers import live_customer
 from inbox.models import DRAFT, Order, OrderStatus, Product, Thread
 from inbox.orders import catalog, service
 from inbox.orders.conversation import Effects, after_status, after_tracking, run_order_action
-from inbox.orders.errors import OrdersError
+from inbox.orders.errors import OrderError, OrdersError
 from inbox.orders.importers.common import parse_price
 from inbox.orders.notify import format_rub
+from inbox.orders.payments import service as payments
+from inbox.orders.payments.errors import ProviderRefused, ProviderUnavailable
+from inbox.orders.payments.links import send_payment_link
 from inbox.orders.stats import customer_order_stats
 from inbox.orders.statuses import (
     dump_toml,
@@ -36,6 +39,7 @@ from inbox.orders.statuses import (
 )
 from inbox.orders.stock import available
 from inbox.orders.tracking import list_carriers
+from inbox.outbox import NoChannel
 from inbox.web.auth import manager_of
 from inbox.web.state import ctx
 
@@ -146,6 +150,13 @@ async def panel_context(
         "delivery_methods": DELIVERY_METHODS,
         "product_ids": sorted({ln["line"].product_id for ln in lines} | {p.id for p in related}),
         "error": error,
+        "payments": await payments.payment_history(session, order.id) if order is not None else [],
+        "pay_summary": payments.payment_summary(order) if order is not None else "unpaid",
+        "pay_due": payments.due(order) if order is not None else 0,
+        "can_link": order is not None
+        and order.status != DRAFT
+        and payments.due(order) > 0
+        and await payments.has_link_account(session),
     }
 
 
@@ -332,6 +343,35 @@ class OrdersController(Controller):
             await after_tracking(session, fx, updated)
 
         return await self._act(request, order.thread_id or 0, order.id, action)
+
+    @post("/ui/orders/{order_id:int}/payment-link", name="order_payment_link")
+    async def payment_link(self, request: AnyRequest, order_id: FromPath[int]) -> Template:
+        """Make (or reuse) the payment link for what is due and send it in the conversation."""
+        order = await self._order(request, order_id)
+        app = ctx(request)
+        manager_id = manager_of(request).id
+        error: str | None = None
+        try:
+            link = await payments.payment_link(app.factory, app.settings, order.id)
+        except ProviderUnavailable:
+            error = i18n._("The payment provider is unavailable; try again in a minute.")
+        except ProviderRefused as exc:
+            error = i18n._("The payment provider refused: %(reason)s") % {"reason": exc.reason}
+        except OrdersError as exc:
+            error = exc.reason
+        else:
+
+            async def action(session: AsyncSession, fx: Effects) -> None:
+                current = await service.get_order(session, order.id)
+                try:
+                    await send_payment_link(session, fx, current, link, manager_id=manager_id)
+                except NoChannel as exc:
+                    raise OrderError(i18n._("The customer has no channel to send the link to.")) from exc
+
+            return await self._act(request, order.thread_id or 0, order.id, action)
+        async with app.factory() as session:
+            data = await panel_context(session, order.thread_id or 0, order.id, error)
+        return Template("_order_panel.html", context=data)
 
 
 class OrderStatusesAdmin(Controller):
