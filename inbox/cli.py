@@ -661,6 +661,49 @@ def payment_add_yookassa(
     )
 
 
+@payment_add.command("telegram")
+@click.option("--name", required=True)
+@click.option("--channel", "channel_name", required=True, help="The Telegram channel account (name or id).")
+@click.option("--provider-token", required=True, help="The payment provider token from @BotFather.")
+def payment_add_telegram(name: str, channel_name: str, provider_token: str) -> None:
+    """Connect Telegram Payments to a Telegram bot: invoices in the chat, pre-checkout answered at once."""
+    from inbox.models import PaymentAccount
+
+    name, provider_token = name.strip(), provider_token.strip()
+    if not name or len(name) > 100:
+        fail("--name must be 1 to 100 characters")
+    if not provider_token or any(c.isspace() for c in provider_token) or len(provider_token) > 200:
+        fail("--provider-token must be the token @BotFather gave for the payment provider")
+    settings = load_settings()
+
+    async def _go(factory: Any) -> int:
+        async with transaction(factory) as session:
+            cond = ChannelAccount.name == channel_name.strip()
+            if channel_name.strip().isdigit():
+                cond = cond | (ChannelAccount.id == int(channel_name))
+            bot = (await session.execute(select(ChannelAccount).where(cond))).scalars().first()
+            if bot is None or bot.kind != "telegram":
+                fail(f"no telegram channel account {channel_name!r}: see `inbox channel list`")
+                raise SystemExit(2)
+            try:
+                async with session.begin_nested():
+                    row = PaymentAccount(
+                        kind="telegram",
+                        name=name,
+                        settings={"channel_id": bot.id},
+                        secrets={"provider_token": provider_token},
+                    )
+                    session.add(row)
+                    await session.flush()
+            except IntegrityError:
+                fail(f"a payment account named {name!r} already exists")
+                raise
+            return row.id
+
+    account_id = run_db(settings, _go)
+    console.print(f"telegram payments account {account_id} ({name}) added")
+
+
 @payment.command("list")
 def payment_list() -> None:
     """Show payment provider accounts."""
@@ -681,9 +724,8 @@ def payment_list() -> None:
     table = Table("id", "kind", "name", "shop", "api", "enabled")
     for r in rows:
         api = str(r.settings.get("api_base") or "default")
-        table.add_row(
-            str(r.id), r.kind, r.name, str(r.settings.get("shop_id", "")), api, "yes" if r.enabled else "no"
-        )
+        shop = str(r.settings.get("shop_id") or f"channel {r.settings.get('channel_id', '')}")
+        table.add_row(str(r.id), r.kind, r.name, shop, api, "yes" if r.enabled else "no")
     console.print(table)
 
 

@@ -26,6 +26,7 @@ from inbox.ingest import InboundProcessor, RawEventWriter, store_raw
 from inbox.kvstore import DatabaseStore
 from inbox.models import ChannelAccount
 from inbox.orders.payments import notifications as _payment_tasks  # noqa: F401 - registers outbox tasks
+from inbox.orders.payments import telegram as telegram_payments
 from inbox.orders.timers import OrderTimers
 from inbox.outbox import Dispatcher
 from inbox.settings import Settings
@@ -86,7 +87,15 @@ class Workers:
             self.processor.callback_handlers.append(self.bots.on_callback)
         self.order_timers = OrderTimers(self.factory, self.bus, self.settings, self.dispatcher.wake)
 
+    async def before_store(self, account_id: int, events: list[RawEvent]) -> None:
+        """Payment updates (Telegram pre-checkout, successful payment) skip the conversation queue."""
+        if telegram_payments.has_payment_update(events):
+            await telegram_payments.on_updates(
+                self.factory, self.bus, self.settings, self.hub.get, account_id, events, self.dispatcher.wake
+            )
+
     async def sink_for(self, account_id: int, events: list[RawEvent]) -> None:
+        await self.before_store(account_id, events)
         await store_raw(self.factory, account_id, events)
         self.processor.wake()
 

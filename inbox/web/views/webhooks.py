@@ -69,6 +69,7 @@ async def _handle(request: AnyRequest, kind: str, account_id: int, sub_path: str
         result = channel.handle_webhook(wreq)
     except WebhookRejected as exc:
         return Response(content=exc.reason, status_code=exc.status, media_type="text/plain")
+    await app.workers.before_store(account_id, list(result.events))  # payments: the fast path
     # Commit before answering: a provider that got its 200 never sends the update again.
     await app.workers.raw_writer.store(account_id, list(result.events))
     if result.events:
