@@ -69,6 +69,9 @@ class Settings:
     # Outgoing shop webhooks on order changes (signed HMAC-SHA256 with the secret); None = off.
     shop_webhook_url: str | None = None
     shop_webhook_secret: str = ""
+    # An order offered a payment and still unpaid this many minutes after it was placed emits "order.unpaid"
+    # (once) and gets the built-in reminder; 0 turns it off.
+    unpaid_after_minutes: int = 24 * 60
     secret_key_generated: bool = field(default=False, compare=False)
 
     @classmethod
@@ -125,6 +128,7 @@ class Settings:
             bots_enabled=_bool("INBOX_BOTS", True),
             shop_webhook_url=_webhook_url(os.environ.get("INBOX_SHOP_WEBHOOK_URL") or None),
             shop_webhook_secret=os.environ.get("INBOX_SHOP_WEBHOOK_SECRET", ""),
+            unpaid_after_minutes=_int("INBOX_UNPAID_AFTER_MINUTES", 24 * 60),
             secret_key_generated=generated,
         )
 
