@@ -729,6 +729,128 @@ def payment_list() -> None:
     console.print(table)
 
 
+# ---- carriers -----------------------------------------------------------------------------------------
+
+
+@main.group()
+def carrier() -> None:
+    """Carrier accounts (СДЭК, Почта России, Boxberry): handing over, tracking, delivery cost."""
+
+
+@carrier.group("add")
+def carrier_add() -> None:
+    """Connect a carrier account."""
+
+
+def add_carrier(kind: str, name: str, settings_: dict[str, Any], secrets: dict[str, Any]) -> int:
+    from inbox.models import CarrierAccount
+
+    name = name.strip()
+    if not name or len(name) > 100:
+        fail("--name must be 1 to 100 characters")
+    for option, value in secrets.items():
+        if not isinstance(value, str) or not value.strip() or len(value) > 500:
+            fail(f"--{option.replace('_', '-')} must not be empty")
+    settings = load_settings()
+
+    async def _go(factory: Any) -> int:
+        try:
+            async with transaction(factory) as session:
+                row = CarrierAccount(kind=kind, name=name, settings=settings_, secrets=secrets, state={})
+                session.add(row)
+                await session.flush()
+                return row.id
+        except IntegrityError:
+            fail(f"a carrier account named {name!r} already exists")
+            raise
+
+    account_id = run_db(settings, _go)
+    console.print(f"{kind} account {account_id} ({name}) added")
+    return account_id
+
+
+@carrier_add.command("cdek")
+@click.option("--name", required=True)
+@click.option("--client-id", required=True, help="Account (client_id) from the СДЭК integration settings.")
+@click.option("--client-secret", required=True, help="Secure password (client_secret).")
+@click.option("--api-base", help="Another API endpoint: https://api.edu.cdek.ru (test), an emulator.")
+@click.option("--shipment-point", help="The СДЭК office code parcels are handed over at.")
+@click.option("--tariff-code", type=click.IntRange(min=1), default=136, show_default=True)
+def carrier_add_cdek(
+    name: str,
+    client_id: str,
+    client_secret: str,
+    api_base: str | None,
+    shipment_point: str | None,
+    tariff_code: int,
+) -> None:
+    """Connect СДЭК: register orders with labels, ORDER_STATUS webhooks at /webhooks/cdek/<id>."""
+    settings_: dict[str, Any] = {"tariff_code": tariff_code}
+    if (base := _http_url("--api-base", api_base)) is not None:
+        settings_["api_base"] = base
+    if shipment_point:
+        settings_["shipment_point"] = shipment_point.strip()
+    account_id = add_carrier(
+        "cdek", name, settings_, {"client_id": client_id.strip(), "client_secret": client_secret.strip()}
+    )
+    public = (load_settings().public_url or "https://your.host").rstrip("/")
+    click.echo(f"ORDER_STATUS webhook URL: {public}/webhooks/cdek/{account_id}")
+
+
+@carrier_add.command("russianpost")
+@click.option("--name", required=True)
+@click.option("--login", required=True, help="Tracking API login.")
+@click.option("--password", required=True, help="Tracking API password.")
+@click.option("--api-base", help="Another API endpoint (an emulator).")
+def carrier_add_russianpost(name: str, login: str, password: str, api_base: str | None) -> None:
+    """Connect Почта России tracking by barcode."""
+    settings_: dict[str, Any] = {}
+    if (base := _http_url("--api-base", api_base)) is not None:
+        settings_["api_base"] = base
+    add_carrier("russianpost", name, settings_, {"login": login.strip(), "password": password})
+
+
+@carrier_add.command("boxberry")
+@click.option("--name", required=True)
+@click.option("--token", "bb_token", required=True, help="The API token from the Boxberry account.")
+@click.option("--api-base", help="Another API endpoint (an emulator).")
+def carrier_add_boxberry(name: str, bb_token: str, api_base: str | None) -> None:
+    """Connect Boxberry tracking by number."""
+    settings_: dict[str, Any] = {}
+    if (base := _http_url("--api-base", api_base)) is not None:
+        settings_["api_base"] = base
+    add_carrier("boxberry", name, settings_, {"token": bb_token.strip()})
+
+
+@carrier.command("list")
+def carrier_list() -> None:
+    """Show carrier accounts."""
+    from inbox.orders.carriers.service import list_accounts
+
+    settings = load_settings()
+
+    async def _go(factory: Any) -> list[Any]:
+        async with factory() as session:
+            return await list_accounts(session)
+
+    rows = run_db(settings, _go)
+    if not rows:
+        console.print(
+            "no carrier accounts yet: `inbox carrier add cdek --name … --client-id … --client-secret …`"
+        )
+        return
+    table = Table("id", "kind", "name", "api", "enabled")
+    for r in rows:
+        table.add_row(
+            str(r.id),
+            r.kind,
+            r.name,
+            str(r.settings.get("api_base") or "default"),
+            "yes" if r.enabled else "no",
+        )
+    console.print(table)
+
+
 # ---- catalog and orders ----------------------------------------------------------------------------------
 
 

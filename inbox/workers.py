@@ -25,6 +25,7 @@ from inbox.events import EventBus
 from inbox.ingest import InboundProcessor, RawEventWriter, store_raw
 from inbox.kvstore import DatabaseStore
 from inbox.models import ChannelAccount
+from inbox.orders.carriers import service as _carrier_tasks  # noqa: F401 - registers outbox tasks
 from inbox.orders.payments import notifications as _payment_tasks  # noqa: F401 - registers outbox tasks
 from inbox.orders.payments import telegram as telegram_payments
 from inbox.orders.timers import OrderTimers

@@ -296,6 +296,9 @@ async def ensure_defaults(session: AsyncSession) -> None:
             session.add(OrderStatus(**row, on_paid=defaults.ON_PAID.get(row["code"])))
     for carrier in defaults.carrier_rows():
         await session.execute(insert_ignore(session, Carrier, carrier))
+    from inbox.orders.carriers.statusmap import ensure_map
+
+    await ensure_map(session)
     await session.execute(insert_ignore(session, Warehouse, defaults.MAIN_WAREHOUSE))
     await session.execute(insert_ignore(session, Counter, defaults.ORDER_COUNTER))
     await session.flush()

@@ -44,3 +44,26 @@ async def test_payment_add_and_list(env: dict[str, str], tmp_path: Path, engine:
     assert listed.returncode == 0
     assert "main" in listed.stdout and "100500" in listed.stdout and "http://127.0.0.1:9" in listed.stdout
     assert "test_k" not in listed.stdout  # the secret is never printed
+
+
+async def test_carrier_add_and_list(env: dict[str, str], tmp_path: Path, engine: object) -> None:
+    def run(line: str) -> subprocess.CompletedProcess[str]:
+        return cli(env, tmp_path, *shlex.split(line))
+
+    assert "no carrier accounts yet" in run("carrier list").stdout
+    cdek = run(
+        "carrier add cdek --name cdek --client-id ID1 --client-secret S1 --api-base http://127.0.0.1:9"
+    )
+    assert cdek.returncode == 0, cdek.stderr
+    assert "https://shop.example/webhooks/cdek/" in cdek.stdout
+    empty = run("carrier add cdek --name cdek2 --client-id ' ' --client-secret S1")
+    assert empty.returncode != 0 and "--client-id must not be empty" in empty.stderr
+    bad = run("carrier add boxberry --name bb --token T --api-base nope")
+    assert bad.returncode != 0 and "--api-base" in bad.stderr
+    assert run("carrier add russianpost --name post --login L --password P").returncode == 0
+    assert run("carrier add boxberry --name bb --token T").returncode == 0
+    again = run("carrier add boxberry --name bb --token T")
+    assert again.returncode != 0 and "already exists" in again.stderr
+    listed = run("carrier list").stdout
+    assert all(word in listed for word in ("cdek", "russianpost", "boxberry", "http://127.0.0.1:9"))
+    assert "S1" not in listed

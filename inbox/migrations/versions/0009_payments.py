@@ -196,6 +196,18 @@ def upgrade() -> None:
 
     with op.batch_alter_table("order_status", schema=None) as batch_op:
         batch_op.add_column(sa.Column("on_paid", sa.String(length=32), nullable=True))
+    from inbox.orders.carriers.statusmap import default_rows
+
+    status_map = sa.table(
+        "carrier_status_map",
+        sa.column("kind"),
+        sa.column("code"),
+        sa.column("group"),
+        sa.column("status"),
+        sa.column("step"),
+        sa.column("notify"),
+    )
+    op.bulk_insert(status_map, default_rows())
     op.execute(
         "UPDATE order_status SET on_paid = 'confirmed' WHERE code = 'new' "
         "AND EXISTS (SELECT 1 FROM order_status s WHERE s.code = 'confirmed')"

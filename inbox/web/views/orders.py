@@ -21,6 +21,8 @@ from inbox import i18n
 from inbox.customers import live_customer
 from inbox.models import DRAFT, Order, OrderStatus, Product, Thread
 from inbox.orders import catalog, service
+from inbox.orders.carriers.service import account_of_kind, register_cdek, start_tracking
+from inbox.orders.carriers.tracking import order_events
 from inbox.orders.conversation import Effects, after_status, after_tracking, run_order_action
 from inbox.orders.errors import OrderError, OrdersError
 from inbox.orders.importers.common import parse_price
@@ -153,6 +155,11 @@ async def panel_context(
         "payments": await payments.payment_history(session, order.id) if order is not None else [],
         "pay_summary": payments.payment_summary(order) if order is not None else "unpaid",
         "pay_due": payments.due(order) if order is not None else 0,
+        "parcel_events": await order_events(session, order.id) if order is not None else [],
+        "can_cdek": order is not None
+        and order.status != DRAFT
+        and not order.tracking_number
+        and await account_of_kind(session, "cdek") is not None,
         "can_link": order is not None
         and order.status != DRAFT
         and payments.due(order) > 0
@@ -341,8 +348,27 @@ class OrdersController(Controller):
                 actor=actor,
             )
             await after_tracking(session, fx, updated)
+            await start_tracking(session, updated, updated.tracking_number or "")
 
         return await self._act(request, order.thread_id or 0, order.id, action)
+
+    @post("/ui/orders/{order_id:int}/cdek", name="order_cdek")
+    async def cdek(self, request: AnyRequest, order_id: FromPath[int]) -> Template:
+        """Register the order with СДЭК (number + label PDF); tracking starts."""
+        order = await self._order(request, order_id)
+        app = ctx(request)
+        error: str | None = None
+        try:
+            await register_cdek(app.factory, app.bus, app.settings, order.id, app.wake_dispatcher)
+        except ProviderUnavailable:
+            error = i18n._("СДЭК is unavailable; try again in a minute.")
+        except ProviderRefused as exc:
+            error = i18n._("СДЭК refused: %(reason)s") % {"reason": exc.reason}
+        except OrdersError as exc:
+            error = exc.reason
+        async with app.factory() as session:
+            data = await panel_context(session, order.thread_id or 0, order.id, error)
+        return Template("_order_panel.html", context=data)
 
     @post("/ui/orders/{order_id:int}/payment-link", name="order_payment_link")
     async def payment_link(self, request: AnyRequest, order_id: FromPath[int]) -> Template:

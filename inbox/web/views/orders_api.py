@@ -23,6 +23,8 @@ from inbox.db import transaction
 from inbox.events import Event
 from inbox.models import Customer, Order, Product
 from inbox.orders import catalog, service
+from inbox.orders.carriers.service import start_tracking
+from inbox.orders.carriers.tracking import order_events
 from inbox.orders.conversation import Effects, after_status, after_tracking, run_order_action
 from inbox.orders.errors import NotFound, OrderError, OrdersError, OutOfStock, StockError, TransitionRefused
 from inbox.orders.payments import service as payments
@@ -154,6 +156,7 @@ class TrackingOut(msgspec.Struct):
     carrier: str | None
     number: str | None
     url: str | None
+    events: list[dict[str, Any]] = msgspec.field(default_factory=list)  # parcel events, oldest first
 
 
 class OrderOut(msgspec.Struct):
@@ -221,7 +224,9 @@ async def order_out(session: AsyncSession, order: Order) -> OrderOut:
             order.payment_state, order.paid_amount, await payments.payment_history(session, order.id)
         ),
         comment=order.comment,
-        tracking=TrackingOut(order.carrier, order.tracking_number, order.tracking_url),
+        tracking=TrackingOut(
+            order.carrier, order.tracking_number, order.tracking_url, await order_events(session, order.id)
+        ),
         created_at=order.created_at,
         status_changed_at=order.status_changed_at,
     )
@@ -461,6 +466,7 @@ class OrdersApi(Controller):
                     actor=service.API,
                 )
                 await after_tracking(session, fx, order)
+                await start_tracking(session, order, order.tracking_number or "")
             if data.payment is not None:
                 order = await service.do_set_payment(
                     session, order, state=data.payment.state, amount=data.payment.amount, actor=service.API

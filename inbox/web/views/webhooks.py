@@ -9,6 +9,7 @@ from litestar.exceptions import ClientException, NotFoundException
 from litestar.params import FromPath
 
 from inbox.channels.base import ChannelKind, WebhookRejected, WebhookRequest
+from inbox.orders.carriers.service import BadWebhook, accept_cdek
 from inbox.orders.errors import NotFound
 from inbox.orders.payments.notifications import BadNotification, accept_yookassa
 from inbox.web.state import ctx
@@ -40,10 +41,26 @@ async def _yookassa(request: AnyRequest, account_id: int) -> Response[str]:
     return Response(content="ok", status_code=200, media_type="text/plain")
 
 
+async def _cdek(request: AnyRequest, account_id: int) -> Response[str]:
+    """A СДЭК ORDER_STATUS webhook: queued for a check against the API, answered 200 after the commit."""
+    app = ctx(request)
+    body = await _body(request, app.settings.max_webhook_bytes)
+    try:
+        await accept_cdek(app.factory, account_id, body)
+    except NotFound as exc:
+        raise NotFoundException(exc.reason) from exc
+    except BadWebhook as exc:
+        raise ClientException(str(exc)) from exc
+    app.wake_dispatcher()
+    return Response(content="ok", status_code=200, media_type="text/plain")
+
+
 async def _handle(request: AnyRequest, kind: str, account_id: int, sub_path: str) -> Response[str]:
     app = ctx(request)
     if kind == "yookassa" and not sub_path:
         return await _yookassa(request, account_id)
+    if kind == "cdek" and not sub_path:
+        return await _cdek(request, account_id)
     try:
         ChannelKind(kind)
     except ValueError as exc:
