@@ -16,9 +16,9 @@ from rich.table import Table
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from inbox.core.security import check_password_strength, hash_password, new_api_token, token_digest
 from inbox.db import make_engine, make_session_factory, transaction
 from inbox.models import ApiToken, ChannelAccount, Manager
-from inbox.security import check_password_strength, hash_password, new_api_token, token_digest
 from inbox.settings import Settings, SettingsError
 
 console = Console()
@@ -126,7 +126,7 @@ def serve(host: str, port: int, no_workers: bool) -> None:
 @main.command()
 def worker() -> None:
     """Channel pollers, inbound processor and outbox dispatcher, without the web server."""
-    from inbox.events import EventBus, make_channels_plugin
+    from inbox.core.events import EventBus, make_channels_plugin
     from inbox.workers import Workers
 
     settings = load_settings()
@@ -387,7 +387,7 @@ def channel_add_email(
     no_sync: bool,
 ) -> None:
     """Connect a mailbox: IMAP in (IDLE + UID catch-up), SMTP out. Fetches the lookback window now."""
-    from inbox.channels.email_account import email_account_config
+    from inbox.channels.email.account import email_account_config
 
     try:
         settings_, secrets_ = email_account_config(
@@ -417,10 +417,10 @@ def first_email_sync(account_id: int) -> None:
     messages in the running (or next) `inbox serve`."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from inbox.channels.base import RawEvent
-    from inbox.channels.email import EmailChannel
+    from inbox.channels.email.adapter import EmailChannel
     from inbox.channels.hub import account_config
-    from inbox.ingest import store_raw
+    from inbox.core.ingest import store_raw
+    from inbox.core.types import RawEvent
     from inbox.workers import DbPollState
 
     settings = load_settings()
@@ -505,7 +505,7 @@ def channel_add_sms(
     """Connect an SMS number (Twilio or SMS.ru)."""
     import secrets as pysecrets
 
-    from inbox.phones import try_normalize_phone
+    from inbox.core.phones import try_normalize_phone
 
     if provider == "smsc":
         fail("SMSC.ru is not supported yet: use --provider twilio or --provider smsru")

@@ -8,12 +8,18 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.util import await_only
+
+from inbox.db_gate import NORMAL, gate_for
 
 SessionFactory = async_sessionmaker[AsyncSession]
 
 
-def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
+def make_engine(url: str, *, write_priority: int = NORMAL, **kwargs: Any) -> AsyncEngine:
+    """``write_priority`` (SQLite): ``inbox.db_gate.HIGH`` for an engine whose transactions go before the
+    others of the process on the same file (the webhook's raw-event writer)."""
     if url.startswith("sqlite"):
         # One connection per process: SQLite has one writer at a time anyway, and waiting for the pool is
         # an asyncio wait, where waiting for SQLite's lock is its busy handler sleeping in a thread.
@@ -21,7 +27,7 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
         kwargs.setdefault("max_overflow", 0)
         kwargs.setdefault("pool_timeout", 60)
         engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
-        _sqlite_hooks(engine)
+        _sqlite_hooks(engine, make_url(url).database or ":memory:", write_priority)
         return engine
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
@@ -29,7 +35,7 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     return create_async_engine(url, **kwargs)
 
 
-def _sqlite_hooks(engine: AsyncEngine) -> None:
+def _sqlite_hooks(engine: AsyncEngine, path: str, priority: int) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy, not the driver, emit BEGIN, so that we can make it IMMEDIATE.
@@ -48,7 +54,40 @@ def _sqlite_hooks(engine: AsyncEngine) -> None:
     def _on_begin(conn: Any) -> None:
         # Every transaction takes the write lock up front: a deferred read-then-write fails at once
         # with "database is locked" under concurrency, an immediate one waits for busy_timeout.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Within the process, transactions queue on the gate (asyncio) instead (see inbox.db_gate).
+        gate = gate_for(path)
+        await_only(gate.acquire(priority))
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            gate.release()
+            raise
+        conn.info["write_gate"] = gate
+
+    def _end(conn: Any, finish: str) -> None:
+        gate = conn.info.pop("write_gate", None)
+        if gate is None:
+            return
+        try:
+            # Finish the transaction here, so that the gate passes on only once SQLite's lock is free;
+            # SQLAlchemy's own commit/rollback that follows finds no transaction and does nothing.
+            getattr(conn.connection.dbapi_connection, finish)()
+        finally:
+            gate.release()
+
+    @event.listens_for(engine.sync_engine, "commit")
+    def _on_commit(conn: Any) -> None:
+        _end(conn, "commit")
+
+    @event.listens_for(engine.sync_engine, "rollback")
+    def _on_rollback(conn: Any) -> None:
+        _end(conn, "rollback")
+
+    @event.listens_for(engine.sync_engine.pool, "checkin")
+    def _on_checkin(_dbapi: Any, record: Any) -> None:
+        gate = record.info.pop("write_gate", None)  # a connection returned mid-transaction (an error)
+        if gate is not None:
+            gate.release()
 
 
 def make_session_factory(engine: AsyncEngine) -> SessionFactory:

@@ -6,11 +6,11 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from inbox.channels.base import ChannelKind, ContactHints, InboundMessage
+from inbox.core.ingest import apply_message
+from inbox.core.security import hash_password
+from inbox.core.types import ChannelKind, ContactHints, InboundMessage
 from inbox.db import SessionFactory, transaction
-from inbox.ingest import apply_message
 from inbox.models import Author, ChannelAccount, Delivery, Direction, Manager, Message, Thread, utcnow
-from inbox.security import hash_password
 
 DEMO_EMAIL = "admin@shop.example"
 DEMO_PASSWORD = "inbox-demo"

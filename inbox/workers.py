@@ -18,18 +18,19 @@ from sqlalchemy import text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from inbox.bots import BotEngine
-from inbox.channels.base import AccountConfig, RawEvent
 from inbox.channels.hub import ChannelHub
-from inbox.db import SessionFactory, transaction
-from inbox.events import EventBus
-from inbox.ingest import InboundProcessor, RawEventWriter, store_raw
-from inbox.kvstore import DatabaseStore
+from inbox.core.events import EventBus
+from inbox.core.ingest import InboundProcessor, RawEventWriter, store_raw
+from inbox.core.kvstore import DatabaseStore
+from inbox.core.outbox import Dispatcher
+from inbox.core.types import AccountConfig, RawEvent
+from inbox.db import SessionFactory, make_engine, make_session_factory, transaction
+from inbox.db_gate import HIGH
 from inbox.models import ChannelAccount
 from inbox.orders.carriers import service as _carrier_tasks  # noqa: F401 - registers outbox tasks
 from inbox.orders.payments import notifications as _payment_tasks  # noqa: F401 - registers outbox tasks
 from inbox.orders.payments import telegram as telegram_payments
 from inbox.orders.timers import OrderTimers
-from inbox.outbox import Dispatcher
 from inbox.settings import Settings
 from inbox.team.background import auto_assign_listener, waiting_alerts
 
@@ -68,15 +69,24 @@ class Workers:
     dispatcher: Dispatcher = field(init=False)
     order_timers: OrderTimers = field(init=False)
     raw_writer: RawEventWriter = field(init=False)
+    raw_engine: AsyncEngine | None = field(init=False, default=None)
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _pollers: dict[int, tuple[str, asyncio.Task[None]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.hub = ChannelHub(self.factory, self.settings)
-        self.processor = InboundProcessor(self.factory, self.hub, self.bus, self.settings)
         self.dispatcher = Dispatcher(self.factory, self.hub, self.bus, self.settings)
-        self.raw_writer = RawEventWriter(self.factory)
+        # Webhooks never wait behind processing: on SQLite the raw-event writer has its own connection (WAL
+        # lets it commit while the processor reads; writes still take turns, each one short), where the main
+        # connection serves the processor, the dispatcher and the web pages. PostgreSQL's pool already gives
+        # every writer its own connection.
+        raw_factory = self.factory
+        if self.engine.dialect.name == "sqlite":
+            self.raw_engine = make_engine(self.settings.database_url, write_priority=HIGH)
+            raw_factory = make_session_factory(self.raw_engine)
+        self.raw_writer = RawEventWriter(raw_factory)
+        self.processor = InboundProcessor(self.factory, self.hub, self.bus, self.settings, self.raw_writer)
         # The bot answers routine questions in every channel (inbox/bots), reacting to committed events.
         self.bots = BotEngine(
             self.factory, self.settings, bus=self.bus, hub=self.hub, wake=self.dispatcher.wake
@@ -97,7 +107,7 @@ class Workers:
 
     async def sink_for(self, account_id: int, events: list[RawEvent]) -> None:
         await self.before_store(account_id, events)
-        await store_raw(self.factory, account_id, events)
+        await store_raw(self.raw_writer.factory, account_id, events)
         self.processor.wake()
 
     def start(self) -> None:
@@ -119,6 +129,8 @@ class Workers:
                 await t
         self._pollers.clear()
         await self.hub.close()
+        if self.raw_engine is not None:
+            await self.raw_engine.dispose()
 
     async def _supervise(self) -> None:
         """Start, restart and stop pollers as accounts are added, changed or disabled; now and then drop

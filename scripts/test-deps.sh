@@ -7,6 +7,7 @@ set -uo pipefail
 need_apt=()
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)
 [ -x /usr/sbin/dovecot ] || need_apt+=(dovecot-imapd)
+command -v wrk >/dev/null || need_apt+=(wrk)  # load generator of tests/perf (make bench)
 
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then
@@ -33,6 +34,7 @@ status=0
 if [ "${CI:-}" = "true" ]; then
   [ -x /usr/bin/chromium ] || { echo "CI: /usr/bin/chromium is missing"; status=1; }
   [ -x /usr/sbin/dovecot ] || { echo "CI: dovecot is missing"; status=1; }
+  command -v wrk >/dev/null || { echo "CI: wrk is missing"; status=1; }
   pg_ok || { echo "CI: PostgreSQL is not answering on 127.0.0.1:5432"; status=1; }
   redis_ok || { echo "CI: Redis is not answering on 127.0.0.1:6379"; status=1; }
 fi

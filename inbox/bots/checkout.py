@@ -8,6 +8,7 @@ from sqlalchemy import select
 from inbox.bots.payloads import Action
 from inbox.bots.shop import main_rows
 from inbox.bots.turn import Option, Rows, Turn
+from inbox.core.phones import try_normalize_phone
 from inbox.i18n import _
 from inbox.models import DRAFT, Order, OrderLine
 from inbox.orders import service
@@ -15,7 +16,6 @@ from inbox.orders.conversation import Effects, after_status
 from inbox.orders.errors import OrdersError, OutOfStock
 from inbox.orders.notify import format_rub, plan_notification
 from inbox.orders.payments.offers import queue_offer
-from inbox.phones import try_normalize_phone
 
 MAX_LINES = 4  # line buttons in the cart view (the keyboard has room for 6 rows)
 STEPS = ("name", "phone", "delivery", "address", "confirm")

@@ -22,11 +22,12 @@ from inbox.bots.handoff import hand_back, hand_off
 from inbox.bots.intents import Intent, menu_choice, parse
 from inbox.bots.payloads import Action, BadPayload, verify
 from inbox.bots.turn import Turn
-from inbox.channels.base import InboundCallback
 from inbox.channels.hub import ChannelHub
-from inbox.customers import live_customer, set_preferred_channel
+from inbox.core.customers import live_customer, set_preferred_channel
+from inbox.core.events import Event, EventBus
+from inbox.core.outbox import Draft, NoChannel, enqueue
+from inbox.core.types import InboundCallback
 from inbox.db import SessionFactory, insert_for, is_postgres, transaction
-from inbox.events import Event, EventBus
 from inbox.i18n import _, use_locale
 from inbox.models import (
     Author,
@@ -40,7 +41,6 @@ from inbox.models import (
     utcnow,
 )
 from inbox.orders.signals import take_events
-from inbox.outbox import Draft, NoChannel, enqueue
 from inbox.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -231,7 +231,10 @@ class BotEngine:
         found = await session.execute(
             select(Message.id)
             .where(
-                Message.thread_id == thread.id, Message.author == Author.MANAGER, Message.created_at >= since
+                Message.thread_id == thread.id,
+                Message.author == Author.MANAGER,
+                Message.direction == Direction.OUT,  # an internal note answers nobody
+                Message.created_at >= since,
             )
             .limit(1)
         )

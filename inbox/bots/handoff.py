@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from inbox.bots.config import BotConfig
 from inbox.bots.hours import next_opening
 from inbox.bots.turn import Turn
-from inbox.events import Event
+from inbox.core.events import Event
 from inbox.i18n import _
 from inbox.models import Author, BotState, Delivery, Direction, Message, utcnow
 

@@ -15,8 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox.bots.config import BotConfig
 from inbox.bots.payloads import Action, sign
-from inbox.channels.base import Button
-from inbox.events import Event
+from inbox.core.events import Event
+from inbox.core.types import Button
 from inbox.models import BotState, Customer, Message, Thread
 from inbox.settings import Settings
 

@@ -9,8 +9,8 @@ import time
 
 from sqlalchemy import select
 
-from inbox.channels.base import AccountConfig, Channel, ChannelKind
 from inbox.channels.registry import build_channel
+from inbox.core.types import AccountConfig, Channel, ChannelKind
 from inbox.db import SessionFactory
 from inbox.models import ChannelAccount
 from inbox.settings import Settings

@@ -6,7 +6,7 @@ import importlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from inbox.channels.base import AccountConfig, Channel, ChannelKind
+from inbox.core.types import AccountConfig, Channel, ChannelKind
 
 if TYPE_CHECKING:
     from inbox.settings import Settings
@@ -15,13 +15,13 @@ AdapterFactory = Callable[[AccountConfig, "Settings"], Channel]
 
 # kind -> "module:factory"; imported lazily so that a missing optional client never breaks the others.
 ADAPTERS: dict[ChannelKind, str] = {
-    ChannelKind.TELEGRAM: "inbox.channels.telegram:TelegramChannel",
-    ChannelKind.SMS: "inbox.channels.sms:SMSChannel",
-    ChannelKind.VK: "inbox.channels.vk:VKChannel",
-    ChannelKind.EMAIL: "inbox.channels.email:EmailChannel",
+    ChannelKind.TELEGRAM: "inbox.channels.telegram.adapter:TelegramChannel",
+    ChannelKind.SMS: "inbox.channels.sms.adapter:SMSChannel",
+    ChannelKind.VK: "inbox.channels.vk.adapter:VKChannel",
+    ChannelKind.EMAIL: "inbox.channels.email.adapter:EmailChannel",
 }
 
-DEMO = "inbox.channels.demo:DemoChannel"
+DEMO = "inbox.channels.demo.adapter:DemoChannel"
 
 
 def build_channel(account: AccountConfig, settings: Settings) -> Channel:

@@ -19,6 +19,7 @@ from inbox.models.core import (
     Thread,
     ThreadStatus,
 )
+from inbox.models.customer_card import CustomerConsent, CustomField
 from inbox.models.identity import MergeLog
 from inbox.models.orders import (
     DRAFT,
@@ -72,7 +73,9 @@ __all__ = [
     "Category",
     "ChannelAccount",
     "Counter",
+    "CustomField",
     "Customer",
+    "CustomerConsent",
     "CustomerLabel",
     "Delivery",
     "Direction",

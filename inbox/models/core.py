@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -67,6 +67,8 @@ class Customer(Base):
     merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("customer.id"), index=True)
     tags: Mapped[list[Any]] = mapped_column(default=list)
     fields: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    birthday: Mapped[date | None] = mapped_column()
+    addresses: Mapped[list[Any]] = mapped_column(default=list)  # delivery addresses as typed, newest first
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -132,7 +134,7 @@ class Message(Base):
     reply_to_external_id: Mapped[str | None] = mapped_column(String(254))
     order_id: Mapped[int | None] = mapped_column(index=True)
     # Email conversation inside the thread (root Message-ID or inherited key) and the hashed normalised
-    # subject used to join letters whose threading headers were lost (inbox.email_links).
+    # subject used to join letters whose threading headers were lost (inbox.channels.email.links).
     email_conversation: Mapped[str | None] = mapped_column(String(254))
     email_topic: Mapped[str | None] = mapped_column(String(64))
     meta: Mapped[dict[str, Any]] = mapped_column(

@@ -18,16 +18,16 @@ from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from inbox.channels.base import Button
-from inbox.customers import live_customer, pick_identity
+from inbox.core.customers import live_customer, pick_identity
+from inbox.core.events import Event, EventBus
+from inbox.core.outbox import Draft, NoChannel, enqueue
+from inbox.core.types import Button
 from inbox.db import SessionFactory, transaction
-from inbox.events import Event, EventBus
 from inbox.models import Author, Delivery, Direction, Message, Order, Outbox, Thread, utcnow
 from inbox.orders import webhooks
 from inbox.orders.notify import NotificationRequest, channel_kind, plan_notification
 from inbox.orders.service import StatusChange
 from inbox.orders.signals import take_events
-from inbox.outbox import Draft, NoChannel, enqueue
 from inbox.settings import Settings
 
 T = TypeVar("T")

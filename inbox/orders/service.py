@@ -19,7 +19,7 @@ from typing import Any, cast
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from inbox.events import Event
+from inbox.core.events import Event
 from inbox.models import (
     DRAFT,
     Counter,

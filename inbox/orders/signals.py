@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from inbox.events import Event
+from inbox.core.events import Event
 
 _KEY = "inbox.orders.events"
 

@@ -1,4 +1,5 @@
-"""Per-customer order statistics for the customer card."""
+"""Per-customer order statistics for the order panel; money follows the one lifetime value definition in
+:mod:`inbox.customer_card.value`."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from inbox.customer_card.value import CANCEL_GROUP
 from inbox.models import DRAFT, Order
 from inbox.orders.statuses import load_statuses
 
@@ -28,8 +30,8 @@ class CustomerStats:
     completed: int
     cancelled: int
     active: int
-    total_spent: int  # kopecks, completed orders only
-    average_order_value: int  # kopecks, over completed orders; 0 when none
+    total_spent: int  # kopecks: the lifetime value (inbox.customer_card.value), orders not cancelled/returned
+    average_order_value: int  # kopecks, total_spent over those orders; 0 when none
     orders: list[OrderSummary] = field(default_factory=list)  # newest first, drafts included
 
 
@@ -51,11 +53,12 @@ async def customer_order_stats(session: AsyncSession, customer_id: int) -> Custo
         )
         if order.number is None:  # a draft, or a draft discarded before submit: not an order yet
             continue
+        if group == CANCEL_GROUP:
+            cancelled += 1
+            continue
+        spent += order.total
         if group == "complete":
             completed += 1
-            spent += order.total
-        elif group == "cancel":
-            cancelled += 1
         else:
             active += 1
     return CustomerStats(
@@ -64,6 +67,6 @@ async def customer_order_stats(session: AsyncSession, customer_id: int) -> Custo
         cancelled=cancelled,
         active=active,
         total_spent=spent,
-        average_order_value=spent // completed if completed else 0,
+        average_order_value=spent // (completed + active) if completed + active else 0,
         orders=summaries,
     )

@@ -21,14 +21,14 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ColumnElement, FunctionElement
 
+from inbox.core.events import Event, EventBus, manager_channel
+from inbox.core.threads import THREAD_FILTERS, BadFilter
 from inbox.db import SessionFactory
-from inbox.events import Event, EventBus, manager_channel
 from inbox.models import Order, OrderStatus, Thread, utcnow
 from inbox.orders import service
 from inbox.orders.conversation import Effects, after_status, run_order_action
 from inbox.orders.payments.offers import emit_unpaid
 from inbox.settings import Settings
-from inbox.threads import THREAD_FILTERS, BadFilter
 
 log = logging.getLogger(__name__)
 TICK_SECONDS = 60.0

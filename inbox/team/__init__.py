@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from inbox.events import Event, EventBus, manager_channel
+from inbox.core.events import Event, EventBus, manager_channel
 
 
 @dataclass(slots=True)

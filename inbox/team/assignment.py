@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from inbox.events import Event
+from inbox.core.events import Event
 from inbox.models import Author, Customer, Direction, Manager, Message, Thread, ThreadStatus, utcnow
 from inbox.team import Outcome
 from inbox.team.notifications import Kind, notify

@@ -7,8 +7,8 @@ import contextlib
 import logging
 import time
 
+from inbox.core.events import Event, EventBus, Listener
 from inbox.db import SessionFactory, transaction
-from inbox.events import Event, EventBus, Listener
 from inbox.team import publish
 from inbox.team.assignment import auto_assign
 from inbox.team.notifications import notify_waiting

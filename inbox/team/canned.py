@@ -62,6 +62,49 @@ async def create(
     return reply
 
 
+def check_body(body: str) -> None:
+    if not body.strip():
+        raise TeamError("a canned reply needs a text")
+    for m in PLACEHOLDER.finditer(body):
+        if m.group(1) == "order" and m.group(2) not in ORDER_FIELDS:
+            raise TeamError(f"unknown placeholder {m.group(0)}")
+
+
+async def editable(session: AsyncSession, reply_id: int, manager: Manager) -> CannedReply:
+    """The reply if this manager may change it: shared ones an admin, personal ones their owner."""
+    reply = await session.get(CannedReply, reply_id)
+    if reply is None:
+        raise NotFound(f"no canned reply {reply_id}")
+    if (reply.owner_id is None and manager.role != "admin") or reply.owner_id not in (None, manager.id):
+        raise TeamError("only an admin changes shared replies; personal ones only their owner")
+    return reply
+
+
+async def update(
+    session: AsyncSession, reply_id: int, manager: Manager, *, shortcut: str, title: str, body: str
+) -> CannedReply:
+    reply = await editable(session, reply_id, manager)
+    short = shortcut.strip().lstrip("/")
+    if not SHORTCUT.match(short):
+        raise TeamError("a shortcut is 1 to 40 letters, digits, - or _")
+    check_body(body)
+    owner = reply.owner_id
+    clash = await session.execute(
+        select(CannedReply.id).where(
+            CannedReply.shortcut == short,
+            CannedReply.id != reply.id,
+            CannedReply.owner_id.is_(None) if owner is None else CannedReply.owner_id == owner,
+        )
+    )
+    if clash.scalar_one_or_none() is not None:
+        raise TeamError(f"the shortcut /{short} is taken")
+    reply.shortcut = short
+    reply.title = title.strip() or short
+    reply.body = body
+    await session.flush()
+    return reply
+
+
 async def delete(session: AsyncSession, reply_id: int, manager: Manager) -> None:
     reply = await session.get(CannedReply, reply_id)
     if reply is None:

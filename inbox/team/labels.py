@@ -7,8 +7,8 @@ import re
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from inbox.core.events import Event
 from inbox.db import insert_for
-from inbox.events import Event
 from inbox.models import Customer, CustomerLabel, Label, Thread, ThreadLabel
 from inbox.team import Outcome
 from inbox.team.assignment import NotFound, TeamError

@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from inbox.core.security import check_password_strength, hash_password
 from inbox.models import Manager
-from inbox.security import check_password_strength, hash_password
 from inbox.team.assignment import NotFound, TeamError
 from inbox.team.audit import record
 

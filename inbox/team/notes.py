@@ -7,7 +7,7 @@ import re
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from inbox.events import Event
+from inbox.core.events import Event
 from inbox.models import Author, Customer, Direction, Manager, Message, Thread, utcnow
 from inbox.team import Outcome
 from inbox.team.assignment import NotFound, TeamError

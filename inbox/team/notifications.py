@@ -8,8 +8,8 @@ from enum import StrEnum
 from sqlalchemy import and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from inbox.core.events import Event
 from inbox.db import insert_for
-from inbox.events import Event
 from inbox.models import Customer, Notification, Thread, ThreadStatus, utcnow
 from inbox.team import Outcome
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -22,9 +23,9 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
 from inbox import __version__, i18n
+from inbox.core.events import EventBus, make_channels_plugin
+from inbox.core.kvstore import DatabaseStore
 from inbox.db import make_engine, make_session_factory
-from inbox.events import EventBus, make_channels_plugin
-from inbox.kvstore import DatabaseStore
 from inbox.settings import Settings
 from inbox.web import filters
 from inbox.web.auth import login, login_page, logout, require_manager, require_token
@@ -44,6 +45,27 @@ from inbox.web.views.webhooks import webhook, webhook_status
 from inbox.workers import Workers
 
 HERE = Path(__file__).parent
+SWAGGER_UI = "/swagger-ui"
+
+
+def swagger_ui_dir() -> Path:
+    """The Swagger UI dist files shipped by the swagger-ui-py package (served by us: no CDN, works
+    offline). Located without importing the package, whose __init__ wants web frameworks."""
+    spec = importlib.util.find_spec("swagger_ui")
+    if spec is None or spec.origin is None:
+        raise RuntimeError("the swagger-ui-py package is missing: pip install swagger-ui-py")
+    return Path(spec.origin).parent / "static"
+
+
+def swagger_plugin() -> SwaggerRenderPlugin:
+    return SwaggerRenderPlugin(
+        js_url=f"{SWAGGER_UI}/swagger-ui-bundle.js",
+        css_url=f"{SWAGGER_UI}/swagger-ui.css",
+        standalone_preset_js_url=f"{SWAGGER_UI}/swagger-ui-standalone-preset.js",
+        favicon=f"<link rel='icon' type='image/png' href='{SWAGGER_UI}/favicon-32x32.png'>",
+    )
+
+
 log = logging.getLogger(__name__)
 
 
@@ -143,6 +165,9 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> Litest
             create_static_files_router(
                 path="/static", directories=[HERE / "static"], include_in_schema=False
             ),
+            create_static_files_router(
+                path=SWAGGER_UI, directories=[swagger_ui_dir()], include_in_schema=False, name="swagger_ui"
+            ),
         ],
         plugins=[channels, HTMXPlugin()],
         template_config=TemplateConfig(instance=template_engine),
@@ -152,7 +177,7 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> Litest
                 store="sessions",
                 max_age=14 * 24 * 3600,
                 samesite="lax",
-                exclude=["/webhooks/", "/api/", "/healthz", "/static/"],
+                exclude=["/webhooks/", "/api/", "/healthz", "/static/", f"{SWAGGER_UI}/"],
             ).middleware
         ],
         stores={"sessions": DatabaseStore(factory, "sessions")},
@@ -160,7 +185,7 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> Litest
             secret=settings.secret_key, exclude=["/webhooks", "/api/", "/healthz"], cookie_samesite="strict"
         ),
         openapi_config=OpenAPIConfig(
-            title="inbox API", version=__version__, path="/api/schema", render_plugins=[SwaggerRenderPlugin()]
+            title="inbox API", version=__version__, path="/api/schema", render_plugins=[swagger_plugin()]
         ),
         lifespan=[lifespan],
         request_max_body_size=settings.max_upload_bytes + 1024 * 1024,

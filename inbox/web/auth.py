@@ -13,9 +13,9 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from inbox import i18n
+from inbox.core.security import token_digest, verify_password
 from inbox.db import transaction
 from inbox.models import ApiToken, Manager, utcnow
-from inbox.security import token_digest, verify_password
 from inbox.web.state import ctx
 
 AnyRequest = Request[Any, Any, Any]

@@ -57,6 +57,19 @@ def channel_label(kind: str | None) -> str:
     return CHANNEL_LABELS.get(kind or "", kind or "")
 
 
+ICON_NAME = re.compile(r"^[a-z0-9-]+$")
+
+
+def icon(name: str, label: str | None = None) -> Markup:
+    """An inline SVG icon from the sprite in static/icons.svg (no emoji: they need an emoji font).
+    Decorative unless ``label`` is given, which becomes its accessible name."""
+    if not ICON_NAME.match(name):
+        raise ValueError(f"bad icon name {name!r}")
+    aria = f'role="img" aria-label="{escape(label)}"' if label else 'aria-hidden="true"'
+    use = f'<use href="/static/icons.svg#i-{name}"></use>'
+    return Markup(f'<svg class="icon i-{name}" {aria} focusable="false">{use}</svg>')
+
+
 def register(env: Environment, timezone: str = "Europe/Moscow") -> None:
     global _tz
     _tz = ZoneInfo(timezone)
@@ -65,3 +78,4 @@ def register(env: Environment, timezone: str = "Europe/Moscow") -> None:
     env.filters["linkify"] = linkify
     env.filters["channel_label"] = channel_label
     env.filters["rub"] = money
+    env.globals["icon"] = icon

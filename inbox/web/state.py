@@ -8,8 +8,8 @@ from typing import Any
 from litestar import Request
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from inbox.core.events import EventBus
 from inbox.db import SessionFactory
-from inbox.events import EventBus
 from inbox.settings import Settings
 from inbox.workers import Workers
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -62,3 +62,27 @@ async def sign_in(page: Page, base: str, email: str, password: str) -> None:
     await page.fill("input[name=password]", password)
     await page.click("button[type=submit]")
     await page.wait_for_selector("#thread-list")
+
+
+CATALOG = Path(__file__).resolve().parents[1] / "fixtures" / "catalog" / "products.csv"
+
+
+@pytest.fixture(scope="session")
+def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One `inbox serve` on the demo shop (default configuration, bots on) with the test catalog, shared by
+    the browser tests that each work in their own demo conversation."""
+    from tests.server import ServeProcess, cli
+
+    tmp = tmp_path_factory.mktemp("demo-serve")
+    env = {
+        "INBOX_DATABASE_URL": f"sqlite+aiosqlite:///{tmp / 'demo.sqlite3'}",
+        "INBOX_DATA_DIR": str(tmp / "data"),
+    }
+    for args in (("db", "upgrade"), ("demo",), ("catalog", "import", str(CATALOG))):
+        done = cli(env, tmp, *args)
+        assert done.returncode == 0, done.stderr
+    server = ServeProcess(env, tmp).start()
+    try:
+        yield server.url
+    finally:
+        server.stop()

@@ -9,9 +9,9 @@ import pytest
 from playwright.async_api import Page, expect
 from sqlalchemy import select
 
+from inbox.core.security import hash_password
 from inbox.db import SessionFactory, transaction
 from inbox.models import Customer, Manager
-from inbox.security import hash_password
 from inbox.settings import Settings
 from tests.e2e.conftest import shot_path, sign_in
 from tests.integration.test_merge_api import people, served  # noqa: F401  (fixture + server)

@@ -10,15 +10,15 @@ from typing import Any
 from sqlalchemy import func, select
 
 from inbox.bots import BotEngine
-from inbox.channels.base import WebhookRequest
 from inbox.channels.hub import ChannelHub
+from inbox.core.events import Event, EventBus
+from inbox.core.ingest import InboundProcessor, store_raw
+from inbox.core.outbox import Dispatcher
+from inbox.core.types import WebhookRequest
 from inbox.db import SessionFactory, transaction
-from inbox.events import Event, EventBus
-from inbox.ingest import InboundProcessor, store_raw
 from inbox.models import Author, BotState, ChannelAccount, Identity, Message, Product, Stock
 from inbox.orders.statuses import ensure_defaults
 from inbox.orders.stock import warehouse_by_code
-from inbox.outbox import Dispatcher
 from inbox.settings import Settings
 from tests.emulators import vk as vk_emu
 from tests.emulators.sms import SMSEmulator

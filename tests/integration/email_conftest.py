@@ -12,8 +12,8 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
-from inbox.channels.base import AccountConfig, ChannelKind, RawEvent
-from inbox.channels.email import EmailChannel
+from inbox.channels.email.adapter import EmailChannel
+from inbox.core.types import AccountConfig, ChannelKind, RawEvent
 from inbox.settings import Settings
 from tests import services
 from tests.dovecot import Dovecot

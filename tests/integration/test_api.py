@@ -8,10 +8,10 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from inbox.core.security import new_api_token, token_digest
 from inbox.db import SessionFactory, transaction
 from inbox.demo import seed
 from inbox.models import ApiToken
-from inbox.security import new_api_token, token_digest
 from inbox.settings import Settings
 from tests.server import threaded_server
 

@@ -18,10 +18,10 @@ from sqlalchemy import select, update
 
 from inbox.bots import hand_back, import_config
 from inbox.bots.config import DAYS
-from inbox.channels.base import ChannelKind, InboundMessage, RawEvent
-from inbox.channels.email_account import email_account_config
+from inbox.channels.email.account import email_account_config
+from inbox.core.ingest import apply_message, store_raw
+from inbox.core.types import ChannelKind, InboundMessage, RawEvent
 from inbox.db import SessionFactory, transaction
-from inbox.ingest import apply_message, store_raw
 from inbox.models import Author, Category, Customer, Direction, Manager, Message, Product, Thread
 from inbox.orders import service
 from inbox.settings import Settings
@@ -147,7 +147,7 @@ async def test_vk_handoff_by_button_and_release_when_closed(world: World, vk: VK
     async with transaction(world.factory) as s:
         thread = (await s.execute(select(Thread).where(Thread.customer_id == customer_id))).scalar_one()
         thread.status = "closed"
-    from inbox.events import Event
+    from inbox.core.events import Event
 
     await world.bus.publish(
         Event("thread.updated", thread_id=thread.id, customer_id=customer_id, data={"status": "closed"})
@@ -358,7 +358,7 @@ async def test_concurrent_turns_of_one_customer_both_land(world: World, settings
     import asyncio
 
     from inbox.bots import BotEngine
-    from inbox.events import Event
+    from inbox.core.events import Event
 
     account_id = world.accounts["sms"]
     ids = []

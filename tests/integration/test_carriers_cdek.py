@@ -14,11 +14,11 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from inbox.core.security import hash_password, new_api_token, token_digest
 from inbox.db import SessionFactory, transaction
 from inbox.models import ApiToken, CarrierAccount, Manager, Message, Order, Shipment
 from inbox.orders.carriers.tracking import path_to
 from inbox.orders.statuses import load_statuses
-from inbox.security import hash_password, new_api_token, token_digest
 from inbox.settings import Settings
 from tests.emulators.cdek import CdekEmulator
 from tests.emulators.telegram import TelegramEmulator, text_update

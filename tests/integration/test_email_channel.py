@@ -13,17 +13,17 @@ from pathlib import Path
 
 import pytest
 
-from inbox.channels.base import (
+from inbox.channels.email.adapter import EmailChannel
+from inbox.channels.email.conversations import Letter, group_conversations
+from inbox.channels.email.imap import ImapConfig, ImapError, ImapSession, Progress
+from inbox.channels.email.parse import parse_email
+from inbox.core.types import (
     Attachment,
     InboundMessage,
     OutboundMessage,
     PermanentSendError,
     TransientSendError,
 )
-from inbox.channels.email import EmailChannel
-from inbox.channels.email_imap import ImapConfig, ImapError, ImapSession, Progress
-from inbox.channels.email_parse import parse_email
-from inbox.email_threading import Letter, group_conversations
 from inbox.settings import Settings
 from tests import services
 from tests.dovecot import Dovecot

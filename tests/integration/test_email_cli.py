@@ -11,9 +11,9 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from inbox.channels.hub import ChannelHub
+from inbox.core.events import EventBus
+from inbox.core.ingest import InboundProcessor
 from inbox.db import make_session_factory
-from inbox.events import EventBus
-from inbox.ingest import InboundProcessor
 from inbox.models import ChannelAccount, InboundEvent, Message
 from inbox.settings import Settings
 from tests.dovecot import Dovecot

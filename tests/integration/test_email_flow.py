@@ -13,17 +13,17 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from inbox.channels.base import RawEvent
-from inbox.channels.email import EmailChannel
+from inbox.channels.email.adapter import EmailChannel
+from inbox.channels.email.links import OrderLinkError, set_order_link
+from inbox.channels.email.reply import AutoAnswerRefused, email_reply_meta, may_answer_automatically
 from inbox.channels.hub import ChannelHub
+from inbox.core.events import EventBus
+from inbox.core.ingest import InboundProcessor, store_raw
+from inbox.core.outbox import Dispatcher, Draft, enqueue
+from inbox.core.security import hash_password
+from inbox.core.types import RawEvent
 from inbox.db import SessionFactory, transaction
-from inbox.email_links import OrderLinkError, set_order_link
-from inbox.email_reply import AutoAnswerRefused, email_reply_meta, may_answer_automatically
-from inbox.events import EventBus
-from inbox.ingest import InboundProcessor, store_raw
 from inbox.models import Author, ChannelAccount, Customer, Manager, Message, Order, Outbox, Thread
-from inbox.outbox import Dispatcher, Draft, enqueue
-from inbox.security import hash_password
 from inbox.settings import Settings
 from inbox.workers import DbPollState
 from tests.dovecot import Dovecot
@@ -357,6 +357,45 @@ async def test_auto_reply_is_badged_and_never_answered_by_a_bot(mailbox: Mailbox
     await mailbox.dispatch()
     (sent,) = sent_letters(mailbox.smtp)
     assert sent["In-Reply-To"] == "<q1@example.org>" and sent["Subject"] == "Re: Счёт"
+
+
+async def test_reply_threads_onto_the_last_letter_a_person_wrote(mailbox: Mailbox) -> None:
+    """The newest letters of the thread are an auto-reply in a conversation of its own (no threading
+    headers) and bulk mail: the manager's answer still goes to the customer's own letter."""
+    await mailbox.deliver(letter("r1@example.org", "Счёт", "Пришлите счёт, пожалуйста"))
+    await mailbox.deliver(
+        letter(
+            "auto2@example.org",
+            "Автоответ: Счёт",
+            "Я в отпуске до понедельника.",
+            date="Mon, 23 Nov 2026 10:05:00 +0300",
+            Auto_Submitted="auto-replied",
+        ),
+        letter(
+            "bulk2@example.org",
+            "Новости недели",
+            "Рассылка",
+            date="Mon, 23 Nov 2026 10:06:00 +0300",
+            Precedence="bulk",
+        ),
+    )
+    r1, auto, bulk = [
+        await mailbox.by_mid(m) for m in ("r1@example.org", "auto2@example.org", "bulk2@example.org")
+    ]
+    assert auto.meta["auto"] is True and bulk.meta["auto"] is True and r1.thread_id == auto.thread_id
+    async with mailbox.factory() as session:
+        meta = await email_reply_meta(session, r1.thread_id)
+        assert meta["in_reply_to"] == "r1@example.org" and meta["subject"] == "Re: Счёт"
+        chosen = await email_reply_meta(session, r1.thread_id, reply_to=auto.id)  # picked by mistake
+        assert chosen["in_reply_to"] == "r1@example.org"
+    async with transaction(mailbox.factory) as session:
+        thread = await session.get(Thread, r1.thread_id)
+        assert thread is not None
+        await enqueue(session, thread, Draft(text="Счёт во вложении.", channel="email"))
+    await mailbox.dispatch()
+    (sent,) = sent_letters(mailbox.smtp)
+    assert sent["In-Reply-To"] == "<r1@example.org>" and sent["Subject"] == "Re: Счёт"
+    assert "auto2@example.org" not in str(sent["References"])
 
 
 async def test_merged_customer_orders_count_as_own(mailbox: Mailbox) -> None:

@@ -10,9 +10,8 @@ from pathlib import Path
 import pytest
 from aiosmtpd.controller import Controller
 
-from inbox.channels.base import OutboundMessage, PermanentSendError
-from inbox.channels.email import EmailChannel
-from inbox.channels.email_imap import (
+from inbox.channels.email.adapter import EmailChannel
+from inbox.channels.email.imap import (
     FetchedMessage,
     FolderState,
     ImapConfig,
@@ -20,6 +19,7 @@ from inbox.channels.email_imap import (
     ImapSession,
     ImapSync,
 )
+from inbox.core.types import OutboundMessage, PermanentSendError
 from inbox.settings import Settings
 from tests import services
 from tests.dovecot import Dovecot

@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 
-from inbox.channels.base import ChannelKind, ContactHints, InboundEdit, InboundMessage, RawEvent
+from inbox.core.ingest import EditTargetMissing, apply_edit, apply_message, store_raw
+from inbox.core.types import ChannelKind, ContactHints, InboundEdit, InboundMessage, RawEvent
 from inbox.db import SessionFactory, transaction
-from inbox.ingest import EditTargetMissing, apply_edit, apply_message, store_raw
 from inbox.models import ChannelAccount, Customer, Identity, InboundEvent, Message, Thread
 
 T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)

@@ -6,8 +6,8 @@ from datetime import timedelta
 
 from sqlalchemy import func, select, update
 
+from inbox.core.kvstore import DatabaseStore
 from inbox.db import SessionFactory, transaction
-from inbox.kvstore import DatabaseStore
 from inbox.models import KeyValue, utcnow
 
 

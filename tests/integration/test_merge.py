@@ -10,10 +10,8 @@ import pytest
 from sqlalchemy import func, select
 
 from inbox import models
-from inbox.channels.base import ChannelKind, ContactHints, InboundMessage
-from inbox.db import SessionFactory, transaction
-from inbox.ingest import apply_message
-from inbox.merge import (
+from inbox.core.ingest import apply_message
+from inbox.core.merge import (
     BadRequest,
     NotFound,
     Refused,
@@ -25,6 +23,8 @@ from inbox.merge import (
     split_identity,
     suggest_duplicates,
 )
+from inbox.core.types import ChannelKind, ContactHints, InboundMessage
+from inbox.db import SessionFactory, transaction
 from inbox.models import ChannelAccount, Customer, Direction, Identity, MergeLog, Message, Thread
 
 T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)

@@ -16,11 +16,11 @@ import uvicorn
 from litestar import Litestar, Router
 from sqlalchemy import select
 
-from inbox.channels.base import ChannelKind, ContactHints, InboundMessage
+from inbox.core.ingest import apply_message
+from inbox.core.security import hash_password, new_api_token, token_digest
+from inbox.core.types import ChannelKind, ContactHints, InboundMessage
 from inbox.db import SessionFactory, transaction
-from inbox.ingest import apply_message
 from inbox.models import ApiToken, ChannelAccount, Identity, Manager, Message, Thread
-from inbox.security import hash_password, new_api_token, token_digest
 from inbox.settings import Settings
 from inbox.web.auth import require_manager, require_token
 from inbox.web.views.customers import CustomersController

@@ -10,14 +10,14 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import select
 
-from inbox.channels.base import ChannelKind, ContactHints, InboundMessage
 from inbox.channels.hub import ChannelHub
+from inbox.core.events import EventBus
+from inbox.core.ingest import apply_message
+from inbox.core.merge import choose_preferred_channel, merge_customers, suggest_duplicates
+from inbox.core.outbox import Dispatcher, Draft, enqueue
+from inbox.core.types import ChannelKind, ContactHints, InboundMessage
 from inbox.db import SessionFactory, transaction
-from inbox.events import EventBus
-from inbox.ingest import apply_message
-from inbox.merge import choose_preferred_channel, merge_customers, suggest_duplicates
 from inbox.models import ChannelAccount, Direction, Identity, Message, Thread
-from inbox.outbox import Dispatcher, Draft, enqueue
 from inbox.settings import Settings
 from tests.emulators.sms import SMSEmulator
 from tests.emulators.telegram import DEFAULT_TOKEN, TelegramEmulator

@@ -8,9 +8,9 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from inbox.core.security import new_api_token, token_digest
 from inbox.db import SessionFactory, transaction
 from inbox.models import ApiToken, Customer, Message, Order, Stock, Thread
-from inbox.security import new_api_token, token_digest
 from inbox.settings import Settings
 from tests.orders_factories import World, make_world
 from tests.server import threaded_server
@@ -66,19 +66,26 @@ async def test_products_upsert_list_and_stock_batch(api: Server) -> None:
     assert "name and a price" in body["errors"][0]["reason"]
     assert client.put("/api/v1/products", json=[{"sku": "X", "colour": "red"}]).status_code == 400
 
-    stock = client.put(
+    good = [{"sku": "C-3", "on_hand": 5}, {"sku": "A-1", "on_hand": 10}]
+    refused = client.put(
         "/api/v1/stock",
         json=[
-            {"sku": "C-3", "on_hand": 5},
-            {"sku": "A-1", "on_hand": 10},
+            *good,
             {"sku": "NOPE", "on_hand": 1},
             {"sku": "B-2", "warehouse": "far", "on_hand": 1},
-            {"sku": "B-2", "on_hand": -3},
+            {"sku": "B-2", "on_hand": -5},
         ],
-    ).json()
-    assert (stock["updated"], stock["unchanged"]) == (1, 1)
-    reasons = {e["index"]: e["reason"] for e in stock["errors"]}
-    assert "unknown sku" in reasons[2] and "unknown warehouse" in reasons[3] and "non-negative" in reasons[4]
+    )
+    assert refused.status_code == 422, refused.text  # one bad line refuses the batch; nothing applied
+    detail = refused.json()["detail"]
+    assert "line 4 (sku B-2)" in detail and "non-negative" in detail and "nothing applied" in detail
+    reasons = {e["index"]: (e["sku"], e["reason"]) for e in refused.json()["extra"]["errors"]}
+    assert set(reasons) == {2, 3, 4} and reasons[4][0] == "B-2"
+    assert "unknown sku" in reasons[2][1] and "unknown warehouse" in reasons[3][1]
+    c3_before = next(p for p in client.get("/api/v1/products").json()["items"] if p["sku"] == "C-3")
+    assert c3_before["available"] == 0
+    stock = client.put("/api/v1/stock", json=good)
+    assert stock.status_code == 200 and (stock.json()["updated"], stock.json()["unchanged"]) == (1, 1)
 
     first = client.get("/api/v1/products", params={"limit": 2}).json()
     assert len(first["items"]) == 2 and first["next"]
@@ -211,8 +218,8 @@ async def test_patch_status_tracking_and_refusals(api: Server) -> None:
     )
     assert bad_carrier.status_code == 404
     # ERP sync may not count below what orders reserve
-    below = client.put("/api/v1/stock", json=[{"sku": "B-2", "on_hand": 1}]).json()
-    assert "below_reserved" in below["errors"][0]["reason"]
+    below = client.put("/api/v1/stock", json=[{"sku": "B-2", "on_hand": 1}])
+    assert below.status_code == 422 and "below_reserved" in below.json()["extra"]["errors"][0]["reason"]
     done = client.patch(f"/api/v1/orders/{number}", json={"status": "delivered"}).json()
     assert done["status"] == "delivered"
     assert await _stock(factory, world.products["B-2"], world.warehouse_id) == (1, 0)  # written off

@@ -15,13 +15,13 @@ import pytest
 from aiohttp import web
 from sqlalchemy import select
 
+from inbox.core.events import EventBus
+from inbox.core.security import new_api_token, token_digest
 from inbox.db import SessionFactory, transaction
-from inbox.events import EventBus
 from inbox.models import ApiToken, Message, Order, Outbox
 from inbox.orders import service
 from inbox.orders.conversation import Effects, after_status, run_order_action
 from inbox.orders.webhooks import DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER, verify
-from inbox.security import new_api_token, token_digest
 from inbox.settings import Settings
 from tests.emulators.telegram import TelegramEmulator, text_update, user
 from tests.integration.test_telegram_flow import add_account

@@ -13,13 +13,13 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from inbox.core.security import hash_password
 from inbox.db import SessionFactory, transaction
 from inbox.models import Customer, Identity, Manager, Message, Order, PaymentAccount, Thread
 from inbox.orders import service
 from inbox.orders.conversation import Effects, after_status, run_order_action
 from inbox.orders.payments.links import send_payment_link
 from inbox.orders.payments.service import payment_link
-from inbox.security import hash_password
 from inbox.settings import Settings
 from tests.emulators.sms import SMSEmulator
 from tests.emulators.telegram import TelegramEmulator, text_update

@@ -10,8 +10,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from inbox.core.events import Event
 from inbox.db import SessionFactory, transaction
-from inbox.events import Event
 from inbox.models import Message, NotificationSent, Order, PaymentAccount, utcnow
 from inbox.orders.timers import OrderTimers
 from inbox.settings import Settings

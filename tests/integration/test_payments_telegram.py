@@ -95,7 +95,7 @@ async def _order(factory: SessionFactory, settings: Settings, products: dict[str
         await after_status(session, fx, change, notify=False)
         return change.order
 
-    from inbox.events import EventBus
+    from inbox.core.events import EventBus
 
     return await run_order_action(factory, EventBus(), settings, action)
 

@@ -16,9 +16,9 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from inbox.core.security import new_api_token, token_digest
 from inbox.db import SessionFactory, transaction
 from inbox.models import ApiToken, Message, Order, Outbox, PaymentAccount
-from inbox.security import new_api_token, token_digest
 from inbox.settings import Settings
 from tests.emulators.yookassa import YooKassaEmulator
 from tests.orders_factories import World, make_world

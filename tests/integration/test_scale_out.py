@@ -11,8 +11,8 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
+from inbox.core.events import EventBus
 from inbox.db import make_engine, make_session_factory
-from inbox.events import EventBus
 from inbox.settings import Settings
 from inbox.workers import Workers
 from tests import services

@@ -10,12 +10,12 @@ import pytest
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from inbox.core.threads import ThreadFilter, thread_list_query
 from inbox.db import SessionFactory, is_postgres, transaction
 from inbox.demo import seed
 from inbox.models import ChannelAccount, Customer, Identity, Message, Thread, utcnow
-from inbox.search import START, STOP, BadQuery, customer_id_queries, marked, message_query, search
 from inbox.team import notes
-from inbox.threads import ThreadFilter, thread_list_query
+from inbox.team.search import START, STOP, BadQuery, customer_id_queries, marked, message_query, search
 
 
 @pytest.fixture

@@ -23,7 +23,9 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from inbox.channels.base import (
+from inbox.channels.sms.adapter import SMSChannel
+from inbox.channels.sms.providers import MediaUnavailable, SMSConfigError
+from inbox.core.types import (
     AccountConfig,
     Attachment,
     Button,
@@ -37,8 +39,6 @@ from inbox.channels.base import (
     WebhookRejected,
     WebhookRequest,
 )
-from inbox.channels.sms import SMSChannel
-from inbox.channels.sms_providers import MediaUnavailable, SMSConfigError
 from inbox.settings import Settings
 from tests.emulators.sms import SMSEmulator
 from tests.services import free_port

@@ -10,9 +10,9 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from inbox.core.outbox import Draft, enqueue
 from inbox.db import SessionFactory, transaction
 from inbox.models import ChannelAccount, Customer, InboundEvent, Message, Thread
-from inbox.outbox import Draft, enqueue
 from inbox.settings import Settings
 from tests.emulators.sms import SMSEmulator
 from tests.integration.test_telegram_flow import eventually, messages

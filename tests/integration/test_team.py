@@ -8,6 +8,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
+from inbox.core.security import hash_password
+from inbox.core.threads import ThreadFilter, list_threads
 from inbox.db import SessionFactory, transaction
 from inbox.demo import DEMO_EMAIL, seed
 from inbox.models import (
@@ -21,11 +23,9 @@ from inbox.models import (
     Thread,
     utcnow,
 )
-from inbox.security import hash_password
 from inbox.team import assignment, canned, labels, managers, notes, notifications, presence
 from inbox.team.assignment import TeamError
 from inbox.team.settings import set_options
-from inbox.threads import ThreadFilter, list_threads
 
 
 async def make_manager(factory: SessionFactory, email: str, name: str, role: str = "manager") -> int:
@@ -283,7 +283,7 @@ async def test_managers_admin_actions_are_audited(
 
 
 async def test_dashboard_numbers(factory: SessionFactory) -> None:
-    from inbox.stats import dashboard, period
+    from inbox.team.stats import dashboard, period
 
     a = await make_manager(factory, "a@shop.example", "Анна")
     t0 = utcnow() - timedelta(hours=3)
@@ -351,7 +351,7 @@ async def test_dashboard_numbers(factory: SessionFactory) -> None:
 async def test_customer_message_wakes_snoozed_thread_and_round_robin_assigns(
     factory: SessionFactory, shop: tuple[int, dict[str, int]]
 ) -> None:
-    from inbox.events import Event, EventBus
+    from inbox.core.events import Event, EventBus
     from inbox.team.background import auto_assign_listener
 
     admin, threads = shop
@@ -372,8 +372,8 @@ async def test_customer_message_wakes_snoozed_thread_and_round_robin_assigns(
     async with factory() as session:
         assert (await session.get(Thread, anna)).snoozed_until is not None  # type: ignore[union-attr]
     # A real customer message: ingest wakes the snoozed thread, the listener assigns it round robin.
-    from inbox.channels.base import ChannelKind, InboundMessage
-    from inbox.ingest import apply_message
+    from inbox.core.ingest import apply_message
+    from inbox.core.types import ChannelKind, InboundMessage
     from inbox.models import Identity
 
     async with transaction(factory) as session:

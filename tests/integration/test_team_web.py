@@ -14,10 +14,10 @@ import pytest
 from sqlalchemy import func, select
 
 from inbox.channels.checks import CheckFailed, check_connection
+from inbox.core.security import hash_password
 from inbox.db import SessionFactory, transaction
 from inbox.demo import DEMO_EMAIL, DEMO_PASSWORD, seed
 from inbox.models import AuditLog, ChannelAccount, Manager, Message, Outbox
-from inbox.security import hash_password
 from inbox.settings import Settings
 from inbox.web.app import create_app
 from tests.emulators.telegram import TelegramEmulator

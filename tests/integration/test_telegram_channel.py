@@ -16,7 +16,15 @@ import httpx
 import pytest
 from aiohttp import web
 
-from inbox.channels.base import (
+from inbox.channels.splitting import utf16_len
+from inbox.channels.telegram.adapter import (
+    AttachmentFetchError,
+    AttachmentTooLarge,
+    TelegramChannel,
+    TelegramConfigError,
+)
+from inbox.channels.telegram.updates import TelegramPayloadError
+from inbox.core.types import (
     AccountConfig,
     Attachment,
     Button,
@@ -31,14 +39,6 @@ from inbox.channels.base import (
     WebhookRejected,
     WebhookRequest,
 )
-from inbox.channels.splitting import utf16_len
-from inbox.channels.telegram import (
-    AttachmentFetchError,
-    AttachmentTooLarge,
-    TelegramChannel,
-    TelegramConfigError,
-)
-from inbox.channels.telegram_updates import TelegramPayloadError
 from inbox.settings import Settings
 from tests.emulators.telegram import DEFAULT_TOKEN, TelegramEmulator, text_update
 from tests.services import free_port

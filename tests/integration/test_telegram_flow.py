@@ -11,9 +11,9 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from inbox.core.security import new_api_token, token_digest
 from inbox.db import SessionFactory, transaction
 from inbox.models import ApiToken, ChannelAccount, Customer, InboundEvent, KeyValue, Message
-from inbox.security import new_api_token, token_digest
 from inbox.settings import Settings
 from tests.emulators.telegram import (
     DEFAULT_TOKEN,
@@ -245,8 +245,8 @@ async def test_rate_limit_is_waited_out_and_blocked_bot_fails_visibly(
 async def test_restart_processes_what_was_committed_but_not_processed(
     factory: SessionFactory, settings: Settings, emulator: TelegramEmulator
 ) -> None:
-    from inbox.channels.base import RawEvent
-    from inbox.ingest import store_raw
+    from inbox.core.ingest import store_raw
+    from inbox.core.types import RawEvent
 
     account_id = await add_account(factory, emulator, "webhook", public_url="http://127.0.0.1:9")
     # Committed by a process that died before processing them:

@@ -15,7 +15,10 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from inbox.channels.base import (
+from inbox.channels.vk.adapter import AttachmentFetchError, VKChannel, VKChannelError
+from inbox.channels.vk.events import CallbackRef, VKPayloadError
+from inbox.channels.vk.outbound import random_id
+from inbox.core.types import (
     AccountConfig,
     Attachment,
     Button,
@@ -30,9 +33,6 @@ from inbox.channels.base import (
     WebhookRejected,
     WebhookRequest,
 )
-from inbox.channels.vk import AttachmentFetchError, VKChannel, VKChannelError
-from inbox.channels.vk_events import CallbackRef, VKPayloadError
-from inbox.channels.vk_outbound import random_id
 from inbox.settings import Settings
 from tests import services
 from tests.emulators import vk as emu

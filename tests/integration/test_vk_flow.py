@@ -11,9 +11,9 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from inbox.core.outbox import Draft, enqueue
 from inbox.db import SessionFactory, transaction
 from inbox.models import ChannelAccount, InboundEvent, Message, Thread
-from inbox.outbox import Draft, enqueue
 from inbox.settings import Settings
 from tests.emulators.vk import VKEmulator, message, message_new
 from tests.integration.test_telegram_flow import eventually, messages

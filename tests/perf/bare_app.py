@@ -39,4 +39,12 @@ if __name__ == "__main__":
     parser.add_argument("--db", required=True)
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
-    uvicorn.run(build(args.db), host="127.0.0.1", port=args.port, log_level="warning")
+    # The same uvicorn settings as `inbox serve`.
+    uvicorn.run(
+        build(args.db),
+        host="127.0.0.1",
+        port=args.port,
+        log_level="warning",
+        proxy_headers=True,
+        timeout_graceful_shutdown=5,
+    )

@@ -37,12 +37,12 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from inbox.channels.base import RawEvent
-from inbox.channels.email import EmailChannel
+from inbox.channels.email.adapter import EmailChannel
 from inbox.channels.hub import ChannelHub
+from inbox.core.events import EventBus
+from inbox.core.ingest import InboundProcessor, store_raw
+from inbox.core.types import RawEvent
 from inbox.db import make_engine, make_session_factory, transaction
-from inbox.events import EventBus
-from inbox.ingest import InboundProcessor, store_raw
 from inbox.migrate import upgrade
 from inbox.models import ChannelAccount, Message
 from inbox.settings import Settings

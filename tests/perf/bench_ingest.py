@@ -1,66 +1,107 @@
-"""Ingest benchmark (issue 2): in one run and under the same load generator, on SQLite and PostgreSQL,
-  (a) a bare Litestar endpoint doing one INSERT per request (the baseline), and
-  (b) our Telegram webhook ingest end to end: secret check, raw event committed before the 200, then the
-      processor turns it into customer / identity / thread / message rows.
-Prints msgs/s for each and the ratio b/a.  Run: python -m tests.perf.bench_ingest [--n 5000]
+"""Ingest benchmark: Telegram webhook (500 customers) driven by `wrk -c32` against, in the same run and on the
+same database and server settings, the bare one-INSERT Litestar endpoint (`bare_app`).
+
+Figures per database: acknowledged rate and p99 of the acknowledgement, sustained rate (acknowledged and
+processed into messages, backlog drained), single-request latency (`wrk -c1`), and the sustained rate with
+the bot on. Run: python -m tests.perf.bench_ingest [--seconds 15] [--profile DIR] [--only sqlite|postgresql]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import func, select
 
 from inbox.db import make_engine, make_session_factory, transaction
 from inbox.migrate import upgrade
-from inbox.models import ChannelAccount, Message
+from inbox.models import ChannelAccount, InboundEvent
 from tests import services
-from tests.emulators.telegram import DEFAULT_TOKEN, TelegramEmulator, text_update
-from tests.perf.loadgen import post_many
+from tests.emulators.telegram import DEFAULT_TOKEN, TelegramEmulator
+from tests.perf.profile import start_profile, summarize
+from tests.perf.table import Row
+from tests.perf.wrk import WrkResult, run_wrk
 from tests.server import wait_http
 
 SECRET = "bench-secret"
-
-
 ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = "telegram_update.lua"
 
 
 def spawn(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PYTHONPATH": str(ROOT), **env}
-    return subprocess.Popen(args, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = open(cwd / "server.log", "ab")  # noqa: SIM115 - closed with the process
+    return subprocess.Popen(args, env=env, cwd=cwd, stdout=log, stderr=log)
 
 
-def update_body(i: int) -> bytes:
-    upd = text_update(100_000 + i % 500, f"Сообщение номер {i}: где мой заказ?", message_id=i + 1)
-    return json.dumps({"update_id": 10_000_000 + i, **upd}, ensure_ascii=False).encode()
-
-
-async def baseline(url: str, n: int, workdir: Path) -> float:
-    port = services.free_port()
-    proc = spawn([sys.executable, "-m", "tests.perf.bare_app", "--db", url, "--port", str(port)], {}, workdir)
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
     try:
-        wait_http(f"http://127.0.0.1:{port}/ingest", timeout=30)
-        await post_many(f"http://127.0.0.1:{port}/ingest", 200, update_body)  # warm-up
-        result = await post_many(f"http://127.0.0.1:{port}/ingest", n, lambda i: update_body(i + 1_000_000))
-        assert result.errors == 0, result.statuses
-        return result.rps
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
+
+@dataclass(frozen=True)
+class Measured:
+    loaded: WrkResult  # wrk -c32
+    serial: WrkResult  # wrk -c1, back to back
+    single: WrkResult  # wrk -c1, one request every SPACED_MS
+    sustained: float | None = None  # acknowledged and processed per second (ours only)
+    rss_mb: float | None = None
+
+
+SPACED_MS = 25  # the pause between single requests: each meets a server that is done with the previous one
+
+
+async def _wrk(
+    url: str, *, connections: int, seconds: float, offset: int, secret: str = "", delay_ms: int = 0
+) -> WrkResult:
+    env = {
+        "BENCH_OFFSET": str(offset),
+        "BENCH_SECRET": secret,
+        "BENCH_CUSTOMERS": "500",
+        "BENCH_DELAY_MS": str(delay_ms),
+    }
+    return await asyncio.to_thread(run_wrk, url, SCRIPT, connections=connections, seconds=seconds, env=env)
+
+
+async def bare(db_url: str, work: Path, seconds: float) -> Measured:
+    port = services.free_port()
+    proc = spawn([sys.executable, "-m", "tests.perf.bare_app", "--db", db_url, "--port", str(port)], {}, work)
+    url = f"http://127.0.0.1:{port}/ingest"
+    try:
+        await asyncio.to_thread(wait_http, url, 30)
+        await _wrk(url, connections=32, seconds=2, offset=0)  # warm-up
+        loaded = await _wrk(url, connections=32, seconds=seconds, offset=10_000_000)
+        serial = await _wrk(url, connections=1, seconds=max(3, seconds / 3), offset=20_000_000)
+        single = await _wrk(
+            url, connections=1, seconds=max(3, seconds / 3), offset=30_000_000, delay_ms=SPACED_MS
+        )
+        return Measured(loaded, serial, single)
     finally:
-        proc.terminate()
-        proc.wait(10)
+        stop(proc)
 
 
-async def ours(url: str, n: int, workdir: Path, emulator: TelegramEmulator) -> tuple[float, float]:
-    """Returns (acknowledged/s, fully processed msgs/s)."""
-    await asyncio.to_thread(upgrade, url)
-    engine = make_engine(url)
+async def ours(
+    db_url: str,
+    work: Path,
+    emulator: TelegramEmulator,
+    seconds: float,
+    *,
+    bots: bool,
+    profile: Path | None = None,
+) -> Measured:
+    await asyncio.to_thread(upgrade, db_url)
+    engine = make_engine(db_url)
     factory = make_session_factory(engine)
     port = services.free_port()
     async with transaction(factory) as session:
@@ -79,83 +120,211 @@ async def ours(url: str, n: int, workdir: Path, emulator: TelegramEmulator) -> t
         await session.flush()
         account_id = row.id
     env = {
-        "INBOX_DATABASE_URL": url,
-        "INBOX_DATA_DIR": str(workdir / "data"),
+        "INBOX_DATABASE_URL": db_url,
+        "INBOX_DATA_DIR": str(work / "data"),
         "INBOX_SECRET_KEY": "bench-secret-key-0123456789",
-        "INBOX_BOTS": "off",
+        "INBOX_BOTS": "on" if bots else "off",
     }
-    proc = spawn([sys.executable, "-m", "inbox.cli", "serve", "--port", str(port)], env, workdir)
+    proc = spawn([sys.executable, "-m", "inbox.cli", "serve", "--port", str(port)], env, work)
     hook = f"http://127.0.0.1:{port}/webhooks/telegram/{account_id}"
-    headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
     try:
-        wait_http(f"http://127.0.0.1:{port}/healthz", timeout=30)
-        warm = await post_many(hook, 200, update_body, headers=headers)
-        assert warm.errors == 0, warm.statuses
-        await _wait_messages(factory, 200)
+        await asyncio.to_thread(wait_http, f"http://127.0.0.1:{port}/healthz", 60)
+        warm = await _wrk(hook, connections=32, seconds=2, offset=0, secret=SECRET)
+        if warm.errors:
+            raise RuntimeError(f"warm-up: {warm.errors} of {warm.requests} requests failed")
+        await drained(factory)
+        spy = start_profile(proc.pid, profile, seconds) if profile is not None else None
         started = time.perf_counter()
-        result = await post_many(hook, n, lambda i: update_body(i + 1_000_000), headers=headers)
-        assert result.errors == 0, result.statuses
-        await _wait_messages(factory, 200 + n)
-        processed = n / (time.perf_counter() - started)
-        return result.rps, processed
+        loaded = await _wrk(hook, connections=32, seconds=seconds, offset=10_000_000, secret=SECRET)
+        rss = rss_mb(proc.pid)
+        await drained(factory)
+        sustained = loaded.ok / (time.perf_counter() - started)
+        if spy is not None:
+            spy.wait(60)
+        serial = await _wrk(
+            hook, connections=1, seconds=max(3, seconds / 3), offset=20_000_000, secret=SECRET
+        )
+        await drained(factory)
+        single = await _wrk(
+            hook,
+            connections=1,
+            seconds=max(3, seconds / 3),
+            offset=30_000_000,
+            secret=SECRET,
+            delay_ms=SPACED_MS,
+        )
+        await drained(factory)
+        return Measured(loaded, serial, single, sustained, rss)
     finally:
-        proc.terminate()
-        proc.wait(10)
+        stop(proc)
         await engine.dispose()
 
 
-async def _wait_messages(factory: object, count: int, timeout: float = 600) -> None:
+def rss_mb(pid: int) -> float | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+async def drained(factory: object, timeout: float = 900) -> None:
+    """Until every committed raw event is processed."""
     deadline = time.monotonic() + timeout
+    left = -1
     while time.monotonic() < deadline:
         async with factory() as session:  # type: ignore[operator]
-            have = (await session.execute(select(func.count()).select_from(Message))).scalar_one()
-        if have >= count:
+            left = (
+                await session.execute(
+                    select(func.count()).select_from(InboundEvent).where(InboundEvent.processed_at.is_(None))
+                )
+            ).scalar_one()
+        if left == 0:
             return
-        await asyncio.sleep(0.05)
-    raise TimeoutError(f"only {have} of {count} messages were processed")
+        await asyncio.sleep(0.1)
+    raise TimeoutError(f"{left} raw events still unprocessed")
 
 
-async def main_async(n: int, targets: list[tuple[str, str, str]], work: Path) -> None:
+def rows(label: str, base: Measured, off: Measured, on: Measured | None) -> list[Row]:
+    b = "bare INSERT"
+    out = [
+        Row(
+            "ingest ack (wrk -c32)", label, "ack rate", off.loaded.rps, "req/s", base.loaded.rps, b, ">= 0.9x"
+        ),
+        Row(
+            "ingest ack (wrk -c32)",
+            label,
+            "ack p99",
+            off.loaded.p99_ms,
+            "ms",
+            base.loaded.p99_ms,
+            b,
+            "<= 2x",
+            higher_is_better=False,
+        ),
+        Row(
+            "ingest sustained", label, "processed", off.sustained or 0, "msg/s", base.loaded.rps, b, ">= 0.6x"
+        ),
+        Row(
+            f"ingest single (1 per {SPACED_MS} ms)",
+            label,
+            "ack p50",
+            off.single.p50_ms,
+            "ms",
+            base.single.p50_ms,
+            b,
+            "<= 2x",
+            higher_is_better=False,
+        ),
+        Row(
+            "ingest serial (wrk -c1)",
+            label,
+            "ack p50",
+            off.serial.p50_ms,
+            "ms",
+            base.serial.p50_ms,
+            b,
+            "",
+            higher_is_better=False,
+        ),
+    ]
+    if on is not None:
+        out.append(
+            Row(
+                "ingest sustained, bot on",
+                label,
+                "processed",
+                on.sustained or 0,
+                "msg/s",
+                base.loaded.rps,
+                b,
+                ">= 0.4x",
+            )
+        )
+    if off.rss_mb is not None:
+        out.append(
+            Row(
+                "memory (serve, ingest)",
+                label,
+                "RSS",
+                off.rss_mb,
+                "MB",
+                200,
+                "limit",
+                "<= 1x",
+                higher_is_better=False,
+            )
+        )
+    return out
+
+
+def targets(work: Path, only: str | None) -> list[tuple[str, str, list[str]]]:
+    """(label, bare url, [bot-off url, bot-on url]) per database."""
+    out: list[tuple[str, str, list[str]]] = []
+    if only in (None, "sqlite"):
+        out.append(
+            (
+                "SQLite",
+                f"sqlite+aiosqlite:///{work / 'bare.sqlite3'}",
+                [f"sqlite+aiosqlite:///{work / 'off.sqlite3'}", f"sqlite+aiosqlite:///{work / 'on.sqlite3'}"],
+            )
+        )
+    if only in (None, "postgresql") and services.pg_available():  # called outside the event loop
+        out.append(
+            ("PostgreSQL", services.create_pg_database(), [services.create_pg_database() for _ in "ab"])
+        )
+    return out
+
+
+def run(
+    work: Path, seconds: float, *, only: str | None = None, bots: bool = True, profile: Path | None = None
+) -> list[Row]:
+    made = targets(work, only)
+    try:
+        return asyncio.run(_run(made, work, seconds, bots=bots, profile=profile))
+    finally:
+        for _label, base_url, urls in made:
+            for url in [base_url, *urls]:
+                if url.startswith("postgresql"):
+                    services.drop_pg_database(url)
+
+
+async def _run(
+    made: list[tuple[str, str, list[str]]], work: Path, seconds: float, *, bots: bool, profile: Path | None
+) -> list[Row]:
     emulator = TelegramEmulator()
     await emulator.start()
-    rows = []
+    out: list[Row] = []
     try:
-        for label, base_url, our_url in targets:
-            base_rps = await baseline(base_url, n, work)
-            ack_rps, done_rps = await ours(our_url, n, work, emulator)
-            rows.append((label, base_rps, ack_rps, done_rps))
+        for label, base_url, (off_url, on_url) in made:
+            base = await bare(base_url, work, seconds)
+            spy = profile / f"ingest-{label.lower()}.raw" if profile is not None else None
+            off = await ours(off_url, work, emulator, seconds, bots=False, profile=spy)
+            if spy is not None and spy.exists():
+                print(f"\nprofile of serve under wrk -c32 ({label}, bot off): {spy}\n{summarize(spy)}")
+            on = await ours(on_url, work, emulator, seconds, bots=True) if bots else None
+            out += rows(label, base, off, on)
     finally:
         await emulator.stop()
-    print(f"\ningest benchmark: {n} Telegram updates, 32 keep-alive connections, {os.cpu_count()} cores")
-    print(f"{'database':<11} {'bare INSERT/s':>14} {'webhook ack/s':>14} {'ingested msg/s':>15} {'b/a':>6}")
-    for label, base_rps, ack_rps, done_rps in rows:
-        print(
-            f"{label:<11} {base_rps:>14.0f} {ack_rps:>14.0f} {done_rps:>15.0f} {done_rps / base_rps:>10.2f}"
-        )
+    return out
 
 
 def main() -> None:
+    from tests.perf.table import render_text
+
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--n", type=int, default=5000, help="updates per target")
+    parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument("--only", choices=["sqlite", "postgresql"])
+    parser.add_argument("--no-bot", action="store_true", help="skip the bot-on run")
+    parser.add_argument("--profile", type=Path, help="write py-spy raw profiles here")
     args = parser.parse_args()
+    if args.profile:
+        args.profile.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
-        targets = [
-            (
-                "SQLite",
-                f"sqlite+aiosqlite:///{work / 'base.sqlite3'}",
-                f"sqlite+aiosqlite:///{work / 'o.sqlite3'}",
-            )
-        ]
-        pg: list[str] = []
-        if services.pg_available():
-            pg = [services.create_pg_database(), services.create_pg_database()]
-            targets.append(("PostgreSQL", pg[0], pg[1]))
-        try:
-            asyncio.run(main_async(args.n, targets, work))
-        finally:
-            for url in pg:
-                services.drop_pg_database(url)
+        result = run(Path(tmp), args.seconds, only=args.only, bots=not args.no_bot, profile=args.profile)
+    print(render_text(result))
 
 
 if __name__ == "__main__":

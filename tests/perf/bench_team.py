@@ -20,10 +20,10 @@ import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from inbox.core.threads import ThreadFilter, list_threads, thread_messages
 from inbox.db import SessionFactory, is_postgres, make_engine, make_session_factory
-from inbox.search import search
 from inbox.settings import Settings
-from inbox.threads import ThreadFilter, list_threads, thread_messages
+from inbox.team.search import search
 from tests.perf.team_data import BENCH_EMAIL, BENCH_PASSWORD
 from tests.server import threaded_server
 

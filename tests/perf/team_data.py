@@ -17,10 +17,10 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, insert, select, text
 
+from inbox.core.security import hash_password
 from inbox.db import make_engine, make_session_factory, transaction
 from inbox.migrate import upgrade
 from inbox.models import ChannelAccount, Customer, Identity, Manager, Message, Thread
-from inbox.security import hash_password
 
 FIRST = [
     "Анна",

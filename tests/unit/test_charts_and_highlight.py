@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from inbox.search import START, STOP, fts5_query, highlight_words, marked
+from inbox.team.search import START, STOP, fts5_query, highlight_words, marked
 from inbox.web.charts import bar_chart, line_chart
 
 

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from inbox.channels.base import Attachment, OutboundMessage, PermanentSendError
-from inbox.channels.email_account import email_account_config, parse_since
-from inbox.channels.email_compose import compose, message_id_for, reply_subject
+from inbox.channels.email.account import email_account_config, parse_since
+from inbox.channels.email.compose import compose, message_id_for, reply_subject
+from inbox.core.types import Attachment, OutboundMessage, PermanentSendError
 
 
 def test_message_id_is_stable_per_idempotency_key() -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from inbox.channels.email_parse import EmailRejected, ParsedEmail, parse_email
+from inbox.channels.email.parse import EmailRejected, ParsedEmail, parse_email
 
 FIXTURES = sorted((Path(__file__).resolve().parents[1] / "fixtures" / "email").glob("*.eml"))
 CORPUS = [p.read_bytes() for p in FIXTURES]

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from inbox.channels.email_imap import (
+from inbox.channels.email.imap import (
     FolderState,
     ImapConfig,
     encode_mailbox,

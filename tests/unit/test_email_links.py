@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from inbox.email_links import MAX_KEY, _key, _root, named_ids, norm_id, topic_of
+from inbox.channels.email.links import MAX_KEY, _key, _root, named_ids, norm_id, topic_of
 
 
 def test_named_ids_nearest_first_without_own_id_or_duplicates() -> None:

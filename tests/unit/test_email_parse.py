@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from inbox.channels.email_charset import decode_bytes, russian_score
-from inbox.channels.email_parse import EmailRejected, ParsedEmail, bounded_id, parse_email, raw_key
+from inbox.channels.email.charset import decode_bytes, russian_score
+from inbox.channels.email.parse import EmailRejected, ParsedEmail, bounded_id, parse_email, raw_key
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "email"
 

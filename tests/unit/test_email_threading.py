@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from inbox.email_threading import (
+from inbox.channels.email.conversations import (
     Letter,
     OrderNumberMatcher,
     group_conversations,

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from inbox.sms_segments import (
+from inbox.channels.sms.segments import (
     GSM7_BASIC,
     GSM7_EXTENSION,
     SegmentInfo,

@@ -3,7 +3,7 @@ twilio-python's tests/unit/test_request_validator.py)."""
 
 from __future__ import annotations
 
-from inbox.channels.sms_providers.twilio import compute_signature, url_variants, verify_signature
+from inbox.channels.sms.providers.twilio import compute_signature, url_variants, verify_signature
 
 TOKEN = "12345"
 URL = "https://mycompany.com/myapp.php?foo=1&bar=2"

@@ -8,8 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from inbox.channels.base import Button, PermanentSendError, TransientSendError
-from inbox.channels.vk_events import (
+from inbox.channels.vk.events import (
     CallbackRef,
     VKPayloadError,
     decode_payload,
@@ -17,7 +16,8 @@ from inbox.channels.vk_events import (
     largest_photo_url,
     message_key,
 )
-from inbox.channels.vk_outbound import keyboard_json, map_vk_error, random_id, reply_params
+from inbox.channels.vk.outbound import keyboard_json, map_vk_error, random_id, reply_params
+from inbox.core.types import Button, PermanentSendError, TransientSendError
 
 
 @given(st.text(max_size=200))

@@ -52,7 +52,7 @@ SQLITE_FTS = {
 }
 PG_FTS = [
     "CREATE INDEX ix_message_text_fts ON message USING gin (to_tsvector('russian', coalesce(text, '')))",
-    # inbox.search.CUSTOMER_DOC_PG must stay the same expression, or the planner cannot use the index
+    # inbox.team.search.CUSTOMER_DOC_PG must stay the same expression, or the planner cannot use the index
     "CREATE INDEX ix_customer_fts ON customer USING gin (to_tsvector('simple', "
     "coalesce(name, '') || ' ' || coalesce(email, '') || ' ' || translate(coalesce(phone, ''), '+', '')))",
     "CREATE INDEX ix_identity_fts ON identity USING gin (to_tsvector('simple', "

@@ -15,9 +15,10 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from inbox.core.events import EventBus
+from inbox.core.files import store_bytes
+from inbox.core.outbox import Task, TaskRetry, queue_task, register_task
 from inbox.db import SessionFactory, transaction
-from inbox.events import EventBus
-from inbox.files import store_bytes
 from inbox.models import CarrierAccount, Order, Shipment
 from inbox.orders import service
 from inbox.orders.carriers.cdek import CdekClient, parse_webhook
@@ -25,7 +26,6 @@ from inbox.orders.carriers.tracking import PickupPoint, apply_events
 from inbox.orders.conversation import Effects, after_tracking, run_order_action, thread_event
 from inbox.orders.errors import NotFound, OrderError
 from inbox.orders.payments.errors import ProviderRefused, ProviderUnavailable
-from inbox.outbox import Task, TaskRetry, queue_task, register_task
 from inbox.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -122,7 +122,7 @@ async def register_cdek(
     factory: SessionFactory, bus: EventBus, settings: Settings, order_id: int, wake: Any = None
 ) -> Shipment:
     """Create the order at СДЭК, wait for its number, fetch the label, set tracking, start tracking."""
-    from inbox.customers import live_customer
+    from inbox.core.customers import live_customer
 
     async with factory() as session:
         order = await service.get_order(session, order_id)

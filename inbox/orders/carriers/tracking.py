@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox import i18n
-from inbox.customers import live_customer
+from inbox.core.customers import live_customer
 from inbox.models import NotificationSent, Order, OrderStatus, Shipment, TrackingEvent
 from inbox.orders import service
 from inbox.orders.carriers.cdek import ParcelEvent

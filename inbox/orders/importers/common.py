@@ -17,8 +17,8 @@ from typing import Any, BinaryIO, NamedTuple
 
 from sqlalchemy import delete, select, update
 
+from inbox.core.events import Event
 from inbox.db import SessionFactory, transaction
-from inbox.events import Event
 from inbox.models import Category, Product, Stock, Warehouse, product_related
 from inbox.orders.errors import ImportFormatError
 from inbox.orders.sql import insert_ignore, table

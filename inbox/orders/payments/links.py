@@ -9,13 +9,13 @@ import html
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox import i18n
-from inbox.channels.base import Button
-from inbox.customers import live_customer, pick_identity
+from inbox.core.customers import live_customer, pick_identity
+from inbox.core.outbox import Draft, NoChannel, enqueue
+from inbox.core.types import Button
 from inbox.models import Author, Message, Order, Thread
 from inbox.orders.conversation import Effects
 from inbox.orders.notify import channel_kind, format_rub
 from inbox.orders.payments.service import PaymentLink
-from inbox.outbox import Draft, NoChannel, enqueue
 
 
 def link_texts(order: Order, link: PaymentLink, locale: str | None) -> dict[str, str]:

@@ -14,8 +14,9 @@ from typing import Any
 
 from sqlalchemy import select
 
+from inbox.core.events import EventBus
+from inbox.core.outbox import Task, TaskRetry, queue_task, register_task
 from inbox.db import SessionFactory, transaction
-from inbox.events import EventBus
 from inbox.models import Order, Payment, Refund
 from inbox.orders.conversation import Effects, run_order_action, thread_event
 from inbox.orders.errors import NotFound
@@ -23,7 +24,6 @@ from inbox.orders.payments.accounts import get_account, yookassa_client
 from inbox.orders.payments.errors import ProviderRefused, ProviderUnavailable
 from inbox.orders.payments.service import apply_payment, apply_refund
 from inbox.orders.payments.yookassa import parse_notification
-from inbox.outbox import Task, TaskRetry, queue_task, register_task
 from inbox.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -21,9 +21,10 @@ from sqlalchemy import and_, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox import i18n
-from inbox.customers import live_customer, pick_identity
+from inbox.core.customers import live_customer, pick_identity
+from inbox.core.events import Event, EventBus
+from inbox.core.outbox import NoChannel, Task, TaskRetry, queue_task, register_task
 from inbox.db import SessionFactory
-from inbox.events import Event, EventBus
 from inbox.models import (
     DRAFT,
     Author,
@@ -43,7 +44,6 @@ from inbox.orders.payments.errors import ProviderUnavailable
 from inbox.orders.payments.links import send_payment_link
 from inbox.orders.payments.service import PaymentLink, due, payment_link
 from inbox.orders.sql import insert_ignore
-from inbox.outbox import NoChannel, Task, TaskRetry, queue_task, register_task
 from inbox.settings import Settings
 
 log = logging.getLogger(__name__)

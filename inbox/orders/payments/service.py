@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from inbox.customers import live_customer
+from inbox.core.customers import live_customer
 from inbox.db import SessionFactory, transaction
 from inbox.models import DRAFT, Order, Payment, PaymentAccount, Product, Refund, utcnow
 from inbox.orders import service

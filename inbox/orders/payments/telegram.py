@@ -27,10 +27,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox import i18n
-from inbox.channels.base import PermanentSendError, RawEvent, TransientSendError
-from inbox.customers import live_customer
+from inbox.core.customers import live_customer
+from inbox.core.events import EventBus
+from inbox.core.types import PermanentSendError, RawEvent, TransientSendError
 from inbox.db import SessionFactory, transaction
-from inbox.events import EventBus
 from inbox.models import DRAFT, Customer, Identity, Payment, PaymentAccount
 from inbox.orders import service
 from inbox.orders.conversation import Effects, run_order_action, thread_event

@@ -108,13 +108,14 @@
       const t = document.getElementById("thread");
       const l = layout();
       if (t && l) l.dataset.threadId = t.dataset.threadId;
+      if (l) l.classList.toggle("has-thread", !!t);  // phones show the conversation instead of the list
       scrollDown();
       refreshList();
     }
   });
   document.addEventListener("inbox:sent", function () { appendNewMessages(); updateSmsCount(); });
 
-  // SMS parts while typing (the server counts the same way in inbox/sms_segments.py before sending):
+  // SMS parts while typing (the server counts the same way in inbox/channels/sms/segments.py before sending):
   // GSM-7 160 / 153 per part, anything else (Cyrillic, emoji) UCS-2 70 / 67 in UTF-16 units.
   const GSM7 = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZ" +
     "ÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà";
@@ -150,6 +151,28 @@
     if ((e.ctrlKey || e.metaKey) && e.key === "Enter" && e.target.closest && e.target.closest("#reply-form")) {
       e.preventDefault();
       htmx.trigger("#reply-form", "submit");
+    }
+  });
+
+  // ---- small screens: the header's menu, and conversation / order tabs beside a thread ----------------
+  document.addEventListener("click", function (e) {
+    const toggle = e.target.closest && e.target.closest("#menu-toggle");
+    if (toggle) {
+      const top = document.getElementById("top");
+      const open = top.classList.toggle("menu-open");
+      toggle.setAttribute("aria-expanded", open ? "true" : "false");
+      return;
+    }
+    const tab = e.target.closest && e.target.closest(".phone-tab");
+    if (tab) {
+      const wrap = document.getElementById("thread-wrap");
+      const side = tab.dataset.show === "side";
+      if (wrap) wrap.classList.toggle("show-side", side);
+      document.querySelectorAll(".phone-tab").forEach(function (b) {
+        const on = b === tab;
+        b.classList.toggle("on", on);
+        b.setAttribute("aria-pressed", on ? "true" : "false");
+      });
     }
   });
 })();

@@ -48,7 +48,7 @@
   // ---- canned replies: "/" at the start of the reply ------------------------------------------------
   function cannedQuery(box) {
     const upto = box.value.slice(0, box.selectionStart);
-    const m = /(^|\n)\/([\w\-]*)$/.exec(upto);
+    const m = /(^|\n)\/([\p{L}\p{N}_\-]*)$/u.exec(upto);
     return m ? { query: m[2], start: upto.length - m[2].length - 1 } : null;
   }
   function loadCanned() {
@@ -110,18 +110,107 @@
     }
   });
 
+  // ---- @mentions in the note box: colleagues by handle or name -------------------------------------
+  let mentionIndex = 0;
+  function mentionQuery(box) {
+    const upto = box.value.slice(0, box.selectionStart);
+    const m = /(^|\s)@([\p{L}\p{N}_.\-]*)$/u.exec(upto);  // names in any script
+    return m ? { query: m[2], start: upto.length - m[2].length - 1 } : null;
+  }
+  function people() {
+    const menu = document.getElementById("mention-menu");
+    try { return JSON.parse((menu && menu.dataset.people) || "[]"); } catch (e) { return []; }
+  }
+  function mentionMatches(q) {
+    const lower = q.toLowerCase();
+    return people().filter(function (p) {
+      return !q || p.handle.toLowerCase().startsWith(lower) || p.name.toLowerCase().includes(lower);
+    });
+  }
+  function showMentions(box) {
+    const menu = document.getElementById("mention-menu");
+    const q = mentionQuery(box);
+    if (!menu) return;
+    if (!q) { menu.hidden = true; return; }
+    const found = mentionMatches(q.query);
+    mentionIndex = Math.min(mentionIndex, Math.max(found.length - 1, 0));
+    menu.textContent = "";
+    found.forEach(function (p, i) {
+      const a = document.createElement("a");
+      a.href = "#"; a.className = "canned-item mention-item" + (i === mentionIndex ? " on" : "");
+      a.dataset.index = String(i);
+      a.setAttribute("role", "option");
+      const b = document.createElement("b"); b.textContent = "@" + p.handle;
+      const span = document.createElement("span"); span.textContent = " " + p.name;
+      a.appendChild(b); a.appendChild(span); menu.appendChild(a);
+    });
+    menu.hidden = found.length === 0;
+  }
+  function insertMention(i) {
+    const box = document.getElementById("note-text");
+    const menu = document.getElementById("mention-menu");
+    const q = box && mentionQuery(box);
+    if (!box || !q) return;
+    const p = mentionMatches(q.query)[i];
+    if (!p) return;
+    const end = box.selectionStart;
+    const text = "@" + p.handle + " ";
+    box.value = box.value.slice(0, q.start) + text + box.value.slice(end);
+    const pos = q.start + text.length;
+    box.setSelectionRange(pos, pos);
+    menu.hidden = true;
+    mentionIndex = 0;
+    box.focus();
+  }
+  document.addEventListener("input", function (e) {
+    if (e.target && e.target.id === "note-text") showMentions(e.target);
+  });
+  document.addEventListener("click", function (e) {
+    const item = e.target.closest && e.target.closest(".mention-item");
+    if (item) { e.preventDefault(); insertMention(Number(item.dataset.index)); }
+  });
+  document.addEventListener("keydown", function (e) {
+    const menu = document.getElementById("mention-menu");
+    if (!menu || menu.hidden || !e.target || e.target.id !== "note-text") return;
+    const count = menu.querySelectorAll(".mention-item").length;
+    if (e.key === "ArrowDown" || e.key === "ArrowUp") {
+      e.preventDefault(); e.stopImmediatePropagation();
+      mentionIndex = (mentionIndex + (e.key === "ArrowDown" ? 1 : count - 1)) % Math.max(count, 1);
+      showMentions(e.target);
+    } else if (e.key === "Enter" || e.key === "Tab") {
+      e.preventDefault(); e.stopImmediatePropagation(); insertMention(mentionIndex);
+    } else if (e.key === "Escape") {
+      e.stopImmediatePropagation(); menu.hidden = true;
+    }
+  }, true);
+
   // ---- presence of colleagues in this thread --------------------------------------------------------
   function renderPresence() {
     const line = document.getElementById("presence-line");
     if (!line) return;
     const now = Date.now();
-    const parts = [];
+    line.textContent = "";
+    let first = true;
     Object.keys(watchers).forEach(function (id) {
       const w = watchers[id];
       if (w.until < now || String(w.thread) !== threadId()) { delete watchers[id]; return; }
-      parts.push(w.name + (w.state === "typing" ? " ✍ " + (window.INBOX_I18N.typing || "is typing…") : " 👁 " + (window.INBOX_I18N.viewing || "is viewing")));
+      if (!first) line.appendChild(document.createTextNode(" · "));
+      first = false;
+      const typingNow = w.state === "typing";
+      line.appendChild(document.createTextNode(w.name + " "));
+      line.appendChild(svgIcon(typingNow ? "pen" : "eye"));
+      line.appendChild(document.createTextNode(" " + (typingNow ? line.dataset.typing : line.dataset.viewing)));
     });
-    line.textContent = parts.join(" · ");
+  }
+  function svgIcon(name) {
+    const NS = "http://www.w3.org/2000/svg";
+    const svg = document.createElementNS(NS, "svg");
+    svg.setAttribute("class", "icon i-" + name);
+    svg.setAttribute("aria-hidden", "true");
+    const use = document.createElementNS(NS, "use");
+    use.setAttribute("href", "/static/icons.svg#i-" + name);
+    svg.appendChild(use);
+    return svg;
   }
   setInterval(renderPresence, 1000);
 
@@ -197,15 +286,52 @@
     }
     if (e.key === "Escape") { if (help) help.hidden = true; if (typing(e.target)) e.target.blur(); return; }
     if (typing(e.target) || e.ctrlKey || e.metaKey || e.altKey) return;
-    switch (e.key) {
-      case "j": moveThread(1); break;
-      case "k": moveThread(-1); break;
-      case "r": e.preventDefault(); setMode("reply"); break;
-      case "n": e.preventDefault(); setMode("note"); break;
-      case "a": { const b = document.getElementById("assign-me"); if (b) b.click(); break; }
-      case "c": { const b = document.getElementById("close-thread"); if (b) b.click(); break; }
-      case "?": if (help) help.hidden = !help.hidden; break;
+    // e.code names the physical key, so the shortcuts work on any layout (on the Russian one "j" is "о")
+    if (e.key === "?" || (e.code === "Slash" && e.shiftKey)) { if (help) help.hidden = !help.hidden; return; }
+    switch (e.code) {
+      case "KeyJ": moveThread(1); break;
+      case "KeyK": moveThread(-1); break;
+      case "KeyR": e.preventDefault(); setMode("reply"); break;
+      case "KeyN": e.preventDefault(); setMode("note"); break;
+      case "KeyA": { const b = document.getElementById("assign-me"); if (b) b.click(); break; }
+      case "KeyC": { const b = document.getElementById("close-thread"); if (b) b.click(); break; }
       default: return;
     }
+  });
+
+  // ---- undo toast: closing a conversation can be taken back for a few seconds ---------------------
+  const UNDO_MS = 8000;
+  let toastTimer = null;
+  function hideToast() {
+    const toast = document.getElementById("toast");
+    if (toast) toast.hidden = true;
+    clearTimeout(toastTimer);
+  }
+  function showUndo(tid) {
+    const toast = document.getElementById("toast");
+    if (!toast) return;
+    toast.querySelector(".toast-text").textContent = toast.dataset.closed || "";
+    toast.dataset.threadId = String(tid);
+    toast.hidden = false;
+    clearTimeout(toastTimer);
+    toastTimer = setTimeout(hideToast, UNDO_MS);
+  }
+  document.body && document.body.addEventListener("inbox:closed", function (e) {
+    const tid = (e.detail && (e.detail.thread || e.detail.value)) || threadId();
+    if (tid) showUndo(tid);
+  });
+  document.addEventListener("click", function (e) {
+    const undo = e.target.closest && e.target.closest("#toast .toast-undo");
+    if (!undo) return;
+    e.preventDefault();
+    const toast = document.getElementById("toast");
+    const tid = toast.dataset.threadId;
+    hideToast();
+    if (!tid) return;
+    const head = document.getElementById("thread-head");
+    const here = head && head.dataset.threadId === tid;
+    htmx.ajax("POST", "/threads/" + tid + "/status", here
+      ? { target: "#thread-head", swap: "outerHTML", values: { status: "open" } }
+      : { swap: "none", values: { status: "open" } });
   });
 })();

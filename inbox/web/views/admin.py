@@ -150,14 +150,29 @@ class AdminController(Controller):
     async def team_save(self, request: AnyRequest, data: Form) -> Redirect:
         me = manager_of(request)
         raw = (data.get("waiting_minutes") or "0").strip()
-        if not raw.isdigit():
+        target = (data.get("response_minutes") or "0").strip()
+        if not raw.isdigit() or not target.isdigit():
             raise ClientException(i18n._("Minutes must be a whole number."))
         try:
             async with transaction(ctx(request).factory) as session:
                 rr = data.get("round_robin") == "1"
-                await set_options(session, round_robin=rr, waiting_minutes=int(raw))
+                on_reply = data.get("assign_on_reply") == "1"
+                await set_options(
+                    session,
+                    round_robin=rr,
+                    waiting_minutes=int(raw),
+                    response_minutes=int(target),
+                    assign_on_reply=on_reply,
+                )
                 await audit.record(
-                    session, me.id, "team.settings", "", round_robin=rr, waiting_minutes=int(raw)
+                    session,
+                    me.id,
+                    "team.settings",
+                    "",
+                    round_robin=rr,
+                    waiting_minutes=int(raw),
+                    response_minutes=int(target),
+                    assign_on_reply=on_reply,
                 )
         except BadSetting as exc:
             raise ClientException(str(exc)) from exc

@@ -10,13 +10,14 @@ from litestar import Controller, Request, get, post
 from litestar.exceptions import ClientException, NotFoundException
 from litestar.params import FromPath, FromQuery, JSONBody
 
-from inbox.customers import identities_of, live_customer
+from inbox.core.customers import live_customer
+from inbox.core.merge import live_thread
+from inbox.core.outbox import Draft, NoChannel, enqueue
+from inbox.core.threads import BadCursor, list_threads, thread_messages
 from inbox.db import transaction
-from inbox.merge import live_thread
-from inbox.models import Customer, Message, Thread
-from inbox.outbox import Draft, NoChannel, enqueue
-from inbox.threads import BadCursor, list_threads, thread_messages
+from inbox.models import Customer, Message
 from inbox.web.state import ctx
+from inbox.web.views.customer_schema import CustomerOut, customer_out
 
 AnyRequest = Request[Any, Any, Any]
 
@@ -60,30 +61,6 @@ class ThreadOut(msgspec.Struct):
     preview: str
     unread: int
     channels: list[str]
-
-
-class IdentityOut(msgspec.Struct):
-    id: int
-    channel: str
-    account_id: int
-    external_id: str
-    display: str
-    verified: bool
-    blocked: bool
-
-
-class CustomerOut(msgspec.Struct):
-    id: int
-    name: str
-    phone: str | None
-    phone_verified: bool
-    email: str | None
-    email_verified: bool
-    locale: str | None
-    preferred_channel: str | None
-    merged_into_id: int | None
-    identities: list[IdentityOut]
-    thread_id: int | None
 
 
 class ThreadPage(msgspec.Struct):
@@ -216,24 +193,4 @@ class ApiV1(Controller):
             row = await session.get(Customer, customer_id)
             if row is None:
                 raise NotFoundException(f"no customer {customer_id}")
-            live = await live_customer(session, customer_id)
-            idents = await identities_of(session, live.id)
-            thread = (
-                await session.execute(Thread.__table__.select().where(Thread.customer_id == live.id))
-            ).first()
-        return CustomerOut(
-            id=row.id,
-            name=live.name,
-            phone=live.phone,
-            phone_verified=live.phone_verified,
-            email=live.email,
-            email_verified=live.email_verified,
-            locale=live.locale,
-            preferred_channel=live.preferred_channel,
-            merged_into_id=row.merged_into_id,
-            identities=[
-                IdentityOut(i.id, i.kind, i.account_id, i.external_id, i.display, i.verified, i.blocked)
-                for i in idents
-            ],
-            thread_id=thread.id if thread else None,
-        )
+            return await customer_out(session, await live_customer(session, customer_id), customer_id)

@@ -18,10 +18,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox import i18n
-from inbox.customers import identities_of, live_customer
-from inbox.db import transaction
-from inbox.events import Event
-from inbox.merge import (
+from inbox.core.customers import identities_of, live_customer
+from inbox.core.events import Event
+from inbox.core.merge import (
     FIELDS,
     BadRequest,
     Conflict,
@@ -36,6 +35,7 @@ from inbox.merge import (
     split_identity,
     suggest_duplicates,
 )
+from inbox.db import transaction
 from inbox.models import ChannelAccount, Customer, Thread
 from inbox.web.auth import manager_of
 from inbox.web.state import ctx

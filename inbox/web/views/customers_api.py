@@ -14,12 +14,10 @@ from litestar import Controller, Request, get, post, put
 from litestar.exceptions import ClientException, NotFoundException
 from litestar.params import FromPath, JSONBody
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from inbox.customers import identities_of
-from inbox.db import transaction
-from inbox.events import Event
-from inbox.merge import (
+from inbox.core.customers import live_customer
+from inbox.core.events import Event
+from inbox.core.merge import (
     BadRequest,
     CustomerError,
     NotFound,
@@ -29,9 +27,11 @@ from inbox.merge import (
     split_identity,
     suggest_duplicates,
 )
-from inbox.models import Customer, Thread
+from inbox.customer_card.consent import ConsentError, record_consent
+from inbox.db import transaction
+from inbox.models import Customer
 from inbox.web.state import ctx
-from inbox.web.views.api import CustomerOut, IdentityOut
+from inbox.web.views.customer_schema import CustomerOut, customer_out
 
 AnyRequest = Request[Any, Any, Any]
 
@@ -48,6 +48,12 @@ class SplitIn(msgspec.Struct, forbid_unknown_fields=True):
 
 class PreferredChannelIn(msgspec.Struct, forbid_unknown_fields=True):
     channel: str | None  # telegram | vk | email | sms | null (automatic: the last inbound channel)
+
+
+class ConsentIn(msgspec.Struct, forbid_unknown_fields=True):
+    channel: str  # telegram | vk | email | sms | …
+    marketing: bool
+    source: str = "api"  # how the shop learned it: api, customer, import, manager, …
 
 
 class ConflictOut(msgspec.Struct):
@@ -77,29 +83,6 @@ class SuggestionOut(msgspec.Struct):
 class SuggestionPage(msgspec.Struct):
     items: list[SuggestionOut]
     next: str | None
-
-
-async def customer_out(session: AsyncSession, customer: Customer) -> CustomerOut:
-    idents = await identities_of(session, customer.id)
-    thread_id = (
-        await session.execute(select(Thread.id).where(Thread.customer_id == customer.id))
-    ).scalar_one_or_none()
-    return CustomerOut(
-        id=customer.id,
-        name=customer.name,
-        phone=customer.phone,
-        phone_verified=customer.phone_verified,
-        email=customer.email,
-        email_verified=customer.email_verified,
-        locale=customer.locale,
-        preferred_channel=customer.preferred_channel,
-        merged_into_id=customer.merged_into_id,
-        identities=[
-            IdentityOut(i.id, i.kind, i.account_id, i.external_id, i.display, i.verified, i.blocked)
-            for i in idents
-        ],
-        thread_id=thread_id,
-    )
 
 
 def http_error(exc: CustomerError) -> ClientException:
@@ -203,4 +186,22 @@ class CustomersApi(Controller):
         await app.bus.publish(
             Event("customer.updated", customer_id=out.id, data={"preferred_channel": out.preferred_channel})
         )
+        return out
+
+    @put("/customers/{customer_id:int}/consent", name="api_customer_consent")
+    async def consent(
+        self, request: AnyRequest, customer_id: FromPath[int], data: JSONBody[ConsentIn]
+    ) -> CustomerOut:
+        """Record a marketing consent decision on one channel; the history is kept and the newest record per
+        channel is the state (``consent`` in the answer)."""
+        app = ctx(request)
+        try:
+            async with transaction(app.factory) as session:
+                row = await record_consent(session, customer_id, data.channel, data.marketing, data.source)
+                out = await customer_out(session, await live_customer(session, row.customer_id), customer_id)
+        except ConsentError as exc:
+            raise ClientException(exc.reason, status_code=422) from exc
+        except LookupError as exc:
+            raise NotFoundException(str(exc)) from exc
+        await app.bus.publish(Event("customer.updated", customer_id=row.customer_id, data={"consent": True}))
         return out

@@ -15,10 +15,10 @@ from litestar.response import Template
 from markupsafe import Markup
 
 from inbox import i18n
+from inbox.core.threads import ThreadFilter, ThreadRow, list_threads
 from inbox.models import Manager
-from inbox.stats import BadRange, Period, Table, dashboard, period
 from inbox.team.assignment import active_managers
-from inbox.threads import ThreadFilter, ThreadRow, list_threads
+from inbox.team.stats import BadRange, Period, Table, dashboard, period
 from inbox.web.auth import manager_of
 from inbox.web.charts import bar_chart, line_chart
 from inbox.web.filters import channel_label

@@ -14,9 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from inbox import i18n
+from inbox.channels.email.links import OrderLinkError, customer_orders, set_order_link
+from inbox.channels.email.reply import email_reply_meta
 from inbox.db import transaction
-from inbox.email_links import OrderLinkError, customer_orders, set_order_link
-from inbox.email_reply import email_reply_meta
 from inbox.models import ChannelAccount, Message
 from inbox.web.auth import manager_of
 from inbox.web.state import ctx

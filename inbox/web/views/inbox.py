@@ -8,9 +8,11 @@ import logging
 import mimetypes
 import time
 from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
+from babel.dates import format_timedelta
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import UploadFile
 from litestar.enums import RequestEncodingType
@@ -19,19 +21,21 @@ from litestar.params import Body, FromPath, FromQuery
 from litestar.response import File, Redirect, ServerSentEvent, Template
 from litestar.response.sse import ServerSentEventMessage
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from inbox import i18n
-from inbox.customers import identities_of, preferred_kind
+from inbox.core.customers import identities_of, preferred_kind
+from inbox.core.events import INBOX_CHANNEL
+from inbox.core.files import resolve, safe_filename, store_bytes
+from inbox.core.merge import live_thread
+from inbox.core.outbox import Draft, NewAttachment, NoChannel, enqueue, retry
+from inbox.core.threads import BadCursor, BadFilter, ThreadFilter, list_threads, mark_read, thread_messages
 from inbox.db import transaction
-from inbox.events import INBOX_CHANNEL
-from inbox.files import resolve, safe_filename, store_bytes
-from inbox.merge import live_thread
-from inbox.models import Attachment, ChannelAccount, Customer, Manager, Message, Thread
-from inbox.outbox import Draft, NewAttachment, NoChannel, enqueue, retry
-from inbox.team import labels, notifications, presence
-from inbox.team.assignment import active_managers
-from inbox.threads import BadCursor, BadFilter, ThreadFilter, list_threads, mark_read, thread_messages
+from inbox.models import Attachment, ChannelAccount, Customer, Manager, Message, Thread, utcnow
+from inbox.team import Outcome, labels, notifications, presence, publish, waiting
+from inbox.team import settings as team_settings
+from inbox.team.assignment import active_managers, assign
 from inbox.web.auth import manager_of
 from inbox.web.state import ctx
 from inbox.web.views.email import reply_meta
@@ -109,6 +113,7 @@ class InboxController(Controller):
     ) -> Template:
         data = await self._list_context(request, cursor, view)
         data["thread"] = {"id": current} if current else None
+        data["oob_counts"] = True  # the views' counts in the header follow the list
         return Template("_thread_list.html", context=data)
 
     @get("/ui/threads/{thread_id:int}/messages", name="thread_messages")
@@ -185,9 +190,11 @@ class InboxController(Controller):
                         meta=meta,
                     ),
                 )
+                taken = await take_on_reply(session, thread, manager.id)
         except NoChannel as exc:
             return _error(request, i18n._("Cannot send: %(reason)s") % {"reason": str(exc)}, 409)
         await app.bus.publish(*events)
+        await publish(app.bus, taken)
         app.wake_dispatcher()
         if not request.headers.get("hx-request"):
             return Redirect(path=f"/threads/{thread_id}")
@@ -303,9 +310,15 @@ class InboxController(Controller):
                 all_labels = await labels.all_labels(session)
                 unread_notes = await notifications.unread_count(session, manager.id)
                 away = await presence.is_away(session, manager.id)
+                since = await waiting.waiting_since(session, [r.thread.id for r in rows])
+                counts = await waiting.view_counts(session, manager.id)
+                opts = await team_settings.options(session)
         except (BadCursor, BadFilter) as exc:
             raise ClientException(str(exc)) from exc
         return {
+            "waits": wait_labels(since, opts.response_minutes),
+            "view_counts": counts,
+            "response_minutes": opts.response_minutes,
             "rows": rows,
             "next_cursor": next_cursor,
             "view": view,
@@ -337,6 +350,8 @@ def list_filters(request: AnyRequest, view: str, me: int) -> tuple[ThreadFilter,
         raise ClientException("label and assignee filters take ids")
     if params.get("status") and params["status"] not in ("open", "waiting", "closed"):
         raise ClientException("status must be open, waiting or closed")
+    if view == "waiting":  # customers waiting for an answer (inbox.team.waiting)
+        extra[waiting.AWAITING] = "1"
     filters = ThreadFilter(
         status=params.get("status") or None,
         assignee_id=me if view == "mine" else (int(assignee) if assignee else None),
@@ -348,6 +363,28 @@ def list_filters(request: AnyRequest, view: str, me: int) -> tuple[ThreadFilter,
         extra=extra,
     )
     return filters, params
+
+
+async def take_on_reply(session: AsyncSession, thread: Thread, manager_id: int) -> Outcome:
+    """Answering an unassigned thread assigns it to the one who answered (a team setting, on by default)."""
+    if thread.assignee_id is not None or not (await team_settings.options(session)).assign_on_reply:
+        return Outcome()
+    return await assign(session, thread.id, manager_id, manager_id)
+
+
+def wait_labels(since: dict[int, datetime], target_minutes: int) -> dict[int, dict[str, Any]]:
+    """How long each waiting customer has waited, in the manager's language, and whether that is past the
+    team's response-time target (0: no target)."""
+    now = utcnow()
+    out: dict[int, dict[str, Any]] = {}
+    for tid, at in since.items():
+        waited = max(now - at, timedelta(0))
+        out[tid] = {
+            "label": format_timedelta(waited, threshold=1.5, format="short", locale=i18n.current()),
+            "over": bool(target_minutes) and waited >= timedelta(minutes=target_minutes),
+            "since": at,
+        }
+    return out
 
 
 def _error(request: AnyRequest, message: str, status: int) -> Template | Response[str]:

@@ -15,11 +15,13 @@ from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotFoundException
 from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Template
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox import i18n
-from inbox.customers import live_customer
-from inbox.models import DRAFT, Order, OrderStatus, Product, Thread
+from inbox.core.customers import live_customer
+from inbox.core.outbox import NoChannel
+from inbox.models import DRAFT, Manager, Order, OrderStatus, Product, Thread
 from inbox.orders import catalog, service
 from inbox.orders.carriers.service import account_of_kind, register_cdek, start_tracking
 from inbox.orders.carriers.tracking import order_events
@@ -41,7 +43,7 @@ from inbox.orders.statuses import (
 )
 from inbox.orders.stock import available
 from inbox.orders.tracking import list_carriers
-from inbox.outbox import NoChannel
+from inbox.team import audit_text
 from inbox.web.auth import manager_of
 from inbox.web.state import ctx
 
@@ -118,12 +120,19 @@ async def panel_context(
         free = sum(level.available for level in await catalog.stock_levels(session, p.id))
         related_views.append({"product": p, "available": free})
     stats = await customer_order_stats(session, customer.id)
+    history = list(reversed(await service.order_history(session, order.id)))[:30] if order else []
+    names = dict((await session.execute(select(Manager.id, Manager.name))).all()) if history else {}
+
+    def status_label(code: str) -> str:
+        return status_name(statuses[code], locale) if code in statuses else i18n._("Draft")
+
     fields = (
         [getattr(order, c.key) for c in Order.__table__.columns] if order is not None else None,
         [(ln["line"].id, ln["line"].qty, ln["available"]) for ln in lines],
         [(r["product"].id, r["available"]) for r in related_views],
         [s.code for s in allowed],
         [(o.id, o.status, o.total) for o in stats.orders],
+        [h.id for h in history],
     )
     return {
         # what the panel shows, for the browser's "has anything changed?" re-fetch
@@ -136,9 +145,16 @@ async def panel_context(
         "related": related_views,
         "allowed": allowed,
         "statuses": statuses,
-        "status_label": lambda code: (
-            status_name(statuses[code], locale) if code in statuses else i18n._("Draft")
-        ),
+        "status_label": status_label,
+        "history": [
+            {
+                "at": h.at,
+                "who": audit_text.actor_name(h.actor, h.manager_id, names),
+                "text": audit_text.order_change(h, status_label, names),
+                "action": h.action,
+            }
+            for h in history
+        ],
         "editable": order is not None
         and (
             order.status == DRAFT

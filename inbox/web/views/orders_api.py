@@ -17,10 +17,11 @@ from litestar.params import FromPath, FromQuery, JSONBody
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from inbox.channels.base import ContactHints
-from inbox.customers import _by_vouched_contact, thread_for
+from inbox.core.customers import _by_vouched_contact, thread_for
+from inbox.core.events import Event
+from inbox.core.phones import InvalidPhone, normalize_phone
+from inbox.core.types import ContactHints
 from inbox.db import transaction
-from inbox.events import Event
 from inbox.models import Customer, Order, Product
 from inbox.orders import catalog, service
 from inbox.orders.carriers.service import start_tracking
@@ -30,8 +31,7 @@ from inbox.orders.errors import NotFound, OrderError, OrdersError, OutOfStock, S
 from inbox.orders.payments import service as payments
 from inbox.orders.payments.errors import ProviderRefused, ProviderUnavailable
 from inbox.orders.signals import take_events
-from inbox.orders.stock import set_stock
-from inbox.phones import InvalidPhone, normalize_phone
+from inbox.orders.stock import RowError, set_stock
 from inbox.web.state import ctx
 
 AnyRequest = Request[Any, Any, Any]
@@ -76,6 +76,14 @@ class BatchResult(msgspec.Struct):
     updated: int
     unchanged: int
     errors: list[RowErrorOut]
+
+
+class _BatchRefused(Exception):
+    """Rolls a refused stock batch back (raised inside the transaction)."""
+
+    def __init__(self, errors: list[RowError]) -> None:
+        super().__init__(f"{len(errors)} bad lines")
+        self.errors = errors
 
 
 class StockIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -354,22 +362,31 @@ class OrdersApi(Controller):
 
     @put("/stock", name="api_put_stock")
     async def put_stock(self, request: AnyRequest, data: JSONBody[list[StockIn]]) -> BatchResult:
-        """Counted quantities per SKU and warehouse; a count below what orders reserve is refused."""
+        """Counted quantities per SKU and warehouse. The batch applies whole or not at all: any bad line
+        (unknown SKU or warehouse, a negative count, a count below what orders reserve) answers 422 naming
+        every bad line (``extra.errors``: index from 0, sku, reason) and nothing is applied."""
         if len(data) > 10000:
             raise ClientException("at most 10000 rows per request")
         app = ctx(request)
-        async with transaction(app.factory) as session:
-            outcome = await set_stock(
-                session, [{"sku": r.sku, "warehouse": r.warehouse, "on_hand": r.on_hand} for r in data]
-            )
-            events: list[Event] = take_events(session)
+        try:
+            async with transaction(app.factory) as session:
+                outcome = await set_stock(
+                    session, [{"sku": r.sku, "warehouse": r.warehouse, "on_hand": r.on_hand} for r in data]
+                )
+                events: list[Event] = take_events(session)
+                if outcome.errors:
+                    raise _BatchRefused(outcome.errors)
+        except _BatchRefused as refused:
+            errors = refused.errors
+            lines = "; ".join(f"line {e.index} (sku {e.sku or '?'}): {e.reason}" for e in errors[:20])
+            more = f"; and {len(errors) - 20} more" if len(errors) > 20 else ""
+            raise ClientException(
+                f"stock batch refused, nothing applied: {lines}{more}",
+                status_code=422,
+                extra={"errors": [{"index": e.index, "sku": e.sku, "reason": e.reason} for e in errors]},
+            ) from None
         await app.bus.publish(*events)
-        return BatchResult(
-            created=0,
-            updated=outcome.updated,
-            unchanged=outcome.unchanged,
-            errors=[RowErrorOut(e.index, e.sku, e.reason) for e in outcome.errors],
-        )
+        return BatchResult(created=0, updated=outcome.updated, unchanged=outcome.unchanged, errors=[])
 
     @get("/orders", name="api_orders")
     async def orders(

@@ -9,7 +9,7 @@ from litestar.exceptions import ClientException
 from litestar.params import FromQuery
 from litestar.response import Template
 
-from inbox.search import BadQuery, Results, search
+from inbox.team.search import BadQuery, Results, search
 from inbox.web.auth import manager_of
 from inbox.web.state import ctx
 

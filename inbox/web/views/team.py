@@ -18,10 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox import i18n
 from inbox.bots import hand_back
+from inbox.core.events import Event
 from inbox.db import transaction
-from inbox.events import Event
-from inbox.models import BotState, Thread
-from inbox.team import Outcome, canned, labels, notifications, presence, publish
+from inbox.models import BotState, CannedReply, Thread
+from inbox.team import Outcome, audit, canned, labels, notifications, presence, publish
 from inbox.team.assignment import (
     NotFound,
     TeamError,
@@ -45,6 +45,7 @@ async def team_context(session: AsyncSession, thread: Thread) -> dict[str, Any]:
     return {
         "team": team,
         "handles": {m.id: handle_of(m) for m in team},
+        "mention_people": [{"handle": handle_of(m), "name": m.name} for m in team],  # @ autocomplete
         "all_labels": await labels.all_labels(session),
         "thread_labels": (await labels.thread_labels(session, [thread.id])).get(thread.id, []),
         "customer_labels": await labels.customer_labels(session, thread.customer_id),
@@ -79,7 +80,11 @@ class TeamController(Controller):
     async def status(self, request: AnyRequest, thread_id: FromPath[int], data: Form) -> Response[Any]:
         me = manager_of(request)
         value = data.get("status", "")
-        return await self._act(request, thread_id, lambda s: set_status(s, thread_id, value, me.id))
+        # closing offers an undo: the browser shows a toast that reopens the thread
+        trigger = {"inbox:closed": {"thread": thread_id}} if value == "closed" else None
+        return await self._act(
+            request, thread_id, lambda s: set_status(s, thread_id, value, me.id), trigger=trigger
+        )
 
     @post("/threads/{thread_id:int}/bot", name="return_to_bot")
     async def return_to_bot(self, request: AnyRequest, thread_id: FromPath[int]) -> Response[Any]:
@@ -165,11 +170,51 @@ class TeamController(Controller):
         return Response(content=json.dumps(items, ensure_ascii=False), media_type="application/json")
 
     @get("/canned", name="canned_page")
-    async def canned_page(self, request: AnyRequest) -> Template:
+    async def canned_page(self, request: AnyRequest, edit: FromQuery[int | None] = None) -> Template:
         me = manager_of(request)
         async with ctx(request).factory() as session:
             items = await canned.visible(session, me.id)
-        return Template("canned.html", context={"manager": me, "items": items, "error": None})
+            editing = None
+            if edit is not None:
+                try:
+                    editing = await canned.editable(session, edit, me)
+                except NotFound as exc:
+                    raise NotFoundException(str(exc)) from exc
+                except TeamError as exc:
+                    raise ClientException(str(exc), status_code=403) from exc
+        return Template(
+            "canned.html", context={"manager": me, "items": items, "error": None, "editing": editing}
+        )
+
+    @post("/canned/{reply_id:int}", name="canned_update")
+    async def canned_update(
+        self, request: AnyRequest, reply_id: FromPath[int], data: Form
+    ) -> Template | Redirect:
+        me = manager_of(request)
+        try:
+            async with transaction(ctx(request).factory) as session:
+                reply = await canned.update(
+                    session,
+                    reply_id,
+                    me,
+                    shortcut=data.get("shortcut", ""),
+                    title=data.get("title", ""),
+                    body=data.get("body", ""),
+                )
+                if reply.owner_id is None:
+                    await audit.record(session, me.id, "canned.update", reply.shortcut, reply_id=reply.id)
+        except NotFound as exc:
+            raise NotFoundException(str(exc)) from exc
+        except TeamError as exc:
+            async with ctx(request).factory() as session:
+                items = await canned.visible(session, me.id)
+                editing = await session.get(CannedReply, reply_id)
+            return Template(
+                "canned.html",
+                context={"manager": me, "items": items, "error": str(exc), "editing": editing},
+                status_code=400,
+            )
+        return Redirect(path="/canned")
 
     @post("/canned", name="canned_create")
     async def canned_create(self, request: AnyRequest, data: Form) -> Template | Redirect:
@@ -179,18 +224,22 @@ class TeamController(Controller):
             raise ClientException(i18n._("Only an admin can add shared replies."), status_code=403)
         try:
             async with transaction(ctx(request).factory) as session:
-                await canned.create(
+                reply = await canned.create(
                     session,
                     shortcut=data.get("shortcut", ""),
                     title=data.get("title", ""),
                     body=data.get("body", ""),
                     owner_id=None if shared else me.id,
                 )
+                if shared:
+                    await audit.record(session, me.id, "canned.create", reply.shortcut, reply_id=reply.id)
         except TeamError as exc:
             async with ctx(request).factory() as session:
                 items = await canned.visible(session, me.id)
             return Template(
-                "canned.html", context={"manager": me, "items": items, "error": str(exc)}, status_code=400
+                "canned.html",
+                context={"manager": me, "items": items, "error": str(exc), "editing": None},
+                status_code=400,
             )
         return Redirect(path="/canned")
 
@@ -199,6 +248,9 @@ class TeamController(Controller):
         me = manager_of(request)
         try:
             async with transaction(ctx(request).factory) as session:
+                reply = await canned.editable(session, reply_id, me)
+                if reply.owner_id is None:
+                    await audit.record(session, me.id, "canned.delete", reply.shortcut, reply_id=reply.id)
                 await canned.delete(session, reply_id, me)
         except NotFound as exc:
             raise NotFoundException(str(exc)) from exc
@@ -288,7 +340,9 @@ class TeamController(Controller):
             Event("presence", thread_id=int(raw), data={"manager_id": me.id, "name": me.name, "state": state})
         )
 
-    async def _act(self, request: AnyRequest, thread_id: int, action: Any) -> Response[Any]:
+    async def _act(
+        self, request: AnyRequest, thread_id: int, action: Any, trigger: dict[str, Any] | None = None
+    ) -> Response[Any]:
         app = ctx(request)
         try:
             async with transaction(app.factory) as session:
@@ -303,7 +357,8 @@ class TeamController(Controller):
         from inbox.web.views.inbox import thread_context
 
         data = await thread_context(request, thread_id, mark=False)
-        return Template("_thread_head.html", context=data)
+        headers = {"HX-Trigger": json.dumps(trigger)} if trigger else None
+        return Template("_thread_head.html", context=data, headers=headers)
 
 
 def parse_until(data: dict[str, str], timezone: str) -> datetime | None:

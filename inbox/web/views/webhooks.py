@@ -8,7 +8,7 @@ from litestar import Request, Response, post
 from litestar.exceptions import ClientException, NotFoundException
 from litestar.params import FromPath
 
-from inbox.channels.base import ChannelKind, WebhookRejected, WebhookRequest
+from inbox.core.types import ChannelKind, WebhookRejected, WebhookRequest
 from inbox.orders.carriers.service import BadWebhook, accept_cdek
 from inbox.orders.errors import NotFound
 from inbox.orders.payments.notifications import BadNotification, accept_yookassa

@@ -1,0 +1,1 @@
+"""Channels: one package per kind (adapter, parsing, composing), the registry of kinds and the hub."""

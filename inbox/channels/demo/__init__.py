@@ -1,0 +1,1 @@
+"""Demo channel: stands in for a real provider in `inbox demo` data; never used for real accounts."""

@@ -1,0 +1,1 @@
+"""Email channel: IMAP in, SMTP out, parsing, composing, conversations and reply threading."""

@@ -1,0 +1,1 @@
+"""SMS channel: provider adapters (SMS.ru, Twilio), segment counting, sending and delivery receipts."""

@@ -1,0 +1,1 @@
+"""Telegram channel: Bot API adapter (aiogram), update parsing, sending."""

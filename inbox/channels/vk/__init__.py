@@ -1,0 +1,1 @@
+"""VK channel: community messages through the Callback/Long Poll API (vkbottle), parsing, sending."""

@@ -1,0 +1,627 @@
+"""Inbound flow: raw provider payloads are committed first (idempotent on the provider's id), acknowledged,
+then processed into customers, threads and messages. Unprocessed events survive restarts and are replayed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import nh3
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
+
+from inbox.channels.email.links import on_email_message
+from inbox.channels.hub import ChannelHub
+from inbox.core.customers import Resolved, apply_vouched, resolve
+from inbox.core.events import Event, EventBus
+from inbox.core.files import safe_filename, store_bytes
+from inbox.core.types import (
+    Attachment,
+    Channel,
+    DeliveryReceipt,
+    InboundCallback,
+    InboundEdit,
+    InboundItem,
+    InboundMessage,
+    RawEvent,
+)
+from inbox.db import SessionFactory, insert_for, is_postgres, transaction
+from inbox.models import Attachment as AttachmentRow
+from inbox.models import (
+    Author,
+    Customer,
+    Delivery,
+    Direction,
+    Identity,
+    InboundEvent,
+    Message,
+    Thread,
+    ThreadStatus,
+    utcnow,
+)
+from inbox.settings import Settings
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 6
+PREVIEW_LEN = 140
+
+
+async def store_raw(
+    factory: SessionFactory, account_id: int, events: list[RawEvent] | tuple[RawEvent, ...]
+) -> int:
+    """Commit raw events; a redelivered key is a no-op. Returns how many were new. The caller answers the
+    provider only after this returns."""
+    if not events:
+        return 0
+    new = 0
+    async with transaction(factory) as session:
+        for ev in events:
+            result = await session.execute(
+                insert_for(session, InboundEvent)
+                .values(
+                    account_id=account_id,
+                    key=ev.key[:254],
+                    payload=ev.payload,
+                    received_at=utcnow(),
+                    next_attempt_at=utcnow(),
+                    attempts=0,
+                    skipped=False,
+                )
+                .on_conflict_do_nothing(index_elements=["account_id", "key"])
+            )
+            new += max(getattr(result, "rowcount", 0) or 0, 0)
+    return new
+
+
+class RawEventWriter:
+    """Group commit for webhooks: calls that arrive while a commit is in flight share the next transaction,
+    and each is answered only after the transaction holding its events has committed."""
+
+    def __init__(self, factory: SessionFactory, max_batch: int = 500) -> None:
+        self.factory = factory
+        self.max_batch = max_batch
+        self._queue: list[tuple[int, list[RawEvent], asyncio.Future[None]]] = []
+        self._task: asyncio.Task[None] | None = None
+        self.last_write = 0.0  # time.monotonic() of the last commit
+
+    def busy(self, quiet: float = 0.003) -> bool:
+        """Webhooks are arriving: something is queued or committing, or a commit ended moments ago."""
+        return (
+            bool(self._queue)
+            or (self._task is not None and not self._task.done())
+            or time.monotonic() - self.last_write < quiet
+        )
+
+    async def store(self, account_id: int, events: list[RawEvent]) -> None:
+        if not events:
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.append((account_id, events, future))
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._drain())
+        await future
+
+    async def _drain(self) -> None:
+        while self._queue:
+            batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch :]
+            try:
+                async with transaction(self.factory) as session:
+                    now = utcnow()
+                    rows = [
+                        {
+                            "account_id": account_id,
+                            "key": ev.key[:254],
+                            "payload": ev.payload,
+                            "received_at": now,
+                            "next_attempt_at": now,
+                            "attempts": 0,
+                            "skipped": False,
+                        }
+                        for account_id, events, _ in batch
+                        for ev in events
+                    ]
+                    for start in range(0, len(rows), 200):
+                        await session.execute(
+                            insert_for(session, InboundEvent)
+                            .values(rows[start : start + 200])
+                            .on_conflict_do_nothing(index_elements=["account_id", "key"])
+                        )
+            except Exception as exc:
+                for _, _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            self.last_write = time.monotonic()
+            for _, _, future in batch:
+                if not future.done():
+                    future.set_result(None)
+
+
+def preview(text: str | None, attachments: tuple[Attachment, ...] = ()) -> str:
+    if text:
+        flat = " ".join(text.split())
+        return flat[:PREVIEW_LEN]
+    if attachments:
+        return "📎 " + safe_filename(attachments[0].filename)
+    return ""
+
+
+@dataclass(slots=True)
+class Fetched:
+    """An inbound attachment whose content is stored (or could not be fetched)."""
+
+    att: Attachment
+    path: str | None
+    sha256: str | None
+    size: int
+
+
+async def fetch_attachments(
+    channel: Channel, msg: InboundMessage, settings: Settings, final: bool
+) -> list[Fetched]:
+    """Download attachments before the database transaction (network stays outside transactions)."""
+    out: list[Fetched] = []
+    for att in msg.attachments:
+        try:
+            data = att.data if att.data is not None else (await channel.fetch(att) if att.ref else None)
+        except Exception:
+            if not final:
+                raise
+            log.exception("attachment %s could not be fetched; stored without content", att.filename)
+            data = None
+        if data is None:
+            out.append(Fetched(att, None, None, att.size))
+            continue
+        stored = store_bytes(settings.data_dir, data)
+        out.append(Fetched(att, stored.path, stored.sha256, stored.size))
+    return out
+
+
+@dataclass(slots=True)
+class Staged:
+    """An inbound message added to the session but not yet flushed (its id comes with the flush)."""
+
+    message: Message
+    thread: Thread
+    customer_id: int
+
+
+@dataclass(slots=True)
+class BatchCache:
+    """What a batch of inbound messages needs from the database, read in a few queries up front."""
+
+    known: set[tuple[int, str]] = field(default_factory=set)  # (account_id, external message id) stored
+    identities: dict[tuple[str, int, str], Identity] = field(default_factory=dict)
+    customers: dict[int, Customer] = field(default_factory=dict)
+    threads: dict[int, Thread] = field(default_factory=dict)  # by customer id
+
+    @classmethod
+    async def load(cls, session: AsyncSession, msgs: list[InboundMessage]) -> BatchCache:
+        cache = cls()
+        by_account: dict[int, set[str]] = {}
+        senders: dict[int, set[str]] = {}
+        for m in msgs:
+            by_account.setdefault(m.account_id, set()).add(m.external_message_id)
+            senders.setdefault(m.account_id, set()).add(m.external_user_id)
+        for account_id, ids in by_account.items():
+            rows = await session.execute(
+                select(Message.external_id).where(
+                    Message.account_id == account_id, Message.external_id.in_(ids)
+                )
+            )
+            cache.known.update((account_id, str(r)) for r in rows.scalars())
+        for account_id, users in senders.items():
+            idents = await session.execute(
+                select(Identity).where(Identity.account_id == account_id, Identity.external_id.in_(users))
+            )
+            for ident in idents.scalars():
+                cache.identities[(ident.kind, ident.account_id, ident.external_id)] = ident
+        customer_ids = {i.customer_id for i in cache.identities.values()}
+        if customer_ids:
+            for c in (await session.execute(select(Customer).where(Customer.id.in_(customer_ids)))).scalars():
+                cache.customers[c.id] = c
+            for t in (
+                await session.execute(select(Thread).where(Thread.customer_id.in_(customer_ids)))
+            ).scalars():
+                cache.threads[t.customer_id] = t
+        return cache
+
+
+async def _resolve(session: AsyncSession, msg: InboundMessage, cache: BatchCache | None) -> Resolved:
+    key = (str(msg.kind), msg.account_id, msg.external_user_id)
+    if cache is not None:
+        ident = cache.identities.get(key)
+        customer = cache.customers.get(ident.customer_id) if ident is not None else None
+        thread = cache.threads.get(customer.id) if customer is not None else None
+        if (
+            ident is not None
+            and customer is not None
+            and thread is not None
+            and customer.merged_into_id is None
+        ):
+            # Known sender: the same updates resolve() makes, without the queries.
+            apply_vouched(customer, msg.contact)
+            if msg.contact.display_name:
+                ident.display = msg.contact.display_name[:200]
+            if msg.contact.username:
+                ident.username = msg.contact.username
+            ident.last_seen_at = msg.sent_at
+            ident.blocked = False
+            return Resolved(identity=ident, customer=customer, thread=thread, created=False)
+    res = await resolve(
+        session,
+        kind=msg.kind,
+        account_id=msg.account_id,
+        external_id=msg.external_user_id,
+        hints=msg.contact,
+        at=msg.sent_at,
+    )
+    if cache is not None:
+        cache.identities[key] = res.identity
+        cache.customers[res.customer.id] = res.customer
+        cache.threads[res.customer.id] = res.thread
+    return res
+
+
+async def stage_message(
+    session: AsyncSession, msg: InboundMessage, files: list[Fetched], cache: BatchCache | None = None
+) -> Staged | None:
+    """Add an inbound message (and its attachments) to the session; None when it is already stored."""
+    if cache is not None:
+        if (msg.account_id, msg.external_message_id) in cache.known:
+            return None  # redelivered under another raw key: nothing doubled
+        cache.known.add((msg.account_id, msg.external_message_id))
+    else:
+        exists = await session.execute(
+            select(Message.id).where(
+                Message.account_id == msg.account_id, Message.external_id == msg.external_message_id
+            )
+        )
+        if exists.scalar_one_or_none() is not None:
+            return None
+    res = await _resolve(session, msg, cache)
+    meta = dict(msg.meta)
+    hints = msg.thread_hints
+    if hints.subject or hints.message_id:
+        meta["email"] = {
+            "subject": hints.subject,
+            "message_id": hints.message_id,
+            "in_reply_to": hints.in_reply_to,
+            "references": list(hints.references),
+        }
+    message = Message(
+        thread_id=res.thread.id,
+        customer_id=res.customer.id,
+        direction=Direction.IN,
+        channel=msg.kind,
+        account_id=msg.account_id,
+        identity_id=res.identity.id,
+        author=Author.CUSTOMER,
+        text=msg.text,
+        html=nh3.clean(msg.html) if msg.html else None,
+        external_id=msg.external_message_id,
+        reply_to_external_id=hints.reply_to_external_id,
+        meta=meta,
+        delivery=Delivery.NONE,
+        created_at=msg.sent_at,
+        revisions=[],
+    )
+    rows = [
+        AttachmentRow(
+            kind=f.att.kind,
+            filename=safe_filename(f.att.filename),
+            content_type=f.att.content_type or "application/octet-stream",
+            size=f.size,
+            path=f.path,
+            sha256=f.sha256,
+            external_ref=f.att.ref,
+            content_id=f.att.content_id,
+        )
+        for f in files
+    ]
+    set_committed_value(message, "attachments", [])
+    message.attachments.extend(rows)
+    session.add(message)
+    if msg.kind == "email":
+        await session.flush()  # email is low volume: the hook reads other letters of the thread
+        await on_email_message(session, message)  # conversation key, reply-to, order link
+    thread = res.thread
+    if msg.sent_at >= thread.last_message_at:
+        thread.last_message_at = msg.sent_at
+        thread.last_preview = preview(msg.text, msg.attachments)
+    thread.last_inbound_at = max(thread.last_inbound_at or msg.sent_at, msg.sent_at)
+    thread.last_inbound_channel = msg.kind
+    thread.unread_count += 1
+    if thread.status != ThreadStatus.OPEN:
+        thread.status = ThreadStatus.OPEN  # a new customer message reopens the thread
+    if thread.snoozed_until is not None:
+        thread.snoozed_until = None  # ... and wakes a snoozed one
+    return Staged(message, thread, res.customer.id)
+
+
+def staged_events(staged: Staged) -> list[Event]:
+    """The events of a staged message, once it has been flushed (it has an id)."""
+    return [
+        Event(
+            "message.new",
+            thread_id=staged.thread.id,
+            message_id=staged.message.id,
+            customer_id=staged.customer_id,
+            data={"direction": "in", "channel": staged.message.channel},
+        ),
+        Event("thread.updated", thread_id=staged.thread.id, customer_id=staged.customer_id),
+    ]
+
+
+async def apply_message(session: AsyncSession, msg: InboundMessage, files: list[Fetched]) -> list[Event]:
+    staged = await stage_message(session, msg, files)
+    if staged is None:
+        return []
+    await session.flush()
+    return staged_events(staged)
+
+
+class EditTargetMissing(Exception):
+    """An edit arrived before its message: retried later."""
+
+
+async def apply_edit(session: AsyncSession, edit: InboundEdit) -> list[Event]:
+    message = (
+        await session.execute(
+            select(Message).where(
+                Message.account_id == edit.account_id, Message.external_id == edit.external_message_id
+            )
+        )
+    ).scalar_one_or_none()
+    if message is None:
+        raise EditTargetMissing(f"edit of unknown message {edit.external_message_id}")
+    if message.edited_at is not None and message.edited_at >= edit.edited_at:
+        return []  # an older or repeated edit
+    if (message.text or "") == (edit.text or ""):
+        return []
+    message.revisions = [*message.revisions, {"text": message.text, "until": edit.edited_at.isoformat()}]
+    message.text = edit.text
+    message.edited_at = edit.edited_at
+    return [Event("message.updated", thread_id=message.thread_id, message_id=message.id)]
+
+
+async def apply_receipt(session: AsyncSession, receipt: DeliveryReceipt) -> list[Event]:
+    message = (
+        await session.execute(
+            select(Message).where(
+                Message.account_id == receipt.account_id, Message.external_id == receipt.external_message_id
+            )
+        )
+    ).scalar_one_or_none()
+    if message is None:
+        return []
+    rank = {Delivery.QUEUED: 0, Delivery.SENT: 1, Delivery.DELIVERED: 2, Delivery.READ: 3}
+    if receipt.state == Delivery.FAILED:
+        message.delivery = Delivery.FAILED
+        message.delivery_error = receipt.error or "the provider reported a failed delivery"
+    elif rank.get(Delivery(receipt.state), 0) > rank.get(Delivery(message.delivery), -1):
+        message.delivery = receipt.state
+    else:
+        return []
+    return [
+        Event(
+            "message.updated",
+            thread_id=message.thread_id,
+            message_id=message.id,
+            data={"delivery": message.delivery},
+        )
+    ]
+
+
+@dataclass(slots=True)
+class Prepared:
+    row: InboundEvent
+    items: list[InboundItem]
+    fetched: dict[int, list[Fetched]]
+
+
+CallbackHandler = Callable[[InboundCallback], Awaitable[None]]
+
+
+class InboundProcessor:
+    """Turns committed raw events into messages. Several processes may run it (SKIP LOCKED claims on
+    PostgreSQL; on SQLite there is one process)."""
+
+    def __init__(
+        self,
+        factory: SessionFactory,
+        hub: ChannelHub,
+        bus: EventBus,
+        settings: Settings,
+        writer: RawEventWriter | None = None,
+        max_defer: float = 0.02,
+    ) -> None:
+        self.factory = factory
+        self.hub = hub
+        self.bus = bus
+        self.settings = settings
+        self.wakeup = asyncio.Event()
+        self.callback_handlers: list[CallbackHandler] = []
+        self.writer = writer
+        self.max_defer = max_defer
+
+    async def _defer_to_webhooks(self) -> None:
+        """Webhooks go first: while they are arriving, wait (at most ``max_defer``) so that an
+        acknowledgement does not queue behind a batch of processing; the batch then takes what came."""
+        if self.writer is None:
+            return
+        deadline = time.monotonic() + self.max_defer
+        while self.writer.busy() and time.monotonic() < deadline:
+            await asyncio.sleep(0.002)
+
+    def wake(self) -> None:
+        self.wakeup.set()
+
+    async def claim(self, limit: int = 50) -> list[InboundEvent]:
+        now = utcnow()
+        async with transaction(self.factory) as session:
+            query = (
+                select(InboundEvent)
+                .where(InboundEvent.processed_at.is_(None), InboundEvent.next_attempt_at <= now)
+                .order_by(InboundEvent.id)
+                .limit(limit)
+            )
+            if is_postgres(session):
+                query = query.with_for_update(skip_locked=True)
+            rows = list((await session.execute(query)).scalars())
+            if rows:  # lease: another process skips these until the lease ends
+                await session.execute(
+                    update(InboundEvent)
+                    .where(InboundEvent.id.in_([r.id for r in rows]))
+                    .values(next_attempt_at=now + timedelta(seconds=60))
+                )
+            return rows
+
+    async def process_batch(self, limit: int = 50) -> int:
+        """Claim a batch, parse it (network calls outside the transaction), then apply it in one
+        transaction with a savepoint per event, so that one bad event never holds back the others."""
+        rows = await self.claim(limit)
+        if not rows:
+            return 0
+        prepared: list[Prepared] = []
+        failures: list[tuple[InboundEvent, Exception]] = []
+        for row in rows:
+            try:
+                prepared.append(await self._prepare(row))
+            except Exception as exc:
+                failures.append((row, exc))
+        events: list[Event] = []
+        done: list[Prepared] = []
+        if prepared:
+            try:
+                events, done = await self._apply_fast(prepared)
+            except Exception:
+                log.info("batch of %d inbound events failed as a whole; applying one by one", len(prepared))
+                events, done, slow_failures = await self._apply_one_by_one(prepared)
+                failures += slow_failures
+        callbacks = [i for p in done for i in p.items if isinstance(i, InboundCallback)]
+        for failed_row, error in failures:
+            await self._failed(failed_row, error)
+        await self.bus.publish(*events)
+        for cb in callbacks:
+            for handler in self.callback_handlers:
+                try:
+                    await handler(cb)
+                except Exception:
+                    log.exception("callback handler failed")
+        return len(rows)
+
+    async def _apply_fast(self, prepared: list[Prepared]) -> tuple[list[Event], list[Prepared]]:
+        """The whole batch in one transaction: a few prefetch queries, one flush, one status update."""
+        events: list[Event] = []
+        async with transaction(self.factory) as session:
+            msgs = [i for p in prepared for i in p.items if isinstance(i, InboundMessage)]
+            cache = await BatchCache.load(session, msgs) if msgs else None
+            staged: list[Staged] = []
+            for p in prepared:
+                for item in p.items:
+                    if isinstance(item, InboundMessage):
+                        one = await stage_message(session, item, p.fetched[id(item)], cache)
+                        if one is not None:
+                            staged.append(one)
+                    elif isinstance(item, InboundEdit):
+                        await session.flush()
+                        events += await apply_edit(session, item)
+                    elif isinstance(item, DeliveryReceipt):
+                        await session.flush()
+                        events += await apply_receipt(session, item)
+            await session.flush()
+            for one in staged:
+                events += staged_events(one)
+            await self._mark_done(session, prepared)
+        return events, prepared
+
+    async def _apply_one_by_one(
+        self, prepared: list[Prepared]
+    ) -> tuple[list[Event], list[Prepared], list[tuple[InboundEvent, Exception]]]:
+        """A savepoint per event, so that one bad event never holds back the others."""
+        events: list[Event] = []
+        done: list[Prepared] = []
+        failures: list[tuple[InboundEvent, Exception]] = []
+        async with transaction(self.factory) as session:
+            for p in prepared:
+                try:
+                    async with session.begin_nested():
+                        events += await self._apply(session, p)
+                    done.append(p)
+                except Exception as exc:
+                    failures.append((p.row, exc))
+            await self._mark_done(session, done)
+        return events, done, failures
+
+    @staticmethod
+    async def _mark_done(session: AsyncSession, done: list[Prepared]) -> None:
+        now = utcnow()
+        for skipped in (True, False):
+            ids = [p.row.id for p in done if (not p.items) == skipped]
+            if ids:
+                await session.execute(
+                    update(InboundEvent)
+                    .where(InboundEvent.id.in_(ids))
+                    .values(processed_at=now, skipped=skipped, error=None, attempts=InboundEvent.attempts + 1)
+                )
+
+    async def _prepare(self, row: InboundEvent) -> Prepared:
+        channel = await self.hub.get(row.account_id)
+        if channel is None:
+            raise LookupError(f"channel account {row.account_id} is missing or disabled")
+        items: list[InboundItem] = await channel.parse(RawEvent(row.key, row.payload))
+        final = row.attempts + 1 >= MAX_ATTEMPTS
+        fetched = {
+            id(item): await fetch_attachments(channel, item, self.settings, final)
+            for item in items
+            if isinstance(item, InboundMessage)
+        }
+        return Prepared(row, items, fetched)
+
+    @staticmethod
+    async def _apply(session: AsyncSession, p: Prepared) -> list[Event]:
+        events: list[Event] = []
+        for item in p.items:
+            if isinstance(item, InboundMessage):
+                events += await apply_message(session, item, p.fetched[id(item)])
+            elif isinstance(item, InboundEdit):
+                events += await apply_edit(session, item)
+            elif isinstance(item, DeliveryReceipt):
+                events += await apply_receipt(session, item)
+        return events
+
+    async def _failed(self, row: InboundEvent, exc: Exception) -> None:
+        attempts = row.attempts + 1
+        reason = f"{type(exc).__name__}: {exc}"[:2000]
+        log.warning(
+            "inbound event %s (account %s) failed, attempt %s: %s", row.id, row.account_id, attempts, reason
+        )
+        values: dict[str, object] = {"attempts": attempts, "error": reason}
+        if attempts >= MAX_ATTEMPTS:
+            values["processed_at"] = utcnow()  # kept raw with its error; replayable by hand
+        else:
+            values["next_attempt_at"] = utcnow() + timedelta(seconds=min(2**attempts, 300))
+        async with transaction(self.factory) as session:
+            await session.execute(update(InboundEvent).where(InboundEvent.id == row.id).values(**values))
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await self._defer_to_webhooks()
+                n = await self.process_batch()
+            except Exception:
+                log.exception("inbound processor loop failed; retrying")
+                n = 0
+            if n == 0:
+                self.wakeup.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.wakeup.wait(), timeout=1.0)

@@ -1,0 +1,632 @@
+"""Outbound flow: a message and its outbox row commit together; dispatchers claim due rows, pace them per
+account and per chat, send through the channel adapter, retry transient errors with capped exponential
+backoff, keep per-chat order, and mark permanent failures visibly (then fall back to another channel).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import socket
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import httpx
+from sqlalchemy import and_, exists, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
+
+from inbox.channels.email.reply import conversation_of, prepare_email_draft
+from inbox.channels.hub import ChannelHub
+from inbox.core.customers import live_customer, pick_identity
+from inbox.core.events import Event, EventBus
+from inbox.core.files import resolve as resolve_file
+from inbox.core.ratelimit import Buckets
+from inbox.core.types import (
+    Attachment,
+    Button,
+    OutboundMessage,
+    PermanentSendError,
+    SentMessage,
+    TransientSendError,
+)
+from inbox.db import SessionFactory, is_postgres, transaction
+from inbox.models import Attachment as AttachmentRow
+from inbox.models import (
+    Author,
+    Customer,
+    Delivery,
+    Direction,
+    Identity,
+    Message,
+    Outbox,
+    Thread,
+    ThreadStatus,
+    utcnow,
+)
+from inbox.settings import Settings
+
+log = logging.getLogger(__name__)
+WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
+
+
+class TaskRetry(Exception):
+    """A background task (``register_task``) failed transiently: retried with backoff, then given up."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    """Work other than a message that must survive restarts and be retried: a provider call (check a payment
+    notification, poll a parcel). ``run`` raises TaskRetry to be retried; any other error, or running out of
+    attempts, ends in ``give_up`` with the reason (which must make the failure visible to a manager)."""
+
+    run: Callable[[dict[str, Any]], Awaitable[None]]
+    give_up: Callable[[dict[str, Any], str], Awaitable[None]]
+
+
+TaskFactory = Callable[[SessionFactory, EventBus, Settings, Callable[[], None]], Task]
+TASKS: dict[str, TaskFactory] = {}
+
+
+def register_task(kind: str, factory: TaskFactory) -> None:
+    """Outbox rows of ``kind`` (≤ 16 characters) are run by the task ``factory`` builds for a dispatcher."""
+    if len(kind) > 16 or kind in ("message", "webhook", "edit"):
+        raise ValueError(f"bad task kind {kind!r}")
+    TASKS[kind] = factory
+
+
+def queue_task(session: AsyncSession, kind: str, key: str, payload: dict[str, Any]) -> Outbox:
+    """An outbox row for task ``kind``, committed with the caller's transaction; ``key`` keeps rows of one
+    subject in order (they share a chat id)."""
+    row = Outbox(
+        message_id=None,
+        account_id=None,
+        chat_id=f"task:{kind}:{key}"[:254],
+        kind=kind,
+        payload=payload,
+        next_attempt_at=utcnow(),
+    )
+    session.add(row)
+    return row
+
+
+class NoChannel(Exception):
+    """The customer has no channel we can answer on (or not the one asked for)."""
+
+
+@dataclass(frozen=True, slots=True)
+class NewAttachment:
+    kind: str
+    filename: str
+    content_type: str
+    path: str  # stored file, relative to the data dir
+    sha256: str
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class Draft:
+    text: str
+    author: Author = Author.MANAGER
+    manager_id: int | None = None
+    channel: str | None = None
+    attachments: tuple[NewAttachment, ...] = ()
+    buttons: tuple[tuple[Button, ...], ...] = ()
+    meta: dict[str, Any] = field(default_factory=dict)
+    order_id: int | None = None
+
+
+async def enqueue(session: AsyncSession, thread: Thread, draft: Draft) -> tuple[Message, list[Event]]:
+    """Create the outbound message and its outbox row in the caller's transaction."""
+    customer = await live_customer(session, thread.customer_id)
+    identity = await pick_identity(session, customer, thread, channel=draft.channel)
+    if identity is None:
+        if draft.channel:
+            raise NoChannel(f"the customer has no usable {draft.channel} channel")
+        raise NoChannel("the customer has no channel we can answer on")
+    if identity.kind == "email":  # subject, threading headers, order tag, auto flag
+        draft = await prepare_email_draft(session, thread.id, draft)
+    message = Message(
+        thread_id=thread.id,
+        customer_id=customer.id,
+        direction=Direction.OUT,
+        channel=identity.kind,
+        account_id=identity.account_id,
+        identity_id=identity.id,
+        author=draft.author,
+        manager_id=draft.manager_id,
+        text=draft.text,
+        meta={**draft.meta, "buttons": [[_button(b) for b in row] for row in draft.buttons]},
+        delivery=Delivery.QUEUED,
+        order_id=draft.order_id,
+        email_conversation=conversation_of(draft.meta) if identity.kind == "email" else None,
+        revisions=[],
+        created_at=utcnow(),
+    )
+    session.add(message)
+    await session.flush()
+    rows = [
+        AttachmentRow(
+            message_id=message.id,
+            kind=a.kind,
+            filename=a.filename,
+            content_type=a.content_type,
+            size=a.size,
+            path=a.path,
+            sha256=a.sha256,
+        )
+        for a in draft.attachments
+    ]
+    session.add_all(rows)
+    await session.flush()
+    set_committed_value(message, "attachments", rows)
+    session.add(
+        Outbox(
+            message_id=message.id,
+            account_id=identity.account_id,
+            chat_id=identity.external_id,
+            next_attempt_at=utcnow(),
+            payload={},
+        )
+    )
+    thread.last_message_at = message.created_at
+    thread.last_preview = (draft.text or (draft.attachments[0].filename if draft.attachments else ""))[:140]
+    if draft.author == Author.MANAGER:
+        thread.unread_count = 0
+        if thread.status == ThreadStatus.OPEN:
+            thread.status = ThreadStatus.WAITING
+    return message, [
+        Event(
+            "message.new",
+            thread_id=thread.id,
+            message_id=message.id,
+            customer_id=customer.id,
+            data={"direction": "out", "channel": identity.kind},
+        ),
+        Event("thread.updated", thread_id=thread.id, customer_id=customer.id),
+    ]
+
+
+def _button(b: Button) -> dict[str, Any]:
+    return {"label": b.label, "payload": b.payload, "url": b.url}
+
+
+async def retry(session: AsyncSession, message_id: int) -> list[Event]:
+    """Resend a failed message (the Retry button): the same outbox row goes back in the queue."""
+    message = await session.get(Message, message_id)
+    if message is None or message.direction != Direction.OUT:
+        raise LookupError(f"no outbound message {message_id}")
+    if message.delivery != Delivery.FAILED:
+        raise ValueError("only a failed message can be retried")
+    if message.meta.get("fell_back_to"):
+        raise ValueError("this message was already sent through another channel")
+    row = (await session.execute(select(Outbox).where(Outbox.message_id == message_id))).scalar_one_or_none()
+    if row is None:
+        raise LookupError(f"message {message_id} has no outbox row")
+    row.done_at = None
+    row.attempts = 0
+    row.next_attempt_at = utcnow()
+    row.claimed_by = None
+    row.claimed_until = None
+    row.last_error = None
+    message.delivery = Delivery.QUEUED
+    message.delivery_error = None
+    return [
+        Event(
+            "message.updated", thread_id=message.thread_id, message_id=message.id, data={"delivery": "queued"}
+        )
+    ]
+
+
+def backoff(attempts: int, cap: float) -> float:
+    """Capped exponential backoff with jitter: 2, 4, 8 … seconds, at most ``cap``."""
+    base: float = min(cap, 2.0 ** max(attempts, 1))
+    return float(base * random.uniform(0.8, 1.0))
+
+
+@dataclass(slots=True)
+class Claimed:
+    outbox: Outbox
+    message: Message | None
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        factory: SessionFactory,
+        hub: ChannelHub,
+        bus: EventBus,
+        settings: Settings,
+        concurrency: int = 32,
+    ) -> None:
+        self.factory = factory
+        self.hub = hub
+        self.bus = bus
+        self.settings = settings
+        self.wakeup = asyncio.Event()
+        self.buckets = Buckets()
+        self.sem = asyncio.Semaphore(concurrency)
+        self.tasks: dict[str, Task] = {}
+
+    def wake(self) -> None:
+        self.wakeup.set()
+
+    async def release_own_claims(self) -> None:
+        """On start: rows this host claimed before a crash go back to the queue at once (SQLite: one
+        process owns the queue; PostgreSQL: leases of other hosts expire by themselves)."""
+        async with transaction(self.factory) as session:
+            query = update(Outbox).where(Outbox.done_at.is_(None), Outbox.claimed_by.is_not(None))
+            if is_postgres(session):
+                query = query.where(Outbox.claimed_by.like(f"{socket.gethostname()}:%"))
+            await session.execute(query.values(claimed_by=None, claimed_until=None))
+
+    async def claim(self, limit: int = 100) -> list[Claimed]:
+        now = utcnow()
+        earlier = aliased(Outbox)
+        async with transaction(self.factory) as session:
+            query = (
+                select(Outbox)
+                .where(Outbox.done_at.is_(None), Outbox.next_attempt_at <= now)
+                .where((Outbox.claimed_until.is_(None)) | (Outbox.claimed_until < now))
+                .where(
+                    ~exists().where(
+                        and_(
+                            earlier.account_id == Outbox.account_id,
+                            earlier.chat_id == Outbox.chat_id,
+                            earlier.done_at.is_(None),
+                            earlier.id < Outbox.id,
+                        )
+                    )
+                )
+                .order_by(Outbox.id)
+                .limit(limit)
+            )
+            if is_postgres(session):
+                query = query.with_for_update(skip_locked=True, of=Outbox)
+            rows = list((await session.execute(query)).scalars())
+            if not rows:
+                return []
+            until = now + timedelta(seconds=self.settings.outbox_lease_seconds)
+            await session.execute(
+                update(Outbox)
+                .where(Outbox.id.in_([r.id for r in rows]))
+                .values(claimed_by=WORKER_ID, claimed_until=until)
+            )
+            ids = [r.message_id for r in rows if r.message_id is not None]
+            msgs = {
+                m.id: m
+                for m in (
+                    await session.execute(
+                        select(Message).where(Message.id.in_(ids)).options(selectinload(Message.attachments))
+                    )
+                ).scalars()
+            }
+            return [Claimed(r, msgs.get(r.message_id) if r.message_id else None) for r in rows]
+
+    async def dispatch_once(self) -> int:
+        claimed = await self.claim()
+        if not claimed:
+            return 0
+        by_chat: dict[tuple[int | None, str], list[Claimed]] = defaultdict(list)
+        for c in claimed:
+            by_chat[(c.outbox.account_id, c.outbox.chat_id)].append(c)
+        await asyncio.gather(*(self._send_chat(items) for items in by_chat.values()))
+        return len(claimed)
+
+    async def _send_chat(self, items: Sequence[Claimed]) -> None:
+        # Per-chat order: the claim query only ever hands out the oldest pending row of a chat.
+        async with self.sem:
+            for c in items:
+                await self._send_one(c)
+
+    async def _send_one(self, c: Claimed) -> None:
+        row, message = c.outbox, c.message
+        if row.kind == "webhook":
+            await self._send_webhook(row)
+            return
+        if row.kind in TASKS:
+            await self._run_task(row)
+            return
+        if message is None or row.account_id is None:
+            await self._finish(row, None, error="nothing to send")
+            return
+        if message.external_id:  # already sent (a crash after the provider answered): never send twice
+            await self._finish(row, message, sent=None)
+            return
+        channel = await self.hub.get(row.account_id)
+        if channel is None:
+            await self._permanent(row, message, "the channel account is disabled or was removed")
+            return
+        caps = channel.capabilities
+        acct_rate = getattr(channel, "rate_per_account", caps.rate_per_account)
+        chat_rate = getattr(channel, "rate_per_chat", caps.rate_per_chat)
+        acct_bucket = self.buckets.get(("acct", str(row.account_id)), acct_rate)
+        chat_bucket = self.buckets.get(("chat", str(row.account_id), row.chat_id), chat_rate)
+        await chat_bucket.acquire()
+        await acct_bucket.acquire()
+        out = OutboundMessage(
+            account_id=row.account_id,
+            chat_id=row.chat_id,
+            text=message.text or "",
+            idempotency_key=str(row.id),
+            attachments=tuple(
+                Attachment(
+                    kind=a.kind,
+                    filename=a.filename,
+                    content_type=a.content_type,
+                    size=a.size,
+                    path=str(resolve_file(self.settings.data_dir, a.path)) if a.path else None,
+                )
+                for a in message.attachments
+            ),
+            buttons=tuple(tuple(Button(**b) for b in r) for r in message.meta.get("buttons", [])),
+            html=message.html,
+            reply_to_external_id=message.reply_to_external_id,
+            meta={k: v for k, v in message.meta.items() if k != "buttons"},
+        )
+        try:
+            sent = await channel.send(out)
+        except TransientSendError as exc:
+            if exc.retry_after:
+                chat_bucket.pause(exc.retry_after)
+            await self._transient(row, message, exc)
+        except PermanentSendError as exc:
+            await self._permanent(row, message, exc.reason)
+        except Exception as exc:  # an adapter bug must not kill the dispatcher; treat as transient
+            log.exception("adapter raised an unexpected error")
+            await self._transient(row, message, TransientSendError(f"{type(exc).__name__}: {exc}"))
+        else:
+            await self._finish(row, message, sent=sent)
+
+    async def _finish(
+        self, row: Outbox, message: Message | None, sent: SentMessage | None = None, error: str | None = None
+    ) -> None:
+        events: list[Event] = []
+        async with transaction(self.factory) as session:
+            await session.execute(
+                update(Outbox)
+                .where(Outbox.id == row.id)
+                .values(
+                    done_at=utcnow(),
+                    claimed_by=None,
+                    claimed_until=None,
+                    last_error=error,
+                    attempts=row.attempts + 1,
+                )
+            )
+            if message is not None and sent is not None:
+                state = sent.state if sent.state in {s.value for s in Delivery} else Delivery.SENT
+                await session.execute(
+                    update(Message)
+                    .where(Message.id == message.id)
+                    .values(
+                        external_id=sent.external_id,
+                        delivery=state,
+                        delivery_error=None,
+                        sent_at=utcnow(),
+                        meta={**message.meta, **({"provider": dict(sent.meta)} if sent.meta else {})},
+                    )
+                )
+                if message.identity_id is not None:  # it reached them: the channel works again
+                    await session.execute(
+                        update(Identity).where(Identity.id == message.identity_id).values(blocked=False)
+                    )
+                events.append(
+                    Event(
+                        "message.updated",
+                        thread_id=message.thread_id,
+                        message_id=message.id,
+                        data={"delivery": state},
+                    )
+                )
+        await self.bus.publish(*events)
+
+    async def _send_webhook(self, row: Outbox) -> None:
+        """A shop webhook (payload {url, body, headers}): 2xx done; 5xx, timeouts and connection errors are
+        retried with backoff; other answers are permanent (kept in ``last_error``)."""
+        url, body, headers = row.payload.get("url"), row.payload.get("body"), row.payload.get("headers")
+        if not isinstance(url, str) or not isinstance(body, str) or not isinstance(headers, dict):
+            await self._finish(row, None, error="malformed webhook payload")
+            return
+        try:
+            async with httpx.AsyncClient(timeout=10.0) as client:
+                answer = await client.post(url, content=body.encode(), headers=headers)
+        except httpx.HTTPError as exc:
+            await self._webhook_retry(row, f"{type(exc).__name__}: {exc}")
+            return
+        if 200 <= answer.status_code < 300:
+            await self._finish(row, None)
+        elif answer.status_code >= 500 or answer.status_code == 429:
+            await self._webhook_retry(row, f"HTTP {answer.status_code}: {answer.text[:200]}")
+        else:
+            await self._finish(row, None, error=f"HTTP {answer.status_code}: {answer.text[:500]}")
+
+    async def _run_task(self, row: Outbox) -> None:
+        task = self.tasks.get(row.kind)
+        if task is None:
+            task = self.tasks[row.kind] = TASKS[row.kind](self.factory, self.bus, self.settings, self.wake)
+        try:
+            await task.run(dict(row.payload))
+        except TaskRetry as exc:
+            attempts = row.attempts + 1
+            if attempts >= self.settings.outbox_max_attempts:
+                reason = f"gave up after {attempts} attempts: {exc.reason}"
+                await self._task_gave_up(task, row, reason)
+                return
+            wait = backoff(attempts, self.settings.outbox_backoff_cap)
+            async with transaction(self.factory) as session:
+                await _reschedule(session, row, attempts, wait, exc.reason)
+            return
+        except Exception as exc:
+            log.exception("task %s failed", row.kind)
+            await self._task_gave_up(task, row, f"{type(exc).__name__}: {exc}")
+            return
+        await self._finish(row, None)
+
+    async def _task_gave_up(self, task: Task, row: Outbox, reason: str) -> None:
+        try:
+            await task.give_up(dict(row.payload), reason)
+        except Exception:
+            log.exception("task %s: give_up failed", row.kind)
+        await self._finish(row, None, error=reason[:2000])
+
+    async def _webhook_retry(self, row: Outbox, reason: str) -> None:
+        attempts = row.attempts + 1
+        if attempts >= self.settings.outbox_max_attempts:
+            await self._finish(row, None, error=f"gave up after {attempts} attempts: {reason}")
+            return
+        wait = backoff(attempts, self.settings.outbox_backoff_cap)
+        async with transaction(self.factory) as session:
+            await _reschedule(session, row, attempts, wait, reason)
+
+    async def _transient(self, row: Outbox, message: Message, exc: TransientSendError) -> None:
+        attempts = row.attempts + 1
+        if attempts >= self.settings.outbox_max_attempts:
+            await self._permanent(row, message, f"gave up after {attempts} attempts: {exc.reason}")
+            return
+        wait = max(exc.retry_after or 0.0, backoff(attempts, self.settings.outbox_backoff_cap))
+        async with transaction(self.factory) as session:
+            await _reschedule(session, row, attempts, wait, exc.reason)
+            await session.execute(
+                update(Message)
+                .where(Message.id == message.id)
+                .values(delivery_error=f"retrying in {wait:.0f}s: {exc.reason}")
+            )
+        await self.bus.publish(Event("message.updated", thread_id=message.thread_id, message_id=message.id))
+
+    async def _permanent(self, row: Outbox, message: Message, reason: str) -> None:
+        events: list[Event] = []
+        async with transaction(self.factory) as session:
+            await session.execute(
+                update(Outbox)
+                .where(Outbox.id == row.id)
+                .values(
+                    attempts=row.attempts + 1,
+                    done_at=utcnow(),
+                    claimed_by=None,
+                    claimed_until=None,
+                    last_error=reason,
+                )
+            )
+            await session.execute(
+                update(Message)
+                .where(Message.id == message.id)
+                .values(delivery=Delivery.FAILED, delivery_error=reason)
+            )
+            if message.identity_id is not None and _blocked(reason):
+                await session.execute(
+                    update(Identity).where(Identity.id == message.identity_id).values(blocked=True)
+                )
+            events.append(
+                Event(
+                    "message.updated",
+                    thread_id=message.thread_id,
+                    message_id=message.id,
+                    data={"delivery": "failed"},
+                )
+            )
+            events += await self._fallback(session, message, reason)
+        await self.bus.publish(*events)
+
+    async def _fallback(self, session: AsyncSession, failed: Message, reason: str) -> list[Event]:
+        """A permanent failure falls back to the customer's next channel (shop-wide order), noted in the
+        thread."""
+        if failed.meta.get("no_fallback") or failed.author == Author.SYSTEM:
+            return []
+        thread = await session.get(Thread, failed.thread_id)
+        customer = await session.get(Customer, failed.customer_id)
+        if thread is None or customer is None:
+            return []
+        tried = set(failed.meta.get("tried_identities", [])) | {failed.identity_id}
+        ident = await pick_identity(session, customer, thread, exclude={i for i in tried if i is not None})
+        if ident is None:
+            return []
+        attachments = (
+            await session.execute(select(AttachmentRow).where(AttachmentRow.message_id == failed.id))
+        ).scalars()
+        texts = failed.meta.get("texts")  # order notifications carry a text per channel kind
+        kind = ident.kind if ident.kind in ("sms", "email") else "messenger"
+        text = texts.get(kind) if isinstance(texts, dict) else None
+        draft = Draft(
+            text=text if isinstance(text, str) and text else failed.text or "",
+            author=Author(failed.author),
+            manager_id=failed.manager_id,
+            channel=ident.kind,
+            attachments=tuple(
+                NewAttachment(a.kind, a.filename, a.content_type, a.path or "", a.sha256 or "", a.size)
+                for a in attachments
+                if a.path
+            ),
+            meta={
+                **{k: v for k, v in failed.meta.items() if k != "buttons"},
+                "fallback_from": {"message_id": failed.id, "channel": failed.channel, "reason": reason},
+                "tried_identities": sorted(i for i in tried if i is not None),
+            },
+            order_id=failed.order_id,
+        )
+        message, events = await enqueue(session, thread, draft)
+        # The failed copy is settled: it went out on another channel, so it offers no Retry (no double send).
+        await session.execute(
+            update(Message)
+            .where(Message.id == failed.id)
+            .values(
+                meta={**failed.meta, "fell_back_to": {"message_id": message.id, "channel": message.channel}}
+            )
+        )
+        note = Message(
+            thread_id=thread.id,
+            customer_id=customer.id,
+            direction=Direction.EVENT,
+            author=Author.SYSTEM,
+            text=f"fallback:{failed.channel}:{message.channel}",
+            meta={"kind": "fallback", "reason": reason, "from": failed.channel, "to": message.channel},
+            delivery=Delivery.NONE,
+            revisions=[],
+            created_at=utcnow(),
+        )
+        session.add(note)
+        return events
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await self.release_own_claims()
+        while not stop.is_set():
+            try:
+                n = await self.dispatch_once()
+            except Exception:
+                log.exception("dispatcher loop failed; retrying")
+                n = 0
+            if n == 0:
+                self.wakeup.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.wakeup.wait(), timeout=0.5)
+
+
+async def _reschedule(session: AsyncSession, row: Outbox, attempts: int, wait: float, reason: str) -> None:
+    """Back in the queue after a transient error: unclaimed, due again in ``wait`` seconds."""
+    await session.execute(
+        update(Outbox)
+        .where(Outbox.id == row.id)
+        .values(
+            attempts=attempts,
+            next_attempt_at=utcnow() + timedelta(seconds=wait),
+            claimed_by=None,
+            claimed_until=None,
+            last_error=reason,
+        )
+    )
+
+
+def _blocked(reason: str) -> bool:
+    lowered = reason.lower()
+    return any(s in lowered for s in ("blocked", "forbidden", "deactivated", "can't send", "unsubscribed"))

@@ -1,0 +1,41 @@
+-- wrk script: one Telegram text update per request, each with a new update_id and message_id, from
+-- BENCH_CUSTOMERS customers (default 500). Environment: BENCH_OFFSET (first id), BENCH_SECRET (webhook
+-- secret header), BENCH_DELAY_MS (pause before each request). Prints one WRKJSON line with the figures the harness reads.
+local offset = tonumber(os.getenv("BENCH_OFFSET") or "0")
+local customers = tonumber(os.getenv("BENCH_CUSTOMERS") or "500")
+local secret = os.getenv("BENCH_SECRET")
+local delay_ms = tonumber(os.getenv("BENCH_DELAY_MS") or "0")
+local counter = 0
+
+if delay_ms > 0 then
+  -- spaced requests: "one webhook at a time", each meeting a server that finished the previous one
+  delay = function() return delay_ms end
+end
+
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+if secret and secret ~= "" then
+  wrk.headers["X-Telegram-Bot-Api-Secret-Token"] = secret
+end
+
+request = function()
+  counter = counter + 1
+  local n = offset + counter
+  local uid = 100000 + n % customers
+  local body = string.format(
+    '{"update_id":%d,"message":{"message_id":%d,"date":%d,' ..
+    '"from":{"id":%d,"is_bot":false,"first_name":"Покупатель","last_name":"%d","language_code":"ru"},' ..
+    '"chat":{"id":%d,"type":"private","first_name":"Покупатель","last_name":"%d"},' ..
+    '"text":"Сообщение номер %d: где мой заказ?"}}',
+    10000000 + n, n, os.time(), uid, uid, uid, uid, n)
+  return wrk.format(nil, nil, nil, body)
+end
+
+done = function(summary, latency, requests)
+  io.write(string.format(
+    'WRKJSON {"requests":%d,"duration_us":%d,"connect":%d,"read":%d,"write":%d,"status":%d,' ..
+    '"timeout":%d,"p50_us":%d,"p99_us":%d,"max_us":%d,"mean_us":%.1f}\n',
+    summary.requests, summary.duration, summary.errors.connect, summary.errors.read,
+    summary.errors.write, summary.errors.status, summary.errors.timeout,
+    latency:percentile(50), latency:percentile(99), latency.max, latency.mean))
+end
