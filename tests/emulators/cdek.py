@@ -241,6 +241,30 @@ class CdekEmulator:
             print_uuid = path.rsplit("/", 1)[1]
             url = f"{self.base_url}/v2/print/orders/{print_uuid}.pdf"
             _json(h, 200, {"entity": {"uuid": print_uuid, "url": url, "statuses": [{"code": "READY"}]}})
+        elif path == "/v2/calculator/tariff" and method == "POST":
+            try:
+                body = json.loads(raw)
+                weight = sum(int(p["weight"]) for p in body["packages"])
+                assert isinstance(body["tariff_code"], int) and body["to_location"]
+            except (ValueError, KeyError, TypeError, AssertionError):
+                _json(
+                    h,
+                    400,
+                    {"errors": [{"code": "v2_bad_request", "message": "tariff_code, to_location, packages"}]},
+                )
+                return
+            cost = 350.0 + 50.0 * (weight // 1000)  # a flat tariff: 350 ₽ + 50 ₽ a kilogram
+            _json(
+                h,
+                200,
+                {
+                    "delivery_sum": cost,
+                    "period_min": 2,
+                    "period_max": 3,
+                    "currency": "RUB",
+                    "total_sum": cost,
+                },
+            )
         elif path == "/v2/deliverypoints" and method == "GET":
             point = self.points.get(query.get("code", ""))
             _json(h, 200, [point] if point else [])

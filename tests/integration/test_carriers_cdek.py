@@ -93,6 +93,14 @@ async def test_hand_over_to_cdek_and_follow_the_parcel(
         hook = f"{base}/webhooks/cdek/{account_id}"
         panel = client.get(f"/ui/threads/{order.thread_id}/order-panel", params={"order": order.id})
         assert 'id="hand-to-cdek"' in panel.text
+        quoted = client.post(f"/ui/orders/{order.id}/delivery-quote")
+        assert quoted.status_code == 200 and 'class="error"' not in quoted.text, quoted.text
+        async with world.factory() as session:
+            priced = await session.get(Order, order.id)
+        assert priced is not None and priced.delivery_cost == 40000  # 3 × 500 g: 350 ₽ + 50 ₽
+        assert priced.total == priced.subtotal + 40000
+        tariff = json.loads(next(r["body"] for r in cdek.requests if r["path"] == "/v2/calculator/tariff"))
+        assert tariff["to_location"] == {"address": "Москва, ул. Ленина, 5"} and tariff["tariff_code"] == 136
         handed = client.post(f"/ui/orders/{order.id}/cdek")
         assert handed.status_code == 200 and 'class="error"' not in handed.text, handed.text
         (order_uuid,) = cdek.orders

@@ -218,6 +218,28 @@ class CdekClient:
             await asyncio.sleep(0.5)
         raise ProviderUnavailable("the СДЭК label is not ready yet; retry")
 
+    async def tariff(
+        self, tariff_code: int, to_address: str, weight: int, from_address: str | None = None
+    ) -> tuple[int, int | None, int | None]:
+        """POST /v2/calculator/tariff: (cost in kopecks, days min, days max) to ``to_address``."""
+        body: dict[str, Any] = {
+            "tariff_code": tariff_code,
+            "to_location": {"address": to_address},
+            "packages": [{"weight": max(weight, 1)}],
+        }
+        if from_address:
+            body["from_location"] = {"address": from_address}
+        data = await self.call("POST", "/v2/calculator/tariff", body)
+        total = data.get("total_sum", data.get("delivery_sum")) if isinstance(data, dict) else None
+        if not isinstance(total, int | float) or total < 0:
+            raise ProviderUnavailable("СДЭК answered without a delivery sum")
+        low, high = data.get("period_min"), data.get("period_max")
+        return (
+            round(total * 100),
+            low if isinstance(low, int) else None,
+            high if isinstance(high, int) else None,
+        )
+
     async def delivery_point(self, code: str) -> tuple[str, str] | None:
         """(address, working hours) of a pickup point."""
         data = await self.call("GET", "/v2/deliverypoints", params={"code": code})

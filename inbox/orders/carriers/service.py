@@ -156,6 +156,40 @@ async def register_cdek(
     return await run_order_action(factory, bus, settings, act, wake)
 
 
+async def quote_cdek(
+    factory: SessionFactory, bus: EventBus, settings: Settings, order_id: int, actor: Any, wake: Any = None
+) -> tuple[int, int | None, int | None]:
+    """СДЭК's tariff for the order's address; the cost goes into the order (delivery cost → total)."""
+    async with factory() as session:
+        order = await service.get_order(session, order_id)
+        if not (order.delivery_address or "").strip():
+            raise OrderError("enter the delivery address first")
+        account = await account_of_kind(session, "cdek")
+        if account is None:
+            raise NotFound("no СДЭК account is connected: `inbox carrier add cdek …`")
+        lines = await service.order_lines(session, order.id)
+        weight = sum(int(account.settings.get("item_weight", 500)) * ln.qty for ln in lines)
+        client = cdek_client(account)
+        tariff = int(account.settings.get("tariff_code", 136))
+        address = str(order.delivery_address)
+        origin = account.settings.get("from_address")
+    cost, low, high = await client.tariff(tariff, address, weight, origin)
+
+    async def act(session: AsyncSession, fx: Effects) -> None:
+        current = await service.get_order(session, order_id)
+        await service.do_set_delivery(
+            session,
+            current,
+            method=current.delivery_method or "СДЭК",
+            address=current.delivery_address,
+            cost=cost,
+            actor=actor,
+        )
+
+    await run_order_action(factory, bus, settings, act, wake)
+    return cost, low, high
+
+
 async def accept_cdek(factory: SessionFactory, account_id: int, body: bytes) -> None:
     try:
         hook = parse_webhook(body)

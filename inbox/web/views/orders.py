@@ -23,7 +23,7 @@ from inbox.core.customers import live_customer
 from inbox.core.outbox import NoChannel
 from inbox.models import DRAFT, Manager, Order, OrderStatus, Product, Thread
 from inbox.orders import catalog, service
-from inbox.orders.carriers.service import account_of_kind, register_cdek, start_tracking
+from inbox.orders.carriers.service import account_of_kind, quote_cdek, register_cdek, start_tracking
 from inbox.orders.carriers.tracking import order_events
 from inbox.orders.conversation import Effects, after_status, after_tracking, run_order_action
 from inbox.orders.errors import OrderError, OrdersError
@@ -172,6 +172,7 @@ async def panel_context(
         "pay_summary": payments.payment_summary(order) if order is not None else "unpaid",
         "pay_due": payments.due(order) if order is not None else 0,
         "parcel_events": await order_events(session, order.id) if order is not None else [],
+        "has_cdek": order is not None and await account_of_kind(session, "cdek") is not None,
         "can_cdek": order is not None
         and order.status != DRAFT
         and not order.tracking_number
@@ -367,6 +368,25 @@ class OrdersController(Controller):
             await start_tracking(session, updated, updated.tracking_number or "")
 
         return await self._act(request, order.thread_id or 0, order.id, action)
+
+    @post("/ui/orders/{order_id:int}/delivery-quote", name="order_delivery_quote")
+    async def delivery_quote(self, request: AnyRequest, order_id: FromPath[int]) -> Template:
+        """СДЭК's tariff for the order's address becomes its delivery cost."""
+        order = await self._order(request, order_id)
+        app = ctx(request)
+        actor = service.Actor.manager(manager_of(request).id)
+        error: str | None = None
+        try:
+            await quote_cdek(app.factory, app.bus, app.settings, order.id, actor, app.wake_dispatcher)
+        except ProviderUnavailable:
+            error = i18n._("СДЭК is unavailable; try again in a minute.")
+        except ProviderRefused as exc:
+            error = i18n._("СДЭК refused: %(reason)s") % {"reason": exc.reason}
+        except OrdersError as exc:
+            error = exc.reason
+        async with app.factory() as session:
+            data = await panel_context(session, order.thread_id or 0, order.id, error)
+        return Template("_order_panel.html", context=data)
 
     @post("/ui/orders/{order_id:int}/cdek", name="order_cdek")
     async def cdek(self, request: AnyRequest, order_id: FromPath[int]) -> Template:
