@@ -1,5 +1,5 @@
 # The two commands of the README:
-#   make run    install everything, create the SQLite database with demo data, start inbox on :8000
+#   make run    install what running needs, create the SQLite database with demo data, start inbox on :8000
 #   make test   install everything the tests need (Chromium, dovecot), lint, type-check, run the whole suite
 PY ?= python3
 VENV ?= .venv
@@ -7,17 +7,22 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run install test lint typecheck unit i18n bench clean
+.PHONY: run install install-run test lint typecheck unit i18n bench wheel clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
-install: $(BIN)/python
-	$(BIN)/pip install -q -e '.[test]'
+# What running needs (no test tools); the catalogs are compiled in the source tree.
+install-run: $(BIN)/python
+	$(BIN)/pip install -q -e .
 	$(BIN)/pybabel compile -d locales --statistics
 
-run: install
+# A development / test environment: the same plus pytest, Playwright, ruff, mypy.
+install: install-run
+	$(BIN)/pip install -q -e '.[test]'
+
+run: install-run
 	$(BIN)/inbox db upgrade
 	$(BIN)/inbox demo
 	$(BIN)/inbox serve --host $(HOST) --port $(PORT)
@@ -40,5 +45,9 @@ i18n: $(BIN)/python
 bench: install
 	$(BIN)/python -m tests.perf.run_all
 
+# The installable package (catalogs compiled into it at build time) in dist/.
+wheel: $(BIN)/python
+	$(BIN)/pip wheel -q --no-deps -w dist .
+
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache test-artifacts
+	rm -rf dist build $(VENV) .mypy_cache .ruff_cache .pytest_cache test-artifacts

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
+import os
+import signal
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -64,12 +64,15 @@ def run_db(settings: Settings, fn: Callable[[Any], Awaitable[T]]) -> T:
 @click.option("-v", "--verbose", is_flag=True, help="More logging.")
 def main(verbose: bool) -> None:
     """inbox: one thread per customer across Telegram, VK, email and SMS."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    for noisy in ("aiogram.event", "httpx", "aiosqlite", "uvicorn.access", "alembic"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    from inbox import logs
+    from inbox.settings import log_format
+
+    try:
+        fmt = log_format()
+    except SettingsError as exc:
+        fail(str(exc))
+        raise
+    logs.configure(fmt, verbose=verbose)
 
 
 # ---- db -------------------------------------------------------------------------------------------------
@@ -95,6 +98,86 @@ def db_upgrade() -> None:
     console.print("[green]database is up to date[/]")
 
 
+@db.command("backup")
+@click.argument("file", type=click.Path(path_type=Path))
+def db_backup(file: Path) -> None:
+    """Write a backup (.tar.gz): the database (online, safe while serving) and the data directory."""
+    from inbox.backup import BackupError, backup
+
+    settings = load_settings()
+    try:
+        done = backup(settings.database_url, settings.data_dir, file)
+    except BackupError as exc:
+        fail(str(exc))
+        raise
+    except OSError as exc:
+        fail(f"cannot write {file}: {exc.strerror or exc}")
+        raise
+    console.print(
+        f"backup of the {done.database} database and {done.files} files written to {file} ({done.size} bytes)"
+    )
+
+
+@db.command("restore")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def db_restore(file: Path, yes: bool) -> None:
+    """Replace the database and the data directory's files with a backup. Stop `inbox serve` first."""
+    from inbox.backup import BackupError, restore
+
+    if not file.is_file():
+        fail(f"cannot read {file}: no such file")
+    if not yes and sys.stdin.isatty():
+        click.confirm("Replace the current database with the backup?", abort=True)
+    settings = load_settings()
+    try:
+        done = restore(settings.database_url, settings.data_dir, file)
+    except BackupError as exc:
+        fail(str(exc))
+        raise
+    console.print(f"{done.database} database and {done.files} files restored from {file}")
+
+
+@db.command("copy")
+@click.option("--to", "to", required=True, help="The new database: postgresql://user@host/db (empty).")
+def db_copy(to: str) -> None:
+    """Copy everything from the current database (SQLite) into a new PostgreSQL database."""
+    from inbox.backup import BackupError, copy_database
+    from inbox.migrate import upgrade
+
+    settings = load_settings()
+    if to.startswith(("postgresql://", "postgres://")):
+        to = "postgresql+asyncpg://" + to.split("://", 1)[1]
+    if not to.startswith("postgresql+asyncpg://"):
+        fail("--to must be a PostgreSQL URL: postgresql://user@host/db")
+    if not settings.is_sqlite:
+        fail("inbox db copy moves an SQLite database to PostgreSQL; INBOX_DATABASE_URL is not SQLite")
+    try:
+        upgrade(settings.database_url)
+        upgrade(to)
+    except OperationalError as exc:
+        fail(f"cannot migrate: {exc.orig}")
+    except OSError as exc:
+        fail(f"cannot reach {to.split('@')[-1]}: {exc}")
+    try:
+        counts = asyncio.run(copy_database(settings.database_url, to))
+    except BackupError as exc:
+        fail(str(exc))
+        raise
+    except OSError as exc:
+        fail(f"cannot reach {to.split('@')[-1]}: {exc}")
+        raise
+    table = Table("table", "rows", title="copied")
+    for name, n in counts.items():
+        if n:
+            table.add_row(name, str(n))
+    console.print(table)
+    console.print(
+        f"done: {sum(counts.values())} rows. Now set INBOX_DATABASE_URL={to.split('+asyncpg', 1)[0]}"
+        f"://{to.split('://', 1)[1]}"
+    )
+
+
 # ---- serve / worker --------------------------------------------------------------------------------------
 
 
@@ -102,53 +185,185 @@ def db_upgrade() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--no-workers", is_flag=True, help="Web only; run `inbox worker` elsewhere.")
-def serve(host: str, port: int, no_workers: bool) -> None:
-    """Web inbox + channel workers + outbox dispatcher in one process."""
+@click.option(
+    "--processes",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Web processes (PostgreSQL + Redis only); the channel workers then run as one extra process.",
+)
+def serve(host: str, port: int, no_workers: bool, processes: int) -> None:
+    """Web inbox + channel workers + outbox dispatcher."""
     import uvicorn
 
     from inbox.migrate import upgrade
     from inbox.web.app import create_app
 
     settings = load_settings()
+    if processes > 1 and settings.is_sqlite:
+        fail(
+            "--processes N needs PostgreSQL: SQLite has one writer, so it runs as one process. "
+            "Set INBOX_DATABASE_URL=postgresql://… (move the data with `inbox db copy --to URL`)."
+        )
+    if processes > 1 and not settings.redis_url:
+        fail("--processes N needs INBOX_REDIS_URL, which carries live updates between the processes")
     if settings.is_sqlite:
         upgrade(settings.database_url)  # the embedded default keeps itself up to date
-    app = create_app(settings, run_workers=not no_workers)
     console.print(
         f"[bold]inbox[/] on [link]http://{host}:{port}/[/link]  (database: "
         f"{'SQLite' if settings.is_sqlite else 'PostgreSQL'}, live updates: "
-        f"{'Redis' if settings.redis_url else 'in-process'})"
+        f"{'Redis' if settings.redis_url else 'in-process'}"
+        + (f", {processes} web processes" if processes > 1 else "")
+        + ")"
     )
-    uvicorn.run(
-        app, host=host, port=port, log_level="warning", proxy_headers=True, timeout_graceful_shutdown=5
+    common: dict[str, Any] = dict(
+        host=host,
+        port=port,
+        log_level="warning",
+        log_config=None,  # our handlers: one line per event, JSON when asked
+        proxy_headers=True,
+        timeout_graceful_shutdown=5,
     )
+    if processes == 1:
+        uvicorn.run(create_app(settings, run_workers=not no_workers), **common)
+        return
+    from inbox.cluster import WorkerChild, multiprocess_metrics_dir
+
+    os.environ["INBOX_RUN_WORKERS"] = "false"  # the web processes read it in app_from_env
+    multiprocess_metrics_dir()
+    child = None if no_workers else WorkerChild().start()
+    try:
+        uvicorn.run("inbox.web.app:app_from_env", factory=True, workers=processes, **common)
+    finally:
+        if child is not None:
+            child.stop()
 
 
 @main.command()
-def worker() -> None:
+@click.option(
+    "--only",
+    "only",
+    multiple=True,
+    type=click.Choice(["dispatch", "pollers", "scheduler"]),
+    help="Run only these roles (repeatable): dispatch = outbox; pollers = channel pollers and the inbound "
+    "processor; scheduler = order timers, alerts, clean-up. Default: all.",
+)
+def worker(only: tuple[str, ...]) -> None:
     """Channel pollers, inbound processor and outbox dispatcher, without the web server."""
+    from inbox import health
     from inbox.core.events import EventBus, make_channels_plugin
     from inbox.workers import Workers
 
     settings = load_settings()
+    roles = frozenset(only or health.ROLES)
+    if settings.is_sqlite and roles != frozenset(health.ROLES):
+        fail("--only needs PostgreSQL: on SQLite one process does all the work")
 
     async def _go() -> None:
         engine = make_engine(settings.database_url)
         plugin = make_channels_plugin(settings.redis_url)
         await plugin._on_startup()
         workers = Workers(
-            engine=engine, factory=make_session_factory(engine), settings=settings, bus=EventBus(plugin)
+            engine=engine,
+            factory=make_session_factory(engine),
+            settings=settings,
+            bus=EventBus(plugin),
+            roles=roles,
         )
         workers.start()
-        console.print("worker running; Ctrl+C stops it")
+        console.print(f"worker running ({', '.join(sorted(roles))}); Ctrl+C stops it")
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
         try:
-            await asyncio.Event().wait()
+            await stop.wait()
         finally:
             await workers.close()
             await plugin._on_shutdown()
             await engine.dispose()
 
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_go())
+    asyncio.run(_go())
+
+
+# ---- personal data ---------------------------------------------------------------------------------------
+
+
+@main.group()
+def customer() -> None:
+    """Personal data on request (152-ФЗ / GDPR): export and erase a customer."""
+
+
+@customer.command("export")
+@click.argument("customer_id", type=click.IntRange(min=1))
+@click.option("--out", "out", type=click.Path(path_type=Path), help="Directory (default: ./customer-ID).")
+def customer_export(customer_id: int, out: Path | None) -> None:
+    """Write everything about a customer: customer-ID.json and the attachment files."""
+    from inbox.privacy import NotFound, export_customer
+    from inbox.team import audit
+
+    settings = load_settings()
+    target = out or Path.cwd() / f"customer-{customer_id}"
+    if target.exists() and not target.is_dir():
+        fail(f"{target} exists and is not a directory")
+
+    async def _go(factory: Any) -> Any:
+        try:
+            async with transaction(factory) as session:
+                result = await export_customer(session, customer_id, target, settings.data_dir)
+                await audit.record(
+                    session, None, "customer.export", f"customer {customer_id}", via="cli", files=result.files
+                )
+                return result
+        except NotFound as exc:
+            fail(str(exc))
+        except OSError as exc:
+            fail(f"cannot write {target}: {exc.strerror or exc}")
+
+    result = run_db(settings, _go)
+    console.print(
+        f"customer {customer_id} exported to {result.path} "
+        f"({sum(result.tables.values())} records, {result.files} files)"
+    )
+
+
+@customer.command("erase")
+@click.argument("customer_id", type=click.IntRange(min=1))
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def customer_erase(customer_id: int, yes: bool) -> None:
+    """Erase a customer everywhere (messages, raw payloads, outbox, files, tombstones); orders are kept
+    anonymised. Cannot be undone."""
+    from inbox.privacy import NotFound, erase_customer
+    from inbox.team import audit
+
+    if not yes and sys.stdin.isatty():
+        click.confirm(f"Erase customer {customer_id} and all their messages for good?", abort=True)
+    settings = load_settings()
+
+    async def _go(factory: Any) -> Any:
+        try:
+            async with transaction(factory) as session:
+                result = await erase_customer(session, customer_id, settings.data_dir)
+                await audit.record(
+                    session,
+                    None,
+                    "customer.erase",
+                    f"customer {customer_id}",
+                    via="cli",
+                    deleted=result.deleted,
+                    files=result.files,
+                    raw_payloads=result.raw_payloads,
+                )
+                return result
+        except NotFound as exc:
+            fail(str(exc))
+
+    result = run_db(settings, _go)
+    console.print(
+        f"customer {customer_id} erased: {sum(result.deleted.values())} records deleted, "
+        f"{result.raw_payloads} raw payloads blanked, {result.files} files removed, "
+        f"{result.anonymised.get('orders', 0)} orders anonymised"
+    )
 
 
 # ---- demo ------------------------------------------------------------------------------------------------

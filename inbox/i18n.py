@@ -10,10 +10,19 @@ from pathlib import Path
 
 from babel.support import NullTranslations, Translations
 
-LOCALES_DIR = Path(__file__).resolve().parent.parent / "locales"
 SUPPORTED = ("ru", "en")
 DEFAULT = "ru"
 
+
+def _locales_dir() -> Path:
+    """Catalogs compiled into the package (an installed wheel), else the source tree's ``locales/``."""
+    packaged = Path(__file__).resolve().parent / "locales"
+    if (packaged / DEFAULT / "LC_MESSAGES" / "messages.mo").is_file():
+        return packaged
+    return Path(__file__).resolve().parent.parent / "locales"
+
+
+LOCALES_DIR = _locales_dir()
 _current: ContextVar[str] = ContextVar("inbox_locale", default=DEFAULT)
 
 

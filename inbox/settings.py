@@ -60,6 +60,7 @@ class Settings:
     outbox_max_attempts: int = 8
     outbox_backoff_cap: float = 300.0
     outbox_lease_seconds: float = 60.0
+    inbound_lease_seconds: float = 60.0  # a claimed raw event is retried elsewhere after this
     max_upload_bytes: int = 20 * 1024 * 1024
     max_webhook_bytes: int = 1024 * 1024
     run_workers: bool = True
@@ -72,6 +73,12 @@ class Settings:
     # An order offered a payment and still unpaid this many minutes after it was placed emits "order.unpaid"
     # (once) and gets the built-in reminder; 0 turns it off.
     unpaid_after_minutes: int = 24 * 60
+    # Who may read /metrics: addresses or networks (INBOX_METRICS_ALLOW, comma-separated).
+    metrics_allow: tuple[str, ...] = ("127.0.0.1/32", "::1/128")
+    log_format: str = "text"  # INBOX_LOG_FORMAT: text | json
+    # Retention (days, 0 = keep forever): attachments of old messages, raw inbound payloads.
+    retention_attachments_days: int = 0
+    retention_raw_days: int = 0
     secret_key_generated: bool = field(default=False, compare=False)
 
     @classmethod
@@ -123,12 +130,17 @@ class Settings:
             outbox_max_attempts=_int("INBOX_OUTBOX_MAX_ATTEMPTS", 8),
             outbox_backoff_cap=_float("INBOX_OUTBOX_BACKOFF_CAP", 300.0),
             outbox_lease_seconds=_float("INBOX_OUTBOX_LEASE_SECONDS", 60.0),
+            inbound_lease_seconds=_float("INBOX_INBOUND_LEASE_SECONDS", 60.0),
             max_upload_bytes=_int("INBOX_MAX_UPLOAD_BYTES", 20 * 1024 * 1024),
             run_workers=_bool("INBOX_RUN_WORKERS", True),
             bots_enabled=_bool("INBOX_BOTS", True),
             shop_webhook_url=_webhook_url(os.environ.get("INBOX_SHOP_WEBHOOK_URL") or None),
             shop_webhook_secret=os.environ.get("INBOX_SHOP_WEBHOOK_SECRET", ""),
             unpaid_after_minutes=_int("INBOX_UNPAID_AFTER_MINUTES", 24 * 60),
+            metrics_allow=_networks("INBOX_METRICS_ALLOW", ("127.0.0.1/32", "::1/128")),
+            log_format=log_format(),
+            retention_attachments_days=_int("INBOX_RETENTION_ATTACHMENTS_DAYS", 0),
+            retention_raw_days=_int("INBOX_RETENTION_RAW_DAYS", 0),
             secret_key_generated=generated,
         )
 
@@ -138,6 +150,32 @@ class Settings:
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+
+def _networks(name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    import ipaddress
+
+    raw = os.environ.get(name)
+    if raw is None or not raw.strip():
+        return default
+    out: list[str] = []
+    for part in raw.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            out.append(str(ipaddress.ip_network(part, strict=False)))
+        except ValueError as exc:
+            raise SettingsError(f"{name}: {part!r} is not an IP address or network") from exc
+    return tuple(out)
+
+
+def log_format() -> str:
+    """INBOX_LOG_FORMAT (read before anything else logs, so also outside Settings)."""
+    value = (os.environ.get("INBOX_LOG_FORMAT") or "text").strip().lower()
+    if value not in {"text", "json"}:
+        raise SettingsError(f"INBOX_LOG_FORMAT must be text or json, got {value!r}")
+    return value
 
 
 def _webhook_url(url: str | None) -> str | None:

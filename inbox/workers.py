@@ -10,16 +10,16 @@ import asyncio
 import contextlib
 import json
 import logging
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from inbox import health, metrics
 from inbox.bots import BotEngine
 from inbox.channels.hub import ChannelHub
-from inbox.core.events import EventBus
+from inbox.core.events import Event, EventBus
 from inbox.core.ingest import InboundProcessor, RawEventWriter, store_raw
 from inbox.core.kvstore import DatabaseStore
 from inbox.core.outbox import Dispatcher
@@ -31,12 +31,15 @@ from inbox.orders.carriers import service as _carrier_tasks  # noqa: F401 - regi
 from inbox.orders.payments import notifications as _payment_tasks  # noqa: F401 - registers outbox tasks
 from inbox.orders.payments import telegram as telegram_payments
 from inbox.orders.timers import OrderTimers
+from inbox.privacy import apply_retention
 from inbox.settings import Settings
 from inbox.team.background import auto_assign_listener, waiting_alerts
 
 log = logging.getLogger(__name__)
 SESSION_SWEEP_SECONDS = 3600.0
 LOCK_NAMESPACE = 0x1B0C  # advisory lock keys: (namespace, account id)
+POLLER_RETRY_SECONDS = 2.0
+RETENTION_EVERY = 3600.0  # how soon another process takes over a poller whose holder died
 
 
 class DbPollState:
@@ -64,6 +67,9 @@ class Workers:
     factory: SessionFactory
     settings: Settings
     bus: EventBus
+    # dispatch: outbox dispatcher; pollers: channel pollers + inbound processor; scheduler: order timers,
+    # waiting alerts, session sweep (``inbox worker --only ROLE``).
+    roles: frozenset[str] = frozenset(health.ROLES)
     hub: ChannelHub = field(init=False)
     processor: InboundProcessor = field(init=False)
     dispatcher: Dispatcher = field(init=False)
@@ -97,6 +103,7 @@ class Workers:
             self.bus.subscribe(self.bots.on_event)
             self.processor.callback_handlers.append(self.bots.on_callback)
         self.order_timers = OrderTimers(self.factory, self.bus, self.settings, self.dispatcher.wake)
+        self.bus.subscribe(_count_inbound)
 
     async def before_store(self, account_id: int, events: list[RawEvent]) -> None:
         """Payment updates (Telegram pre-checkout, successful payment) skip the conversation queue."""
@@ -111,13 +118,23 @@ class Workers:
         self.processor.wake()
 
     def start(self) -> None:
-        self._tasks = [
-            asyncio.create_task(self.processor.run(self.stop), name="inbound-processor"),
-            asyncio.create_task(self.dispatcher.run(self.stop), name="outbox-dispatcher"),
-            asyncio.create_task(self._supervise(), name="poller-supervisor"),
-            asyncio.create_task(self.order_timers.run(self.stop), name="order-timers"),
-            asyncio.create_task(waiting_alerts(self.factory, self.bus, self.stop), name="waiting-alerts"),
-        ]
+        unknown = self.roles - set(health.ROLES)
+        if unknown:
+            raise ValueError(f"unknown worker roles: {', '.join(sorted(unknown))}")
+        tasks = [asyncio.create_task(self._heartbeat(), name="heartbeat")]
+        if "pollers" in self.roles:
+            tasks.append(asyncio.create_task(self.processor.run(self.stop), name="inbound-processor"))
+            tasks.append(asyncio.create_task(self._supervise(), name="poller-supervisor"))
+        if "dispatch" in self.roles:
+            tasks.append(asyncio.create_task(self.dispatcher.run(self.stop), name="outbox-dispatcher"))
+        if "scheduler" in self.roles:
+            tasks.append(asyncio.create_task(self.order_timers.run(self.stop), name="order-timers"))
+            tasks.append(
+                asyncio.create_task(waiting_alerts(self.factory, self.bus, self.stop), name="waiting-alerts")
+            )
+            tasks.append(asyncio.create_task(self._sweep(), name="session-sweep"))
+            tasks.append(asyncio.create_task(self._retention(), name="retention"))
+        self._tasks = tasks
 
     async def close(self) -> None:
         self.stop.set()
@@ -128,20 +145,57 @@ class Workers:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
         self._pollers.clear()
+        if self._tasks:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(health.forget(self.factory), 2)
         await self.hub.close()
         if self.raw_engine is not None:
             await self.raw_engine.dispose()
 
+    async def _heartbeat(self) -> None:
+        """Tell /readyz (in any process) that this process runs its roles."""
+        while not self.stop.is_set():
+            try:
+                await health.beat(self.factory, self.roles)
+            except Exception:
+                log.warning("heartbeat write failed", exc_info=True)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stop.wait(), timeout=health.HEARTBEAT_EVERY)
+
+    async def _sweep(self) -> None:
+        """Now and then drop expired web sessions and heartbeats (the store keeps them in the database)."""
+        while not self.stop.is_set():
+            try:
+                await DatabaseStore(self.factory, "sessions").delete_expired()
+                await DatabaseStore(self.factory, health.HEARTBEAT_NAMESPACE).delete_expired()
+            except Exception:
+                log.exception("sweeping expired keys failed; retrying")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stop.wait(), timeout=SESSION_SWEEP_SECONDS)
+
+    async def _retention(self) -> None:
+        """Old attachment files and raw inbound payloads go after the configured number of days."""
+        days_files, days_raw = self.settings.retention_attachments_days, self.settings.retention_raw_days
+        while not self.stop.is_set() and (days_files > 0 or days_raw > 0):
+            try:
+                async with transaction(self.factory) as session:
+                    files, payloads = await apply_retention(
+                        session, self.settings.data_dir, attachments_days=days_files, raw_days=days_raw
+                    )
+                if files or payloads:
+                    log.info(
+                        "retention: %s attachment files removed, %s raw payloads blanked", files, payloads
+                    )
+            except Exception:
+                log.exception("retention failed; retrying")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stop.wait(), timeout=RETENTION_EVERY)
+
     async def _supervise(self) -> None:
-        """Start, restart and stop pollers as accounts are added, changed or disabled; now and then drop
-        expired web sessions (the store keeps them in the database)."""
-        swept = 0.0
+        """Start, restart and stop pollers as accounts are added, changed or disabled."""
         while not self.stop.is_set():
             try:
                 await self.reconcile()
-                if time.monotonic() - swept > SESSION_SWEEP_SECONDS:
-                    await DatabaseStore(self.factory, "sessions").delete_expired()
-                    swept = time.monotonic()
             except Exception:
                 log.exception("poller supervisor failed; retrying")
             with contextlib.suppress(TimeoutError):
@@ -167,7 +221,7 @@ class Workers:
             try:
                 async with self._singleton(cfg.id) as mine:
                     if not mine:
-                        await asyncio.sleep(10)
+                        await asyncio.sleep(POLLER_RETRY_SECONDS)
                         continue
                     channel = await self.hub.for_config(cfg)
                     await channel.start()
@@ -212,6 +266,11 @@ class Workers:
                             {"ns": LOCK_NAMESPACE, "id": account_id},
                         )
                         await conn.commit()
+
+
+async def _count_inbound(event: Event) -> None:
+    if event.type == "message.new" and event.data.get("direction") == "in":
+        metrics.count_inbound(str(event.data.get("channel") or "unknown"))
 
 
 def _fp(cfg: AccountConfig) -> str:

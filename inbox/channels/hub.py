@@ -9,6 +9,7 @@ import time
 
 from sqlalchemy import select
 
+from inbox import logs
 from inbox.channels.registry import build_channel
 from inbox.core.types import AccountConfig, Channel, ChannelKind
 from inbox.db import SessionFactory
@@ -20,6 +21,8 @@ CONFIG_TTL = 2.0
 
 
 def account_config(row: ChannelAccount) -> AccountConfig:
+    for value in row.secrets.values():
+        logs.register_secret(value)  # credentials never reach a log line
     return AccountConfig(
         id=row.id,
         kind=ChannelKind(row.kind),

@@ -481,7 +481,7 @@ class InboundProcessor:
                 await session.execute(
                     update(InboundEvent)
                     .where(InboundEvent.id.in_([r.id for r in rows]))
-                    .values(next_attempt_at=now + timedelta(seconds=60))
+                    .values(next_attempt_at=now + timedelta(seconds=self.settings.inbound_lease_seconds))
                 )
             return rows
 

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
+from inbox import metrics
 from inbox.channels.email.reply import conversation_of, prepare_email_draft
 from inbox.channels.hub import ChannelHub
 from inbox.core.customers import live_customer, pick_identity
@@ -375,19 +376,24 @@ class Dispatcher:
             reply_to_external_id=message.reply_to_external_id,
             meta={k: v for k, v in message.meta.items() if k != "buttons"},
         )
+        kind = str(channel.kind)
         try:
             sent = await channel.send(out)
         except TransientSendError as exc:
             if exc.retry_after:
                 chat_bucket.pause(exc.retry_after)
+            metrics.count_send_error(kind, "rate_limited" if exc.retry_after else "transient")
             await self._transient(row, message, exc)
         except PermanentSendError as exc:
+            metrics.count_send_error(kind, "blocked" if _blocked(exc.reason) else "permanent")
             await self._permanent(row, message, exc.reason)
         except Exception as exc:  # an adapter bug must not kill the dispatcher; treat as transient
             log.exception("adapter raised an unexpected error")
+            metrics.count_send_error(kind, "adapter")
             await self._transient(row, message, TransientSendError(f"{type(exc).__name__}: {exc}"))
         else:
             await self._finish(row, message, sent=sent)
+            metrics.count_sent(kind)
 
     async def _finish(
         self, row: Outbox, message: Message | None, sent: SentMessage | None = None, error: str | None = None

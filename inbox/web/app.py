@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from litestar import Litestar, Router, get
+from litestar import Litestar, Response, Router, get
 from litestar.config.csrf import CSRFConfig
 from litestar.exceptions import HTTPException
 from litestar.logging.config import LoggingConfig
@@ -22,13 +23,14 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
-from inbox import __version__, i18n
+from inbox import __version__, i18n, logs
 from inbox.core.events import EventBus, make_channels_plugin
 from inbox.core.kvstore import DatabaseStore
 from inbox.db import make_engine, make_session_factory
 from inbox.settings import Settings
 from inbox.web import filters
 from inbox.web.auth import login, login_page, logout, require_manager, require_token
+from inbox.web.csp import add_csp
 from inbox.web.state import AppContext
 from inbox.web.views.admin import AdminController, require_admin
 from inbox.web.views.api import ApiV1
@@ -37,8 +39,10 @@ from inbox.web.views.customers_api import CustomersApi
 from inbox.web.views.dashboard import DashboardController
 from inbox.web.views.email import EmailController
 from inbox.web.views.inbox import InboxController
+from inbox.web.views.ops import metrics_view, readyz, timing_middleware
 from inbox.web.views.orders import OrdersController, OrderStatusesAdmin
 from inbox.web.views.orders_api import OrdersApi, PaymentLinkApi
+from inbox.web.views.privacy import PersonalDataAdmin
 from inbox.web.views.search import SearchController
 from inbox.web.views.team import TeamController
 from inbox.web.views.webhooks import webhook, webhook_status
@@ -70,8 +74,9 @@ log = logging.getLogger(__name__)
 
 
 @get("/healthz", name="healthz", include_in_schema=False, sync_to_thread=False)
-def healthz() -> dict[str, str]:
-    return {"status": "ok", "version": __version__}
+def healthz() -> Response[dict[str, str]]:
+    """Alive; says which process answered (several serve one port with ``--processes N``)."""
+    return Response({"status": "ok", "version": __version__}, headers={"X-Inbox-Pid": str(os.getpid())})
 
 
 def jinja_environment(settings: Settings) -> Environment:
@@ -105,6 +110,8 @@ async def log_server_error(exc: Exception, scope: Any) -> None:
 
 
 def create_app(settings: Settings, *, run_workers: bool | None = None) -> Litestar:
+    logs.register_secret(settings.secret_key)
+    logs.register_secret(settings.shop_webhook_secret)
     engine = make_engine(settings.database_url)
     factory = make_session_factory(engine)
     channels = make_channels_plugin(settings.redis_url)
@@ -142,7 +149,7 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> Litest
     )
     admin_ui = Router(
         path="/admin",
-        route_handlers=[AdminController, OrderStatusesAdmin],
+        route_handlers=[AdminController, OrderStatusesAdmin, PersonalDataAdmin],
         before_request=require_admin,
         include_in_schema=False,
     )
@@ -162,6 +169,8 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> Litest
             hooks,
             api,
             healthz,
+            readyz,
+            metrics_view,
             create_static_files_router(
                 path="/static", directories=[HERE / "static"], include_in_schema=False
             ),
@@ -177,12 +186,22 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> Litest
                 store="sessions",
                 max_age=14 * 24 * 3600,
                 samesite="lax",
-                exclude=["/webhooks/", "/api/", "/healthz", "/static/", f"{SWAGGER_UI}/"],
+                exclude=[
+                    "/webhooks/",
+                    "/api/",
+                    "/healthz",
+                    "/readyz",
+                    "/metrics",
+                    "/static/",
+                    f"{SWAGGER_UI}/",
+                ],
             ).middleware
         ],
         stores={"sessions": DatabaseStore(factory, "sessions")},
         csrf_config=CSRFConfig(
-            secret=settings.secret_key, exclude=["/webhooks", "/api/", "/healthz"], cookie_samesite="strict"
+            secret=settings.secret_key,
+            exclude=["/webhooks", "/api/", "/healthz", "/readyz", "/metrics"],
+            cookie_samesite="strict",
         ),
         openapi_config=OpenAPIConfig(
             title="inbox API", version=__version__, path="/api/schema", render_plugins=[swagger_plugin()]
@@ -192,8 +211,11 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> Litest
         debug=False,
         logging_config=LoggingConfig(log_exceptions="never", configure_root_logger=False),
         after_exception=[log_server_error],
+        before_send=[add_csp],
     )
     app.state.ctx = context
+    # Around the router (not per route), so that 404s and 405s are timed, logged and get a request id too.
+    app.asgi_handler = timing_middleware(app.asgi_handler)
     return app
 
 

@@ -24,7 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from inbox import i18n
+from inbox import i18n, metrics
 from inbox.core.customers import identities_of, preferred_kind
 from inbox.core.events import INBOX_CHANNEL
 from inbox.core.files import resolve, safe_filename, store_bytes
@@ -37,6 +37,7 @@ from inbox.team import Outcome, labels, notifications, presence, publish, waitin
 from inbox.team import settings as team_settings
 from inbox.team.assignment import active_managers, assign
 from inbox.web.auth import manager_of
+from inbox.web.catchup import message_id_of, missed_since, parse_last_event_id
 from inbox.web.state import ctx
 from inbox.web.views.email import reply_meta
 from inbox.web.views.team import team_context
@@ -242,6 +243,7 @@ class InboxController(Controller):
         plugin = app.bus.plugin
         manager = manager_of(request)
         assert plugin is not None
+        last_seen = parse_last_event_id(request.headers.get("last-event-id"))
 
         async def beat() -> None:
             """Presence heartbeat: the open stream says this manager is online (one write a minute)."""
@@ -260,10 +262,16 @@ class InboxController(Controller):
                         await queue.put(item)
 
                 pumping = asyncio.create_task(pump())
+                metrics.SSE_CLIENTS.inc()
                 await beat()
                 last_beat = time.monotonic()
                 try:
-                    yield ServerSentEventMessage(event="hello", data="{}")
+                    # Subscribed first, then read what was missed: nothing falls between the two.
+                    missed = await missed_since(app.factory, last_seen)
+                    cursor = missed.cursor
+                    yield ServerSentEventMessage(event="hello", data="{}", id=str(cursor))
+                    for message_id, data in missed.events:
+                        yield ServerSentEventMessage(event="inbox", data=data, id=str(message_id))
                     while not pumping.done():
                         if time.monotonic() - last_beat >= presence.HEARTBEAT_EVERY:
                             await beat()
@@ -274,8 +282,14 @@ class InboxController(Controller):
                             yield ServerSentEventMessage(comment="keepalive")
                             continue
                         data = raw.decode() if isinstance(raw, bytes) else str(raw)
-                        yield ServerSentEventMessage(event="inbox", data=data)
+                        live_id = message_id_of(data)
+                        if live_id is not None and live_id > cursor:
+                            cursor = live_id
+                            yield ServerSentEventMessage(event="inbox", data=data, id=str(cursor))
+                        else:
+                            yield ServerSentEventMessage(event="inbox", data=data)
                 finally:
+                    metrics.SSE_CLIENTS.dec()
                     pumping.cancel()
 
         return ServerSentEvent(stream(), headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
