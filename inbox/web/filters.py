@@ -11,6 +11,8 @@ from jinja2 import Environment
 from markupsafe import Markup, escape
 
 from inbox import i18n
+from inbox.orders.delivery_names import delivery_label
+from inbox.orders.notify import format_rub
 
 _URL = re.compile(r"https?://[^\s<>\"']+")
 
@@ -46,13 +48,6 @@ def linkify(text: str | None) -> Markup:
     return Markup(linked.replace("\n", "<br>"))
 
 
-def money(kopecks: object) -> str:
-    """Kopecks as "1 990 ₽" (the order panel's ``rub``), for values kept in message meta."""
-    from inbox.orders.notify import format_rub
-
-    return format_rub(kopecks if isinstance(kopecks, int) else 0)
-
-
 def channel_label(kind: str | None) -> str:
     return CHANNEL_LABELS.get(kind or "", kind or "")
 
@@ -77,5 +72,6 @@ def register(env: Environment, timezone: str = "Europe/Moscow") -> None:
     env.filters["full_time"] = full_time
     env.filters["linkify"] = linkify
     env.filters["channel_label"] = channel_label
-    env.filters["rub"] = money
+    env.filters["delivery_label"] = delivery_label
+    env.filters["rub"] = format_rub
     env.globals["icon"] = icon
