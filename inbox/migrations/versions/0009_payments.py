@@ -3,7 +3,7 @@ carrier status map; ``product.vat_code`` (54-ФЗ, default 1 "без НДС") an
 status a paid order moves to; "new" → "confirmed" by default)
 
 Revision ID: 0009_payments
-Revises: 0007_customer_card (was 0006_team; chained onto main's head)
+Revises: 0010_sales (was 0006_team; chained onto main's head)
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from sqlalchemy.dialects import postgresql
 import inbox.models.base
 
 revision: str = "0009_payments"
-down_revision: str | None = "0007_customer_card"
+down_revision: str | None = "0010_sales"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
