@@ -146,3 +146,32 @@ async def test_no_provider_no_offer(world: World, emu: TelegramEmulator) -> None
     assert any(f"#{order.number}" in t and "свяжемся" in t for t in texts)
     await world.drain()
     assert not _url_buttons(emu) and not emu.requests("sendInvoice")
+
+
+async def test_a_sales_trigger_rule_replaces_the_builtin_reminder(
+    world: World, emu: TelegramEmulator, yk: YooKassaEmulator
+) -> None:
+    from inbox.models import Outbox, TriggerRule
+
+    async with transaction(world.factory) as session:
+        session.add(
+            PaymentAccount(
+                kind="yookassa",
+                name="main",
+                settings={"shop_id": yk.shop_id, "api_base": yk.base_url},
+                secrets={"secret_key": yk.secret_key},
+            )
+        )
+        session.add(TriggerRule(name="unpaid", event="order_unpaid", params={"hours": 24}, actions=[]))
+    order = await _checkout(world, emu)
+    await world.drain()
+    timers = OrderTimers(world.factory, world.bus, world.settings)
+    later = utcnow() + timedelta(minutes=world.settings.unpaid_after_minutes + 5)
+    assert (await timers.tick(now=later))["unpaid"] == 1  # the event is still emitted, once
+    async with world.factory() as session:
+        kinds = list((await session.execute(select(Outbox.kind))).scalars())
+        events = list(
+            (await session.execute(select(Message).where(Message.thread_id == order.thread_id))).scalars()
+        )
+    assert "pay.remind" not in kinds  # the sales rule reminds instead
+    assert [m.meta.get("event") for m in events].count("unpaid") == 1

@@ -146,7 +146,19 @@ def _payment_task(kind: str) -> Callable[[SessionFactory, EventBus, Settings, Ca
 
 
 async def builtin_reminder(session: AsyncSession, fx: Effects, order: Order) -> None:
-    """The single built-in reminder: one ``pay.remind`` task (the link again, with a reminder text)."""
+    """The single built-in reminder: one ``pay.remind`` task (the link again, with a reminder text). It
+    stands aside while an enabled "order_unpaid" trigger rule of the sales module reminds instead."""
+    from inbox.models import TriggerRule
+
+    sales_rule = (
+        await session.execute(
+            select(TriggerRule.id)
+            .where(TriggerRule.event == "order_unpaid", TriggerRule.enabled.is_(True))
+            .limit(1)
+        )
+    ).first()
+    if sales_rule is not None:
+        return
     queue_task(session, REMIND, str(order.id), {"order_id": order.id})
     fx.queued = True
 
