@@ -264,3 +264,23 @@ async def test_main_pages_run_under_the_content_security_policy(page: Page, demo
     await page.click("#thread-head h2 a")
     await expect(page.locator("#customer-card")).to_be_visible()
     assert violations == []
+
+
+async def test_every_main_page_fits_a_phone_screen(browser: Browser, demo_server: str) -> None:
+    context = await browser.new_context(
+        viewport={"width": 390, "height": 844}, locale="ru-RU", is_mobile=True
+    )
+    page = await context.new_page()
+    try:
+        await sign_in(page, demo_server, DEMO_EMAIL, DEMO_PASSWORD)
+        wide = []
+        for path in MAIN_PAGES:
+            await page.goto(demo_server + path)
+            if not await page.evaluate(NO_SIDEWAYS_SCROLL):
+                wide.append(path)
+                await page.screenshot(path=shot_path("phone-too-wide" + path.replace("/", "-").split("?")[0]))
+        assert wide == []
+        await page.goto(demo_server + "/admin/order-statuses")
+        await page.screenshot(path=shot_path("phone-order-statuses"), full_page=True)
+    finally:
+        await context.close()

@@ -14,6 +14,12 @@
     el.form.submit();
   });
 
+  // <form data-confirm="question">: asks before it is sent (erasing a customer)
+  document.addEventListener("submit", function (e) {
+    const form = e.target;
+    if (form && form.dataset && form.dataset.confirm && !window.confirm(form.dataset.confirm)) e.preventDefault();
+  }, true);
+
   // after a successful send the reply / note box starts empty again
   document.addEventListener("htmx:afterRequest", function (e) {
     const form = e.detail && e.detail.elt;
