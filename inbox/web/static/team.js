@@ -330,6 +330,13 @@
       } catch (err) { /* not ours */ }
     });
   });
+  // the toast stays while the pointer or the focus is on it
+  document.addEventListener("mouseover", function (e) {
+    if (e.target.closest && e.target.closest("#toast")) clearTimeout(toastTimer);
+  });
+  document.addEventListener("focusin", function (e) {
+    if (e.target.closest && e.target.closest("#toast")) clearTimeout(toastTimer);
+  });
   document.addEventListener("click", function (e) {
     const undo = e.target.closest && e.target.closest("#toast .toast-undo");
     if (!undo) return;
