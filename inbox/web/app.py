@@ -34,6 +34,7 @@ from inbox.web.csp import add_csp
 from inbox.web.state import AppContext
 from inbox.web.views.admin import AdminController, require_admin
 from inbox.web.views.api import ApiV1
+from inbox.web.views.customer_card import CustomerCardController, CustomFieldsAdmin
 from inbox.web.views.customers import CustomersController
 from inbox.web.views.customers_api import CustomersApi
 from inbox.web.views.dashboard import DashboardController
@@ -138,6 +139,7 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> Litest
         route_handlers=[
             InboxController,
             CustomersController,
+            CustomerCardController,
             TeamController,
             SearchController,
             DashboardController,
@@ -149,7 +151,7 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> Litest
     )
     admin_ui = Router(
         path="/admin",
-        route_handlers=[AdminController, OrderStatusesAdmin, PersonalDataAdmin],
+        route_handlers=[AdminController, OrderStatusesAdmin, PersonalDataAdmin, CustomFieldsAdmin],
         before_request=require_admin,
         include_in_schema=False,
     )

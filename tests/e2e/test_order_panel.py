@@ -54,7 +54,7 @@ async def test_manager_builds_an_order_and_the_customer_gets_the_tracking_link(
         await settled(page)
         await hit.locator("input[name=qty]").fill("30")
         await hit.locator("button.add").click()
-        await expect(panel.locator(".order-error")).to_contain_text("only 25 available")
+        await expect(panel.locator(".order-error")).to_contain_text("в наличии только 25")
         await settled(page)
         await panel.locator("#product-q").fill("TS-001")
         hit = page.locator(".product-hit[data-sku='TS-001']")
@@ -90,7 +90,7 @@ async def test_manager_builds_an_order_and_the_customer_gets_the_tracking_link(
             "target: '#order-panel', swap: 'outerHTML', values: {status: 'delivered'}})",
             await panel.get_attribute("data-order-id"),
         )
-        await expect(panel.locator(".order-error")).to_contain_text("new → delivered is not allowed")
+        await expect(panel.locator(".order-error")).to_contain_text("«Новый» → «Доставлен» запрещён")
         await expect(panel.locator(".order-head .status")).to_have_attribute("data-status", "new")
         await settled(page)
         for code in ("confirmed", "assembling"):

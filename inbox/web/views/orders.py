@@ -24,6 +24,7 @@ from inbox.models import DRAFT, Manager, Order, OrderStatus, Product, Thread
 from inbox.orders import catalog, service
 from inbox.orders.conversation import Effects, after_status, after_tracking, run_order_action
 from inbox.orders.defaults import GROUPS
+from inbox.orders.delivery_names import delivery_code, delivery_names
 from inbox.orders.errors import OrdersError
 from inbox.orders.importers.common import parse_price
 from inbox.orders.notify import format_rub
@@ -45,7 +46,6 @@ from inbox.web.status_form import defs_from_form
 
 AnyRequest = Request[Any, Any, Any]
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
-DELIVERY_METHODS = ("courier", "pickup", "post", "cdek")
 
 
 def _money(raw: str | None, name: str) -> int:
@@ -161,7 +161,7 @@ async def panel_context(
         "carriers": await list_carriers(session),
         "stats": stats,
         "rub": format_rub,
-        "delivery_methods": DELIVERY_METHODS,
+        "delivery_methods": list(delivery_names().values()),
         "product_ids": sorted({ln["line"].product_id for ln in lines} | {p.id for p in related}),
         "error": error,
     }
@@ -283,7 +283,7 @@ class OrdersController(Controller):
 
         async def action(session: AsyncSession, fx: Effects) -> None:
             current = await service.get_order(session, order.id)
-            method = (data.get("delivery_method") or "").strip() or None
+            method = delivery_code(data.get("delivery_method"))
             address = data.get("delivery_address") or ""
             cost = _money(data.get("delivery_cost"), i18n._("Delivery cost"))
             if (method, address.strip() or None, cost) != (
