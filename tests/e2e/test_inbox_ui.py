@@ -31,10 +31,10 @@ async def test_shortcuts_work_on_the_russian_layout_and_closing_can_be_undone(
     await press_russian(page, "ф", "KeyA")  # "a": assign to me
     await expect(page.locator("#assign-form select")).to_have_value("1")
     await press_russian(page, "с", "KeyC")  # "c": close
-    await expect(head).to_have_attribute("data-status", "closed")
     toast = page.locator("#toast")
     await expect(toast).to_be_visible()
     await expect(toast).to_contain_text("Диалог закрыт")
+    await expect(head).to_have_attribute("data-status", "closed")
     await toast.get_by_role("button", name="Отменить").click()  # at once: the toast lives a few seconds
     await expect(head).to_have_attribute("data-status", "open")
     await expect(toast).to_be_hidden()
