@@ -14,11 +14,12 @@
     el.form.submit();
   });
 
-  // <form data-confirm="question">: asks before it is sent (erasing a customer)
+  // <form data-confirm="question">: a plain (non-htmx) form asks before it is sent
   document.addEventListener("submit", function (e) {
     const form = e.target;
-    if (form && form.dataset && form.dataset.confirm && !window.confirm(form.dataset.confirm)) e.preventDefault();
-  }, true);
+    const question = form && form.dataset && form.dataset.confirm;
+    if (question && !window.confirm(question)) e.preventDefault();
+  });
 
   // after a successful send the reply / note box starts empty again
   document.addEventListener("htmx:afterRequest", function (e) {
