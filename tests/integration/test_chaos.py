@@ -391,9 +391,7 @@ async def test_cluster_survives_kills_and_a_provider_outage(redis_url: str, tmp_
         assert lost_out == [] and failed == []
         assert all(c <= 2 for c in dup_out.values())  # at most one duplicate per ambiguous send
         assert sum(c - 1 for c in dup_out.values()) <= cluster.kills["worker"]
-        assert order_broken == []
-        # Inbound order across two processors is printed, not asserted: two workers can apply consecutive
-        # events of one chat in separate batches (see the closing notes: per-account claims are the fix).
+        assert order_broken == [] and inbound_order_broken == []
     finally:
         if cluster is not None:
             await asyncio.to_thread(cluster.stop_all)
