@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, func
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -49,6 +49,8 @@ def _sqlite_hooks(engine: AsyncEngine, path: str, priority: int) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
+        # SQLite's lower() folds ASCII only; this one folds every script, as PostgreSQL's lower() does.
+        dbapi_connection.create_function(LOWER_FN, 1, _unicode_lower, deterministic=True)
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
@@ -88,6 +90,21 @@ def _sqlite_hooks(engine: AsyncEngine, path: str, priority: int) -> None:
         gate = record.info.pop("write_gate", None)  # a connection returned mid-transaction (an error)
         if gate is not None:
             gate.release()
+
+
+LOWER_FN = "inbox_lower"
+
+
+def _unicode_lower(value: object) -> object:
+    return value.lower() if isinstance(value, str) else value
+
+
+def lowered(session: AsyncSession, expr: Any) -> Any:
+    """``lower(expr)`` that folds Cyrillic (and every other script) on both databases: PostgreSQL's own
+    lower(), on SQLite the Python function registered on connect. Compare with ``text.lower()``."""
+    if is_postgres(session):
+        return func.lower(expr)
+    return getattr(func, LOWER_FN)(expr)
 
 
 def make_session_factory(engine: AsyncEngine) -> SessionFactory:

@@ -138,6 +138,7 @@ class Workers:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(health.forget(self.factory), 2)
         await self.hub.close()
+        await self.dispatcher.limiter.close()
         if self.raw_engine is not None:
             await self.raw_engine.dispose()
 

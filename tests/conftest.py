@@ -68,10 +68,10 @@ def factory(engine: AsyncEngine) -> SessionFactory:
 
 @pytest.fixture
 def settings(db_url: str, tmp_path: Path) -> Settings:
+    """The default configuration (bots on); a test about managers-only mode replaces bots_enabled."""
     return Settings(
         database_url=db_url,
         redis_url=None,
         secret_key="test-secret-key-0123456789",
         data_dir=tmp_path / "data",
-        bots_enabled=False,  # core tests talk to managers only; tests/integration/test_bots_* run the bot
     )

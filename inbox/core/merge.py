@@ -28,6 +28,7 @@ from inbox.core.events import Event
 from inbox.core.merge_policy import apply_policies
 from inbox.core.phones import try_normalize_phone
 from inbox.core.types import ChannelKind
+from inbox.db import lowered
 from inbox.models import (
     Attachment,
     Author,
@@ -320,7 +321,8 @@ async def suggest_duplicates(session: AsyncSession, customer_id: int) -> list[Su
                 (
                     await session.execute(
                         select(Identity.customer_id).where(
-                            Identity.kind == ChannelKind.EMAIL, func.lower(Identity.external_id).in_(emails)
+                            Identity.kind == ChannelKind.EMAIL,
+                            lowered(session, Identity.external_id).in_(emails),
                         )
                     )
                 ).scalars()
@@ -359,9 +361,10 @@ async def find_customers(session: AsyncSession, query: str, exclude: int, limit:
     if len(text) < 2:
         return []
     phone = try_normalize_phone(text)
+    needle = text.lower()
     cond = [
-        func.lower(Customer.name).contains(text.lower()),
-        func.lower(Customer.email).contains(text.lower()),
+        lowered(session, Customer.name).contains(needle, autoescape=True),
+        lowered(session, Customer.email).contains(needle, autoescape=True),
     ]
     if phone:
         cond.append(Customer.phone == phone)
@@ -417,6 +420,8 @@ def _combine_fields(survivor: Customer, other: Customer, choices: dict[str, Side
             setattr(survivor, flag, bool(getattr(survivor, flag) or getattr(other, flag)))
     survivor.tags = list(dict.fromkeys([*(survivor.tags or []), *(other.tags or [])]))
     survivor.fields = {**(other.fields or {}), **(survivor.fields or {})}
+    survivor.birthday = survivor.birthday or other.birthday
+    survivor.addresses = list(dict.fromkeys([*(survivor.addresses or []), *(other.addresses or [])]))
     survivor.updated_at = utcnow()
 
 

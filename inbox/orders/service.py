@@ -19,7 +19,9 @@ from typing import Any, cast
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from inbox import i18n
 from inbox.core.events import Event
+from inbox.i18n import _
 from inbox.models import (
     DRAFT,
     Counter,
@@ -38,7 +40,7 @@ from inbox.orders.defaults import DRAFT_HOLD_MINUTES, ORDER_COUNTER
 from inbox.orders.errors import NotFound, OrderError, TransitionRefused
 from inbox.orders.signals import emit
 from inbox.orders.sql import insert_ignore, table
-from inbox.orders.statuses import cancel_status, initial_status, load_statuses
+from inbox.orders.statuses import cancel_status, initial_status, load_statuses, status_name
 from inbox.orders.tracking import check_track_number, get_carrier, tracking_url
 
 SOURCES = ("chat", "api", "bot")
@@ -194,12 +196,14 @@ def check_editable(order: Order, statuses: dict[str, OrderStatus]) -> None:
         return
     status = statuses.get(order.status)
     if status is None or status.group not in EDITABLE_GROUPS:
-        raise OrderError(f"lines of an order in status {order.status!r} can no longer be changed")
+        raise OrderError(_("the lines of this order can no longer be changed"))
 
 
 def check_quantity(qty: int) -> None:
     if isinstance(qty, bool) or not isinstance(qty, int) or qty <= 0 or qty > 1_000_000:
-        raise OrderError(f"quantity must be a whole number from 1 to 1000000, got {qty!r}")
+        raise OrderError(
+            _("quantity must be a whole number from 1 to 1000000, got {qty}").format(qty=repr(qty))
+        )
 
 
 def check_money(name: str, value: int) -> None:
@@ -277,7 +281,7 @@ async def do_add_line(
     if product is None:
         raise NotFound(f"product {product_id} does not exist")
     if not product.active:
-        raise OrderError(f"product {product.sku} is not on sale")
+        raise OrderError(_("product {sku} is not on sale").format(sku=product.sku))
     wh = await stock.warehouse_by_code(session, warehouse)
     line = (
         await session.execute(
@@ -379,7 +383,7 @@ async def do_remove_line(
 def _check_open(order: Order, statuses: dict[str, OrderStatus]) -> None:
     status = statuses.get(order.status)
     if status is not None and status.group in ("complete", "cancel"):
-        raise OrderError(f"order is {order.status}: it can no longer be changed")
+        raise OrderError(_("this order can no longer be changed"))
 
 
 async def do_set_delivery(
@@ -476,7 +480,7 @@ async def do_set_tracking(
     row = await get_carrier(session, carrier)
     order = await get_order(session, order.id, lock=True)
     if order.status == DRAFT:
-        raise OrderError("submit the draft before setting tracking")
+        raise OrderError(_("submit the draft before setting tracking"))
     old = f"{order.carrier} {order.tracking_number}" if order.tracking_number else None
     order.carrier = row.code
     order.tracking_number = track
@@ -516,10 +520,10 @@ async def do_submit(
     now = now or utcnow()
     order = await get_order(session, order.id, lock=True)
     if order.status != DRAFT:
-        raise TransitionRefused(f"order is already submitted (status {order.status!r})")
+        raise TransitionRefused(_("the order is already submitted"))
     lines = await order_lines(session, order.id)
     if not lines:
-        raise TransitionRefused("an order needs at least one line")
+        raise TransitionRefused(_("an order needs at least one line"))
     await _reserve_missing(session, order)
     statuses = await load_statuses(session)
     first = initial_status(statuses)
@@ -537,16 +541,25 @@ async def do_submit(
 def check_transition(statuses: dict[str, OrderStatus], order: Order, code: str) -> OrderStatus:
     """The target status if the matrix allows ``order.status → code``; TransitionRefused otherwise."""
     if order.status == DRAFT:
-        raise TransitionRefused("the order is a draft: submit it first")
+        raise TransitionRefused(_("the order is a draft: submit it first"))
     target = statuses.get(code)
     if target is None:
-        raise TransitionRefused(f"unknown status {code!r}")
+        raise TransitionRefused(_("unknown status {code}").format(code=repr(code)))
     current = statuses.get(order.status)
     if current is None:
-        raise TransitionRefused(f"the order's status {order.status!r} is no longer configured")
+        raise TransitionRefused(
+            _("the order's status {code} is no longer configured").format(code=repr(order.status))
+        )
     if code not in current.transitions:
-        allowed = ", ".join(current.transitions) or "none (final status)"
-        raise TransitionRefused(f"{order.status} → {code} is not allowed; allowed: {allowed}")
+        locale = i18n.current()
+        allowed = ", ".join(
+            status_name(statuses[c], locale) if c in statuses else c for c in current.transitions
+        ) or _("none (final status)")
+        raise TransitionRefused(
+            _("{old} → {new} is not allowed; allowed: {allowed}").format(
+                old=status_name(current, locale), new=status_name(target, locale), allowed=allowed
+            )
+        )
     return target
 
 

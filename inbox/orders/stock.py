@@ -19,6 +19,7 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from inbox.i18n import _
 from inbox.models import Product, Stock, Warehouse
 from inbox.orders.errors import NotFound, OutOfStock, StockError
 from inbox.orders.signals import stock_changed
@@ -74,7 +75,9 @@ async def reserve(session: AsyncSession, product_id: int, warehouse_id: int, qty
     )
     if await _rowcount(session, stmt) == 0:
         left = await available(session, product_id, warehouse_id)
-        raise OutOfStock(f"only {left} available, {qty} requested", available=left)
+        raise OutOfStock(
+            _("only {left} available, {qty} requested").format(left=left, qty=qty), available=left
+        )
     stock_changed(session, product_id)
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Table, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from inbox.i18n import _
 from inbox.models import Base, CannedReply, Customer, Manager, Thread
 from inbox.team.assignment import NotFound, TeamError
 
@@ -64,10 +65,10 @@ async def create(
 
 def check_body(body: str) -> None:
     if not body.strip():
-        raise TeamError("a canned reply needs a text")
+        raise TeamError(_("A canned reply needs a text."))
     for m in PLACEHOLDER.finditer(body):
         if m.group(1) == "order" and m.group(2) not in ORDER_FIELDS:
-            raise TeamError(f"unknown placeholder {m.group(0)}")
+            raise TeamError(_("Unknown placeholder %(name)s.") % {"name": m.group(0)})
 
 
 async def editable(session: AsyncSession, reply_id: int, manager: Manager) -> CannedReply:
@@ -76,7 +77,7 @@ async def editable(session: AsyncSession, reply_id: int, manager: Manager) -> Ca
     if reply is None:
         raise NotFound(f"no canned reply {reply_id}")
     if (reply.owner_id is None and manager.role != "admin") or reply.owner_id not in (None, manager.id):
-        raise TeamError("only an admin changes shared replies; personal ones only their owner")
+        raise TeamError(_("Only an admin changes shared replies, and only its owner a personal one."))
     return reply
 
 
@@ -86,7 +87,7 @@ async def update(
     reply = await editable(session, reply_id, manager)
     short = shortcut.strip().lstrip("/")
     if not SHORTCUT.match(short):
-        raise TeamError("a shortcut is 1 to 40 letters, digits, - or _")
+        raise TeamError(_("A shortcut is 1 to 40 letters, digits, - or _."))
     check_body(body)
     owner = reply.owner_id
     clash = await session.execute(
@@ -97,7 +98,7 @@ async def update(
         )
     )
     if clash.scalar_one_or_none() is not None:
-        raise TeamError(f"the shortcut /{short} is taken")
+        raise TeamError(_("The shortcut /%(shortcut)s is taken.") % {"shortcut": short})
     reply.shortcut = short
     reply.title = title.strip() or short
     reply.body = body

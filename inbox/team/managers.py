@@ -6,6 +6,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox.core.security import check_password_strength, hash_password
+from inbox.i18n import _
 from inbox.models import Manager
 from inbox.team.assignment import NotFound, TeamError
 from inbox.team.audit import record
@@ -73,7 +74,7 @@ async def _admins_left(session: AsyncSession, without: int) -> int:
 async def set_active(session: AsyncSession, actor_id: int, manager_id: int, active: bool) -> Manager:
     manager = await _get(session, manager_id)
     if not active and manager.role == "admin" and await _admins_left(session, manager_id) == 0:
-        raise TeamError("the last active admin cannot be deactivated")
+        raise TeamError(_("The last active admin cannot be deactivated."))
     if manager.active != active:
         manager.active = active
         await record(
@@ -91,7 +92,7 @@ async def set_role(session: AsyncSession, actor_id: int, manager_id: int, role: 
         raise TeamError(f"role must be admin or manager, got {role!r}")
     manager = await _get(session, manager_id)
     if manager.role == "admin" and role != "admin" and await _admins_left(session, manager_id) == 0:
-        raise TeamError("the last active admin cannot lose the admin role")
+        raise TeamError(_("The last active admin cannot lose the admin role."))
     if manager.role != role:
         old = manager.role
         manager.role = role

@@ -30,9 +30,11 @@ from inbox.db import make_engine, make_session_factory
 from inbox.settings import Settings
 from inbox.web import filters
 from inbox.web.auth import login, login_page, logout, require_manager, require_token
+from inbox.web.csp import add_csp
 from inbox.web.state import AppContext
 from inbox.web.views.admin import AdminController, require_admin
 from inbox.web.views.api import ApiV1
+from inbox.web.views.customer_card import CustomerCardController, CustomFieldsAdmin
 from inbox.web.views.customers import CustomersController
 from inbox.web.views.customers_api import CustomersApi
 from inbox.web.views.dashboard import DashboardController
@@ -137,6 +139,7 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> Litest
         route_handlers=[
             InboxController,
             CustomersController,
+            CustomerCardController,
             TeamController,
             SearchController,
             DashboardController,
@@ -148,7 +151,7 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> Litest
     )
     admin_ui = Router(
         path="/admin",
-        route_handlers=[AdminController, OrderStatusesAdmin, PersonalDataAdmin],
+        route_handlers=[AdminController, OrderStatusesAdmin, PersonalDataAdmin, CustomFieldsAdmin],
         before_request=require_admin,
         include_in_schema=False,
     )
@@ -210,6 +213,7 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> Litest
         debug=False,
         logging_config=LoggingConfig(log_exceptions="never", configure_root_logger=False),
         after_exception=[log_server_error],
+        before_send=[add_csp],
     )
     app.state.ctx = context
     # Around the router (not per route), so that 404s and 405s are timed, logged and get a request id too.

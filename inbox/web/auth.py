@@ -60,6 +60,8 @@ async def require_token(request: AnyRequest) -> None:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise NotAuthorizedException("missing bearer token: send Authorization: Bearer <token>")
+    # The API speaks the client's Accept-Language (English without one): errors are read by developers.
+    i18n.set_locale(request.headers.get("accept-language") or "en")
     digest = token_digest(token.strip())
     async with transaction(ctx(request).factory) as session:
         row = (

@@ -11,6 +11,8 @@ from jinja2 import Environment
 from markupsafe import Markup, escape
 
 from inbox import i18n
+from inbox.orders.delivery_names import delivery_label
+from inbox.orders.notify import format_rub
 
 _URL = re.compile(r"https?://[^\s<>\"']+")
 
@@ -70,4 +72,6 @@ def register(env: Environment, timezone: str = "Europe/Moscow") -> None:
     env.filters["full_time"] = full_time
     env.filters["linkify"] = linkify
     env.filters["channel_label"] = channel_label
+    env.filters["delivery_label"] = delivery_label
+    env.filters["rub"] = format_rub
     env.globals["icon"] = icon

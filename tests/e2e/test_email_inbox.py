@@ -75,7 +75,6 @@ async def test_letter_arrives_manager_links_order_and_answers(
         "INBOX_DATABASE_URL": db_url,
         "INBOX_DATA_DIR": str(tmp_path / "data"),
         "INBOX_SECRET_KEY": "e2e-secret-key-0123456789",
-        "INBOX_BOTS": "off",  # a manager answers here; the bot has its own tests
     }
     dovecot.deliver(first_letter())
     for args in (

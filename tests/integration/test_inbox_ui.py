@@ -13,9 +13,10 @@ from html import unescape
 import pytest
 from sqlalchemy import select
 
-from inbox.db import SessionFactory
+from inbox.db import SessionFactory, transaction
 from inbox.demo import DEMO_EMAIL, DEMO_PASSWORD
-from inbox.models import AuditLog, CannedReply, Customer, Thread
+from inbox.models import AuditLog, Author, CannedReply, Customer, Direction, Manager, Message, Thread
+from inbox.orders.statuses import load_statuses
 from inbox.settings import Settings
 from tests.integration.test_team_web import PLAIN_EMAIL, PLAIN_PASSWORD, shop, signed_in
 from tests.orders_factories import World, make_world
@@ -163,3 +164,126 @@ async def test_canned_replies_are_edited_in_the_browser(base: str, shop: Session
     async with shop() as session:
         actions = [a for (a,) in (await session.execute(select(AuditLog.action).order_by(AuditLog.id)))]
     assert actions == ["canned.create", "canned.update", "canned.delete"]
+
+
+def checked(page: str, name: str) -> bool:
+    box = re.search(rf'<input type="checkbox" name="{re.escape(name)}"[^>]*>', page)
+    assert box, name
+    return "checked" in box.group(0)
+
+
+def table_form(page: str) -> dict[str, str]:
+    """What the browser would send from the status table as it stands (text inputs, selects, ticks)."""
+    form = re.search(r'<form method="post" action="/admin/order-statuses/table".*?</form>', page, re.S)
+    assert form
+    html = form.group(0)
+    data: dict[str, str] = {}
+    for name, value in re.findall(r'<input name="([^"]+)" value="([^"]*)"', html):
+        data[name] = unescape(value)
+    for tag in re.findall(r'<input type="checkbox" name="[^"]+"[^>]*>', html):
+        if "checked" in tag:
+            data[re.search(r'name="([^"]+)"', tag).group(1)] = "1"  # type: ignore[union-attr]
+    for name, body in re.findall(r'<select name="([^"]+)"[^>]*>(.*?)</select>', html, re.S):
+        chosen = re.search(r'<option value="([^"]*)" selected', body)
+        data[name] = chosen.group(1) if chosen else ""
+    return data
+
+
+async def test_order_statuses_are_edited_as_a_table_with_a_transitions_matrix(
+    base: str, shop: SessionFactory, world: World
+) -> None:
+    admin = signed_in(base, DEMO_EMAIL, DEMO_PASSWORD)
+    assert 'href="/admin/order-statuses"' in admin.get("/admin/managers").text  # in the admin menu
+    page = admin.get("/admin/order-statuses").text
+    assert checked(page, "t:new:confirmed") and checked(page, "t:new:cancelled")
+    assert not checked(page, "t:new:delivered")
+    assert 'code = "new"' in unescape(page)  # the TOML export stays
+
+    form = table_form(page)
+    form.pop("t:new:cancelled")  # untick new → cancelled
+    form["t:new:delivered"] = "1"  # tick new → delivered
+    form["name_ru:confirmed"] = "Подтверждён менеджером"
+    form.update({"new_code": "on_hold", "new_group": "approval", "new_name_ru": "Отложен"})
+    saved = admin.post("/admin/order-statuses/table", data=form)
+    assert saved.status_code == 200 and 'id="statuses-saved"' in saved.text, text_of(saved.text)[:600]
+    assert not checked(saved.text, "t:new:cancelled") and checked(saved.text, "t:new:delivered")
+    assert checked(saved.text, "t:on_hold:new") is False and "Отложен" in saved.text
+    async with shop() as session:
+        statuses = await load_statuses(session)
+    assert statuses["new"].transitions == ["confirmed", "delivered"]
+    assert statuses["confirmed"].names["ru"] == "Подтверждён менеджером"
+    assert statuses["on_hold"].group == "approval"
+
+    bad = table_form(saved.text)
+    bad["limit:new"] = "завтра"
+    refused = admin.post("/admin/order-statuses/table", data=bad)
+    assert refused.status_code == 400 and "срок — целое число минут" in text_of(refused.text)
+    audit = text_of(admin.get("/admin/audit").text)
+    assert "Изменены статусы заказов (статусов: 10)" in audit
+
+
+async def test_the_audit_log_reads_as_russian_sentences(
+    base: str, shop: SessionFactory, world: World
+) -> None:
+    admin = signed_in(base, DEMO_EMAIL, DEMO_PASSWORD)
+    admin.post(
+        "/admin/managers",
+        data={"email": "ivan@shop.example", "name": "Иван", "password": "ivan-password", "role": "manager"},
+    )
+    async with shop() as session:
+        ivan = (
+            await session.execute(select(Manager).where(Manager.email == "ivan@shop.example"))
+        ).scalar_one()
+    admin.post(f"/admin/managers/{ivan.id}/role", data={"role": "admin"})
+    admin.post(
+        "/admin/team", data={"waiting_minutes": "20", "response_minutes": "10", "assign_on_reply": "1"}
+    )
+    panel = admin.post(f"/ui/threads/{world.thread_id}/orders").text
+    oid = re.search(r'data-order-id="(\d+)"', panel).group(1)  # type: ignore[union-attr]
+    admin.post(f"/ui/orders/{oid}/lines", data={"product_id": str(world.products["A-1"]), "qty": "1"})
+    admin.post(f"/ui/orders/{oid}/submit")
+    admin.post(f"/ui/orders/{oid}/status", data={"status": "confirmed", "notify": "0"})
+
+    page = admin.get("/admin/audit").text
+    table = text_of(re.search(r'<table class="grid" id="audit">.*?</table>', page, re.S).group(0))  # type: ignore[union-attr]
+    for sentence in (
+        "Администратор Добавлен менеджер ivan@shop.example (менеджер)",
+        "Администратор Роль ivan@shop.example изменена на «администратор»",
+        "Изменены настройки команды: распределение по очереди выключено, "
+        "напоминание об ожидании через 20 мин, цель по времени ответа 10 мин, "
+        "ответ назначает диалог на отвечающего",
+        "Администратор Заказ №1001: Статус: Новый → Подтверждён",
+        "Заказ №1001: Добавлено: A-1 x1",
+    ):
+        assert sentence in table, (sentence, table)
+    for code in ("manager.create", "manager.role", "team.settings", "line.add", "round_robin"):
+        assert code not in table  # codes stay in the data, not in what a person reads
+
+
+async def test_app_pages_carry_the_content_security_policy_and_the_email_frame_keeps_its_own(
+    base: str, shop: SessionFactory, world: World
+) -> None:
+    async with transaction(shop) as session:
+        letter = Message(
+            thread_id=world.thread_id,
+            customer_id=world.customer_id,
+            direction=Direction.IN,
+            channel="email",
+            author=Author.CUSTOMER,
+            text="Здравствуйте",
+            html="<p>Здравствуйте</p>",
+            meta={},
+            revisions=[],
+        )
+        session.add(letter)
+        await session.flush()
+        letter_id = letter.id
+    admin = signed_in(base, DEMO_EMAIL, DEMO_PASSWORD)
+    for path in ("/", f"/threads/{world.thread_id}", "/admin/audit", "/login"):
+        policy = admin.get(path).headers.get("content-security-policy", "")
+        assert policy == "script-src 'self'; object-src 'none'; base-uri 'self'; frame-ancestors 'none'", path
+    frame = admin.get(f"/messages/{letter_id}/email.html")
+    assert frame.status_code == 200 and "Здравствуйте" in frame.text
+    assert frame.headers["content-security-policy"].startswith("sandbox;")  # its own, framed by the inbox
+    assert "frame-ancestors 'self'" in frame.headers["content-security-policy"]
+    assert "content-security-policy" not in admin.get("/healthz").headers  # JSON: no page, no policy

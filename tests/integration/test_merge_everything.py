@@ -5,7 +5,6 @@ bot_state.customer_id``."""
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
@@ -39,11 +38,6 @@ from tests.integration.test_merge_api import served, sign_in
 OLGA = "+79990001122"
 OLEG = "+79990003344"
 PASSWORD = "pw-123456789"
-
-
-@pytest.fixture
-def settings(settings: Settings) -> Settings:
-    return dataclasses.replace(settings, bots_enabled=True)  # the default configuration
 
 
 @pytest.fixture(scope="module")

@@ -190,7 +190,7 @@ async def test_patch_status_tracking_and_refusals(api: Server) -> None:
     number = order["number"]
     forbidden = client.patch(f"/api/v1/orders/{number}", json={"status": "delivered"})
     assert forbidden.status_code == 409 and "not allowed" in forbidden.json()["detail"]
-    assert "confirmed" in forbidden.json()["detail"]  # the reason names what is allowed
+    assert "allowed: Confirmed" in forbidden.json()["detail"]  # names what is allowed (API: English)
     assert client.patch(f"/api/v1/orders/{number}", json={"status": "nope"}).status_code == 409
     for code in ("confirmed", "assembling"):
         r = client.patch(f"/api/v1/orders/{number}", json={"status": code})

@@ -128,9 +128,9 @@ async def test_status_matrix_tracking_and_completion_writes_off(factory: Session
     async with transaction(factory) as s:
         order = await svc.get_order(s, order_id)
         assert order.total == 3 * 199000 + 35000 and order.payment_state == "paid"
-        with pytest.raises(TransitionRefused, match="new → assembling is not allowed"):
+        with pytest.raises(TransitionRefused, match="«Новый» → «Собирается» запрещён"):
             await svc.do_change_status(s, order, "assembling", actor=MGR)
-        with pytest.raises(TransitionRefused, match="unknown status"):
+        with pytest.raises(TransitionRefused, match="неизвестный статус"):
             await svc.do_change_status(s, order, "teleported", actor=MGR)
         for code in ("confirmed", "assembling", "handed_to_delivery"):
             await svc.do_change_status(s, order, code, actor=MGR)
@@ -146,7 +146,7 @@ async def test_status_matrix_tracking_and_completion_writes_off(factory: Session
     async with transaction(factory) as s:
         order = await svc.get_order(s, order_id)
         await svc.do_change_status(s, order, "delivered", actor=MGR)
-        with pytest.raises(TransitionRefused, match="final status"):
+        with pytest.raises(TransitionRefused, match="конечный статус"):
             await svc.do_change_status(s, order, "cancelled", actor=MGR)
     assert await _stock(factory, a, wh) == (7, 0)
     async with factory() as s:
@@ -361,6 +361,6 @@ async def test_draft_needs_a_known_customer_and_matching_thread(factory: Session
             manager.id,
             str(manager.id),
         )
-        with pytest.raises(TransitionRefused, match="at least one line"):
+        with pytest.raises(TransitionRefused, match="хотя бы одна позиция"):
             await svc.do_submit(s, order, actor=MGR)
         assert (await s.execute(select(Order.status).where(Order.id == order.id))).scalar_one() == "draft"

@@ -46,7 +46,6 @@ async def test_live_update_crosses_processes_through_redis(
         "INBOX_REDIS_URL": redis_url,
         "INBOX_DATA_DIR": str(tmp_path / "d"),
         "INBOX_SECRET_KEY": "scale-out-secret-0123456789",
-        "INBOX_BOTS": "off",
     }
     assert cli(env, tmp_path, "db", "upgrade").returncode == 0
     seeded = cli(env, tmp_path, "demo")

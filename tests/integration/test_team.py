@@ -269,7 +269,7 @@ async def test_managers_admin_actions_are_audited(
             await managers.create_manager(
                 session, admin, email="x@shop.example", name="x", password="short", role="manager"
             )
-    with pytest.raises(TeamError, match="last active admin"):
+    with pytest.raises(TeamError, match="Последнего активного администратора"):
         async with transaction(factory) as session:
             await managers.set_active(session, admin, admin, False)
     async with factory() as session:

@@ -171,7 +171,7 @@ async def test_channel_checks_against_emulators(shop: SessionFactory, settings: 
         telegram = ChannelAccount(
             id=90, kind="telegram", name="tg", settings={"api_base": tg_base}, secrets={"token": "123:abc"}
         )
-        assert (await check_connection(telegram, settings)).startswith("Telegram bot @")
+        assert (await check_connection(telegram, settings)).startswith("Бот Telegram @")  # ru by default
         group = ChannelAccount(
             id=91,
             kind="vk",
@@ -180,7 +180,7 @@ async def test_channel_checks_against_emulators(shop: SessionFactory, settings: 
             secrets={"token": "t"},
         )
         assert "Магазин" in await check_connection(group, settings)
-        with pytest.raises(CheckFailed, match="no bot token"):
+        with pytest.raises(CheckFailed, match="нет токена бота"):
             await check_connection(
                 ChannelAccount(id=92, kind="telegram", name="x", settings={}, secrets={}), settings
             )
@@ -191,7 +191,7 @@ async def test_channel_checks_against_emulators(shop: SessionFactory, settings: 
             settings={"api_base": "http://127.0.0.1:9"},
             secrets={"token": "1:a"},
         )
-        with pytest.raises(CheckFailed, match="cannot reach"):
+        with pytest.raises(CheckFailed, match="провайдер недоступен"):
             await check_connection(dead, settings)
     finally:
         await tg.stop()

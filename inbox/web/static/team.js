@@ -316,9 +316,19 @@
     clearTimeout(toastTimer);
     toastTimer = setTimeout(hideToast, UNDO_MS);
   }
-  document.body && document.body.addEventListener("inbox:closed", function (e) {
-    const tid = (e.detail && (e.detail.thread || e.detail.value)) || threadId();
-    if (tid) showUndo(tid);
+  // The server says "inbox:closed" in HX-Trigger. Read it from the request itself: a live refresh of the
+  // thread head may have replaced the button that sent it, and events on a detached element reach no one.
+  document.addEventListener("htmx:beforeRequest", function (e) {
+    const xhr = e.detail && e.detail.xhr;
+    if (!xhr) return;
+    xhr.addEventListener("loadend", function () {
+      const header = xhr.status === 200 ? xhr.getResponseHeader("HX-Trigger") : null;
+      if (!header || header.indexOf("inbox:closed") < 0) return;
+      try {
+        const tid = (JSON.parse(header)["inbox:closed"] || {}).thread;
+        if (tid) showUndo(tid);
+      } catch (err) { /* not ours */ }
+    });
   });
   document.addEventListener("click", function (e) {
     const undo = e.target.closest && e.target.closest("#toast .toast-undo");

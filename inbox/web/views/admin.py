@@ -3,6 +3,7 @@ log, channel accounts (enable / disable, test connection), team settings."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, post
@@ -16,7 +17,8 @@ from inbox import i18n
 from inbox.channels.checks import CheckFailed, check_connection
 from inbox.db import transaction
 from inbox.models import ChannelAccount, Manager
-from inbox.team import audit, managers
+from inbox.orders.statuses import load_statuses, status_name
+from inbox.team import audit, audit_text, managers
 from inbox.team.assignment import NotFound, TeamError
 from inbox.team.settings import BadSetting, options, set_options
 from inbox.web.auth import manager_of, require_manager
@@ -88,17 +90,34 @@ class AdminController(Controller):
         return Redirect(path="/admin/managers")
 
     @get("/audit", name="admin_audit")
-    async def audit_page(self, request: AnyRequest, before: FromQuery[int | None] = None) -> Template:
+    async def audit_page(self, request: AnyRequest, before: FromQuery[str | None] = None) -> Template:
+        """Admin actions and order changes together, newest first, as sentences in the manager's language;
+        ``before`` (an ISO time) pages back."""
+        until = None
+        if before:
+            try:
+                until = datetime.fromisoformat(before)
+            except ValueError as exc:
+                raise ClientException(i18n._("Bad page link.")) from exc
+        page = 100
         async with ctx(request).factory() as session:
-            entries = await audit.entries(session, before_id=before, limit=100)
+            rows = await audit.entries(session, before_at=until, limit=page)
+            history = await audit.order_changes(session, before_at=until, limit=page)
             names = dict((await session.execute(select(Manager.id, Manager.name))).all())
+            statuses = await load_statuses(session)
+        locale = i18n.current()
+
+        def status_label(code: str) -> str:
+            return status_name(statuses[code], locale) if code in statuses else i18n._("Draft")
+
+        lines = audit_text.merged_log(rows, history, names, status_label)[:page]
+        more = len(rows) == page or len(history) == page
         return Template(
             "admin_audit.html",
             context={
                 "manager": manager_of(request),
-                "entries": entries,
-                "names": names,
-                "next_before": entries[-1].id if len(entries) == 100 else None,
+                "lines": lines,
+                "next_before": lines[-1].at.isoformat() if more and lines else None,
             },
         )
 

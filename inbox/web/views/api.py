@@ -9,13 +9,17 @@ import msgspec
 from litestar import Controller, Request, get, post
 from litestar.exceptions import ClientException, NotFoundException
 from litestar.params import FromPath, FromQuery, JSONBody
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
 
+from inbox.channels.email.links import email_headers, norm_id
 from inbox.core.customers import live_customer
 from inbox.core.merge import live_thread
 from inbox.core.outbox import Draft, NoChannel, enqueue
 from inbox.core.threads import BadCursor, list_threads, thread_messages
 from inbox.db import transaction
-from inbox.models import Customer, Message
+from inbox.models import Customer, Direction, Message, Order
 from inbox.web.state import ctx
 from inbox.web.views.customer_schema import CustomerOut, customer_out
 
@@ -36,6 +40,20 @@ class AttachmentOut(msgspec.Struct):
     url: str | None
 
 
+class OrderRefOut(msgspec.Struct):
+    id: int
+    number: int | None  # None for a draft
+    status: str
+    total: int  # minor units
+
+
+class EmailOut(msgspec.Struct):
+    subject: str | None
+    message_id: str | None  # without angle brackets
+    in_reply_to: str | None
+    auto: bool  # an auto-reply, bounce or bulk letter
+
+
 class MessageOut(msgspec.Struct):
     id: int
     thread_id: int
@@ -49,6 +67,10 @@ class MessageOut(msgspec.Struct):
     created_at: datetime
     edited_at: datetime | None
     external_id: str | None
+    # note | event kind (assigned, status, merge, order …) | None for a customer's or shop's message
+    kind: str | None = None
+    order: OrderRefOut | None = None  # the order this message or letter is linked to
+    email: EmailOut | None = None  # letters only
 
 
 class ThreadOut(msgspec.Struct):
@@ -61,6 +83,7 @@ class ThreadOut(msgspec.Struct):
     preview: str
     unread: int
     channels: list[str]
+    orders: list[OrderRefOut] = []  # the thread's orders, newest first (drafts included)
 
 
 class ThreadPage(msgspec.Struct):
@@ -78,7 +101,56 @@ class PostMessage(msgspec.Struct):
     channel: str | None = None
 
 
-def message_out(m: Message) -> MessageOut:
+def _kind(m: Message) -> str | None:
+    if m.direction == Direction.NOTE:
+        return "note"
+    if m.direction == Direction.EVENT:
+        return str((m.meta or {}).get("kind") or (m.meta or {}).get("event") or "event")
+    return None
+
+
+def _email(m: Message) -> EmailOut | None:
+    if m.channel != "email":
+        return None
+    headers = email_headers(m)
+    message_id = norm_id(headers.get("message_id")) or (
+        norm_id(m.external_id) if m.direction == "out" else None
+    )
+    subject = headers.get("subject") or (m.meta or {}).get("subject")
+    return EmailOut(
+        subject=str(subject) if subject is not None else None,
+        message_id=message_id,
+        in_reply_to=norm_id(headers.get("in_reply_to")),
+        auto=bool((m.meta or {}).get("auto")),
+    )
+
+
+def order_ref(o: Order) -> OrderRefOut:
+    return OrderRefOut(o.id, o.number, o.status, o.total)
+
+
+async def orders_by_id(session: AsyncSession, messages: list[Message]) -> dict[int, OrderRefOut]:
+    ids = {m.order_id for m in messages if m.order_id is not None}
+    if not ids:
+        return {}
+    rows = await session.execute(select(Order).where(Order.id.in_(ids)))
+    return {o.id: order_ref(o) for o in rows.scalars()}
+
+
+async def orders_of_threads(session: AsyncSession, thread_ids: list[int]) -> dict[int, list[OrderRefOut]]:
+    found: dict[int, list[OrderRefOut]] = {t: [] for t in thread_ids}
+    if not thread_ids:
+        return found
+    rows = await session.execute(
+        select(Order).where(Order.thread_id.in_(thread_ids)).order_by(Order.id.desc())
+    )
+    for o in rows.scalars():
+        if o.thread_id is not None:
+            found[o.thread_id].append(order_ref(o))
+    return found
+
+
+def message_out(m: Message, orders: dict[int, OrderRefOut] | None = None) -> MessageOut:
     return MessageOut(
         id=m.id,
         thread_id=m.thread_id,
@@ -102,6 +174,9 @@ def message_out(m: Message) -> MessageOut:
         created_at=m.created_at,
         edited_at=m.edited_at,
         external_id=m.external_id,
+        kind=_kind(m),
+        order=(orders or {}).get(m.order_id) if m.order_id is not None else None,
+        email=_email(m),
     )
 
 
@@ -121,6 +196,7 @@ class ApiV1(Controller):
         try:
             async with ctx(request).factory() as session:
                 rows, nxt = await list_threads(session, limit=limit, cursor=cursor, status=status)
+                orders = await orders_of_threads(session, [r.thread.id for r in rows])
         except BadCursor as exc:
             raise ClientException(str(exc)) from exc
         return ThreadPage(
@@ -135,6 +211,7 @@ class ApiV1(Controller):
                     preview=r.thread.last_preview,
                     unread=r.thread.unread_count,
                     channels=list(r.channels),
+                    orders=orders[r.thread.id],
                 )
                 for r in rows
             ],
@@ -162,8 +239,41 @@ class ApiV1(Controller):
             if live is None:
                 raise NotFoundException(f"no thread {thread_id}")
             rows = await thread_messages(session, live.id, limit=limit, before_id=before)
+            orders = await orders_by_id(session, rows)
         nxt = str(rows[0].id) if len(rows) == limit else None
-        return MessagePage(items=[message_out(m) for m in rows], next=nxt)
+        return MessagePage(items=[message_out(m, orders) for m in rows], next=nxt)
+
+    @get("/orders/{number:int}/messages", name="api_order_messages")
+    async def order_messages(
+        self,
+        request: AnyRequest,
+        number: FromPath[int],
+        cursor: FromQuery[str | None] = None,
+        limit: FromQuery[int] = 100,
+    ) -> MessagePage:
+        """The letters and messages linked to the order, chronological; ``next`` pages back in time."""
+        if not 1 <= limit <= 500:
+            raise ClientException("limit must be between 1 and 500")
+        if cursor and not cursor.isdigit():
+            raise ClientException("malformed cursor")
+        async with ctx(request).factory() as session:
+            order = (await session.execute(select(Order).where(Order.number == number))).scalar_one_or_none()
+            if order is None:
+                raise NotFoundException(f"no order {number}")
+            query = (
+                select(Message)
+                .where(Message.order_id == order.id)
+                .options(selectinload(Message.attachments))
+                .order_by(Message.id.desc())
+                .limit(limit)
+            )
+            if cursor:
+                query = query.where(Message.id < int(cursor))
+            rows = list((await session.execute(query)).scalars())
+            rows.reverse()
+        ref = {order.id: order_ref(order)}
+        nxt = str(rows[0].id) if len(rows) == limit else None
+        return MessagePage(items=[message_out(m, ref) for m in rows], next=nxt)
 
     @post("/threads/{thread_id:int}/messages", name="api_post_message", status_code=201)
     async def post_message(

@@ -35,8 +35,10 @@ from inbox.core.merge import (
     split_identity,
     suggest_duplicates,
 )
+from inbox.core.types import ChannelKind
+from inbox.customer_card.card import card_data
 from inbox.db import transaction
-from inbox.models import ChannelAccount, Customer, Thread
+from inbox.models import ChannelAccount, Customer, Identity, Thread
 from inbox.web.auth import manager_of
 from inbox.web.state import ctx
 
@@ -98,8 +100,29 @@ async def card_context(session: AsyncSession, customer_id: int) -> dict[str, Any
         "suggestions": [(s, others[s.customer_id]) for s in suggestions],
         "reasons": reason_labels(),
         "history": await merge_history(session, customer.id),
+        "card": await card_data(session, customer),
+        "consent_channels": consent_channels(identities),
+        "profile_errors": [],
+        "source_labels": source_labels(),
         "error": None,
     }
+
+
+def source_labels() -> dict[str, str]:
+    return {
+        "manager": i18n._("manager"),
+        "api": i18n._("shop system (API)"),
+        "customer": i18n._("the customer"),
+        "import": i18n._("import"),
+        "bot": i18n._("bot"),
+        "widget": i18n._("site widget"),
+    }
+
+
+def consent_channels(identities: list[Identity]) -> list[str]:
+    """The customer's own channels first, then the rest: consent can be recorded for any channel."""
+    own = sorted({i.kind for i in identities})
+    return own + [k.value for k in ChannelKind if k.value not in own]
 
 
 class CustomersController(Controller):

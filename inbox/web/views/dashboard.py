@@ -27,6 +27,54 @@ from inbox.web.state import ctx
 AnyRequest = Request[Any, Any, Any]
 
 
+def header_labels() -> dict[str, str]:
+    """The page shows the tables' columns in the manager's language (the CSV keeps the machine names)."""
+    return {
+        "day": i18n._("Day"),
+        "channel": i18n._("Channel"),
+        "direction": i18n._("Direction"),
+        "count": i18n._("Count"),
+        "manager_id": "ID",
+        "manager": i18n._("Manager"),
+        "median_min": i18n._("median, min"),
+        "p90_min": i18n._("p90, min"),
+        "kind": i18n._("Kind"),
+        "threads": i18n._("threads"),
+        "state": i18n._("State"),
+    }
+
+
+def value_labels() -> dict[str, str]:
+    return {
+        "in": i18n._("in"),
+        "out": i18n._("out"),
+        "open": i18n._("Open"),
+        "unassigned": i18n._("Unassigned"),
+        "waiting": i18n._("Waiting"),
+        "snoozed": i18n._("Snoozed"),
+        "bot_only": i18n._("Bot only"),
+        "handed_off": i18n._("Handed off to managers"),
+    }
+
+
+def shown(table: Table) -> Table:
+    """A copy of ``table`` for the page: headers and known values (states, directions, channels) in the
+    manager's language."""
+    heads, values = header_labels(), value_labels()
+
+    def cell(header: str, value: object) -> object:
+        if header == "channel":
+            return channel_label(str(value)) or value
+        return values.get(value, value) if isinstance(value, str) else value
+
+    return Table(
+        table.name,
+        table.title,
+        [heads.get(h, h) for h in table.headers],
+        [[cell(h, v) for h, v in zip(table.headers, row, strict=False)] for row in table.rows],
+    )
+
+
 def charts(tables: dict[str, Table], p: Period) -> dict[str, Markup]:
     days = [d.isoformat() for d in p.days()]
     index = {d: i for i, d in enumerate(days)}
@@ -44,13 +92,16 @@ def charts(tables: dict[str, Table], p: Period) -> dict[str, Markup]:
     ):
         rows = [(str(r[1]), [float(str(r[3])), float(str(r[4]))]) for r in tables[key].rows]
         out[key] = bar_chart(title, rows, legend)
+    names = value_labels()
     out["threads"] = bar_chart(
         i18n._("Threads now"),
-        [(str(r[0]), [float(str(r[1]))]) for r in tables["threads"].rows],
+        [(names.get(str(r[0]), str(r[0])), [float(str(r[1]))]) for r in tables["threads"].rows],
         [i18n._("threads")],
     )
     out["bots"] = bar_chart(
-        i18n._("Bots"), [(str(r[0]), [float(str(r[1]))]) for r in tables["bots"].rows], [i18n._("threads")]
+        i18n._("Bots"),
+        [(names.get(str(r[0]), str(r[0])), [float(str(r[1]))]) for r in tables["bots"].rows],
+        [i18n._("threads")],
     )
     return out
 
@@ -135,7 +186,7 @@ class DashboardController(Controller):
             "dashboard.html",
             context={
                 "manager": manager_of(request),
-                "tables": tables,
+                "tables": {name: shown(table) for name, table in tables.items()},
                 "charts": charts(tables, p),
                 "period": p,
                 "team": team,

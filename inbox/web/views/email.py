@@ -18,6 +18,7 @@ from inbox.channels.email.links import OrderLinkError, customer_orders, set_orde
 from inbox.channels.email.reply import email_reply_meta
 from inbox.db import transaction
 from inbox.models import ChannelAccount, Message
+from inbox.orders.statuses import load_statuses, status_name
 from inbox.web.auth import manager_of
 from inbox.web.state import ctx
 
@@ -82,8 +83,13 @@ class EmailController(Controller):
             if message is None:
                 raise NotFoundException(i18n._("No such message."))
             orders = await customer_orders(session, message.customer_id)
+            statuses = await load_statuses(session)
+        names = {code: status_name(s, i18n.current()) for code, s in statuses.items()}
         template = "_order_link.html" if request.headers.get("hx-request") else "order_link.html"
-        return Template(template, context={"m": message, "orders": orders, "manager": manager_of(request)})
+        return Template(
+            template,
+            context={"m": message, "orders": orders, "manager": manager_of(request), "status_names": names},
+        )
 
     @post("/messages/{message_id:int}/order", name="order_link")
     async def order_link(

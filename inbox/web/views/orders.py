@@ -23,6 +23,8 @@ from inbox.core.customers import live_customer
 from inbox.models import DRAFT, Manager, Order, OrderStatus, Product, Thread
 from inbox.orders import catalog, service
 from inbox.orders.conversation import Effects, after_status, after_tracking, run_order_action
+from inbox.orders.defaults import GROUPS
+from inbox.orders.delivery_names import delivery_code, delivery_names
 from inbox.orders.errors import OrdersError
 from inbox.orders.importers.common import parse_price
 from inbox.orders.notify import format_rub
@@ -37,13 +39,13 @@ from inbox.orders.statuses import (
 )
 from inbox.orders.stock import available
 from inbox.orders.tracking import list_carriers
-from inbox.team import audit_text
+from inbox.team import audit, audit_text
 from inbox.web.auth import manager_of
 from inbox.web.state import ctx
+from inbox.web.status_form import defs_from_form
 
 AnyRequest = Request[Any, Any, Any]
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
-DELIVERY_METHODS = ("courier", "pickup", "post", "cdek")
 
 
 def _money(raw: str | None, name: str) -> int:
@@ -159,7 +161,7 @@ async def panel_context(
         "carriers": await list_carriers(session),
         "stats": stats,
         "rub": format_rub,
-        "delivery_methods": DELIVERY_METHODS,
+        "delivery_methods": list(delivery_names().values()),
         "product_ids": sorted({ln["line"].product_id for ln in lines} | {p.id for p in related}),
         "error": error,
     }
@@ -281,7 +283,7 @@ class OrdersController(Controller):
 
         async def action(session: AsyncSession, fx: Effects) -> None:
             current = await service.get_order(session, order.id)
-            method = (data.get("delivery_method") or "").strip() or None
+            method = delivery_code(data.get("delivery_method"))
             address = data.get("delivery_address") or ""
             cost = _money(data.get("delivery_cost"), i18n._("Delivery cost"))
             if (method, address.strip() or None, cost) != (
@@ -351,32 +353,66 @@ class OrdersController(Controller):
 
 
 class OrderStatusesAdmin(Controller):
-    """The status configuration as TOML (validated with parse_toml). app.py mounts it on the /admin router
-    (before_request require_admin)."""
+    """The status configuration: a table with the transitions matrix, and the same as TOML (import / export,
+    validated with parse_toml). app.py mounts it on the /admin router (before_request require_admin)."""
 
     @get("/order-statuses", name="order_statuses")
     async def statuses_page(self, request: AnyRequest) -> Template:
-        async with ctx(request).factory() as session:
-            text = dump_toml(await export_statuses(session))
-        return Template(
-            "order_statuses.html",
-            context={"toml": text, "error": None, "saved": False, "manager": manager_of(request)},
-        )
+        return await self._page(request)
+
+    @post("/order-statuses/table", name="order_statuses_table")
+    async def statuses_table(self, request: AnyRequest, data: Form) -> Template:
+        manager = manager_of(request)
+        app = ctx(request)
+        try:
+            async with app.factory() as session, session.begin():
+                defs = defs_from_form(await export_statuses(session), data)
+                await replace_statuses(session, defs)
+                await audit.record(
+                    session, manager.id, "order_statuses.save", "", count=len(defs), via="table"
+                )
+        except OrdersError as exc:
+            return await self._page(request, error=exc.reason, status_code=400)
+        return await self._page(request, saved=True)
 
     @post("/order-statuses", name="order_statuses_save")
     async def statuses_save(self, request: AnyRequest, data: Form) -> Template:
         manager = manager_of(request)
         text = data.get("toml") or ""
-        error: str | None = None
         try:
             defs = parse_toml(text)
             app = ctx(request)
             async with app.factory() as session, session.begin():
                 await replace_statuses(session, defs)
+                await audit.record(
+                    session, manager.id, "order_statuses.save", "", count=len(defs), via="toml"
+                )
         except OrdersError as exc:
-            error = exc.reason
+            return await self._page(request, error=exc.reason, toml=text, status_code=400)
+        return await self._page(request, saved=True)
+
+    async def _page(
+        self,
+        request: AnyRequest,
+        *,
+        error: str | None = None,
+        saved: bool = False,
+        toml: str | None = None,
+        status_code: int = 200,
+    ) -> Template:
+        async with ctx(request).factory() as session:
+            defs = await export_statuses(session)
+        locale = i18n.current()
         return Template(
             "order_statuses.html",
-            context={"toml": text, "error": error, "saved": error is None, "manager": manager},
-            status_code=200 if error is None else 400,
+            context={
+                "defs": defs,
+                "groups": GROUPS,
+                "label": lambda d: d.names.get(locale) or d.names.get("ru") or d.code,
+                "toml": dump_toml(defs) if toml is None else toml,
+                "error": error,
+                "saved": saved,
+                "manager": manager_of(request),
+            },
+            status_code=status_code,
         )

@@ -1,0 +1,58 @@
+// Behaviour that used to sit in inline handlers (onchange=, onclick=, hx-on), so that the pages run under
+// a Content-Security-Policy with script-src 'self': auto-submitting selects, clearing the reply and note
+// boxes after a send, answering one letter, and letting htmx swap in the customer card's refusals.
+(function () {
+  "use strict";
+
+  // <select data-autosubmit="form|htmx|here">: submit on change; "here" comes back to this very page
+  document.addEventListener("change", function (e) {
+    const el = e.target;
+    const how = el && el.dataset && el.dataset.autosubmit;
+    if (!how || !el.form) return;
+    if (how === "htmx") { htmx.trigger(el.form, "submit"); return; }
+    if (how === "here" && el.form.elements.next) el.form.elements.next.value = location.pathname + location.search;
+    el.form.submit();
+  });
+
+  // after a successful send the reply / note box starts empty again
+  document.addEventListener("htmx:afterRequest", function (e) {
+    const form = e.detail && e.detail.elt;
+    if (!form || !e.detail.successful) return;
+    if (form.id === "reply-form") {
+      form.reset();
+      form.elements.reply_to.value = "";
+      const label = document.getElementById("reply-to-label");
+      const error = document.getElementById("reply-error");
+      if (label) label.textContent = "";
+      if (error) error.textContent = "";
+    } else if (form.id === "note-form") {
+      form.reset();
+      const error = document.getElementById("team-error");
+      if (error) error.textContent = "";
+    }
+  });
+
+  // "Answer this letter": the reply goes by email, threaded onto that letter
+  document.addEventListener("click", function (e) {
+    const button = e.target.closest && e.target.closest(".reply-to-letter");
+    if (!button) return;
+    const form = document.getElementById("reply-form");
+    if (!form) return;
+    form.querySelector("[name=reply_to]").value = button.dataset.id;
+    const channel = form.querySelector("[name=channel]");
+    if (channel) channel.value = "email";
+    const label = document.getElementById("reply-to-label");
+    if (label) label.textContent = button.dataset.label || "";
+    form.querySelector("textarea").focus();
+  });
+
+  // the customer card answers a refused edit with the card and the reason (400 / 404 / 409): show it
+  document.addEventListener("htmx:beforeSwap", function (e) {
+    const xhr = e.detail && e.detail.xhr;
+    const card = e.target && e.target.closest && e.target.closest("#customer-card");  // sent from inside it
+    if (card && xhr && [400, 404, 409].indexOf(xhr.status) >= 0) {
+      e.detail.shouldSwap = true;
+      e.detail.isError = false;
+    }
+  });
+})();
