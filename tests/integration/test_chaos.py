@@ -330,9 +330,9 @@ async def test_cluster_survives_kills_and_a_provider_outage(redis_url: str, tmp_
                 and not emu.bot(POLL_TOKEN).updates
             )
 
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 90
         while not await drained():
-            assert time.monotonic() < deadline, "the backlog did not drain in 60 s"
+            assert time.monotonic() < deadline, "the backlog did not drain in 90 s:\n" + log_tails(tmp_path)
             await asyncio.sleep(0.5)
         drain_time = time.monotonic() - t0 - load_time
 
