@@ -43,7 +43,7 @@ i18n: $(BIN)/python
 	$(BIN)/pybabel compile -d locales
 
 bench: install
-	$(BIN)/python -m tests.perf.run_all
+	$(BIN)/python -m tests.perf.run_all $(BENCH_ARGS)
 
 # The installable package (catalogs compiled into it at build time) in dist/.
 wheel: $(BIN)/python

@@ -29,6 +29,7 @@ from inbox.db_gate import HIGH
 from inbox.models import ChannelAccount
 from inbox.orders.timers import OrderTimers
 from inbox.privacy import apply_retention
+from inbox.sales.runner import SalesRunner
 from inbox.settings import Settings
 from inbox.team.background import auto_assign_listener, waiting_alerts
 
@@ -100,6 +101,10 @@ class Workers:
             self.bus.subscribe(self.bots.on_event)
             self.processor.callback_handlers.append(self.bots.on_callback)
         self.order_timers = OrderTimers(self.factory, self.bus, self.settings, self.dispatcher.wake)
+        # Repeat sales: broadcasts, trigger rules, and a customer's "стоп" / unsubscribe button.
+        self.sales = SalesRunner(self.factory, self.bus, self.settings, self.dispatcher.wake, self.hub)
+        self.bus.subscribe(self.sales.on_event)
+        self.processor.callback_handlers.insert(0, self.sales.on_callback)
         self.bus.subscribe(_count_inbound)
 
     async def sink_for(self, account_id: int, events: list[RawEvent]) -> None:
@@ -118,6 +123,7 @@ class Workers:
             tasks.append(asyncio.create_task(self.dispatcher.run(self.stop), name="outbox-dispatcher"))
         if "scheduler" in self.roles:
             tasks.append(asyncio.create_task(self.order_timers.run(self.stop), name="order-timers"))
+            tasks.append(asyncio.create_task(self.sales.run(self.stop), name="repeat-sales"))
             tasks.append(
                 asyncio.create_task(waiting_alerts(self.factory, self.bus, self.stop), name="waiting-alerts")
             )
@@ -138,6 +144,7 @@ class Workers:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(health.forget(self.factory), 2)
         await self.hub.close()
+        await self.dispatcher.limiter.close()
         if self.raw_engine is not None:
             await self.raw_engine.dispose()
 

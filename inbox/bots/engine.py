@@ -41,6 +41,8 @@ from inbox.models import (
     utcnow,
 )
 from inbox.orders.signals import take_events
+from inbox.sales.unsubscribe import BUTTON_PREFIX as UNSUBSCRIBE_BUTTON
+from inbox.sales.unsubscribe import is_stop
 from inbox.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -93,7 +95,8 @@ class BotEngine:
 
     async def on_callback(self, cb: InboundCallback) -> None:
         try:
-            await self._run(lambda session: self._callback_turn(session, cb))
+            if not cb.payload.startswith(UNSUBSCRIBE_BUTTON):  # inbox.sales handles unsubscribe buttons
+                await self._run(lambda session: self._callback_turn(session, cb))
         finally:
             await self._ack(cb)
 
@@ -246,6 +249,8 @@ class BotEngine:
             return None
         if (message.meta or {}).get("auto"):
             raise Skip("an auto-reply or bulk message")
+        if is_stop(message.text):
+            raise Skip("the customer unsubscribes (inbox.sales answers)")
         thread = await session.get(Thread, message.thread_id)
         if thread is None or message.channel is None:
             return None
@@ -356,6 +361,8 @@ class BotEngine:
             await shop.order_status(turn, int(intent.arg))
         elif kind == "my_orders":
             await shop.my_orders(turn)
+        elif kind == "loyalty":
+            await shop.loyalty_level(turn)
         elif kind == "search":
             await shop.search(turn, intent.arg)
         elif kind == "catalog":

@@ -11,6 +11,7 @@ class Intent:
     kind: (
         str  # start | handoff | notify_here | order | my_orders | search | catalog | cart | checkout | cancel
     )
+    # | loyalty
     arg: str = ""
 
 
@@ -54,6 +55,13 @@ _WORDS: tuple[tuple[str, re.Pattern[str]], ...] = (
         ),
     ),
     ("catalog", re.compile(r"^(каталог|категории|товары|catalog|catalogue|categories|products)$")),
+    (
+        "loyalty",
+        re.compile(
+            r"^(мой уровень|какой у меня уровень|уровень|моя скидка|какая у меня скидка|скидка|бонусы"
+            r"|программа лояльности|my level|loyalty|my discount)$"
+        ),
+    ),
     ("cart", re.compile(r"^(корзина|моя корзина|cart|my cart|basket)$")),
     ("checkout", re.compile(r"^(оформить( заказ)?|checkout|place order)$")),
     ("cancel", re.compile(r"^(отмена|отменить|cancel|stop)$")),

@@ -187,3 +187,25 @@ async def product_card(turn: Turn, product_id: int) -> None:
         ]
     rows.append([Option(_("Cart"), Action("cart")), Option(_("Catalog"), Action("cats"))])
     turn.say("\n".join(lines), rows)
+
+
+async def loyalty_level(turn: Turn) -> None:
+    """The customer's loyalty level, its discount and what is left to the next level."""
+    from inbox.sales.loyalty import standing
+
+    now = await standing(turn.session, turn.customer.id)
+    if now.level is None:
+        text = _("You have no loyalty level yet.")
+    else:
+        text = _("Your level: %(level)s.") % {"level": _(now.level.name)}
+        if now.discount:
+            text += " " + _("Your discount: %(pct)s%%.") % {"pct": now.discount}
+    text += " " + _("You have bought for %(spent)s.") % {"spent": format_rub(now.spent)}
+    if now.next_level is not None and now.left_to_next is not None:
+        text += " " + _("%(left)s more to the level %(level)s.") % {
+            "left": format_rub(now.left_to_next),
+            "level": _(now.next_level.name),
+        }
+        if now.next_level.discount:
+            text += " " + _("It gives a %(pct)s%% discount.") % {"pct": now.next_level.discount}
+    turn.say(text, main_rows())

@@ -58,6 +58,7 @@ class TablePolicy:
     policy: Policy
     newest: str | None = None  # keep_newest: the column that says which row is newer
     carry: Carry | None = None  # keep_newest: values for the kept row from both rows
+    keys: tuple[str, ...] | None = None  # combine: what makes two rows the same (default: the primary key)
 
 
 POLICIES: dict[str, TablePolicy] = {
@@ -72,6 +73,13 @@ POLICIES: dict[str, TablePolicy] = {
     "customer_label": TablePolicy(Policy.COMBINE),
     "thread_label": TablePolicy(Policy.COMBINE),
     "bot_state": TablePolicy(Policy.KEEP_NEWEST, newest="updated_at", carry=_carry_bot_state),
+    # repeat sales (inbox.sales): tasks and carts follow the customer; one recipient row per broadcast and
+    # one firing per (rule, event) stay one, so nobody is messaged twice after a merge either
+    "sales_task": TablePolicy(Policy.MOVE),
+    "cart": TablePolicy(Policy.MOVE),
+    "segment_member": TablePolicy(Policy.COMBINE),
+    "broadcast_recipient": TablePolicy(Policy.COMBINE, keys=("broadcast_id",)),
+    "trigger_fire": TablePolicy(Policy.COMBINE, keys=("rule_id", "event_key")),
 }
 
 
@@ -102,8 +110,10 @@ async def _move(session: AsyncSession, table: Table, col: str, old: int, new: in
     return max(int(getattr(result, "rowcount", 0) or 0), 0)
 
 
-async def _combine(session: AsyncSession, table: Table, col: str, old: int, new: int) -> int:
-    keys = [c for c in table.primary_key.columns if c.name != col]
+async def _combine(
+    session: AsyncSession, table: Table, col: str, old: int, new: int, names: tuple[str, ...] | None = None
+) -> int:
+    keys = [table.c[n] for n in names] if names else [c for c in table.primary_key.columns if c.name != col]
     twin = table.alias("twin")
     duplicate = exists().where(twin.c[col] == new, *[twin.c[k.name] == k for k in keys])
     result = await session.execute(
@@ -160,7 +170,7 @@ async def apply_policies(
                 if rule.policy is Policy.MOVE:
                     n = await _move(session, table, col, old, new)
                 elif rule.policy is Policy.COMBINE:
-                    n = await _combine(session, table, col, old, new)
+                    n = await _combine(session, table, col, old, new, rule.keys)
                 else:
                     n = await _keep_newest(session, table, col, old, new, rule)
                 count = max(count, n)

@@ -29,7 +29,7 @@ from inbox.channels.hub import ChannelHub
 from inbox.core.customers import live_customer, pick_identity
 from inbox.core.events import Event, EventBus
 from inbox.core.files import resolve as resolve_file
-from inbox.core.ratelimit import Buckets
+from inbox.core.ratelimit import RateLimiter, make_limiter, per_second, slot
 from inbox.core.types import (
     Attachment,
     Button,
@@ -206,13 +206,17 @@ class Dispatcher:
         bus: EventBus,
         settings: Settings,
         concurrency: int = 32,
+        limiter: RateLimiter | None = None,
     ) -> None:
         self.factory = factory
         self.hub = hub
         self.bus = bus
         self.settings = settings
         self.wakeup = asyncio.Event()
-        self.buckets = Buckets()
+        # Provider limits as sliding windows, shared by the cluster through Redis when configured.
+        self.limiter = (
+            limiter if limiter is not None else make_limiter(settings.redis_url, settings.database_url)
+        )
         self.sem = asyncio.Semaphore(concurrency)
 
     def wake(self) -> None:
@@ -304,10 +308,8 @@ class Dispatcher:
         caps = channel.capabilities
         acct_rate = getattr(channel, "rate_per_account", caps.rate_per_account)
         chat_rate = getattr(channel, "rate_per_chat", caps.rate_per_chat)
-        acct_bucket = self.buckets.get(("acct", str(row.account_id)), acct_rate)
-        chat_bucket = self.buckets.get(("chat", str(row.account_id), row.chat_id), chat_rate)
-        await chat_bucket.acquire()
-        await acct_bucket.acquire()
+        chat_key = f"chat:{row.account_id}:{row.chat_id}"
+        limits = [*per_second(f"acct:{row.account_id}", acct_rate), *per_second(chat_key, chat_rate)]
         out = OutboundMessage(
             account_id=row.account_id,
             chat_id=row.chat_id,
@@ -330,10 +332,11 @@ class Dispatcher:
         )
         kind = str(channel.kind)
         try:
-            sent = await channel.send(out)
+            async with slot(self.limiter, limits):
+                sent = await channel.send(out)
         except TransientSendError as exc:
             if exc.retry_after:
-                chat_bucket.pause(exc.retry_after)
+                await self.limiter.pause(chat_key, exc.retry_after)
             metrics.count_send_error(kind, "rate_limited" if exc.retry_after else "transient")
             await self._transient(row, message, exc)
         except PermanentSendError as exc:

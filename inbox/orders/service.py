@@ -42,6 +42,7 @@ from inbox.orders.signals import emit
 from inbox.orders.sql import insert_ignore, table
 from inbox.orders.statuses import cancel_status, initial_status, load_statuses, status_name
 from inbox.orders.tracking import check_track_number, get_carrier, tracking_url
+from inbox.sales.loyalty import loyalty_price
 
 SOURCES = ("chat", "api", "bot")
 ACTORS = ("manager", "api", "bot", "system")
@@ -301,7 +302,7 @@ async def do_add_line(
             sku=product.sku,
             name=product.name,
             qty=qty,
-            unit_price=product.price,
+            unit_price=await loyalty_price(session, order.customer_id, product.price),
             reserved=True,
         )
         session.add(line)

@@ -34,6 +34,8 @@ from inbox.web.csp import add_csp
 from inbox.web.state import AppContext
 from inbox.web.views.admin import AdminController, require_admin
 from inbox.web.views.api import ApiV1
+from inbox.web.views.broadcasts import BroadcastsController
+from inbox.web.views.carts import CartsController
 from inbox.web.views.customer_card import CustomerCardController, CustomFieldsAdmin
 from inbox.web.views.customers import CustomersController
 from inbox.web.views.customers_api import CustomersApi
@@ -44,8 +46,13 @@ from inbox.web.views.ops import metrics_view, readyz, timing_middleware
 from inbox.web.views.orders import OrdersController, OrderStatusesAdmin
 from inbox.web.views.orders_api import OrdersApi
 from inbox.web.views.privacy import PersonalDataAdmin
+from inbox.web.views.sales_admin import SalesAdmin
+from inbox.web.views.sales_api import BroadcastsApi, CartsApi, SegmentsApi
 from inbox.web.views.search import SearchController
+from inbox.web.views.segments import SegmentsController
+from inbox.web.views.tasks import TasksController
 from inbox.web.views.team import TeamController
+from inbox.web.views.unsubscribe import unsubscribe_now, unsubscribe_page
 from inbox.web.views.webhooks import webhook, webhook_status
 from inbox.workers import Workers
 
@@ -145,23 +152,37 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> Litest
             DashboardController,
             EmailController,
             OrdersController,
+            TasksController,
+            SegmentsController,
+            BroadcastsController,
+            CartsController,
         ],
         before_request=require_manager,
         include_in_schema=False,
     )
     admin_ui = Router(
         path="/admin",
-        route_handlers=[AdminController, OrderStatusesAdmin, PersonalDataAdmin, CustomFieldsAdmin],
+        route_handlers=[
+            AdminController,
+            OrderStatusesAdmin,
+            PersonalDataAdmin,
+            CustomFieldsAdmin,
+            SalesAdmin,
+        ],
         before_request=require_admin,
         include_in_schema=False,
     )
     api = Router(
         path="/api/v1",
-        route_handlers=[ApiV1, CustomersApi, OrdersApi],
+        route_handlers=[ApiV1, CustomersApi, OrdersApi, SegmentsApi, BroadcastsApi, CartsApi],
         before_request=require_token,
         tags=["api"],
     )
-    hooks = Router(path="/", route_handlers=[webhook, webhook_status], include_in_schema=False)
+    hooks = Router(
+        path="/",
+        route_handlers=[webhook, webhook_status, unsubscribe_page, unsubscribe_now],
+        include_in_schema=False,
+    )
     template_engine = JinjaTemplateEngine.from_environment(jinja_environment(settings))
     app = Litestar(
         route_handlers=[
@@ -195,6 +216,7 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> Litest
                     "/readyz",
                     "/metrics",
                     "/static/",
+                    "/u/",
                     f"{SWAGGER_UI}/",
                 ],
             ).middleware
@@ -202,7 +224,7 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> Litest
         stores={"sessions": DatabaseStore(factory, "sessions")},
         csrf_config=CSRFConfig(
             secret=settings.secret_key,
-            exclude=["/webhooks", "/api/", "/healthz", "/readyz", "/metrics"],
+            exclude=["/webhooks", "/api/", "/healthz", "/readyz", "/metrics", "/u/"],
             cookie_samesite="strict",
         ),
         openapi_config=OpenAPIConfig(

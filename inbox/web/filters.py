@@ -74,4 +74,5 @@ def register(env: Environment, timezone: str = "Europe/Moscow") -> None:
     env.filters["channel_label"] = channel_label
     env.filters["delivery_label"] = delivery_label
     env.filters["rub"] = format_rub
+    env.filters["money"] = format_rub
     env.globals["icon"] = icon

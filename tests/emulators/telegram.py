@@ -400,6 +400,12 @@ class TelegramEmulator:
         self._client: ClientSession | None = None
         self.base_url = ""
         self.app = self._build_app()
+        # Provider limits (off unless enforce_limits() is called): accepted send times per bot and per chat.
+        self.limit_per_bot: int | None = None
+        self.limit_per_chat: int | None = None
+        self.send_times: dict[str, list[float]] = {}
+        self.chat_send_times: dict[tuple[str, str], list[float]] = {}
+        self.rate_limited = 0  # 429 answers given for exceeding a limit
 
     # -- lifecycle
 
@@ -481,6 +487,33 @@ class TelegramEmulator:
         self.faults.append(fault)
         return fault
 
+    def enforce_limits(self, per_bot: int = 30, per_chat: int = 1) -> None:
+        """Answer 429 (retry_after 1) to a send that would make more than ``per_bot`` sends of a bot, or
+        ``per_chat`` to one chat, within one second (a rolling window, as Telegram counts)."""
+        self.limit_per_bot, self.limit_per_chat = per_bot, per_chat
+
+    def max_in_window(self, window: float = 1.0) -> tuple[int, int]:
+        """The most accepted sends seen in any ``window`` seconds: (of one bot, to one chat)."""
+        return (
+            max((_max_in_window(t, window) for t in self.send_times.values()), default=0),
+            max((_max_in_window(t, window) for t in self.chat_send_times.values()), default=0),
+        )
+
+    def _over_limit(self, token: str, method: str, params: dict[str, Any]) -> bool:
+        if self.limit_per_bot is None or not method.lower().startswith("send"):
+            return False
+        now = time.monotonic()
+        bot_times = self.send_times.setdefault(token, [])
+        chat_times = self.chat_send_times.setdefault((token, str(params.get("chat_id"))), [])
+        if _count_since(bot_times, now - 1.0) >= self.limit_per_bot or (
+            self.limit_per_chat is not None and _count_since(chat_times, now - 1.0) >= self.limit_per_chat
+        ):
+            self.rate_limited += 1
+            return True
+        bot_times.append(now)
+        chat_times.append(now)
+        return False
+
     def requests(self, method: str | None = None, token: str | None = None) -> list[RecordedRequest]:
         return [
             r
@@ -501,6 +534,9 @@ class TelegramEmulator:
     def reset(self) -> None:
         self.recorded.clear()
         self.faults.clear()
+        self.send_times.clear()
+        self.chat_send_times.clear()
+        self.rate_limited = 0
         for bot in self.bots.values():
             bot.updates.clear()
             bot.sent.clear()
@@ -594,6 +630,9 @@ class TelegramEmulator:
         handler = getattr(self, f"_m_{method.lower()}", None)
         if handler is None:
             return _error(ApiError(404, "Not Found"))
+        if self._over_limit(token, method, params):
+            record.fault = "rate_limited"
+            return _error(ApiError(429, "Too Many Requests: retry after 1", {"retry_after": 1}))
         bot = self.bot(token)
         try:
             result = await handler(bot, params, files)
@@ -996,6 +1035,24 @@ class TelegramEmulator:
 
     async def _c_health(self, request: web.Request) -> web.Response:
         return web.json_response({"ok": True, "default_token": self.default_token})
+
+
+def _count_since(times: list[float], since: float) -> int:
+    n = 0
+    for t in reversed(times):
+        if t <= since:
+            break
+        n += 1
+    return n
+
+
+def _max_in_window(times: list[float], window: float) -> int:
+    best, start = 0, 0
+    for end, t in enumerate(times):
+        while times[start] <= t - window:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
 
 
 def _coerce(key: str, value: Any) -> Any:

@@ -145,6 +145,10 @@ async def test_cluster_survives_kills_and_a_provider_outage(redis_url: str, tmp_
             "INBOX_INBOUND_LEASE_SECONDS": "6",
             "INBOX_OUTBOX_BACKOFF_CAP": "2",
             "INBOX_OUTBOX_MAX_ATTEMPTS": "1000",
+            # Managers reply about once a second per chat, as fast as Telegram's 1/s per chat, which the
+            # cluster now holds in Redis for all its processes together: the outage's backlog would hardly
+            # drain. Pacing has its own test (test_outbound_pacing); this one is about faults.
+            "INBOX_TELEGRAM_RATE_PER_CHAT": "5",
             "INBOX_LOG_FORMAT": "json",
         }
         cluster = Cluster(env, tmp_path)

@@ -59,6 +59,11 @@ class Measured:
     rss_mb: float | None = None
 
 
+def short(seconds: float) -> float:
+    """The length of the one-connection runs."""
+    return max(1.0, min(5.0, seconds / 3))
+
+
 SPACED_MS = 25  # the pause between single requests: each meets a server that is done with the previous one
 
 
@@ -80,12 +85,10 @@ async def bare(db_url: str, work: Path, seconds: float) -> Measured:
     url = f"http://127.0.0.1:{port}/ingest"
     try:
         await asyncio.to_thread(wait_http, url, 30)
-        await _wrk(url, connections=32, seconds=2, offset=0)  # warm-up
+        await _wrk(url, connections=32, seconds=min(2, seconds), offset=0)  # warm-up
         loaded = await _wrk(url, connections=32, seconds=seconds, offset=10_000_000)
-        serial = await _wrk(url, connections=1, seconds=max(3, seconds / 3), offset=20_000_000)
-        single = await _wrk(
-            url, connections=1, seconds=max(3, seconds / 3), offset=30_000_000, delay_ms=SPACED_MS
-        )
+        serial = await _wrk(url, connections=1, seconds=short(seconds), offset=20_000_000)
+        single = await _wrk(url, connections=1, seconds=short(seconds), offset=30_000_000, delay_ms=SPACED_MS)
         return Measured(loaded, serial, single)
     finally:
         stop(proc)
@@ -129,7 +132,7 @@ async def ours(
     hook = f"http://127.0.0.1:{port}/webhooks/telegram/{account_id}"
     try:
         await asyncio.to_thread(wait_http, f"http://127.0.0.1:{port}/healthz", 60)
-        warm = await _wrk(hook, connections=32, seconds=2, offset=0, secret=SECRET)
+        warm = await _wrk(hook, connections=32, seconds=min(2, seconds), offset=0, secret=SECRET)
         if warm.errors:
             raise RuntimeError(f"warm-up: {warm.errors} of {warm.requests} requests failed")
         await drained(factory)
@@ -141,14 +144,12 @@ async def ours(
         sustained = loaded.ok / (time.perf_counter() - started)
         if spy is not None:
             spy.wait(60)
-        serial = await _wrk(
-            hook, connections=1, seconds=max(3, seconds / 3), offset=20_000_000, secret=SECRET
-        )
+        serial = await _wrk(hook, connections=1, seconds=short(seconds), offset=20_000_000, secret=SECRET)
         await drained(factory)
         single = await _wrk(
             hook,
             connections=1,
-            seconds=max(3, seconds / 3),
+            seconds=short(seconds),
             offset=30_000_000,
             secret=SECRET,
             delay_ms=SPACED_MS,

@@ -39,9 +39,19 @@ def start_profile(pid: int, out: Path, seconds: float) -> subprocess.Popen[bytes
     )
 
 
+def _name(frame: str) -> str:
+    """``func (path/to/file.py:12)`` -> ``func file.py-path``, without the line (one entry per function)."""
+    if " (" not in frame:
+        return frame
+    func, _, where = frame.partition(" (")
+    return f"{func} {where.split(':')[0]}"
+
+
 def summarize(raw: Path, top: int = 25) -> str:
-    """Inclusive share of the samples per function (``file:function``), highest first."""
+    """Where the samples were: per function, the share of samples it was on the stack (inclusive, without
+    the frames every sample shares) and the share it was the innermost Python frame (self)."""
     inclusive: Counter[str] = Counter()
+    own: Counter[str] = Counter()
     total = 0
     for line in raw.read_text(encoding="utf-8", errors="replace").splitlines():
         stack, _, count_text = line.rpartition(" ")
@@ -49,17 +59,16 @@ def summarize(raw: Path, top: int = 25) -> str:
             continue
         count = int(count_text)
         total += count
-        seen: set[str] = set()
-        for frame in stack.split(";"):
-            name = (
-                frame.split(" (", 1)[0] + " " + frame.split(" (", 1)[1].split(":")[0]
-                if " (" in frame
-                else frame
-            )
-            if name not in seen:
-                seen.add(name)
-                inclusive[name] += count
-    lines = [f"{total} samples; inclusive share per function:"]
-    for name, count in inclusive.most_common(top):
-        lines.append(f"  {100 * count / max(total, 1):5.1f}%  {name}")
+        frames = [_name(f) for f in stack.split(";")]
+        for name in set(frames):
+            inclusive[name] += count
+        own[frames[-1]] += count
+
+    def share(n: int) -> str:
+        return f"{100 * n / max(total, 1):5.1f}%"
+
+    lines = [f"{total} samples; inclusive share per function (frames on nearly every sample left out):"]
+    lines += [f"  {share(c)}  {name}" for name, c in inclusive.most_common() if c < 0.6 * total][:top]
+    lines.append("self share (innermost frame):")
+    lines += [f"  {share(c)}  {name}" for name, c in own.most_common(top)]
     return "\n".join(lines)

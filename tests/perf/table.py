@@ -31,17 +31,23 @@ class Row:
 
     @property
     def verdict(self) -> str:
-        m = re.fullmatch(r"([<>]=)\s*([\d.]+)x", self.target.strip())
-        if m is None or self.ratio is None:
+        """Against a ratio ("<= 2x") or against the figure itself in its unit ("<= 50 ms")."""
+        m = re.fullmatch(r"([<>]=)\s*([\d.]+)\s*(x|\S+)", self.target.strip())
+        if m is None:
             return ""
-        op, bound = m.group(1), float(m.group(2))
-        ok = self.ratio >= bound if op == ">=" else self.ratio <= bound
+        op, bound, unit = m.group(1), float(m.group(2)), m.group(3)
+        value = self.ratio if unit == "x" else self.figure
+        if value is None or value != value:  # no baseline, or NaN
+            return ""
+        ok = value >= bound if op == ">=" else value <= bound
         return "met" if ok else "NOT met"
 
 
 def _num(value: float | None, unit: str = "") -> str:
     if value is None:
         return "-"
+    if value == float("inf"):
+        return "never"
     text = f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.1f}" if abs(value) >= 10 else f"{value:.2f}"
     return f"{text} {unit}".strip()
 
@@ -51,7 +57,7 @@ HEADERS = ("benchmark", "database", "figure", "value", "baseline (same run)", "r
 
 def cells(row: Row) -> tuple[str, ...]:
     base = f"{_num(row.baseline, row.unit)} {row.baseline_label}".strip() if row.baseline is not None else "-"
-    ratio = f"{row.ratio:.2f}x" if row.ratio is not None else "-"
+    ratio = f"{row.ratio:.2f}x" if row.ratio is not None and row.ratio != float("inf") else "-"
     return (
         row.bench,
         row.database,

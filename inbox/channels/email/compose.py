@@ -79,6 +79,12 @@ def compose(
         letter["References"] = " ".join(refs)
     if meta.get("auto"):
         letter["Auto-Submitted"] = "auto-generated"
+    unsubscribe = meta.get("list_unsubscribe")
+    if unsubscribe and not any(c in str(unsubscribe) for c in "\r\n<>"):
+        # RFC 2369 + RFC 8058: mail clients show an "unsubscribe" control and POST to the URL in one click
+        letter["List-Unsubscribe"] = f"<{unsubscribe}>"
+        letter["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        letter["Precedence"] = "bulk"
     letter["MIME-Version"] = "1.0"
     letter.set_content(msg.text or "")
     if msg.html:

@@ -14,6 +14,13 @@
     el.form.submit();
   });
 
+  // <form data-confirm="question">: a plain (non-htmx) form asks before it is sent
+  document.addEventListener("submit", function (e) {
+    const form = e.target;
+    const question = form && form.dataset && form.dataset.confirm;
+    if (question && !window.confirm(question)) e.preventDefault();
+  });
+
   // after a successful send the reply / note box starts empty again
   document.addEventListener("htmx:afterRequest", function (e) {
     const form = e.detail && e.detail.elt;

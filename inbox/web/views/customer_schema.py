@@ -14,6 +14,7 @@ from inbox.core.customers import identities_of
 from inbox.customer_card.consent import current_consent
 from inbox.customer_card.value import customer_value
 from inbox.models import Customer, Thread
+from inbox.sales.loyalty import standing
 
 
 class IdentityOut(msgspec.Struct):
@@ -31,6 +32,14 @@ class ConsentOut(msgspec.Struct):
     source: str
     recorded_at: datetime
     recorded_by: int | None  # manager id when a manager recorded it
+
+
+class LoyaltyOut(msgspec.Struct):
+    level: str | None  # the level's name (settings), none below the first threshold
+    discount: int  # percent
+    spent: int  # minor units (lifetime value)
+    next_level: str | None
+    left_to_next: int | None  # minor units
 
 
 class CustomerOut(msgspec.Struct):
@@ -53,6 +62,7 @@ class CustomerOut(msgspec.Struct):
     birthday: date | None = None
     addresses: list[str] = []
     fields: dict[str, Any] = {}
+    loyalty: LoyaltyOut | None = None
 
 
 async def customer_out(
@@ -70,6 +80,7 @@ async def customer_out(
         merged_into = tomb.merged_into_id if tomb else None
     value = await customer_value(session, customer.id)
     consent = await current_consent(session, customer.id)
+    level = await standing(session, customer.id)
     return CustomerOut(
         id=requested_id if requested_id is not None else customer.id,
         name=customer.name,
@@ -95,4 +106,11 @@ async def customer_out(
         birthday=customer.birthday,
         addresses=[str(a) for a in customer.addresses or []],
         fields=dict(customer.fields or {}),
+        loyalty=LoyaltyOut(
+            level=level.level.name if level.level else None,
+            discount=level.discount,
+            spent=level.spent,
+            next_level=level.next_level.name if level.next_level else None,
+            left_to_next=level.left_to_next,
+        ),
     )

@@ -39,6 +39,7 @@ from inbox.core.types import ChannelKind
 from inbox.customer_card.card import card_data
 from inbox.db import transaction
 from inbox.models import ChannelAccount, Customer, Identity, Thread
+from inbox.sales import card as sales_card
 from inbox.web.auth import manager_of
 from inbox.web.state import ctx
 
@@ -100,6 +101,7 @@ async def card_context(session: AsyncSession, customer_id: int) -> dict[str, Any
         "suggestions": [(s, others[s.customer_id]) for s in suggestions],
         "reasons": reason_labels(),
         "history": await merge_history(session, customer.id),
+        "sales": await sales_card.card_context(session, customer.id),
         "card": await card_data(session, customer),
         "consent_channels": consent_channels(identities),
         "profile_errors": [],

@@ -17,6 +17,7 @@ from markupsafe import Markup
 from inbox import i18n
 from inbox.core.threads import ThreadFilter, ThreadRow, list_threads
 from inbox.models import Manager
+from inbox.sales.segments import dashboard_counts as dashboard_segments
 from inbox.team.assignment import active_managers
 from inbox.team.stats import BadRange, Period, Table, dashboard, period
 from inbox.web.auth import manager_of
@@ -172,6 +173,7 @@ class DashboardController(Controller):
             tables = await dashboard(session, p)
             team = await active_managers(session)
             subject = await session.get(Manager, manager_id) if manager_id else None
+            segment_counts = await dashboard_segments(session)
             threads: list[ThreadRow] = []
             if per_manager and subject is not None:
                 threads, _ = await list_threads(
@@ -194,5 +196,6 @@ class DashboardController(Controller):
                 "per_manager": per_manager,
                 "threads": threads,
                 "query": query,
+                "segment_counts": segment_counts,
             },
         )

@@ -33,6 +33,7 @@ from inbox.core.outbox import Draft, NewAttachment, NoChannel, enqueue, retry
 from inbox.core.threads import BadCursor, BadFilter, ThreadFilter, list_threads, mark_read, thread_messages
 from inbox.db import transaction
 from inbox.models import Attachment, ChannelAccount, Customer, Manager, Message, Thread, utcnow
+from inbox.sales import segments, tasks
 from inbox.team import Outcome, labels, notifications, presence, publish, waiting
 from inbox.team import settings as team_settings
 from inbox.team.assignment import active_managers, assign
@@ -318,7 +319,11 @@ class InboxController(Controller):
         filters, params = list_filters(request, view, manager.id)
         try:
             async with ctx(request).factory() as session:
+                if filters.extra.get("segment", "").isdigit():
+                    await segments.prime(session, int(filters.extra["segment"]))
                 rows, next_cursor = await list_threads(session, cursor=cursor, filters=filters)
+                my_tasks = await tasks.list_tasks(session, assignee_id=manager.id, limit=20)
+                all_segments = await segments.list_segments(session)
                 row_labels = await labels.thread_labels(session, [r.thread.id for r in rows])
                 team = {m.id: m for m in await active_managers(session)}
                 all_labels = await labels.all_labels(session)
@@ -346,6 +351,8 @@ class InboxController(Controller):
             "filter_qs": urlencode({"view": view, **params}),
             "unread_notifications": unread_notes,
             "away": away,
+            "my_tasks": my_tasks,
+            "all_segments": all_segments,
         }
 
 

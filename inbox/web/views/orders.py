@@ -39,6 +39,7 @@ from inbox.orders.statuses import (
 )
 from inbox.orders.stock import available
 from inbox.orders.tracking import list_carriers
+from inbox.sales import loyalty
 from inbox.team import audit, audit_text
 from inbox.web.auth import manager_of
 from inbox.web.state import ctx
@@ -160,6 +161,7 @@ async def panel_context(
         ),
         "carriers": await list_carriers(session),
         "stats": stats,
+        "standing": await loyalty.standing(session, customer.id),
         "rub": format_rub,
         "delivery_methods": list(delivery_names().values()),
         "product_ids": sorted({ln["line"].product_id for ln in lines} | {p.id for p in related}),

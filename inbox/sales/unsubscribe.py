@@ -1,0 +1,68 @@
+"""Unsubscribing from marketing in every channel: a button (messengers), a reply "стоп" (channels that carry
+replies), a short signed link (SMS without replies) and, in email, a link plus ``List-Unsubscribe`` /
+``List-Unsubscribe-Post`` (RFC 8058 one-click). Each ends in the consent record: marketing off, source
+``unsubscribe``, on every channel of the customer."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from inbox.core.customers import live_customer
+from inbox.customer_card.consent import current_consent, record_consent
+from inbox.models import Identity
+
+STOP = re.compile(r"^\W*(стоп|stop|отписаться|отписка|unsubscribe|отпишите( меня)?)\W*$", re.IGNORECASE)
+BUTTON_PREFIX = "unsub:"
+CODES = {"telegram": "t", "vk": "v", "email": "e", "sms": "s", "widget": "w"}
+KINDS = {v: k for k, v in CODES.items()}
+
+
+class BadToken(ValueError):
+    pass
+
+
+def is_stop(text: str | None) -> bool:
+    return text is not None and STOP.match(text.strip()) is not None
+
+
+def _sig(secret: str, body: str) -> str:
+    digest = hmac.new(secret.encode(), f"unsub:{body}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest[:9]).decode()  # 12 characters
+
+
+def make_token(secret: str, customer_id: int, channel: str) -> str:
+    body = f"{customer_id}{CODES.get(channel, 'x')}"
+    return f"{body}{_sig(secret, body)}"
+
+
+def read_token(secret: str, token: str) -> tuple[int, str]:
+    m = re.fullmatch(r"(\d{1,18})([a-z])([A-Za-z0-9_-]{12})", token or "")
+    if not m or not hmac.compare_digest(_sig(secret, m.group(1) + m.group(2)), m.group(3)):
+        raise BadToken("the unsubscribe link is damaged")
+    return int(m.group(1)), KINDS.get(m.group(2), "")
+
+
+def link(base_url: str, token: str) -> str:
+    return f"{base_url.rstrip('/')}/u/{token}"
+
+
+async def opt_out(session: AsyncSession, customer_id: int, source: str = "unsubscribe") -> int:
+    """Marketing off on every channel of the customer, recorded in the consent history (so the card shows
+    when and how they said no). Returns how many channels were consenting before."""
+    customer = await live_customer(session, customer_id)
+    kinds = set(
+        (await session.execute(select(Identity.kind).where(Identity.customer_id == customer.id))).scalars()
+    )
+    state = await current_consent(session, customer.id)
+    was = sum(1 for s in state.values() if s.marketing)
+    for kind in sorted(kinds | set(state)):
+        current = state.get(kind)
+        if current is None or current.marketing:
+            await record_consent(session, customer.id, kind, False, source)
+    return was

@@ -1,0 +1,83 @@
+"""`make bench`: every benchmark of this directory in one run, one table (figure, baseline measured in the
+same run, ratio, target). `--readme README.md` rewrites the README's generated benchmark block from it.
+
+    python -m tests.perf.run_all [--seconds 15] [--quick] [--readme README.md] [--profile DIR]
+
+Figures on a shared machine are noisy; the ratios against a baseline measured minutes apart in the same
+run are what to read. Benchmarks that need more (large data sets, django-helpdesk, dovecot) keep their own
+modules: bench_team, bench_email.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from tests.perf import bench_catalog, bench_ingest, bench_live, bench_pacing
+from tests.perf.table import Row, render_text, write_readme
+
+
+def suites(
+    seconds: float, quick: bool, profile: Path | None, rows: list[Row]
+) -> list[tuple[str, Callable[[Path], list[Row]]]]:
+    def live_rate() -> float:
+        """Half the sustained ingest rate measured above on SQLite (100/s when ingest did not run)."""
+        sustained = [r.figure for r in rows if r.bench == "ingest sustained" and r.database == "SQLite"]
+        return max(sustained[0] / 2, 25.0) if sustained else 100.0
+
+    return [
+        ("ingest", lambda w: bench_ingest.run(w, seconds, bots=not quick, profile=profile)),
+        ("live", lambda w: bench_live.run(live_rate(), seconds, w)),
+        ("pacing", lambda w: bench_pacing.run(60 if quick else 300, w)),
+        ("catalog", lambda w: bench_catalog.run(5_000 if quick else 100_000, w)),
+    ]
+
+
+def machine() -> str:
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    python = f"{platform.python_implementation()} {platform.python_version()}"
+    return f"{os.cpu_count()} cores, {python}, load average {load:.1f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=float, default=15, help="wrk duration of each loaded run")
+    parser.add_argument("--quick", action="store_true", help="short runs, no bot-on ingest (for a smoke run)")
+    parser.add_argument("--only", action="append", help="ingest, live, pacing or catalog (repeatable)")
+    parser.add_argument("--readme", type=Path, help="rewrite this README's benchmark block")
+    parser.add_argument("--profile", type=Path, help="py-spy raw profiles of the ingest server go here")
+    args = parser.parse_args()
+    if args.profile:
+        args.profile.mkdir(parents=True, exist_ok=True)
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    before = machine()
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        for name, suite in suites(args.seconds, args.quick, args.profile, rows):
+            if args.only and name not in args.only:
+                continue
+            work = Path(tmp) / name
+            work.mkdir()
+            print(f"running {name} ...", flush=True)
+            rows += suite(work)
+    print()
+    print(f"benchmarks of {started} ({before}); wrk -t1, -c32 for {args.seconds:.0f} s per loaded run")
+    print(render_text(rows))
+    if args.readme:
+        preamble = (
+            f"Measured by `make bench` ({started}; {before}; `wrk` -c32 for {args.seconds:.0f} s per loaded "
+            "run). Every figure stands beside its baseline measured in the same run on the same server "
+            "settings and database; on a shared 2-core machine the absolute figures move from run to run, "
+            "the ratios are what to read."
+        )
+        write_readme(args.readme, rows, preamble)
+        print(f"\n{args.readme}: benchmark block rewritten")
+
+
+if __name__ == "__main__":
+    main()
