@@ -39,6 +39,12 @@ def load_settings() -> Settings:
         raise  # unreachable
 
 
+def secret_box(settings: Settings) -> Any:
+    from inbox.core.secretbox import SecretBox
+
+    return SecretBox(settings.secret_key, settings.secret_key_old)
+
+
 def run_db(settings: Settings, fn: Callable[[Any], Awaitable[T]]) -> T:
     async def _go() -> T:
         engine = make_engine(settings.database_url)
@@ -95,7 +101,42 @@ def db_upgrade() -> None:
         fail(f"cannot migrate the database: {exc.orig}")
     except OSError as exc:
         fail(f"cannot reach the database: {exc}")
+    from inbox.core.secretbox import seal_all
+
+    sealed = run_db(settings, lambda factory: seal_all(factory, secret_box(settings), only_plaintext=True))
+    if sealed:
+        console.print(f"encrypted the secrets of {sealed} channel account(s)")
     console.print("[green]database is up to date[/]")
+
+
+# ---- secret ----------------------------------------------------------------------------------------------
+
+
+@main.group()
+def secret() -> None:
+    """Secrets at rest and the signing key."""
+
+
+@secret.command("rotate")
+def secret_rotate() -> None:
+    """Re-encrypt channel secrets under a new INBOX_SECRET_KEY (the previous key in INBOX_SECRET_KEY_OLD).
+
+    Run it once the new key is set everywhere; keep INBOX_SECRET_KEY_OLD set until sessions, CSRF tokens and
+    signed bot buttons from before have expired (a day is plenty), then unset it."""
+    from inbox.core.secretbox import SecretsUnreadable, seal_all
+
+    settings = load_settings()
+    if not settings.secret_key_old:
+        fail("set INBOX_SECRET_KEY_OLD to the previous key (and INBOX_SECRET_KEY to the new one)")
+    if settings.secret_key_old == settings.secret_key:
+        fail("INBOX_SECRET_KEY_OLD is the same as INBOX_SECRET_KEY: set INBOX_SECRET_KEY to the new key")
+    try:
+        count = run_db(
+            settings, lambda factory: seal_all(factory, secret_box(settings), only_plaintext=False)
+        )
+    except SecretsUnreadable as exc:
+        fail(str(exc))
+    console.print(f"[green]re-encrypted the secrets of {count} channel account(s) under the new key[/]")
 
 
 @db.command("backup")
@@ -221,7 +262,8 @@ def serve(host: str, port: int, no_workers: bool, processes: int) -> None:
         port=port,
         log_level="warning",
         log_config=None,  # our handlers: one line per event, JSON when asked
-        proxy_headers=True,
+        # X-Forwarded-* are believed only from INBOX_TRUSTED_PROXIES (inbox.web.proxy), not by uvicorn.
+        proxy_headers=False,
         timeout_graceful_shutdown=5,
     )
     if processes == 1:
@@ -479,7 +521,8 @@ def add_account(kind: str, name: str, settings_: dict[str, Any], secrets: dict[s
     async def _go(factory: Any) -> int:
         try:
             async with transaction(factory) as session:
-                row = ChannelAccount(kind=kind, name=name, settings=settings_, secrets=secrets, state={})
+                sealed = secret_box(settings).seal(secrets)
+                row = ChannelAccount(kind=kind, name=name, settings=settings_, secrets=sealed, state={})
                 session.add(row)
                 await session.flush()
                 return row.id
@@ -643,7 +686,7 @@ def first_email_sync(account_id: int) -> None:
     async def _go(factory: Any) -> Any:
         async with factory() as session:
             row = await session.get(ChannelAccount, account_id)
-        channel = EmailChannel(account_config(row), settings)
+        channel = EmailChannel(account_config(row, secret_box(settings)), settings)
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
         with Progress(*columns, console=console) as bar:
             tasks: dict[str, Any] = {}
@@ -776,7 +819,7 @@ def print_webhooks(kind: str, account_id: int) -> None:
     row = run_db(settings, _go)
     if row is None:
         return
-    channel = build_channel(account_config(row), settings)
+    channel = build_channel(account_config(row, secret_box(settings)), settings)
     urls: dict[str, str] = getattr(channel, "webhook_urls", dict)()
     if not urls:
         console.print(

@@ -12,6 +12,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.util import await_only
 
+from inbox import textsafe
 from inbox.db_gate import NORMAL, gate_for
 
 SessionFactory = async_sessionmaker[AsyncSession]
@@ -20,6 +21,36 @@ SessionFactory = async_sessionmaker[AsyncSession]
 def make_engine(url: str, *, write_priority: int = NORMAL, **kwargs: Any) -> AsyncEngine:
     """``write_priority`` (SQLite): ``inbox.db_gate.HIGH`` for an engine whose transactions go before the
     others of the process on the same file (the webhook's raw-event writer)."""
+    kwargs.setdefault("json_serializer", textsafe.dumps)
+    engine = _make_engine(url, write_priority, **kwargs)
+    _scrub_parameters(engine)
+    return engine
+
+
+def _scrub_parameters(engine: AsyncEngine) -> None:
+    """NUL characters in bound strings become U+FFFD: PostgreSQL refuses them (a 500, and a provider that
+    redelivers the update forever), and no text a person typed contains one."""
+
+    @event.listens_for(engine.sync_engine, "before_cursor_execute", retval=True)
+    def _scrub(
+        conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
+    ) -> tuple[str, Any]:
+        if executemany and isinstance(parameters, list):
+            return statement, [_scrub_row(p) for p in parameters]
+        return statement, _scrub_row(parameters)
+
+
+def _scrub_row(row: Any) -> Any:
+    if isinstance(row, tuple | list):
+        if any(isinstance(v, str) and "\x00" in v for v in row):
+            return type(row)(textsafe.scrub(v) if isinstance(v, str) else v for v in row)
+        return row
+    if isinstance(row, dict) and any(isinstance(v, str) and "\x00" in v for v in row.values()):
+        return {k: textsafe.scrub(v) if isinstance(v, str) else v for k, v in row.items()}
+    return row
+
+
+def _make_engine(url: str, write_priority: int, **kwargs: Any) -> AsyncEngine:
     if url.startswith("sqlite"):
         # One connection per process: SQLite has one writer at a time anyway, and waiting for the pool is
         # an asyncio wait, where waiting for SQLite's lock is its busy handler sleeping in a thread.

@@ -77,6 +77,10 @@ class Settings:
     retention_attachments_days: int = 0
     retention_raw_days: int = 0
     secret_key_generated: bool = field(default=False, compare=False)
+    # Key rotation: while set, what was signed or encrypted with the old key still verifies / decrypts.
+    secret_key_old: str | None = None
+    # Reverse proxies whose X-Forwarded-For / X-Forwarded-Proto we believe (addresses or networks).
+    trusted_proxies: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -138,14 +142,27 @@ class Settings:
             retention_attachments_days=_int("INBOX_RETENTION_ATTACHMENTS_DAYS", 0),
             retention_raw_days=_int("INBOX_RETENTION_RAW_DAYS", 0),
             secret_key_generated=generated,
+            secret_key_old=_old_secret(os.environ.get("INBOX_SECRET_KEY_OLD") or None),
+            trusted_proxies=_networks("INBOX_TRUSTED_PROXIES", ()),
         )
 
     def with_(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]
 
     @property
+    def signing_keys(self) -> tuple[str, ...]:
+        """The key new signatures use, then the old one while a rotation is under way."""
+        return (self.secret_key, self.secret_key_old) if self.secret_key_old else (self.secret_key,)
+
+    @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+
+def _old_secret(secret: str | None) -> str | None:
+    if secret is not None and len(secret) < 16:
+        raise SettingsError("INBOX_SECRET_KEY_OLD must be at least 16 characters long")
+    return secret
 
 
 def _networks(name: str, default: tuple[str, ...]) -> tuple[str, ...]:

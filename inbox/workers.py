@@ -163,6 +163,7 @@ class Workers:
         while not self.stop.is_set():
             try:
                 await DatabaseStore(self.factory, "sessions").delete_expired()
+                await DatabaseStore(self.factory, "login-throttle").delete_expired()
                 await DatabaseStore(self.factory, health.HEARTBEAT_NAMESPACE).delete_expired()
             except Exception:
                 log.exception("sweeping expired keys failed; retrying")

@@ -40,7 +40,9 @@ def threaded_server(settings: Settings, *, run_workers: bool = True) -> Iterator
 
     port = free_port()
     app = create_app(settings, run_workers=run_workers)
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", proxy_headers=False
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
     thread.start()

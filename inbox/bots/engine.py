@@ -274,7 +274,7 @@ class BotEngine:
             return None
         customer = await live_customer(session, identity.customer_id)
         try:
-            action = verify(self.settings.secret_key, customer.id, cb.payload)
+            action = verify(self.settings.signing_keys, customer.id, cb.payload)
         except BadPayload as exc:
             log.warning("button payload refused (%s): %r", exc, cb.payload[:80])
             return None

@@ -54,8 +54,9 @@ def sign(secret: str, customer_id: int, action: Action) -> str:
     return payload
 
 
-def verify(secret: str, customer_id: int, payload: str) -> Action:
-    """The action of a payload signed for this customer; BadPayload otherwise."""
+def verify(secret: str | tuple[str, ...], customer_id: int, payload: str) -> Action:
+    """The action of a payload signed for this customer (with any of the keys: during a key rotation the
+    old one still verifies); BadPayload otherwise."""
     parts = payload.split(":")
     if len(parts) != 4 or parts[0] != PREFIX:
         raise BadPayload("not a bot payload")
@@ -63,6 +64,7 @@ def verify(secret: str, customer_id: int, payload: str) -> Action:
         action = Action(parts[1], parts[2])
     except ValueError as exc:
         raise BadPayload(str(exc)) from exc
-    if not hmac.compare_digest(parts[3], _mac(secret, customer_id, action)):
+    keys = (secret,) if isinstance(secret, str) else secret
+    if not any(hmac.compare_digest(parts[3], _mac(key, customer_id, action)) for key in keys):
         raise BadPayload("bad payload signature")
     return action

@@ -11,24 +11,27 @@ from sqlalchemy import select
 
 from inbox import logs
 from inbox.channels.registry import build_channel
+from inbox.core.secretbox import SecretBox
 from inbox.core.types import AccountConfig, Channel, ChannelKind
 from inbox.db import SessionFactory
 from inbox.models import ChannelAccount
 from inbox.settings import Settings
+from inbox.textsafe import INT64_MAX
 
 log = logging.getLogger(__name__)
 CONFIG_TTL = 2.0
 
 
-def account_config(row: ChannelAccount) -> AccountConfig:
-    for value in row.secrets.values():
+def account_config(row: ChannelAccount, box: SecretBox) -> AccountConfig:
+    secrets = box.open(row.secrets)
+    for value in secrets.values():
         logs.register_secret(value)  # credentials never reach a log line
     return AccountConfig(
         id=row.id,
         kind=ChannelKind(row.kind),
         name=row.name,
         settings=dict(row.settings),
-        secrets=dict(row.secrets),
+        secrets=secrets,
     )
 
 
@@ -40,6 +43,7 @@ class ChannelHub:
     def __init__(self, factory: SessionFactory, settings: Settings) -> None:
         self.factory = factory
         self.settings = settings
+        self.box = SecretBox(settings.secret_key, settings.secret_key_old)
         self._cache: dict[int, tuple[str, AccountConfig, Channel]] = {}
         self._lock = asyncio.Lock()
         self._configs: dict[int, tuple[float, AccountConfig | None]] = {}
@@ -47,20 +51,29 @@ class ChannelHub:
     async def enabled_accounts(self) -> list[AccountConfig]:
         async with self.factory() as session:
             rows = await session.execute(select(ChannelAccount).where(ChannelAccount.enabled.is_(True)))
-            return [account_config(r) for r in rows.scalars()]
+            return [account_config(r, self.box) for r in rows.scalars()]
 
     async def config(self, account_id: int) -> AccountConfig | None:
         """The account's configuration, re-read at most every CONFIG_TTL seconds (hot path of webhooks,
         the processor and the dispatcher; CLI changes take effect within that time)."""
+        if not 0 < account_id <= INT64_MAX:
+            return None
         now = time.monotonic()
         cached = self._configs.get(account_id)
         if cached is not None and now - cached[0] < CONFIG_TTL:
             return cached[1]
         async with self.factory() as session:
             row = await session.get(ChannelAccount, account_id)
-            cfg = account_config(row) if row is not None and row.enabled else None
-        self._configs[account_id] = (now, cfg)
+            cfg = account_config(row, self.box) if row is not None and row.enabled else None
+        if cfg is None:
+            # Ids that do not exist (anyone can post to /webhooks/<kind>/<any id>) must not fill memory.
+            self._configs.pop(account_id, None)
+        else:
+            self._configs[account_id] = (now, cfg)
         return cfg
+
+    def config_cache_size(self) -> int:
+        return len(self._configs)
 
     async def get(self, account_id: int, cfg: AccountConfig | None = None) -> Channel | None:
         """The adapter of an enabled account, or None if there is no such account."""

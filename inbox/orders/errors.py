@@ -31,6 +31,15 @@ class OrderError(OrdersError):
     """An order change that is not valid in the order's current state, or invalid input."""
 
 
+class InvalidInput(OrderError):
+    """A value that is wrong whatever the state (a quantity of 0, a malformed phone, a negative cost):
+    the API answers 422 and names ``field``. Conflicts with the current state stay 409."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(reason)
+        self.field = field
+
+
 class TransitionRefused(OrdersError):
     """A status change the status matrix does not allow."""
 

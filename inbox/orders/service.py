@@ -37,7 +37,7 @@ from inbox.models import (
 from inbox.models.base import utcnow
 from inbox.orders import stock
 from inbox.orders.defaults import DRAFT_HOLD_MINUTES, ORDER_COUNTER
-from inbox.orders.errors import NotFound, OrderError, TransitionRefused
+from inbox.orders.errors import InvalidInput, NotFound, OrderError, TransitionRefused
 from inbox.orders.signals import emit
 from inbox.orders.sql import insert_ignore, table
 from inbox.orders.statuses import cancel_status, initial_status, load_statuses, status_name
@@ -202,14 +202,22 @@ def check_editable(order: Order, statuses: dict[str, OrderStatus]) -> None:
 
 def check_quantity(qty: int) -> None:
     if isinstance(qty, bool) or not isinstance(qty, int) or qty <= 0 or qty > 1_000_000:
-        raise OrderError(
-            _("quantity must be a whole number from 1 to 1000000, got {qty}").format(qty=repr(qty))
+        raise InvalidInput(
+            "qty", _("quantity must be a whole number from 1 to 1000000, got {qty}").format(qty=repr(qty))
         )
 
 
-def check_money(name: str, value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise OrderError(f"{name} must be a non-negative amount in kopecks, got {value!r}")
+MAX_MONEY = 10**13  # kopecks: far above any order, far below what a BIGINT column holds
+
+
+def check_money(name: str, value: int, field: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_MONEY:
+        raise InvalidInput(
+            field,
+            _("{name} must be a non-negative amount in kopecks, got {value}").format(
+                name=name, value=repr(value)
+            ),
+        )
 
 
 def _extend_hold(order: Order, now: datetime, hold: timedelta) -> None:
@@ -398,9 +406,9 @@ async def do_set_delivery(
     now: datetime | None = None,
 ) -> Order:
     now = now or utcnow()
-    check_money("delivery cost", cost)
+    check_money(_("delivery cost"), cost, "delivery.cost")
     if method is not None and len(method) > 64:
-        raise OrderError("delivery method is longer than 64 characters")
+        raise InvalidInput("delivery.method", _("the delivery method is longer than 64 characters"))
     order = await get_order(session, order.id, lock=True)
     _check_open(order, await load_statuses(session))
     old = f"{order.delivery_method}; {order.delivery_address}; {order.delivery_cost}"
@@ -426,8 +434,8 @@ async def do_set_payment(
 ) -> Order:
     now = now or utcnow()
     if state not in PAYMENT_STATES:
-        raise OrderError(f"payment state must be one of {', '.join(PAYMENT_STATES)}")
-    check_money("paid amount", amount)
+        raise InvalidInput("payment.state", f"payment state must be one of {', '.join(PAYMENT_STATES)}")
+    check_money(_("paid amount"), amount, "payment.amount")
     order = await get_order(session, order.id, lock=True)
     old = f"{order.payment_state} {order.paid_amount}"
     order.payment_state = state
@@ -442,7 +450,7 @@ async def do_set_comment(
 ) -> Order:
     now = now or utcnow()
     if len(comment) > 10_000:
-        raise OrderError("comment is longer than 10000 characters")
+        raise InvalidInput("comment", _("the comment is longer than 10000 characters"))
     order = await get_order(session, order.id, lock=True)
     old = order.comment
     order.comment = comment

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox.models import Carrier
-from inbox.orders.errors import NotFound, OrderError
+from inbox.orders.errors import InvalidInput, NotFound
 
 _TRACK = re.compile(r"^[A-Za-z0-9][A-Za-z0-9\-_/.]{2,99}$")
 
@@ -24,7 +24,9 @@ def tracking_url(template: str | None, track: str) -> str | None:
 def check_track_number(track: str) -> str:
     track = track.strip().replace(" ", "")
     if not _TRACK.match(track):
-        raise OrderError(f"tracking number {track!r} must be 3-100 letters, digits, '-', '_', '/', '.'")
+        raise InvalidInput(
+            "tracking", f"tracking number {track!r} must be 3-100 letters, digits, '-', '_', '/', '.'"
+        )
     return track
 
 

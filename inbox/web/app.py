@@ -11,26 +11,30 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from litestar import Litestar, Response, Router, get
-from litestar.config.csrf import CSRFConfig
+from litestar import Litestar, Request, Response, Router, get
 from litestar.exceptions import HTTPException
 from litestar.logging.config import LoggingConfig
-from litestar.middleware.session.server_side import ServerSideSessionConfig
+from litestar.middleware.base import DefineMiddleware
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.plugins.htmx import HTMXPlugin
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
+from sqlalchemy.exc import DataError, DBAPIError
 
 from inbox import __version__, i18n, logs
 from inbox.core.events import EventBus, make_channels_plugin
 from inbox.core.kvstore import DatabaseStore
+from inbox.core.secretbox import SecretBox, seal_all
 from inbox.db import make_engine, make_session_factory
+from inbox.keys import Keyring
 from inbox.settings import Settings
 from inbox.web import filters
 from inbox.web.auth import login, login_page, logout, require_manager, require_token
 from inbox.web.csp import add_csp
+from inbox.web.headers import SecurityHeadersMiddleware
+from inbox.web.proxy import is_https
 from inbox.web.state import AppContext
 from inbox.web.views.admin import AdminController, require_admin
 from inbox.web.views.api import ApiV1
@@ -54,6 +58,7 @@ from inbox.web.views.tasks import TasksController
 from inbox.web.views.team import TeamController
 from inbox.web.views.unsubscribe import unsubscribe_now, unsubscribe_page
 from inbox.web.views.webhooks import webhook, webhook_status
+from inbox.web.websession import WebSessionConfig, WebSessionMiddleware
 from inbox.workers import Workers
 
 HERE = Path(__file__).parent
@@ -112,9 +117,44 @@ async def warm_adapters(workers: Workers) -> None:
 
 async def log_server_error(exc: Exception, scope: Any) -> None:
     """Server errors get a traceback in the log; client errors (4xx with a reason) do not."""
-    if isinstance(exc, HTTPException) and exc.status_code < 500:
+    if (isinstance(exc, HTTPException) and exc.status_code < 500) or bad_value(exc):
         return
     log.error("unhandled error on %s %s", scope.get("method"), scope.get("path"), exc_info=exc)
+
+
+def bad_value(exc: BaseException) -> bool:
+    """A value from the request that no column holds (asyncpg wraps its out-of-int64 error in a plain
+    DBAPIError, SQLite raises OverflowError)."""
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None:
+            return False
+        if isinstance(seen, OverflowError | DataError) or type(seen).__name__ == "DataError":
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def database_error(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    if bad_value(exc):
+        return out_of_range(request, exc)
+    return Response({"status_code": 500, "detail": i18n._("Internal server error.")}, status_code=500)
+
+
+def out_of_range(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    """A number no column holds (10**30 in a path, a query or a body) is the client's mistake, not ours."""
+    log.info("value out of range on %s %s: %s", request.method, request.url.path, exc)
+    return Response(
+        {"status_code": 400, "detail": i18n._("A number in the request is out of range.")}, status_code=400
+    )
+
+
+def undecodable(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    """JSON nested thousands deep (the decoder gives up with RecursionError) or bytes that are not UTF-8."""
+    log.warning("undecodable body on %s %s: %r", request.method, request.url.path, exc)
+    return Response(
+        {"status_code": 400, "detail": i18n._("The request body cannot be decoded.")}, status_code=400
+    )
 
 
 def create_app(settings: Settings, *, run_workers: bool | None = None) -> Litestar:
@@ -131,6 +171,8 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> Litest
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         i18n.translations("ru")  # fail at start, not on the first page, when the catalog is missing
+        # Secrets written by an older version (or by hand) are encrypted at rest from now on.
+        await seal_all(factory, SecretBox(settings.secret_key, settings.secret_key_old), only_plaintext=True)
         await warm_adapters(workers)
         if start_workers:
             workers.start()
@@ -183,6 +225,23 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> Litest
         route_handlers=[webhook, webhook_status, unsubscribe_page, unsubscribe_now],
         include_in_schema=False,
     )
+    session_store = DatabaseStore(factory, "sessions")
+    web_sessions = WebSessionConfig(
+        store=session_store,
+        keys=Keyring(settings.secret_key, settings.secret_key_old),
+        https=lambda scope: is_https(scope, settings.public_url, settings.trusted_proxies),
+        # Providers, API clients and static files carry no browser session and no CSRF token.
+        exclude=(
+            "/webhooks/",
+            "/api/",
+            "/healthz",
+            "/readyz",
+            "/metrics",
+            "/static/",
+            "/u/",
+            f"{SWAGGER_UI}/",
+        ),
+    )
     template_engine = JinjaTemplateEngine.from_environment(jinja_environment(settings))
     app = Litestar(
         route_handlers=[
@@ -203,30 +262,8 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> Litest
         ],
         plugins=[channels, HTMXPlugin()],
         template_config=TemplateConfig(instance=template_engine),
-        middleware=[
-            # Providers, API clients and static files carry no browser session: no session row per request.
-            ServerSideSessionConfig(
-                store="sessions",
-                max_age=14 * 24 * 3600,
-                samesite="lax",
-                exclude=[
-                    "/webhooks/",
-                    "/api/",
-                    "/healthz",
-                    "/readyz",
-                    "/metrics",
-                    "/static/",
-                    "/u/",
-                    f"{SWAGGER_UI}/",
-                ],
-            ).middleware
-        ],
-        stores={"sessions": DatabaseStore(factory, "sessions")},
-        csrf_config=CSRFConfig(
-            secret=settings.secret_key,
-            exclude=["/webhooks", "/api/", "/healthz", "/readyz", "/metrics", "/u/"],
-            cookie_samesite="strict",
-        ),
+        middleware=[SecurityHeadersMiddleware, DefineMiddleware(WebSessionMiddleware, config=web_sessions)],
+        stores={"sessions": session_store},
         openapi_config=OpenAPIConfig(
             title="inbox API", version=__version__, path="/api/schema", render_plugins=[swagger_plugin()]
         ),
@@ -235,6 +272,12 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> Litest
         debug=False,
         logging_config=LoggingConfig(log_exceptions="never", configure_root_logger=False),
         after_exception=[log_server_error],
+        exception_handlers={
+            OverflowError: out_of_range,
+            DBAPIError: database_error,
+            RecursionError: undecodable,
+            UnicodeDecodeError: undecodable,
+        },
         before_send=[add_csp],
     )
     app.state.ctx = context

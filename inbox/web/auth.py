@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+from datetime import timedelta
 from typing import Annotated, Any
 
+from babel.dates import format_timedelta
 from litestar import Request, Response, get, post
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotAuthorizedException
@@ -13,10 +16,13 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from inbox import i18n
-from inbox.core.security import token_digest, verify_password
+from inbox.core.security import dummy_hash, token_digest, verify_password
 from inbox.db import transaction
 from inbox.models import ApiToken, Manager, utcnow
+from inbox.web.proxy import client_ip
 from inbox.web.state import ctx
+from inbox.web.throttle import ACCOUNT, CLIENT, LoginThrottle
+from inbox.web.websession import rotate_session
 
 AnyRequest = Request[Any, Any, Any]
 
@@ -78,28 +84,50 @@ def login_page(request: AnyRequest, next: FromQuery[str | None] = None) -> Templ
     return Template("login.html", context={"error": None, "email": ""})
 
 
+def _login_page(error: str, email: str, status: int, headers: dict[str, str] | None = None) -> Template:
+    return Template(
+        "login.html", context={"error": error, "email": email}, status_code=status, headers=headers or {}
+    )
+
+
+def _too_many(seconds: int, email: str) -> Template:
+    wait = format_timedelta(timedelta(seconds=max(seconds, 1)), threshold=1.2, locale=i18n.current())
+    message = i18n._("Too many sign-in attempts. Try again in %(time)s.") % {"time": wait}
+    return _login_page(message, email, 429, {"Retry-After": str(max(seconds, 1))})
+
+
 @post("/login", name="login")
 async def login(
     request: AnyRequest, data: Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
 ) -> Template | Redirect:
     i18n.set_locale(request.cookies.get("lang"))
-    email = (data.get("email") or "").strip().lower()
+    app = ctx(request)
+    email = (data.get("email") or "").strip().lower()[:320]
     password = data.get("password") or ""
     try:
-        async with ctx(request).factory() as session:
+        async with app.factory() as session:
             manager = (
                 await session.execute(select(Manager).where(Manager.email == email))
             ).scalar_one_or_none()
     except SQLAlchemyError:
         manager = None
-    if manager is None or not manager.active or not verify_password(manager.password_hash, password):
-        return Template(
-            "login.html",
-            context={"error": i18n._("Wrong email or password."), "email": email},
-            status_code=401,
-        )
-    request.clear_session()
-    request.set_session({"manager_id": manager.id})
+    if manager is not None:
+        i18n.set_locale(manager.locale)  # the lock message in the manager's own language
+    throttle = LoginThrottle(app.factory)
+    ip = client_ip(request.scope, app.settings.trusted_proxies)
+    subjects = [(ACCOUNT, email), (CLIENT, ip)]
+    wait = await throttle.retry_after(subjects)
+    if wait:
+        return _too_many(wait, email)
+    # argon2 takes ~0.3 s of CPU: off the event loop; an unknown email is checked against a dummy hash.
+    known = manager is not None and manager.active
+    stored = manager.password_hash if manager is not None and known else await asyncio.to_thread(dummy_hash)
+    ok = await asyncio.to_thread(verify_password, stored, password)
+    if not (ok and known and manager is not None):
+        await throttle.failed(subjects)
+        return _login_page(i18n._("Wrong email or password."), email, 401)
+    await throttle.succeeded(ACCOUNT, email)
+    rotate_session(request, {"manager_id": manager.id})
     return Redirect(path="/")
 
 

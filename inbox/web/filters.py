@@ -52,6 +52,12 @@ def channel_label(kind: str | None) -> str:
     return CHANNEL_LABELS.get(kind or "", kind or "")
 
 
+def isolate(text: str) -> str:
+    """Plain-text bidi isolation (FSI ... PDI) where no <bdi> can go, e.g. in <title>: an RLO in a
+    customer's name cannot reorder what follows it."""
+    return f"\u2068{text}\u2069"
+
+
 ICON_NAME = re.compile(r"^[a-z0-9-]+$")
 
 
@@ -71,6 +77,7 @@ def register(env: Environment, timezone: str = "Europe/Moscow") -> None:
     env.filters["when"] = when
     env.filters["full_time"] = full_time
     env.filters["linkify"] = linkify
+    env.filters["isolate"] = isolate
     env.filters["channel_label"] = channel_label
     env.filters["delivery_label"] = delivery_label
     env.filters["rub"] = format_rub

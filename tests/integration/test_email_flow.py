@@ -435,7 +435,7 @@ def signed_in(base: str, email: str, password: str) -> httpx.Client:
     token = client.cookies["csrftoken"]
     r = client.post("/login", data={"email": email, "password": password, "_csrf_token": token})
     assert r.status_code in (302, 303), r.text
-    client.headers["x-csrftoken"] = token
+    client.headers["x-csrftoken"] = client.cookies["csrftoken"]  # a new token comes with the new session
     return client
 
 

@@ -145,7 +145,8 @@ async def test_create_order_reserves_and_lands_in_the_customers_thread(api: Serv
     bad_phone = client.post(
         "/api/v1/orders", json={"customer": {"phone": "12"}, "lines": [{"sku": "A-1", "qty": 1}]}
     )
-    assert bad_phone.status_code == 409 and "phone" in bad_phone.json()["detail"]
+    assert bad_phone.status_code == 422 and "phone" in bad_phone.json()["detail"]
+    assert bad_phone.json()["extra"] == {"field": "customer.phone"}
 
     # An unknown email: a new customer with an unverified contact and a thread; the next order joins it.
     new1 = client.post(
@@ -244,3 +245,34 @@ async def test_patch_status_tracking_and_refusals(api: Server) -> None:
     ]
     # the customer has no channel to write to: each notifying status says so in the thread
     assert ("not_notified", None) in events
+
+
+def _order(client: httpx.Client, **changes: object) -> httpx.Response:
+    body: dict[str, object] = {"customer": {"phone": "+79161234567"}, "lines": [{"sku": "A-1", "qty": 1}]}
+    body.update(changes)
+    return client.post("/api/v1/orders", json=body)
+
+
+async def test_invalid_values_answer_422_naming_the_field_and_conflicts_stay_409(api: Server) -> None:
+    client, world, factory = api
+    cases: list[tuple[dict[str, object], str]] = [
+        ({"lines": [{"sku": "A-1", "qty": 0}]}, "lines[0].qty"),
+        ({"lines": [{"sku": "A-1", "qty": 1}, {"sku": "B-2", "qty": 2_000_000}]}, "lines[1].qty"),
+        ({"customer": {"phone": "12"}}, "customer.phone"),
+        ({"customer": {"email": "not-an-address"}}, "customer.email"),
+        ({"customer": {"name": "Nobody"}}, "customer"),
+        ({"delivery": {"method": "courier", "cost": -1}}, "delivery.cost"),
+        ({"delivery": {"method": "courier", "cost": 10**20}}, "delivery.cost"),
+        ({"delivery": {"method": "x" * 65}}, "delivery.method"),
+        ({"comment": "x" * 10_001}, "comment"),
+    ]
+    for changes, field in cases:
+        r = _order(client, **changes)
+        assert r.status_code == 422, (changes, r.status_code, r.text)
+        assert r.json()["extra"] == {"field": field}, r.text
+    # Wrong types are refused by the schema: 400 naming the field.
+    r = _order(client, lines=[{"sku": "A-1", "qty": "many"}])
+    assert r.status_code == 400 and "qty" in r.text, r.text
+    # A stock shortfall is a conflict with the current state: still 409.
+    assert _order(client, lines=[{"sku": "B-2", "qty": 4}]).status_code == 409
+    assert await _stock(factory, world.products["B-2"], world.warehouse_id) == (3, 0)

@@ -17,7 +17,6 @@ import asyncio
 import hashlib
 import hmac
 import io
-import json
 import logging
 import re
 import secrets
@@ -49,6 +48,7 @@ from aiogram.types import (
     ReplyParameters,
 )
 
+from inbox import textsafe
 from inbox.channels.splitting import split_text, utf16_len
 from inbox.channels.telegram.updates import message_external_id, parse_update
 from inbox.core.types import (
@@ -139,6 +139,11 @@ class TelegramChannel:
         self.mode: str = mode
         self.public_url: str = str(cfg.get("public_url") or settings.public_url or "").rstrip("/")
         self.webhook_secret: str = secret
+        # During a key rotation Telegram still sends the secret registered under the old key until the
+        # webhook is set again (at start, with the new one).
+        self.accepted_secrets: tuple[str, ...] = (secret,)
+        if not account.secrets.get("webhook_secret") and settings.secret_key_old:
+            self.accepted_secrets += (_derived_secret(settings.secret_key_old, account.id),)
         self.request_timeout = _positive(cfg.get("request_timeout", 30), "request_timeout", account.name)
         self.poll_timeout = max(1, int(_positive(cfg.get("poll_timeout", 25), "poll_timeout", account.name)))
         # Pacing the outbox should use: the instance's settings, which may differ from the ClassVar defaults.
@@ -244,18 +249,23 @@ class TelegramChannel:
         got = request.headers.get(SECRET_HEADER)
         if got is None:
             raise WebhookRejected(401, "missing X-Telegram-Bot-Api-Secret-Token header")
-        if not secrets.compare_digest(got.encode("utf-8", "replace"), self.webhook_secret.encode()):
+        given = got.encode("utf-8", "replace")
+        if not any(secrets.compare_digest(given, known.encode()) for known in self.accepted_secrets):
             raise WebhookRejected(401, "wrong X-Telegram-Bot-Api-Secret-Token")
         if len(request.body) > self.settings.max_webhook_bytes:
             raise WebhookRejected(413, f"update larger than {self.settings.max_webhook_bytes} bytes")
         try:
-            payload = json.loads(request.body)
-        except (ValueError, UnicodeDecodeError) as exc:
+            payload = textsafe.loads(request.body)
+        except ValueError as exc:
             raise WebhookRejected(400, f"body is not valid JSON: {exc}") from exc
         if not isinstance(payload, dict):
             raise WebhookRejected(400, "body must be a JSON object (a Telegram Update)")
         update_id = payload.get("update_id")
-        if not isinstance(update_id, int) or isinstance(update_id, bool):
+        if (
+            not isinstance(update_id, int)
+            or isinstance(update_id, bool)
+            or not textsafe.fits_int64(update_id)
+        ):
             raise WebhookRejected(400, "update has no integer update_id")
         return WebhookResult(events=(RawEvent(key=str(update_id), payload=payload),))
 

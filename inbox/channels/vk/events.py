@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from inbox import textsafe
 from inbox.core.types import (
     Attachment,
     ChannelKind,
@@ -57,8 +58,8 @@ def verify_callback(
 ) -> WebhookResult:
     """Check one Callback API call and split it into a raw event (or the confirmation answer)."""
     try:
-        body = json.loads(request.body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        body = textsafe.loads(request.body)
+    except ValueError as exc:
         raise WebhookRejected(400, f"body is not JSON: {exc}") from exc
     if not isinstance(body, dict):
         raise WebhookRejected(400, "body must be a JSON object")

@@ -25,7 +25,15 @@ from inbox.db import transaction
 from inbox.models import Customer, Order, Product
 from inbox.orders import catalog, service
 from inbox.orders.conversation import Effects, after_status, after_tracking, run_order_action
-from inbox.orders.errors import NotFound, OrderError, OrdersError, OutOfStock, StockError, TransitionRefused
+from inbox.orders.errors import (
+    InvalidInput,
+    NotFound,
+    OrderError,
+    OrdersError,
+    OutOfStock,
+    StockError,
+    TransitionRefused,
+)
 from inbox.orders.signals import take_events
 from inbox.orders.stock import RowError, set_stock
 from inbox.web.state import ctx
@@ -183,6 +191,8 @@ class OrderPage(msgspec.Struct):
 def refused(exc: OrdersError) -> ClientException:
     if isinstance(exc, NotFound):
         return NotFoundException(exc.reason)
+    if isinstance(exc, InvalidInput):
+        return ClientException(exc.reason, status_code=422, extra={"field": exc.field})
     if isinstance(exc, OutOfStock | TransitionRefused | StockError | OrderError):
         return ClientException(exc.reason, status_code=409)
     return ClientException(exc.reason)
@@ -231,12 +241,12 @@ async def customer_for_order(session: AsyncSession, data: CustomerIn, region: st
         try:
             phone = normalize_phone(data.phone, region)
         except InvalidPhone as exc:
-            raise OrderError(str(exc)) from exc
+            raise InvalidInput("customer.phone", str(exc)) from exc
     email = data.email.strip().lower() if data.email else None
     if email is not None and ("@" not in email or len(email) > 254):
-        raise OrderError(f"not an email address: {data.email!r}")
+        raise InvalidInput("customer.email", f"not an email address: {data.email!r}")
     if phone is None and email is None:
-        raise OrderError("the customer needs a phone or an email")
+        raise InvalidInput("customer", "the customer needs a phone or an email")
     found = await _by_vouched_contact(session, ContactHints(phone=phone, email=email))
     if found is not None:
         return found
@@ -412,6 +422,9 @@ class OrdersApi(Controller):
                     )
                 except OutOfStock as exc:
                     raise OutOfStock(f"line {index} ({line.sku}): {exc.reason}", exc.available) from exc
+                except InvalidInput as exc:
+                    where = f"lines[{index}].{exc.field}"
+                    raise InvalidInput(where, f"line {index} ({line.sku}): {exc.reason}") from exc
                 except OrdersError as exc:
                     raise type(exc)(f"line {index} ({line.sku}): {exc.reason}") from exc
             if data.delivery is not None:

@@ -142,6 +142,9 @@ def verify_signature(auth_token: str, urls: Sequence[str], params: FormPairs, si
     return ok
 
 
+MAX_MEDIA = 10  # Twilio attaches at most 10 media to a message; a larger NumMedia is not believed
+
+
 class TwilioProvider:
     name: ClassVar[str] = "twilio"
 
@@ -236,7 +239,7 @@ class TwilioProvider:
             count = int(params.get("NumMedia") or 0)
         except ValueError as exc:
             raise WebhookRejected(400, f"NumMedia is not a number: {params.get('NumMedia')!r}") from exc
-        for index in range(count):
+        for index in range(max(0, min(count, MAX_MEDIA))):
             url = params.get(f"MediaUrl{index}")
             if url:
                 ctype = params.get(f"MediaContentType{index}") or "application/octet-stream"
