@@ -29,6 +29,7 @@ from inbox.core.merge_policy import apply_policies
 from inbox.core.phones import try_normalize_phone
 from inbox.core.types import ChannelKind
 from inbox.db import lowered
+from inbox.i18n import _
 from inbox.models import (
     Attachment,
     Author,
@@ -78,7 +79,9 @@ class UnresolvedConflicts(Refused):
 
     def __init__(self, conflicts: list[Conflict]) -> None:
         names = ", ".join(c.field for c in conflicts)
-        super().__init__(f"conflicting fields need a choice (survivor or other): {names}")
+        super().__init__(
+            _("conflicting fields need a choice (survivor or other): {names}").format(names=names)
+        )
         self.conflicts = conflicts
 
 
@@ -436,7 +439,7 @@ async def merge_customers(
     commit). Fields both customers have with different values are conflicts: without ``choices`` covering
     every one of them the merge is refused with :class:`UnresolvedConflicts` and nothing changes."""
     if survivor_id == other_id:
-        raise BadRequest("a customer cannot be merged into itself")
+        raise BadRequest(_("a customer cannot be merged into itself"))
     picked = _check_choices(choices)
     customers = await _lock_customers(session, sorted([survivor_id, other_id]))
     for cid in (survivor_id, other_id):
@@ -445,10 +448,16 @@ async def merge_customers(
     survivor, other = customers[survivor_id], customers[other_id]
     if survivor.merged_into_id is not None:
         raise Refused(
-            f"customer {survivor_id} was merged into customer {survivor.merged_into_id}; merge into that one"
+            _("customer {id} was merged into customer {into}; merge into that one").format(
+                id=survivor_id, into=survivor.merged_into_id
+            )
         )
     if other.merged_into_id is not None:
-        raise Refused(f"customer {other_id} is already merged into customer {other.merged_into_id}")
+        raise Refused(
+            _("customer {id} is already merged into customer {into}").format(
+                id=other_id, into=other.merged_into_id
+            )
+        )
 
     conflicts = _conflicts(survivor, other)
     missing = [c for c in conflicts if picked is None or c.field not in picked]
@@ -550,11 +559,15 @@ async def merge_customers(
 async def merge_preview(session: AsyncSession, survivor_id: int, other_id: int) -> list[Conflict]:
     """The fields a merge of these two would ask about (for the merge page); changes nothing."""
     if survivor_id == other_id:
-        raise BadRequest("a customer cannot be merged into itself")
+        raise BadRequest(_("a customer cannot be merged into itself"))
     survivor, other = await _customer(session, survivor_id), await _customer(session, other_id)
     for row in (survivor, other):
         if row.merged_into_id is not None:
-            raise Refused(f"customer {row.id} is already merged into customer {row.merged_into_id}")
+            raise Refused(
+                _("customer {id} is already merged into customer {into}").format(
+                    id=row.id, into=row.merged_into_id
+                )
+            )
     return _conflicts(survivor, other)
 
 
@@ -588,7 +601,11 @@ async def split_identity(
         )
     ).scalar_one()
     if remaining <= 1:
-        raise Refused(f"identity {identity_id} is the only identity of customer {owner.id}; nothing to split")
+        raise Refused(
+            _("identity {id} is the only identity of customer {customer}; nothing to split").format(
+                id=identity_id, customer=owner.id
+            )
+        )
     old_thread = await _thread_of(session, owner.id) or await thread_for(session, owner.id)
 
     new = Customer(
@@ -713,12 +730,20 @@ async def choose_preferred_channel(session: AsyncSession, customer_id: int, chan
     if channel is not None:
         known = [k.value for k in ChannelKind]
         if channel not in known:
-            raise BadRequest(f"unknown channel {channel!r}; one of: {', '.join(known)} or null")
+            raise BadRequest(
+                _("unknown channel {channel}; one of: {known} or null").format(
+                    channel=repr(channel), known=", ".join(known)
+                )
+            )
         kinds = sorted({i.kind for i in await identities_of(session, customer.id)})
         if channel not in kinds:
             raise BadRequest(
-                f"customer {customer.id} has no {channel} channel"
-                + (f" (has: {', '.join(kinds)})" if kinds else " (no channels at all)")
+                _("customer {id} has no {channel} channel").format(id=customer.id, channel=channel)
+                + (
+                    " " + _("(has: {kinds})").format(kinds=", ".join(kinds))
+                    if kinds
+                    else " " + _("(no channels at all)")
+                )
             )
     await set_preferred_channel(session, customer.id, channel)
     await session.refresh(customer)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from playwright.async_api import Page, expect
+from playwright.async_api import Browser, Page, expect
 from sqlalchemy import select
 
 from inbox.core.security import hash_password
@@ -56,3 +56,43 @@ async def test_merge_preferred_channel_and_split_in_the_browser(
         await expect(page.locator(".identity")).to_have_count(1)
         await expect(page.locator(".identity .badge")).to_have_text("SMS")
         assert int(page.url.rsplit("/", 1)[1]) not in (anna, other)
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_the_360_card_on_a_phone(
+    browser: Browser,
+    people: dict[str, int],  # noqa: F811
+    factory: SessionFactory,
+    settings: Settings,
+) -> None:
+    """At 390x844 the card fits the screen (no sideways scroll), the profile saves with the phone in E.164
+    and a manager records marketing consent."""
+    anna = people["anna"]
+    async with transaction(factory) as session:
+        session.add(Manager(email="r@shop.test", name="Рита", password_hash=hash_password("pw-123456789")))
+    context = await browser.new_context(
+        viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True, locale="ru-RU"
+    )
+    page = await context.new_page()
+    page.set_default_timeout(20_000)
+    try:
+        with served(settings) as base:
+            await sign_in(page, base, "r@shop.test", "pw-123456789")
+            await page.goto(f"{base}/customers/{anna}")
+            await expect(page.locator(".card-figures")).to_contain_text("Сумма покупок")
+            width = await page.evaluate("() => document.documentElement.scrollWidth")
+            assert width <= 390, f"the card scrolls sideways: {width}px"
+            await page.fill(".card-profile input[name=phone]", "8 (916) 765-43-21")
+            await page.fill(".card-profile input[name=birthday]", "1990-05-17")
+            await page.click(".card-profile button[type=submit]")
+            await expect(page.locator(".card-profile input[name=phone]")).to_have_value("+79167654321")
+            await page.click(".consent[data-channel=telegram] button")
+            await expect(page.locator(".consent[data-channel=telegram]")).to_contain_text("согласен")
+            await page.screenshot(path=shot_path("customer-card-phone"), full_page=True)
+            width = await page.evaluate("() => document.documentElement.scrollWidth")
+            assert width <= 390, f"the card scrolls sideways: {width}px"
+        async with factory() as session:
+            row = await session.get(Customer, anna)
+            assert row is not None and row.phone == "+79167654321"
+    finally:
+        await context.close()

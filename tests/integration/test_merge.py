@@ -223,10 +223,10 @@ async def test_merge_conflicts_refused_then_resolved_and_everything_moves(
         if getattr(models, "Order", None) is not None:
             assert result.moved.get("orders") == 1
 
-    with pytest.raises(Refused, match="already merged"):  # the tombstone cannot be merged again
+    with pytest.raises(Refused, match="уже объединён"):  # the tombstone cannot be merged again
         async with transaction(factory) as session:
             await merge_customers(session, anna, other, {}, actor="test")
-    with pytest.raises(Refused, match="merge into that one"):
+    with pytest.raises(Refused, match="объединяйте с ним"):
         async with transaction(factory) as session:
             await merge_customers(session, other, anna, {}, actor="test")
     with pytest.raises(NotFound):
@@ -296,7 +296,7 @@ async def test_split_restores_identity_and_its_messages(
         tg_ident = (
             await session.execute(select(Identity.id).where(Identity.customer_id == anna))
         ).scalar_one()
-    with pytest.raises(Refused, match="only identity"):
+    with pytest.raises(Refused, match="единственный канал"):
         async with transaction(factory) as session:
             await split_identity(session, anna, tg_ident, actor="test")
     with pytest.raises(NotFound):
@@ -310,10 +310,10 @@ async def test_preferred_channel_must_be_one_of_the_customers(
     anna, _, _, _ = two
     async with transaction(factory) as session:
         assert (await choose_preferred_channel(session, anna, "telegram")).preferred_channel == "telegram"
-    with pytest.raises(BadRequest, match="no sms channel"):
+    with pytest.raises(BadRequest, match="нет канала sms"):
         async with transaction(factory) as session:
             await choose_preferred_channel(session, anna, "sms")
-    with pytest.raises(BadRequest, match="unknown channel"):
+    with pytest.raises(BadRequest, match="неизвестный канал"):
         async with transaction(factory) as session:
             await choose_preferred_channel(session, anna, "pigeon")
     async with transaction(factory) as session:

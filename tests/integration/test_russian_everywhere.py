@@ -91,7 +91,23 @@ ALLOWED = {
     "tab",
     "dpd",
     "boxberry",
+    "gdpr",
+    "zip",
 }
+# Machine endpoints (JSON, metrics, files, streams) carry no UI text.
+SKIP_PREFIXES = (
+    "/api",
+    "/static",
+    "/webhooks",
+    "/events",
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/attachments",
+    "/logout",
+    "/widget",
+    "/swagger-ui",  # static files of the API docs (English by nature: the API speaks English)
+)
 WORD = re.compile(r"[A-Za-z][A-Za-z'-]{2,}")
 SKIP_TAGS = {"script", "style", "code", "pre", "time", "textarea"}  # textarea: data being edited
 TEXT_ATTRS = {"title", "placeholder", "aria-label", "alt", "label", "data-confirm", "hx-confirm"}
@@ -168,9 +184,7 @@ def get_routes(settings: Settings) -> list[str]:
         if "GET" not in route.methods:
             continue
         path = route.path
-        if path.startswith(
-            ("/api", "/static", "/webhooks", "/events", "/healthz", "/attachments", "/logout")
-        ):
+        if path.startswith(SKIP_PREFIXES):
             continue
         if "/csv/" in path or path.endswith((".html", "/email.html")):
             continue
