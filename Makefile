@@ -31,11 +31,13 @@ test: install
 	bash scripts/test-deps.sh
 	$(BIN)/ruff check inbox tests
 	$(BIN)/mypy inbox
+	$(BIN)/lint-imports
 	$(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check inbox tests
 	$(BIN)/mypy inbox
+	$(BIN)/lint-imports
 
 i18n: $(BIN)/python
 	$(BIN)/pybabel extract -F locales/babel.cfg -k _ -k gettext -k ngettext:1,2 -o locales/messages.pot --no-location --omit-header .

@@ -293,7 +293,8 @@ def serve(host: str, port: int, no_workers: bool, processes: int) -> None:
 def worker(only: tuple[str, ...]) -> None:
     """Channel pollers, inbound processor and outbox dispatcher, without the web server."""
     from inbox import health
-    from inbox.core.events import EventBus, make_channels_plugin
+    from inbox.core.events import EventBus
+    from inbox.web.live import make_channels_plugin
     from inbox.workers import Workers
 
     settings = load_settings()

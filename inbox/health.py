@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import select, text
 
-from inbox.core.kvstore import DatabaseStore
+from inbox.core.kvstore import KeyValueStore
 from inbox.db import SessionFactory
 from inbox.models import KeyValue
 from inbox.models.base import utcnow
@@ -35,11 +35,11 @@ def process_key() -> str:
 
 async def beat(factory: SessionFactory, roles: frozenset[str]) -> None:
     value = json.dumps({"roles": sorted(roles), "pid": os.getpid(), "host": socket.gethostname()})
-    await DatabaseStore(factory, HEARTBEAT_NAMESPACE).set(process_key(), value, expires_in=HEARTBEAT_TTL)
+    await KeyValueStore(factory, HEARTBEAT_NAMESPACE).set(process_key(), value, expires_in=HEARTBEAT_TTL)
 
 
 async def forget(factory: SessionFactory) -> None:
-    await DatabaseStore(factory, HEARTBEAT_NAMESPACE).delete(process_key())
+    await KeyValueStore(factory, HEARTBEAT_NAMESPACE).delete(process_key())
 
 
 async def live_roles(factory: SessionFactory) -> dict[str, int]:

@@ -1,4 +1,5 @@
-"""Background work of a process: inbound processor, outbox dispatcher and one poller per channel account.
+"""Background work of a process: inbound processor, outbox dispatcher, shop webhook sender and one poller
+per channel account.
 
 Pollers are cluster-wide singletons: on PostgreSQL each holds an advisory lock for its account, so several
 processes can run `inbox serve` / `inbox worker` and only one polls a given bot or mailbox.
@@ -21,7 +22,7 @@ from inbox.bots import BotEngine
 from inbox.channels.hub import ChannelHub
 from inbox.core.events import Event, EventBus
 from inbox.core.ingest import InboundProcessor, RawEventWriter, store_raw
-from inbox.core.kvstore import DatabaseStore
+from inbox.core.kvstore import KeyValueStore
 from inbox.core.outbox import Dispatcher
 from inbox.core.types import AccountConfig, RawEvent
 from inbox.db import SessionFactory, make_engine, make_session_factory, transaction
@@ -31,6 +32,7 @@ from inbox.orders.carriers import service as _carrier_tasks  # noqa: F401 - regi
 from inbox.orders.payments import notifications as _payment_tasks  # noqa: F401 - registers outbox tasks
 from inbox.orders.payments import telegram as telegram_payments
 from inbox.orders.timers import OrderTimers
+from inbox.orders.webhook_sender import WebhookSender
 from inbox.privacy import apply_retention
 from inbox.sales.runner import SalesRunner
 from inbox.settings import Settings
@@ -74,6 +76,7 @@ class Workers:
     hub: ChannelHub = field(init=False)
     processor: InboundProcessor = field(init=False)
     dispatcher: Dispatcher = field(init=False)
+    webhooks: WebhookSender = field(init=False)
     order_timers: OrderTimers = field(init=False)
     raw_writer: RawEventWriter = field(init=False)
     raw_engine: AsyncEngine | None = field(init=False, default=None)
@@ -84,6 +87,7 @@ class Workers:
     def __post_init__(self) -> None:
         self.hub = ChannelHub(self.factory, self.settings)
         self.dispatcher = Dispatcher(self.factory, self.hub, self.bus, self.settings)
+        self.webhooks = WebhookSender(self.factory, self.settings)  # shop webhooks, same durable queue
         # Webhooks never wait behind processing: on SQLite the raw-event writer has its own connection (WAL
         # lets it commit while the processor reads; writes still take turns, each one short), where the main
         # connection serves the processor, the dispatcher and the web pages. PostgreSQL's pool already gives
@@ -95,17 +99,15 @@ class Workers:
         self.raw_writer = RawEventWriter(raw_factory)
         self.processor = InboundProcessor(self.factory, self.hub, self.bus, self.settings, self.raw_writer)
         # The bot answers routine questions in every channel (inbox/bots), reacting to committed events.
-        self.bots = BotEngine(
-            self.factory, self.settings, bus=self.bus, hub=self.hub, wake=self.dispatcher.wake
-        )
+        self.bots = BotEngine(self.factory, self.settings, bus=self.bus, hub=self.hub, wake=self.wake_outbox)
         # Team work on new customer messages: a snoozed thread wakes up, round robin assigns (when on).
         self.bus.subscribe(auto_assign_listener(self.factory, self.bus))
         if self.settings.bots_enabled:
             self.bus.subscribe(self.bots.on_event)
             self.processor.callback_handlers.append(self.bots.on_callback)
-        self.order_timers = OrderTimers(self.factory, self.bus, self.settings, self.dispatcher.wake)
+        self.order_timers = OrderTimers(self.factory, self.bus, self.settings, self.wake_outbox)
         # Repeat sales: broadcasts, trigger rules, and a customer's "стоп" / unsubscribe button.
-        self.sales = SalesRunner(self.factory, self.bus, self.settings, self.dispatcher.wake, self.hub)
+        self.sales = SalesRunner(self.factory, self.bus, self.settings, self.wake_outbox, self.hub)
         self.bus.subscribe(self.sales.on_event)
         self.processor.callback_handlers.insert(0, self.sales.on_callback)
         self.bus.subscribe(_count_inbound)
@@ -116,6 +118,11 @@ class Workers:
             await telegram_payments.on_updates(
                 self.factory, self.bus, self.settings, self.hub.get, account_id, events, self.dispatcher.wake
             )
+
+    def wake_outbox(self) -> None:
+        """Something was queued: channel messages and shop webhooks go out without waiting for a poll."""
+        self.dispatcher.wake()
+        self.webhooks.wake()
 
     async def sink_for(self, account_id: int, events: list[RawEvent]) -> None:
         await self.before_store(account_id, events)
@@ -132,6 +139,7 @@ class Workers:
             tasks.append(asyncio.create_task(self._supervise(), name="poller-supervisor"))
         if "dispatch" in self.roles:
             tasks.append(asyncio.create_task(self.dispatcher.run(self.stop), name="outbox-dispatcher"))
+            tasks.append(asyncio.create_task(self.webhooks.run(self.stop), name="shop-webhooks"))
         if "scheduler" in self.roles:
             tasks.append(asyncio.create_task(self.order_timers.run(self.stop), name="order-timers"))
             tasks.append(asyncio.create_task(self.sales.run(self.stop), name="repeat-sales"))
@@ -173,9 +181,9 @@ class Workers:
         """Now and then drop expired web sessions and heartbeats (the store keeps them in the database)."""
         while not self.stop.is_set():
             try:
-                await DatabaseStore(self.factory, "sessions").delete_expired()
-                await DatabaseStore(self.factory, "login-throttle").delete_expired()
-                await DatabaseStore(self.factory, health.HEARTBEAT_NAMESPACE).delete_expired()
+                await KeyValueStore(self.factory, "sessions").delete_expired()
+                await KeyValueStore(self.factory, "login-throttle").delete_expired()
+                await KeyValueStore(self.factory, health.HEARTBEAT_NAMESPACE).delete_expired()
             except Exception:
                 log.exception("sweeping expired keys failed; retrying")
             with contextlib.suppress(TimeoutError):

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from inbox.bots.payloads import Action
 from inbox.bots.shop import main_rows
 from inbox.bots.turn import Option, Rows, Turn
+from inbox.core.kinds import capabilities
 from inbox.core.phones import try_normalize_phone
 from inbox.i18n import _
 from inbox.models import DRAFT, Order, OrderLine
@@ -162,7 +163,7 @@ async def ask(turn: Turn, step: str) -> None:
         rows = []
         if turn.customer.phone:
             rows.append([Option(turn.customer.phone, Action("phone"))])
-        if turn.channel == "telegram":
+        if capabilities(turn.channel).contact_sharing:
             text = _("Your phone number, please: share your contact (📎 → Contact) or type the number.")
         else:
             text = _("Your phone number, please.")

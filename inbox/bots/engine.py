@@ -22,11 +22,10 @@ from inbox.bots.handoff import hand_back, hand_off
 from inbox.bots.intents import Intent, menu_choice, parse
 from inbox.bots.payloads import Action, BadPayload, verify
 from inbox.bots.turn import Turn
-from inbox.channels.hub import ChannelHub
 from inbox.core.customers import live_customer, set_preferred_channel
 from inbox.core.events import Event, EventBus
 from inbox.core.outbox import Draft, NoChannel, enqueue
-from inbox.core.types import InboundCallback
+from inbox.core.types import ChannelSource, InboundCallback
 from inbox.db import SessionFactory, insert_for, is_postgres, transaction
 from inbox.i18n import _, use_locale
 from inbox.models import (
@@ -69,7 +68,7 @@ class BotEngine:
         settings: Settings,
         *,
         bus: EventBus | None = None,
-        hub: ChannelHub | None = None,
+        hub: ChannelSource | None = None,
         wake: Callable[[], None] | None = None,
     ) -> None:
         self.factory = factory

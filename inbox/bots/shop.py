@@ -7,6 +7,7 @@ from sqlalchemy import select
 
 from inbox.bots.payloads import Action
 from inbox.bots.turn import Option, Rows, Turn
+from inbox.core.kinds import capabilities
 from inbox.i18n import _
 from inbox.models import Category, Customer, Order, Product
 from inbox.orders.catalog import ProductView, related_products, search_products, stock_levels
@@ -96,7 +97,7 @@ async def my_orders(turn: Turn) -> None:
     )
     if not orders:
         text = _("I found no orders for you yet.")
-        if turn.channel == "sms":
+        if capabilities(turn.channel).address == "phone":
             text = _("I found no orders for this phone number.")
         turn.say(
             text + " " + _("Send the order number, like #1042, if you have one."),

@@ -16,11 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from inbox.bots.config import BotConfig
 from inbox.bots.payloads import Action, sign
 from inbox.core.events import Event
+from inbox.core.kinds import capabilities
 from inbox.core.types import Button
 from inbox.models import BotState, Customer, Message, Thread
 from inbox.settings import Settings
 
-NATIVE_BUTTONS = frozenset({"telegram", "vk"})
 MAX_ROWS = 6  # VK inline keyboards: 6 rows, 10 buttons, labels up to 40 characters
 MAX_BUTTONS = 10
 MAX_LABEL = 40
@@ -65,7 +65,8 @@ def fit(rows: Rows) -> Rows:
 def render(secret: str, customer_id: int, channel: str, text: str, rows: Rows) -> Reply:
     rows = fit(rows)
     menu = [[o.action.name, o.action.arg] for row in rows for o in row if o.action is not None]
-    if channel in NATIVE_BUTTONS:
+    caps = capabilities(channel)
+    if caps.buttons:
         buttons = tuple(
             tuple(
                 Button(_label(o.label), url=o.url)
@@ -82,9 +83,11 @@ def render(secret: str, customer_id: int, channel: str, text: str, rows: Rows) -
         for o in row:
             if o.url:
                 lines.append(f"{o.label}: {o.url}")
-            else:
+            elif caps.numbered_menus:
                 n += 1
                 lines.append(f"{n}. {o.label}")
+            else:
+                lines.append(o.label)
     full = text + ("\n\n" + "\n".join(lines) if lines else "")
     return Reply(full, (), menu)
 

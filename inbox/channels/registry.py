@@ -1,4 +1,5 @@
-"""Channel kind -> adapter factory. A new channel is one module in ``channels/`` plus one line here."""
+"""The one list of channel kinds: kind -> :class:`ChannelSpec`. A new channel is a package in
+``channels/`` (adapter, spec, check) plus its line here."""
 
 from __future__ import annotations
 
@@ -6,26 +7,31 @@ import importlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from inbox.core.types import AccountConfig, Channel, ChannelKind
+from inbox.channels.email.spec import SPEC as EMAIL
+from inbox.channels.sms.spec import SPEC as SMS
+from inbox.channels.spec import ChannelSpec
+from inbox.channels.telegram.spec import SPEC as TELEGRAM
+from inbox.channels.vk.spec import SPEC as VK
+from inbox.core import kinds
+from inbox.core.types import AccountConfig, Channel
 
 if TYPE_CHECKING:
     from inbox.settings import Settings
 
 AdapterFactory = Callable[[AccountConfig, "Settings"], Channel]
 
-# kind -> "module:factory"; imported lazily so that a missing optional client never breaks the others.
-ADAPTERS: dict[ChannelKind, str] = {
-    ChannelKind.TELEGRAM: "inbox.channels.telegram.adapter:TelegramChannel",
-    ChannelKind.SMS: "inbox.channels.sms.adapter:SMSChannel",
-    ChannelKind.VK: "inbox.channels.vk.adapter:VKChannel",
-    ChannelKind.EMAIL: "inbox.channels.email.adapter:EmailChannel",
-}
+SPECS: dict[str, ChannelSpec] = {str(spec.kind): spec for spec in (TELEGRAM, VK, EMAIL, SMS)}
 
+# Demo accounts (settings.demo) of any kind talk to the in-process demo adapter.
 DEMO = "inbox.channels.demo.adapter:DemoChannel"
+
+for _spec in SPECS.values():
+    kinds.register(_spec.info())
 
 
 def build_channel(account: AccountConfig, settings: Settings) -> Channel:
-    target = DEMO if account.settings.get("demo") else ADAPTERS.get(account.kind)
+    spec = SPECS.get(str(account.kind))
+    target = DEMO if account.settings.get("demo") else (spec.adapter if spec else None)
     if target is None:
         raise LookupError(f"no adapter for channel kind {account.kind!r}")
     module_name, _, attr = target.partition(":")

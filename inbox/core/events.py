@@ -1,8 +1,9 @@
 """Domain events and their publisher.
 
 Events are published after the transaction that caused them commits. The web layer turns them into
-SSE for browsers; bots subscribe in-process. Transport: Litestar channels (memory backend in one process,
-Redis pub/sub when INBOX_REDIS_URL is set). Subscribers that miss events resync from the database.
+SSE for browsers; bots subscribe in-process. Transport: any :class:`Publisher`; the web layer passes
+Litestar channels (memory backend in one process, Redis pub/sub when INBOX_REDIS_URL is set, see
+``inbox.web.live``). Subscribers that miss events resync from the database.
 """
 
 from __future__ import annotations
@@ -11,11 +12,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any
-
-from litestar.channels import ChannelsPlugin
-from litestar.channels.backends.base import ChannelsBackend
-from litestar.channels.backends.memory import MemoryChannelsBackend
+from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
 
@@ -41,10 +38,17 @@ class Event:
 Listener = Callable[[Event], Awaitable[None]]
 
 
-class EventBus:
-    """Publishes to Litestar channels (cross-process with Redis) and to in-process listeners (bots)."""
+class Publisher(Protocol):
+    """A cross-process transport of JSON events to named channels (Litestar's ChannelsPlugin is one)."""
 
-    def __init__(self, plugin: ChannelsPlugin | None = None) -> None:
+    def publish(self, data: str, channels: list[str]) -> None: ...
+
+
+class EventBus:
+    """Publishes to a transport (Litestar channels, cross-process with Redis) and to in-process listeners
+    (bots)."""
+
+    def __init__(self, plugin: Publisher | None = None) -> None:
         self.plugin = plugin
         self._listeners: list[Listener] = []
 
@@ -63,21 +67,3 @@ class EventBus:
                     await listener(ev)
                 except Exception:
                     log.exception("event listener failed on %s", ev.type)
-
-
-def make_backend(redis_url: str | None) -> ChannelsBackend:
-    if redis_url:
-        from litestar.channels.backends.redis import RedisChannelsPubSubBackend
-        from redis.asyncio import Redis
-
-        return RedisChannelsPubSubBackend(redis=Redis.from_url(redis_url))
-    return MemoryChannelsBackend()
-
-
-def make_channels_plugin(redis_url: str | None) -> ChannelsPlugin:
-    return ChannelsPlugin(
-        backend=make_backend(redis_url),
-        arbitrary_channels_allowed=True,
-        subscriber_max_backlog=1000,
-        subscriber_backlog_strategy="dropleft",
-    )

@@ -18,14 +18,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlalchemy.orm.attributes import set_committed_value
 
-from inbox.channels.email.links import on_email_message
-from inbox.channels.hub import ChannelHub
 from inbox.core.customers import Resolved, apply_vouched, resolve
 from inbox.core.events import Event, EventBus
 from inbox.core.files import safe_filename, store_bytes
+from inbox.core.kinds import hooks_for
 from inbox.core.types import (
     Attachment,
     Channel,
+    ChannelSource,
     DeliveryReceipt,
     InboundCallback,
     InboundEdit,
@@ -331,9 +331,10 @@ async def stage_message(
     set_committed_value(message, "attachments", [])
     message.attachments.extend(rows)
     session.add(message)
-    if msg.kind == "email":
-        await session.flush()  # email is low volume: the hook reads other letters of the thread
-        await on_email_message(session, message)  # conversation key, reply-to, order link
+    on_stored = hooks_for(msg.kind).inbound_stored
+    if on_stored is not None:  # email: conversation key, reply-to, order link
+        await session.flush()  # such kinds are low volume: the hook reads other messages of the thread
+        await on_stored(session, message)
     thread = res.thread
     if msg.sent_at >= thread.last_message_at:
         thread.last_message_at = msg.sent_at
@@ -442,7 +443,7 @@ class InboundProcessor:
     def __init__(
         self,
         factory: SessionFactory,
-        hub: ChannelHub,
+        hub: ChannelSource,
         bus: EventBus,
         settings: Settings,
         writer: RawEventWriter | None = None,

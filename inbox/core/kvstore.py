@@ -1,18 +1,18 @@
-"""A Litestar ``Store`` on our database: server-side web sessions survive restarts and are shared by every
-process (SQLite or PostgreSQL), with no extra service."""
+"""A namespaced key-value store with expiry on our database (table ``key_value``), shared by every process
+(SQLite or PostgreSQL) with no extra service. The web layer's session store (``inbox.web.session_store``)
+is this store behind Litestar's ``Store`` interface."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from litestar.stores.base import Store
 from sqlalchemy import delete, select
 
 from inbox.db import SessionFactory, insert_for, transaction
 from inbox.models import KeyValue, utcnow
 
 
-class DatabaseStore(Store):
+class KeyValueStore:
     def __init__(self, factory: SessionFactory, namespace: str = "sessions") -> None:
         self.factory = factory
         self.namespace = namespace

@@ -17,22 +17,21 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-import httpx
-from sqlalchemy import and_, exists, select, update
+from sqlalchemy import ColumnElement, and_, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from inbox import metrics
-from inbox.channels.email.reply import conversation_of, prepare_email_draft
-from inbox.channels.hub import ChannelHub
 from inbox.core.customers import live_customer, pick_identity
 from inbox.core.events import Event, EventBus
 from inbox.core.files import resolve as resolve_file
+from inbox.core.kinds import capabilities, hooks_for
 from inbox.core.ratelimit import RateLimiter, make_limiter, per_second, slot
 from inbox.core.types import (
     Attachment,
     Button,
+    ChannelSource,
     OutboundMessage,
     PermanentSendError,
     SentMessage,
@@ -76,7 +75,8 @@ class Task:
     give_up: Callable[[dict[str, Any], str], Awaitable[None]]
 
 
-TaskFactory = Callable[[SessionFactory, EventBus, Settings, Callable[[], None]], Task]
+# built once per dispatcher with its database, event bus, settings, outbox wake-up and channel source
+TaskFactory = Callable[[SessionFactory, EventBus, Settings, Callable[[], None], ChannelSource], Task]
 TASKS: dict[str, TaskFactory] = {}
 
 
@@ -136,8 +136,9 @@ async def enqueue(session: AsyncSession, thread: Thread, draft: Draft) -> tuple[
         if draft.channel:
             raise NoChannel(f"the customer has no usable {draft.channel} channel")
         raise NoChannel("the customer has no channel we can answer on")
-    if identity.kind == "email":  # subject, threading headers, order tag, auto flag
-        draft = await prepare_email_draft(session, thread.id, draft)
+    hooks = hooks_for(identity.kind)
+    if hooks.prepare_draft is not None:  # email: subject, threading headers, order tag, auto flag
+        draft = await hooks.prepare_draft(session, thread.id, draft)
     message = Message(
         thread_id=thread.id,
         customer_id=customer.id,
@@ -151,7 +152,7 @@ async def enqueue(session: AsyncSession, thread: Thread, draft: Draft) -> tuple[
         meta={**draft.meta, "buttons": [[_button(b) for b in row] for row in draft.buttons]},
         delivery=Delivery.QUEUED,
         order_id=draft.order_id,
-        email_conversation=conversation_of(draft.meta) if identity.kind == "email" else None,
+        email_conversation=hooks.conversation_of(draft.meta) if hooks.conversation_of else None,
         revisions=[],
         created_at=utcnow(),
     )
@@ -246,7 +247,7 @@ class Dispatcher:
     def __init__(
         self,
         factory: SessionFactory,
-        hub: ChannelHub,
+        hub: ChannelSource,
         bus: EventBus,
         settings: Settings,
         concurrency: int = 32,
@@ -277,38 +278,12 @@ class Dispatcher:
             await session.execute(query.values(claimed_by=None, claimed_until=None))
 
     async def claim(self, limit: int = 100) -> list[Claimed]:
-        now = utcnow()
-        earlier = aliased(Outbox)
-        async with transaction(self.factory) as session:
-            query = (
-                select(Outbox)
-                .where(Outbox.done_at.is_(None), Outbox.next_attempt_at <= now)
-                .where((Outbox.claimed_until.is_(None)) | (Outbox.claimed_until < now))
-                .where(
-                    ~exists().where(
-                        and_(
-                            earlier.account_id == Outbox.account_id,
-                            earlier.chat_id == Outbox.chat_id,
-                            earlier.done_at.is_(None),
-                            earlier.id < Outbox.id,
-                        )
-                    )
-                )
-                .order_by(Outbox.id)
-                .limit(limit)
-            )
-            if is_postgres(session):
-                query = query.with_for_update(skip_locked=True, of=Outbox)
-            rows = list((await session.execute(query)).scalars())
-            if not rows:
-                return []
-            until = now + timedelta(seconds=self.settings.outbox_lease_seconds)
-            await session.execute(
-                update(Outbox)
-                .where(Outbox.id.in_([r.id for r in rows]))
-                .values(claimed_by=WORKER_ID, claimed_until=until)
-            )
-            ids = [r.message_id for r in rows if r.message_id is not None]
+        """Due channel messages (shop webhooks on the same queue have their own sender)."""
+        rows = await claim_due(self.factory, self.settings, Outbox.kind != "webhook", limit)
+        if not rows:
+            return []
+        ids = [r.message_id for r in rows if r.message_id is not None]
+        async with self.factory() as session:
             msgs = {
                 m.id: m
                 for m in (
@@ -317,7 +292,7 @@ class Dispatcher:
                     )
                 ).scalars()
             }
-            return [Claimed(r, msgs.get(r.message_id) if r.message_id else None) for r in rows]
+        return [Claimed(r, msgs.get(r.message_id) if r.message_id else None) for r in rows]
 
     async def dispatch_once(self) -> int:
         claimed = await self.claim()
@@ -337,9 +312,6 @@ class Dispatcher:
 
     async def _send_one(self, c: Claimed) -> None:
         row, message = c.outbox, c.message
-        if row.kind == "webhook":
-            await self._send_webhook(row)
-            return
         if row.kind in TASKS:
             await self._run_task(row)
             return
@@ -403,17 +375,7 @@ class Dispatcher:
     ) -> None:
         events: list[Event] = []
         async with transaction(self.factory) as session:
-            await session.execute(
-                update(Outbox)
-                .where(Outbox.id == row.id)
-                .values(
-                    done_at=utcnow(),
-                    claimed_by=None,
-                    claimed_until=None,
-                    last_error=error,
-                    attempts=row.attempts + 1,
-                )
-            )
+            await finish_row(session, row, error)
             if message is not None and sent is not None:
                 state = sent.state if sent.state in {s.value for s in Delivery} else Delivery.SENT
                 await session.execute(
@@ -441,30 +403,12 @@ class Dispatcher:
                 )
         await self.bus.publish(*events)
 
-    async def _send_webhook(self, row: Outbox) -> None:
-        """A shop webhook (payload {url, body, headers}): 2xx done; 5xx, timeouts and connection errors are
-        retried with backoff; other answers are permanent (kept in ``last_error``)."""
-        url, body, headers = row.payload.get("url"), row.payload.get("body"), row.payload.get("headers")
-        if not isinstance(url, str) or not isinstance(body, str) or not isinstance(headers, dict):
-            await self._finish(row, None, error="malformed webhook payload")
-            return
-        try:
-            async with httpx.AsyncClient(timeout=10.0) as client:
-                answer = await client.post(url, content=body.encode(), headers=headers)
-        except httpx.HTTPError as exc:
-            await self._webhook_retry(row, f"{type(exc).__name__}: {exc}")
-            return
-        if 200 <= answer.status_code < 300:
-            await self._finish(row, None)
-        elif answer.status_code >= 500 or answer.status_code == 429:
-            await self._webhook_retry(row, f"HTTP {answer.status_code}: {answer.text[:200]}")
-        else:
-            await self._finish(row, None, error=f"HTTP {answer.status_code}: {answer.text[:500]}")
-
     async def _run_task(self, row: Outbox) -> None:
         task = self.tasks.get(row.kind)
         if task is None:
-            task = self.tasks[row.kind] = TASKS[row.kind](self.factory, self.bus, self.settings, self.wake)
+            task = self.tasks[row.kind] = TASKS[row.kind](
+                self.factory, self.bus, self.settings, self.wake, self.hub
+            )
         try:
             await task.run(dict(row.payload))
         except TaskRetry as exc:
@@ -475,7 +419,7 @@ class Dispatcher:
                 return
             wait = backoff(attempts, self.settings.outbox_backoff_cap)
             async with transaction(self.factory) as session:
-                await _reschedule(session, row, attempts, wait, exc.reason)
+                await reschedule(session, row, attempts, wait, exc.reason)
             return
         except Exception as exc:
             log.exception("task %s failed", row.kind)
@@ -490,15 +434,6 @@ class Dispatcher:
             log.exception("task %s: give_up failed", row.kind)
         await self._finish(row, None, error=reason[:2000])
 
-    async def _webhook_retry(self, row: Outbox, reason: str) -> None:
-        attempts = row.attempts + 1
-        if attempts >= self.settings.outbox_max_attempts:
-            await self._finish(row, None, error=f"gave up after {attempts} attempts: {reason}")
-            return
-        wait = backoff(attempts, self.settings.outbox_backoff_cap)
-        async with transaction(self.factory) as session:
-            await _reschedule(session, row, attempts, wait, reason)
-
     async def _transient(self, row: Outbox, message: Message, exc: TransientSendError) -> None:
         attempts = row.attempts + 1
         if attempts >= self.settings.outbox_max_attempts:
@@ -506,7 +441,7 @@ class Dispatcher:
             return
         wait = max(exc.retry_after or 0.0, backoff(attempts, self.settings.outbox_backoff_cap))
         async with transaction(self.factory) as session:
-            await _reschedule(session, row, attempts, wait, exc.reason)
+            await reschedule(session, row, attempts, wait, exc.reason)
             await session.execute(
                 update(Message)
                 .where(Message.id == message.id)
@@ -565,7 +500,7 @@ class Dispatcher:
             await session.execute(select(AttachmentRow).where(AttachmentRow.message_id == failed.id))
         ).scalars()
         texts = failed.meta.get("texts")  # order notifications carry a text per channel kind
-        kind = ident.kind if ident.kind in ("sms", "email") else "messenger"
+        kind = capabilities(ident.kind).notice_text
         text = texts.get(kind) if isinstance(texts, dict) else None
         draft = Draft(
             text=text if isinstance(text, str) and text else failed.text or "",
@@ -621,7 +556,56 @@ class Dispatcher:
                     await asyncio.wait_for(self.wakeup.wait(), timeout=0.5)
 
 
-async def _reschedule(session: AsyncSession, row: Outbox, attempts: int, wait: float, reason: str) -> None:
+async def claim_due(
+    factory: SessionFactory, settings: Settings, which: ColumnElement[bool], limit: int = 100
+) -> list[Outbox]:
+    """Lease up to ``limit`` due rows of the queue matching ``which``, the oldest pending row of each chat
+    only (per-chat order); other processes skip them (SKIP LOCKED on PostgreSQL) until the lease ends."""
+    now = utcnow()
+    earlier = aliased(Outbox)
+    async with transaction(factory) as session:
+        query = (
+            select(Outbox)
+            .where(which, Outbox.done_at.is_(None), Outbox.next_attempt_at <= now)
+            .where((Outbox.claimed_until.is_(None)) | (Outbox.claimed_until < now))
+            .where(
+                ~exists().where(
+                    and_(
+                        earlier.account_id == Outbox.account_id,
+                        earlier.chat_id == Outbox.chat_id,
+                        earlier.done_at.is_(None),
+                        earlier.id < Outbox.id,
+                    )
+                )
+            )
+            .order_by(Outbox.id)
+            .limit(limit)
+        )
+        if is_postgres(session):
+            query = query.with_for_update(skip_locked=True, of=Outbox)
+        rows = list((await session.execute(query)).scalars())
+        if rows:
+            until = now + timedelta(seconds=settings.outbox_lease_seconds)
+            await session.execute(
+                update(Outbox)
+                .where(Outbox.id.in_([r.id for r in rows]))
+                .values(claimed_by=WORKER_ID, claimed_until=until)
+            )
+        return rows
+
+
+async def finish_row(session: AsyncSession, row: Outbox, error: str | None = None) -> None:
+    """The row is settled (sent, or given up with ``error``): out of the queue for good."""
+    await session.execute(
+        update(Outbox)
+        .where(Outbox.id == row.id)
+        .values(
+            done_at=utcnow(), claimed_by=None, claimed_until=None, last_error=error, attempts=row.attempts + 1
+        )
+    )
+
+
+async def reschedule(session: AsyncSession, row: Outbox, attempts: int, wait: float, reason: str) -> None:
     """Back in the queue after a transient error: unclaimed, due again in ``wait`` seconds."""
     await session.execute(
         update(Outbox)

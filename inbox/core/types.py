@@ -23,13 +23,19 @@ class ChannelKind(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Capabilities:
-    buttons: bool = False
+    """What a channel kind can do; bots, order notices and the outbox read these instead of the kind."""
+
+    buttons: bool = False  # inline buttons under a message
+    numbered_menus: bool = True  # without buttons, a menu is numbered lines answered with a digit
     media: bool = True
     html: bool = False
     edits: bool = False
     max_text_length: int = 4096
     rate_per_account: float = 30.0  # messages per second
     rate_per_chat: float = 1.0
+    contact_sharing: bool = False  # the customer can share a vouched phone number with one tap
+    address: str | None = None  # what an identity's external id is: "phone", "email", or an opaque id
+    notice_text: str = "messenger"  # which order-notice template the kind gets: messenger, sms, email
 
 
 # ---- inbound ---------------------------------------------------------------------------------------------
@@ -255,3 +261,10 @@ class AccountConfig:
     name: str
     settings: Mapping[str, Any]
     secrets: Mapping[str, Any]
+
+
+class ChannelSource(Protocol):
+    """Where the core gets the adapter of an account (the channel hub; tests may pass their own)."""
+
+    async def get(self, account_id: int) -> Channel | None:
+        """The adapter of an enabled account, or None if there is no such account."""

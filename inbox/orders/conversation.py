@@ -6,7 +6,7 @@
 * a signed shop webhook (``INBOX_SHOP_WEBHOOK_URL``) as an outbox row of kind "webhook".
 
 ``run_order_action`` wraps it all for the web and the API: one transaction, then the events are published
-and the outbox dispatcher woken.
+and the outbox (dispatcher and webhook sender) woken.
 """
 
 from __future__ import annotations
@@ -122,7 +122,7 @@ async def queue_notification(
 
 
 async def queue_webhook(session: AsyncSession, fx: Effects, order: Order, event: str) -> Outbox | None:
-    """A signed POST to the shop (when configured), delivered and retried by the outbox dispatcher."""
+    """A signed POST to the shop (when configured), sent and retried by orders/webhook_sender.py."""
     url = fx.settings.shop_webhook_url
     if not url:
         return None

@@ -15,13 +15,13 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from inbox.core.kinds import capabilities
 from inbox.models import Customer, NotificationSent, Order, OrderStatus, Thread
 from inbox.orders.service import count_status_entries
 from inbox.orders.sql import insert_ignore
 from inbox.orders.statuses import load_statuses, status_name
 
 _PLACEHOLDER = re.compile(r"\{([a-z_]+\.[a-z_]+)\}")
-MESSENGER_CHANNELS = frozenset({"telegram", "vk"})
 TRACK_LABEL = {"ru": "Отследить", "en": "Track"}
 
 
@@ -39,10 +39,9 @@ def render(template: str, values: dict[str, str]) -> str:
 
 
 def channel_kind(channel: str | None) -> str:
-    """telegram/vk → messenger, sms → sms, email → email; unknown → messenger."""
-    if channel in ("sms", "email"):
-        return channel
-    return "messenger"
+    """The order-notice template a channel kind gets (its ``notice_text`` capability): telegram/vk →
+    messenger, sms → sms, email → email; unknown → messenger."""
+    return capabilities(channel).notice_text if channel else "messenger"
 
 
 def _locale(customer: Customer, default: str) -> str:

@@ -15,10 +15,9 @@ from datetime import datetime
 
 from sqlalchemy import select, update
 
-from inbox.channels.hub import ChannelHub
 from inbox.core.events import Event, EventBus
 from inbox.core.outbox import Draft, NoChannel, enqueue
-from inbox.core.types import InboundCallback
+from inbox.core.types import ChannelSource, InboundCallback
 from inbox.db import SessionFactory, transaction
 from inbox.i18n import _, use_locale
 from inbox.models import Author, Broadcast, Customer, Identity, Message, Thread, utcnow
@@ -36,7 +35,7 @@ class SalesRunner:
     bus: EventBus
     settings: Settings
     wake_dispatcher: Callable[[], None] | None = None
-    hub: ChannelHub | None = None  # answers unsubscribe button presses when the bot (which does) is off
+    hub: ChannelSource | None = None  # answers unsubscribe button presses when the bot (which does) is off
     wakeup: asyncio.Event = field(default_factory=asyncio.Event)
 
     def wake(self) -> None:

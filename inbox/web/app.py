@@ -24,8 +24,7 @@ from litestar.template.config import TemplateConfig
 from sqlalchemy.exc import DataError, DBAPIError
 
 from inbox import __version__, i18n, logs
-from inbox.core.events import EventBus, make_channels_plugin
-from inbox.core.kvstore import DatabaseStore
+from inbox.core.events import EventBus
 from inbox.core.secretbox import SecretBox, seal_all
 from inbox.db import make_engine, make_session_factory
 from inbox.keys import Keyring
@@ -34,7 +33,9 @@ from inbox.web import filters
 from inbox.web.auth import login, login_page, logout, require_manager, require_token
 from inbox.web.csp import add_csp
 from inbox.web.headers import SecurityHeadersMiddleware
+from inbox.web.live import make_channels_plugin
 from inbox.web.proxy import is_https
+from inbox.web.session_store import DatabaseStore
 from inbox.web.state import AppContext
 from inbox.web.views.admin import AdminController, require_admin
 from inbox.web.views.api import ApiV1
@@ -165,7 +166,9 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> Litest
     channels = make_channels_plugin(settings.redis_url)
     bus = EventBus(channels)
     workers = Workers(engine=engine, factory=factory, settings=settings, bus=bus)
-    context = AppContext(settings=settings, engine=engine, factory=factory, bus=bus, workers=workers)
+    context = AppContext(
+        settings=settings, engine=engine, factory=factory, bus=bus, workers=workers, channels=channels
+    )
     start_workers = settings.run_workers if run_workers is None else run_workers
 
     @asynccontextmanager

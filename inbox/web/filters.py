@@ -11,14 +11,13 @@ from jinja2 import Environment
 from markupsafe import Markup, escape
 
 from inbox import i18n
+from inbox.core.kinds import kind_info
 from inbox.orders.delivery_names import delivery_label
 from inbox.orders.notify import format_rub
 
 _URL = re.compile(r"https?://[^\s<>\"']+")
 
 _tz: tzinfo = ZoneInfo("Europe/Moscow")
-
-CHANNEL_LABELS = {"telegram": "Telegram", "vk": "VK", "email": "Email", "sms": "SMS"}
 
 
 def when(value: datetime | None) -> str:
@@ -49,7 +48,7 @@ def linkify(text: str | None) -> Markup:
 
 
 def channel_label(kind: str | None) -> str:
-    return CHANNEL_LABELS.get(kind or "", kind or "")
+    return kind_info(kind).label if kind else ""
 
 
 def isolate(text: str) -> str:

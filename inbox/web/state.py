@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from litestar import Request
+from litestar.channels import ChannelsPlugin
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from inbox.core.events import EventBus
@@ -21,9 +22,10 @@ class AppContext:
     factory: SessionFactory
     bus: EventBus
     workers: Workers
+    channels: ChannelsPlugin  # the live-update transport the bus publishes to (SSE subscribes here)
 
     def wake_dispatcher(self) -> None:
-        self.workers.dispatcher.wake()
+        self.workers.wake_outbox()
 
     def wake_processor(self) -> None:
         self.workers.processor.wake()

@@ -6,9 +6,9 @@ from datetime import timedelta
 
 from sqlalchemy import func, select, update
 
-from inbox.core.kvstore import DatabaseStore
 from inbox.db import SessionFactory, transaction
 from inbox.models import KeyValue, utcnow
+from inbox.web.session_store import DatabaseStore
 
 
 async def test_sessions_expire_and_are_swept(factory: SessionFactory) -> None:

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from inbox.core.events import EventBus, make_channels_plugin, manager_channel
+from inbox.core.events import EventBus, manager_channel
 from inbox.core.threads import BadFilter, ThreadFilter, list_threads
 from inbox.db import SessionFactory, transaction
 from inbox.models import Manager, Message, Order, OrderStatus, Outbox, Stock, utcnow
@@ -20,6 +20,7 @@ from inbox.orders import service
 from inbox.orders.conversation import Effects, after_status, run_order_action
 from inbox.orders.timers import OrderTimers, overdue_thread_ids
 from inbox.settings import Settings
+from inbox.web.live import make_channels_plugin
 from tests.orders_factories import add_customer, make_world
 from tests.server import cli
 

@@ -31,6 +31,7 @@ from inbox.channels.email.imap import (
     SyncSummary,
 )
 from inbox.channels.email.parse import EmailRejected, bounded_id, message_id_of, parse_email, raw_key
+from inbox.channels.email.spec import CAPABILITIES
 from inbox.core.types import (
     AccountConfig,
     Attachment,
@@ -102,15 +103,7 @@ def event_for(message: FetchedMessage) -> RawEvent:
 
 class EmailChannel:
     kind: ClassVar[ChannelKind] = ChannelKind.EMAIL
-    capabilities: ClassVar[Capabilities] = Capabilities(
-        buttons=False,
-        media=True,
-        html=True,
-        edits=False,
-        max_text_length=1_000_000,
-        rate_per_account=5.0,
-        rate_per_chat=5.0,
-    )
+    capabilities: ClassVar[Capabilities] = CAPABILITIES
 
     def __init__(
         self, account: AccountConfig, settings: Settings, ssl_context: ssl.SSLContext | None = None

@@ -30,6 +30,7 @@ from inbox.channels.sms.providers.forms import parse_form
 from inbox.channels.sms.providers.smsru import SmsRuProvider
 from inbox.channels.sms.providers.twilio import TwilioProvider
 from inbox.channels.sms.segments import count_segments
+from inbox.channels.sms.spec import CAPABILITIES, DEFAULT_MAX_PARTS
 from inbox.core.phones import try_normalize_phone
 from inbox.core.types import (
     AccountConfig,
@@ -54,20 +55,10 @@ from inbox.core.types import (
 if TYPE_CHECKING:
     from inbox.settings import Settings
 
-DEFAULT_MAX_PARTS = 6
-
 
 class SMSChannel:
     kind: ClassVar[ChannelKind] = ChannelKind.SMS
-    capabilities: ClassVar[Capabilities] = Capabilities(
-        buttons=False,
-        media=False,
-        html=False,
-        edits=False,
-        max_text_length=DEFAULT_MAX_PARTS * 153,
-        rate_per_account=5.0,
-        rate_per_chat=1.0,
-    )
+    capabilities: ClassVar[Capabilities] = CAPABILITIES
 
     def __init__(
         self, account: AccountConfig, settings: Settings, *, client: httpx.AsyncClient | None = None

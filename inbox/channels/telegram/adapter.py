@@ -50,6 +50,7 @@ from aiogram.types import (
 
 from inbox import textsafe
 from inbox.channels.splitting import split_text, utf16_len
+from inbox.channels.telegram.spec import CAPABILITIES
 from inbox.channels.telegram.updates import message_external_id, parse_update
 from inbox.core.types import (
     AccountConfig,
@@ -106,15 +107,7 @@ class AttachmentTooLarge(AttachmentFetchError):
 
 class TelegramChannel:
     kind: ClassVar[ChannelKind] = ChannelKind.TELEGRAM
-    capabilities: ClassVar[Capabilities] = Capabilities(
-        buttons=True,
-        media=True,
-        html=False,
-        edits=True,
-        max_text_length=MAX_TEXT,
-        rate_per_account=30.0,
-        rate_per_chat=1.0,
-    )
+    capabilities: ClassVar[Capabilities] = CAPABILITIES
 
     def __init__(self, account: AccountConfig, settings: Settings) -> None:
         if account.kind != ChannelKind.TELEGRAM:

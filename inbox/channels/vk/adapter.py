@@ -51,6 +51,7 @@ from inbox.channels.vk.outbound import (
     random_id,
     reply_params,
 )
+from inbox.channels.vk.spec import CAPABILITIES
 from inbox.core.types import (
     AccountConfig,
     Attachment,
@@ -155,15 +156,7 @@ class _NoReschedule(ABCRequestRescheduler):
 
 class VKChannel:
     kind: ClassVar[ChannelKind] = ChannelKind.VK
-    capabilities: ClassVar[Capabilities] = Capabilities(
-        buttons=True,
-        media=True,
-        html=False,
-        edits=False,
-        max_text_length=MAX_TEXT,
-        rate_per_account=20.0,
-        rate_per_chat=1.0,
-    )
+    capabilities: ClassVar[Capabilities] = CAPABILITIES
 
     def __init__(self, account: AccountConfig, settings: Settings) -> None:
         token = account.secrets.get("token")

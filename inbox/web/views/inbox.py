@@ -25,14 +25,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from inbox import i18n, metrics
-from inbox.core.customers import identities_of, preferred_kind
 from inbox.core.events import INBOX_CHANNEL
 from inbox.core.files import resolve, safe_filename, store_bytes
 from inbox.core.merge import live_thread
 from inbox.core.outbox import Draft, NewAttachment, NoChannel, enqueue, retry
 from inbox.core.threads import BadCursor, BadFilter, ThreadFilter, list_threads, mark_read, thread_messages
 from inbox.db import transaction
-from inbox.models import Attachment, ChannelAccount, Customer, Manager, Message, Thread, utcnow
+from inbox.models import Attachment, ChannelAccount, Manager, Message, Thread, utcnow
 from inbox.sales import segments, tasks
 from inbox.team import Outcome, labels, notifications, presence, publish, waiting
 from inbox.team import settings as team_settings
@@ -40,39 +39,11 @@ from inbox.team.assignment import active_managers, assign
 from inbox.web.auth import manager_of
 from inbox.web.catchup import message_id_of, missed_since, parse_last_event_id
 from inbox.web.state import ctx
+from inbox.web.thread_page import thread_context
 from inbox.web.views.email import reply_meta
-from inbox.web.views.team import team_context
 
 AnyRequest = Request[Any, Any, Any]
 log = logging.getLogger(__name__)
-
-
-async def thread_context(request: AnyRequest, thread_id: int, *, mark: bool = True) -> dict[str, Any]:
-    async with transaction(ctx(request).factory) as session:
-        thread = await session.get(Thread, thread_id)
-        if thread is None:
-            raise NotFoundException(i18n._("No such conversation."))
-        customer = await session.get(Customer, thread.customer_id)
-        assert customer is not None
-        messages = await thread_messages(session, thread_id)
-        identities = await identities_of(session, customer.id)
-        if mark:
-            await mark_read(session, thread_id)
-        accounts = {a.id: a for a in (await session.execute(select(ChannelAccount))).scalars()}
-        team = await team_context(session, thread)
-    preferred = preferred_kind(customer, thread)
-    kinds = list(dict.fromkeys(i.kind for i in identities if not i.blocked))
-    return {
-        "thread": thread,
-        "customer": customer,
-        "messages": messages,
-        "identities": identities,
-        "accounts": accounts,
-        "channels": kinds,
-        "preferred": preferred if preferred in kinds else (kinds[0] if kinds else None),
-        "manager": manager_of(request),
-        **team,
-    }
 
 
 class InboxController(Controller):
@@ -241,9 +212,8 @@ class InboxController(Controller):
         """Live updates for this manager's browser. Pub/sub drops events while disconnected, so the
         browser re-reads its list and thread from the database whenever the stream (re)opens."""
         app = ctx(request)
-        plugin = app.bus.plugin
+        plugin = app.channels
         manager = manager_of(request)
-        assert plugin is not None
         last_seen = parse_last_event_id(request.headers.get("last-event-id"))
 
         async def beat() -> None:

@@ -13,51 +13,29 @@ from litestar.enums import RequestEncodingType
 from litestar.exceptions import ClientException, NotFoundException
 from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Redirect, Template
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox import i18n
 from inbox.bots import hand_back
 from inbox.core.events import Event
 from inbox.db import transaction
-from inbox.models import BotState, CannedReply, Thread
+from inbox.models import CannedReply, Thread
 from inbox.team import Outcome, audit, canned, labels, notifications, presence, publish
 from inbox.team.assignment import (
     NotFound,
     TeamError,
-    active_managers,
     assign,
     event_message,
     set_status,
     snooze,
 )
-from inbox.team.notes import add_note, handle_of
+from inbox.team.notes import add_note
 from inbox.web.auth import manager_of
 from inbox.web.state import ctx
+from inbox.web.thread_page import thread_context
 
 AnyRequest = Request[Any, Any, Any]
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
-
-
-async def team_context(session: AsyncSession, thread: Thread) -> dict[str, Any]:
-    """What the thread page shows about team work: colleagues, labels, the assignee."""
-    team = await active_managers(session)
-    return {
-        "team": team,
-        "handles": {m.id: handle_of(m) for m in team},
-        "mention_people": [{"handle": handle_of(m), "name": m.name} for m in team],  # @ autocomplete
-        "all_labels": await labels.all_labels(session),
-        "thread_labels": (await labels.thread_labels(session, [thread.id])).get(thread.id, []),
-        "customer_labels": await labels.customer_labels(session, thread.customer_id),
-        "assignee": next((m for m in team if m.id == thread.assignee_id), None),
-        "bot_handoff": bool(
-            (
-                await session.execute(
-                    select(BotState.handoff).where(BotState.customer_id == thread.customer_id)
-                )
-            ).scalar_one_or_none()
-        ),
-    }
 
 
 class TeamController(Controller):
@@ -141,8 +119,6 @@ class TeamController(Controller):
 
     @get("/ui/threads/{thread_id:int}/head", name="thread_head")
     async def head(self, request: AnyRequest, thread_id: FromPath[int]) -> Template:
-        from inbox.web.views.inbox import thread_context
-
         data = await thread_context(request, thread_id, mark=False)
         return Template("_thread_head.html", context=data)
 
@@ -348,8 +324,6 @@ class TeamController(Controller):
         await publish(app.bus, out)
         if not request.headers.get("hx-request"):
             return Redirect(path=f"/threads/{thread_id}")
-        from inbox.web.views.inbox import thread_context
-
         data = await thread_context(request, thread_id, mark=False)
         return Template("_thread_head.html", context=data)
 

@@ -1,0 +1,30 @@
+"""The SMS channel's entry in the registry: capabilities, adapter, connection check."""
+
+from __future__ import annotations
+
+from inbox.channels.sms.check import check
+from inbox.channels.spec import ChannelSpec
+from inbox.core.types import Capabilities, ChannelKind
+
+DEFAULT_MAX_PARTS = 6  # a longer text is refused rather than sent as a costly wall of parts
+
+CAPABILITIES = Capabilities(
+    buttons=False,
+    numbered_menus=True,
+    media=False,
+    html=False,
+    edits=False,
+    max_text_length=DEFAULT_MAX_PARTS * 153,
+    rate_per_account=5.0,
+    rate_per_chat=1.0,
+    address="phone",
+    notice_text="sms",
+)
+
+SPEC = ChannelSpec(
+    kind=ChannelKind.SMS,
+    label="SMS",
+    capabilities=CAPABILITIES,
+    adapter="inbox.channels.sms.adapter:SMSChannel",
+    check=check,
+)

@@ -1,0 +1,31 @@
+"""What the registry holds for each channel kind: :class:`ChannelSpec`.
+
+A kind's spec module (``channels/<kind>/spec.py``) imports no client library: the adapter is named as
+``"module:attr"`` and imported only when an account of that kind is built.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import httpx
+
+from inbox.core.kinds import NO_HOOKS, KindHooks, KindInfo
+from inbox.core.types import Capabilities, ChannelKind
+from inbox.models import ChannelAccount
+
+CheckFn = Callable[[httpx.AsyncClient, ChannelAccount], Awaitable[str]]
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelSpec:
+    kind: ChannelKind
+    label: str  # for the UI
+    capabilities: Capabilities
+    adapter: str  # "module:factory", the factory taking (AccountConfig, Settings)
+    check: CheckFn | None = None  # "test connection": a short description of what answered, or CheckFailed
+    hooks: KindHooks = NO_HOOKS  # what the kind adds to the core's ingest and outbox
+
+    def info(self) -> KindInfo:
+        return KindInfo(str(self.kind), self.label, self.capabilities, self.hooks)
