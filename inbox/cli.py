@@ -850,6 +850,265 @@ def channel_list() -> None:
     console.print(table)
 
 
+# ---- payment providers ----------------------------------------------------------------------------------
+
+
+@main.group()
+def payment() -> None:
+    """Payment provider accounts (YooKassa)."""
+
+
+@payment.group("add")
+def payment_add() -> None:
+    """Connect a payment provider account."""
+
+
+def _http_url(option: str, value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = value.strip().rstrip("/")
+    if not value.startswith(("http://", "https://")) or len(value) > 500:
+        fail(f"{option} must be an http(s) URL")
+    return value
+
+
+@payment_add.command("yookassa")
+@click.option("--name", required=True)
+@click.option("--shop-id", required=True, help="shopId from the YooKassa dashboard (digits).")
+@click.option("--secret-key", required=True, help="The secret key (live_… or test_…).")
+@click.option("--api-base", help="Another API endpoint (proxy, test emulator), e.g. http://127.0.0.1:8030.")
+@click.option("--return-url", help="Where the customer returns after paying (default: INBOX_PUBLIC_URL).")
+def payment_add_yookassa(
+    name: str, shop_id: str, secret_key: str, api_base: str | None, return_url: str | None
+) -> None:
+    """Connect a YooKassa shop: payment links, notifications at /webhooks/yookassa/<id>."""
+    from inbox.models import PaymentAccount
+
+    name, shop_id, secret_key = name.strip(), shop_id.strip(), secret_key.strip()
+    if not name or len(name) > 100:
+        fail("--name must be 1 to 100 characters")
+    if not shop_id.isdigit():
+        fail("--shop-id must be digits (the shopId from the YooKassa dashboard)")
+    if not secret_key or any(c.isspace() for c in secret_key) or len(secret_key) > 200:
+        fail("--secret-key must be the secret key from the YooKassa dashboard")
+    settings_: dict[str, Any] = {"shop_id": shop_id}
+    if (base := _http_url("--api-base", api_base)) is not None:
+        settings_["api_base"] = base
+    if (back := _http_url("--return-url", return_url)) is not None:
+        settings_["return_url"] = back
+    settings = load_settings()
+
+    async def _go(factory: Any) -> int:
+        try:
+            async with transaction(factory) as session:
+                row = PaymentAccount(
+                    kind="yookassa", name=name, settings=settings_, secrets={"secret_key": secret_key}
+                )
+                session.add(row)
+                await session.flush()
+                return row.id
+        except IntegrityError:
+            fail(f"a payment account named {name!r} already exists")
+            raise
+
+    account_id = run_db(settings, _go)
+    console.print(f"yookassa account {account_id} ({name}) added")
+    base_url = (settings.public_url or "https://your.host").rstrip("/")
+    click.echo(
+        f"notifications URL (set it in the YooKassa dashboard): {base_url}/webhooks/yookassa/{account_id}"
+    )
+
+
+@payment_add.command("telegram")
+@click.option("--name", required=True)
+@click.option("--channel", "channel_name", required=True, help="The Telegram channel account (name or id).")
+@click.option("--provider-token", required=True, help="The payment provider token from @BotFather.")
+def payment_add_telegram(name: str, channel_name: str, provider_token: str) -> None:
+    """Connect Telegram Payments to a Telegram bot: invoices in the chat, pre-checkout answered at once."""
+    from inbox.models import PaymentAccount
+
+    name, provider_token = name.strip(), provider_token.strip()
+    if not name or len(name) > 100:
+        fail("--name must be 1 to 100 characters")
+    if not provider_token or any(c.isspace() for c in provider_token) or len(provider_token) > 200:
+        fail("--provider-token must be the token @BotFather gave for the payment provider")
+    settings = load_settings()
+
+    async def _go(factory: Any) -> int:
+        async with transaction(factory) as session:
+            cond = ChannelAccount.name == channel_name.strip()
+            if channel_name.strip().isdigit():
+                cond = cond | (ChannelAccount.id == int(channel_name))
+            bot = (await session.execute(select(ChannelAccount).where(cond))).scalars().first()
+            if bot is None or bot.kind != "telegram":
+                fail(f"no telegram channel account {channel_name!r}: see `inbox channel list`")
+                raise SystemExit(2)
+            try:
+                async with session.begin_nested():
+                    row = PaymentAccount(
+                        kind="telegram",
+                        name=name,
+                        settings={"channel_id": bot.id},
+                        secrets={"provider_token": provider_token},
+                    )
+                    session.add(row)
+                    await session.flush()
+            except IntegrityError:
+                fail(f"a payment account named {name!r} already exists")
+                raise
+            return row.id
+
+    account_id = run_db(settings, _go)
+    console.print(f"telegram payments account {account_id} ({name}) added")
+
+
+@payment.command("list")
+def payment_list() -> None:
+    """Show payment provider accounts."""
+    from inbox.orders.payments.accounts import list_accounts
+
+    settings = load_settings()
+
+    async def _go(factory: Any) -> list[Any]:
+        async with factory() as session:
+            return await list_accounts(session)
+
+    rows = run_db(settings, _go)
+    if not rows:
+        console.print(
+            "no payment accounts yet: `inbox payment add yookassa --name main --shop-id … --secret-key …`"
+        )
+        return
+    table = Table("id", "kind", "name", "shop", "api", "enabled")
+    for r in rows:
+        api = str(r.settings.get("api_base") or "default")
+        shop = str(r.settings.get("shop_id") or f"channel {r.settings.get('channel_id', '')}")
+        table.add_row(str(r.id), r.kind, r.name, shop, api, "yes" if r.enabled else "no")
+    console.print(table)
+
+
+# ---- carriers -----------------------------------------------------------------------------------------
+
+
+@main.group()
+def carrier() -> None:
+    """Carrier accounts (СДЭК, Почта России, Boxberry): handing over, tracking, delivery cost."""
+
+
+@carrier.group("add")
+def carrier_add() -> None:
+    """Connect a carrier account."""
+
+
+def add_carrier(kind: str, name: str, settings_: dict[str, Any], secrets: dict[str, Any]) -> int:
+    from inbox.models import CarrierAccount
+
+    name = name.strip()
+    if not name or len(name) > 100:
+        fail("--name must be 1 to 100 characters")
+    for option, value in secrets.items():
+        if not isinstance(value, str) or not value.strip() or len(value) > 500:
+            fail(f"--{option.replace('_', '-')} must not be empty")
+    settings = load_settings()
+
+    async def _go(factory: Any) -> int:
+        try:
+            async with transaction(factory) as session:
+                row = CarrierAccount(kind=kind, name=name, settings=settings_, secrets=secrets, state={})
+                session.add(row)
+                await session.flush()
+                return row.id
+        except IntegrityError:
+            fail(f"a carrier account named {name!r} already exists")
+            raise
+
+    account_id = run_db(settings, _go)
+    console.print(f"{kind} account {account_id} ({name}) added")
+    return account_id
+
+
+@carrier_add.command("cdek")
+@click.option("--name", required=True)
+@click.option("--client-id", required=True, help="Account (client_id) from the СДЭК integration settings.")
+@click.option("--client-secret", required=True, help="Secure password (client_secret).")
+@click.option("--api-base", help="Another API endpoint: https://api.edu.cdek.ru (test), an emulator.")
+@click.option("--shipment-point", help="The СДЭК office code parcels are handed over at.")
+@click.option("--tariff-code", type=click.IntRange(min=1), default=136, show_default=True)
+def carrier_add_cdek(
+    name: str,
+    client_id: str,
+    client_secret: str,
+    api_base: str | None,
+    shipment_point: str | None,
+    tariff_code: int,
+) -> None:
+    """Connect СДЭК: register orders with labels, ORDER_STATUS webhooks at /webhooks/cdek/<id>."""
+    settings_: dict[str, Any] = {"tariff_code": tariff_code}
+    if (base := _http_url("--api-base", api_base)) is not None:
+        settings_["api_base"] = base
+    if shipment_point:
+        settings_["shipment_point"] = shipment_point.strip()
+    account_id = add_carrier(
+        "cdek", name, settings_, {"client_id": client_id.strip(), "client_secret": client_secret.strip()}
+    )
+    public = (load_settings().public_url or "https://your.host").rstrip("/")
+    click.echo(f"ORDER_STATUS webhook URL: {public}/webhooks/cdek/{account_id}")
+
+
+@carrier_add.command("russianpost")
+@click.option("--name", required=True)
+@click.option("--login", required=True, help="Tracking API login.")
+@click.option("--password", required=True, help="Tracking API password.")
+@click.option("--api-base", help="Another API endpoint (an emulator).")
+def carrier_add_russianpost(name: str, login: str, password: str, api_base: str | None) -> None:
+    """Connect Почта России tracking by barcode."""
+    settings_: dict[str, Any] = {}
+    if (base := _http_url("--api-base", api_base)) is not None:
+        settings_["api_base"] = base
+    add_carrier("russianpost", name, settings_, {"login": login.strip(), "password": password})
+
+
+@carrier_add.command("boxberry")
+@click.option("--name", required=True)
+@click.option("--token", "bb_token", required=True, help="The API token from the Boxberry account.")
+@click.option("--api-base", help="Another API endpoint (an emulator).")
+def carrier_add_boxberry(name: str, bb_token: str, api_base: str | None) -> None:
+    """Connect Boxberry tracking by number."""
+    settings_: dict[str, Any] = {}
+    if (base := _http_url("--api-base", api_base)) is not None:
+        settings_["api_base"] = base
+    add_carrier("boxberry", name, settings_, {"token": bb_token.strip()})
+
+
+@carrier.command("list")
+def carrier_list() -> None:
+    """Show carrier accounts."""
+    from inbox.orders.carriers.service import list_accounts
+
+    settings = load_settings()
+
+    async def _go(factory: Any) -> list[Any]:
+        async with factory() as session:
+            return await list_accounts(session)
+
+    rows = run_db(settings, _go)
+    if not rows:
+        console.print(
+            "no carrier accounts yet: `inbox carrier add cdek --name … --client-id … --client-secret …`"
+        )
+        return
+    table = Table("id", "kind", "name", "api", "enabled")
+    for r in rows:
+        table.add_row(
+            str(r.id),
+            r.kind,
+            r.name,
+            str(r.settings.get("api_base") or "default"),
+            "yes" if r.enabled else "no",
+        )
+    console.print(table)
+
+
 # ---- catalog and orders ----------------------------------------------------------------------------------
 
 

@@ -39,6 +39,7 @@ from inbox.models import (
     utcnow,
 )
 from inbox.models.orders import Order
+from inbox.models.payments import Payment, Shipment
 
 Erase = Literal["delete", "anonymise", "keep"]
 ROOTS = ("customer", "thread", "message")
@@ -70,6 +71,10 @@ POLICIES: dict[str, Policy] = {
     "order_line": Policy(True, "keep", "goods and prices, kept with the order"),
     "order_history": Policy(True, "keep", "status changes, kept with the order"),
     "notification_sent": Policy(False, "keep", "which status notices went out; no personal data"),
+    "tracking_event": Policy(True, "keep", "parcel statuses and cities, kept with the order"),
+    "shipment": Policy(True, "anonymise", "kept with the order; the track number and the label PDF go"),
+    "refund": Policy(True, "keep", "amounts and provider ids, kept with the order for accounting"),
+    "payment": Policy(True, "anonymise", "kept for accounting; the provider's answer (receipt contact) goes"),
     "orders": Policy(True, "anonymise", "kept for accounting: address, comment and tracking are blanked"),
     "message": Policy(True, "delete"),
     "merge_log": Policy(True, "delete", "merge and split history holds the merged customers' fields"),
@@ -334,6 +339,23 @@ async def erase_customer(session: AsyncSession, customer_id: int, data_dir: Path
             )
         )
         result.anonymised["orders"] = int(getattr(done, "rowcount", 0) or 0)
+        # Payments keep amounts and provider ids; the stored provider answers carry the receipt's contact.
+        done = await session.execute(
+            update(Payment).where(Payment.order_id.in_(scope.order_ids)).values(raw={}, confirmation_url=None)
+        )
+        result.anonymised["payment"] = int(getattr(done, "rowcount", 0) or 0)
+        # Shipments keep their events; the number (it finds the parcel and its address) and the label go.
+        shipments = list(
+            (await session.execute(select(Shipment).where(Shipment.order_id.in_(scope.order_ids)))).scalars()
+        )
+        for shipment in shipments:
+            if shipment.label_path:
+                paths.append(shipment.label_path)
+            shipment.label_path = None
+            shipment.track = f"erased-{shipment.id}"
+            shipment.external_id = None
+            shipment.active = False
+        result.anonymised["shipment"] = len(shipments)
     # Messages that quote the erased ones by id elsewhere do not exist; delete children before parents.
     order = [n for n in POLICIES if n in tables]
     for name in order:

@@ -70,6 +70,9 @@ class Settings:
     # Outgoing shop webhooks on order changes (signed HMAC-SHA256 with the secret); None = off.
     shop_webhook_url: str | None = None
     shop_webhook_secret: str = ""
+    # An order offered a payment and still unpaid this many minutes after it was placed emits "order.unpaid"
+    # (once) and gets the built-in reminder; 0 turns it off.
+    unpaid_after_minutes: int = 24 * 60
     # Who may read /metrics: addresses or networks (INBOX_METRICS_ALLOW, comma-separated).
     metrics_allow: tuple[str, ...] = ("127.0.0.1/32", "::1/128")
     log_format: str = "text"  # INBOX_LOG_FORMAT: text | json
@@ -137,6 +140,7 @@ class Settings:
             bots_enabled=_bool("INBOX_BOTS", True),
             shop_webhook_url=_webhook_url(os.environ.get("INBOX_SHOP_WEBHOOK_URL") or None),
             shop_webhook_secret=os.environ.get("INBOX_SHOP_WEBHOOK_SECRET", ""),
+            unpaid_after_minutes=_int("INBOX_UNPAID_AFTER_MINUTES", 24 * 60),
             metrics_allow=_networks("INBOX_METRICS_ALLOW", ("127.0.0.1/32", "::1/128")),
             log_format=log_format(),
             retention_attachments_days=_int("INBOX_RETENTION_ATTACHMENTS_DAYS", 0),

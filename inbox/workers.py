@@ -27,6 +27,9 @@ from inbox.core.types import AccountConfig, RawEvent
 from inbox.db import SessionFactory, make_engine, make_session_factory, transaction
 from inbox.db_gate import HIGH
 from inbox.models import ChannelAccount
+from inbox.orders.carriers import service as _carrier_tasks  # noqa: F401 - registers outbox tasks
+from inbox.orders.payments import notifications as _payment_tasks  # noqa: F401 - registers outbox tasks
+from inbox.orders.payments import telegram as telegram_payments
 from inbox.orders.timers import OrderTimers
 from inbox.privacy import apply_retention
 from inbox.sales.runner import SalesRunner
@@ -107,7 +110,15 @@ class Workers:
         self.processor.callback_handlers.insert(0, self.sales.on_callback)
         self.bus.subscribe(_count_inbound)
 
+    async def before_store(self, account_id: int, events: list[RawEvent]) -> None:
+        """Payment updates (Telegram pre-checkout, successful payment) skip the conversation queue."""
+        if telegram_payments.has_payment_update(events):
+            await telegram_payments.on_updates(
+                self.factory, self.bus, self.settings, self.hub.get, account_id, events, self.dispatcher.wake
+            )
+
     async def sink_for(self, account_id: int, events: list[RawEvent]) -> None:
+        await self.before_store(account_id, events)
         await store_raw(self.raw_writer.factory, account_id, events)
         self.processor.wake()
 

@@ -15,6 +15,7 @@ from inbox.orders import service
 from inbox.orders.conversation import Effects, after_status
 from inbox.orders.errors import OrdersError, OutOfStock
 from inbox.orders.notify import format_rub, plan_notification
+from inbox.orders.payments.offers import queue_offer
 
 MAX_LINES = 4  # line buttons in the cart view (the keyboard has room for 6 rows)
 STEPS = ("name", "phone", "delivery", "address", "confirm")
@@ -316,6 +317,8 @@ async def confirm(turn: Turn) -> None:
             # The confirmation below is the customer's notice of the new order: record the status entry
             # as notified so that it is not announced twice.
             await plan_notification(turn.session, change.order, change.status, default_locale=turn.locale)
+            # Payment is offered right after (a Telegram invoice or the link), outside this transaction.
+            offered = await queue_offer(turn.session, change.order)
     except OutOfStock:
         turn.step = ""
         await view(turn, _("Sorry, some items sold out while you were ordering."))
@@ -331,8 +334,12 @@ async def confirm(turn: Turn) -> None:
     turn.step = ""
     turn.data.pop("checkout", None)
     turn.data.pop("cart", None)
+    thanks = (
+        _("Thank you! Your order #%(number)s is placed. You can pay for it online now: the link follows.")
+        if offered
+        else _("Thank you! Your order #%(number)s is placed. We will contact you to confirm it.")
+    )
     turn.say(
-        _("Thank you! Your order #%(number)s is placed. We will contact you to confirm it.")
-        % {"number": change.order.number},
+        thanks % {"number": change.order.number},
         [[Option(_("Order status"), Action("ord", str(change.order.number)))]],
     )

@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 import nh3
-from sqlalchemy import select, update
+from sqlalchemy import exists, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 from sqlalchemy.orm.attributes import set_committed_value
 
 from inbox.channels.email.links import on_email_message
@@ -431,6 +432,9 @@ class Prepared:
 CallbackHandler = Callable[[InboundCallback], Awaitable[None]]
 
 
+CLAIM_LOCK = 0x1B0D_0001  # advisory transaction lock that serialises inbound claims on PostgreSQL
+
+
 class InboundProcessor:
     """Turns committed raw events into messages. Several processes may run it (SKIP LOCKED claims on
     PostgreSQL; on SQLite there is one process)."""
@@ -475,7 +479,21 @@ class InboundProcessor:
                 .limit(limit)
             )
             if is_postgres(session):
-                query = query.with_for_update(skip_locked=True)
+                # Per-chat order across processes: claims take turns (a short transaction lock), and an
+                # account whose earlier events are leased to another processor waits for them, so one
+                # account's events are applied by one processor at a time, in id order, even when a
+                # processor dies holding a lease.
+                await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": CLAIM_LOCK})
+                leased = aliased(InboundEvent)
+                query = query.where(
+                    ~exists().where(
+                        leased.account_id == InboundEvent.account_id,
+                        leased.processed_at.is_(None),
+                        leased.next_attempt_at > now,
+                        leased.error.is_(None),
+                        leased.id < InboundEvent.id,
+                    )
+                ).with_for_update(skip_locked=True)
             rows = list((await session.execute(query)).scalars())
             if rows:  # lease: another process skips these until the lease ends
                 await session.execute(

@@ -12,7 +12,7 @@ import os
 import random
 import socket
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -56,6 +56,50 @@ from inbox.settings import Settings
 
 log = logging.getLogger(__name__)
 WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
+
+
+class TaskRetry(Exception):
+    """A background task (``register_task``) failed transiently: retried with backoff, then given up."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    """Work other than a message that must survive restarts and be retried: a provider call (check a payment
+    notification, poll a parcel). ``run`` raises TaskRetry to be retried; any other error, or running out of
+    attempts, ends in ``give_up`` with the reason (which must make the failure visible to a manager)."""
+
+    run: Callable[[dict[str, Any]], Awaitable[None]]
+    give_up: Callable[[dict[str, Any], str], Awaitable[None]]
+
+
+TaskFactory = Callable[[SessionFactory, EventBus, Settings, Callable[[], None]], Task]
+TASKS: dict[str, TaskFactory] = {}
+
+
+def register_task(kind: str, factory: TaskFactory) -> None:
+    """Outbox rows of ``kind`` (≤ 16 characters) are run by the task ``factory`` builds for a dispatcher."""
+    if len(kind) > 16 or kind in ("message", "webhook", "edit"):
+        raise ValueError(f"bad task kind {kind!r}")
+    TASKS[kind] = factory
+
+
+def queue_task(session: AsyncSession, kind: str, key: str, payload: dict[str, Any]) -> Outbox:
+    """An outbox row for task ``kind``, committed with the caller's transaction; ``key`` keeps rows of one
+    subject in order (they share a chat id)."""
+    row = Outbox(
+        message_id=None,
+        account_id=None,
+        chat_id=f"task:{kind}:{key}"[:254],
+        kind=kind,
+        payload=payload,
+        next_attempt_at=utcnow(),
+    )
+    session.add(row)
+    return row
 
 
 class NoChannel(Exception):
@@ -218,6 +262,7 @@ class Dispatcher:
             limiter if limiter is not None else make_limiter(settings.redis_url, settings.database_url)
         )
         self.sem = asyncio.Semaphore(concurrency)
+        self.tasks: dict[str, Task] = {}
 
     def wake(self) -> None:
         self.wakeup.set()
@@ -294,6 +339,9 @@ class Dispatcher:
         row, message = c.outbox, c.message
         if row.kind == "webhook":
             await self._send_webhook(row)
+            return
+        if row.kind in TASKS:
+            await self._run_task(row)
             return
         if message is None or row.account_id is None:
             await self._finish(row, None, error="nothing to send")
@@ -412,6 +460,35 @@ class Dispatcher:
             await self._webhook_retry(row, f"HTTP {answer.status_code}: {answer.text[:200]}")
         else:
             await self._finish(row, None, error=f"HTTP {answer.status_code}: {answer.text[:500]}")
+
+    async def _run_task(self, row: Outbox) -> None:
+        task = self.tasks.get(row.kind)
+        if task is None:
+            task = self.tasks[row.kind] = TASKS[row.kind](self.factory, self.bus, self.settings, self.wake)
+        try:
+            await task.run(dict(row.payload))
+        except TaskRetry as exc:
+            attempts = row.attempts + 1
+            if attempts >= self.settings.outbox_max_attempts:
+                reason = f"gave up after {attempts} attempts: {exc.reason}"
+                await self._task_gave_up(task, row, reason)
+                return
+            wait = backoff(attempts, self.settings.outbox_backoff_cap)
+            async with transaction(self.factory) as session:
+                await _reschedule(session, row, attempts, wait, exc.reason)
+            return
+        except Exception as exc:
+            log.exception("task %s failed", row.kind)
+            await self._task_gave_up(task, row, f"{type(exc).__name__}: {exc}")
+            return
+        await self._finish(row, None)
+
+    async def _task_gave_up(self, task: Task, row: Outbox, reason: str) -> None:
+        try:
+            await task.give_up(dict(row.payload), reason)
+        except Exception:
+            log.exception("task %s: give_up failed", row.kind)
+        await self._finish(row, None, error=reason[:2000])
 
     async def _webhook_retry(self, row: Outbox, reason: str) -> None:
         attempts = row.attempts + 1

@@ -52,6 +52,8 @@ class Product(Base):
     category_id: Mapped[int | None] = mapped_column(ForeignKey("category.id"), index=True)
     attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
     active: Mapped[bool] = mapped_column(default=True)
+    # 54-ФЗ VAT rate as YooKassa's vat_code: 1 без НДС (default), 2 0%, 3 10%, 4 20%, 5 10/110, 6 20/120, ...
+    vat_code: Mapped[int] = mapped_column(default=1, server_default="1")
     # casefolded "sku name": SQLite's lower()/LIKE only fold ASCII, so search matches on this instead
     search_key: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -108,6 +110,7 @@ class OrderStatus(Base):
     transitions: Mapped[list[Any]] = mapped_column(default=list)  # codes reachable from here
     time_limit_minutes: Mapped[int | None] = mapped_column()
     auto_target: Mapped[str | None] = mapped_column(String(32))  # status to move to when the limit passes
+    on_paid: Mapped[str | None] = mapped_column(String(32))  # status to move to when the order is paid
     notify_customer: Mapped[bool] = mapped_column(default=False)
     # {"ru": {"messenger": ..., "sms": ..., "email": ..., "email_subject": ...}, "en": {...}}
     templates: Mapped[dict[str, Any]] = mapped_column(default=dict)

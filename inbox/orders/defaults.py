@@ -13,6 +13,7 @@ CHANNEL_KINDS = ("messenger", "sms", "email")
 MAIN_WAREHOUSE: dict[str, Any] = {"code": "main", "name": "Основной склад"}
 ORDER_COUNTER: dict[str, Any] = {"name": "order", "value": 1000}
 DRAFT_HOLD_MINUTES = 60  # how long a draft keeps its reservations
+ON_PAID: dict[str, str] = {"new": "confirmed"}  # seeded by migration 0009: a paid new order is confirmed
 
 
 def _tpl(ru: str, en: str, ru_subject: str, en_subject: str) -> dict[str, dict[str, str]]:

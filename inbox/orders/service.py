@@ -445,6 +445,35 @@ async def do_set_payment(
     return order
 
 
+async def do_record_payment(
+    session: AsyncSession, order: Order, *, amount: int, actor: Actor, now: datetime | None = None
+) -> Order:
+    """A provider payment of ``amount`` went through: added to ``paid_amount``; the order turns "paid" once
+    that covers the total and is never marked unpaid again by a payment."""
+    now = now or utcnow()
+    check_money(_("paid amount"), amount, "payment.amount")
+    order = await get_order(session, order.id, lock=True)
+    old = f"{order.payment_state} {order.paid_amount}"
+    order.paid_amount += amount
+    if order.paid_amount >= order.total:
+        order.payment_state = "paid"
+    _history(session, order, actor, "payment", old, f"{order.payment_state} {order.paid_amount}", now)
+    _updated(session, order, "payment")
+    return order
+
+
+async def do_record_refund(
+    session: AsyncSession, order: Order, *, amount: int, actor: Actor, now: datetime | None = None
+) -> Order:
+    """A refund went through. ``paid_amount`` keeps what was paid; refunds are listed beside it."""
+    now = now or utcnow()
+    check_money(_("refund amount"), amount, "refund.amount")
+    order = await get_order(session, order.id, lock=True)
+    _history(session, order, actor, "refund", None, str(amount), now)
+    _updated(session, order, "payment")
+    return order
+
+
 async def do_set_comment(
     session: AsyncSession, order: Order, comment: str, *, actor: Actor, now: datetime | None = None
 ) -> Order:

@@ -57,6 +57,7 @@ class StatusDef:
     auto_target: str | None = None
     notify_customer: bool = False
     templates: dict[str, dict[str, str]] = field(default_factory=dict)
+    on_paid: str | None = None  # where a paid order in this status moves (a transition of it)
 
     @classmethod
     def from_row(cls, row: OrderStatus) -> StatusDef:
@@ -69,6 +70,7 @@ class StatusDef:
             auto_target=row.auto_target,
             notify_customer=row.notify_customer,
             templates={k: dict(v) for k, v in row.templates.items()},
+            on_paid=row.on_paid,
         )
 
 
@@ -90,6 +92,7 @@ def def_from_mapping(data: dict[str, Any], where: str = "status") -> StatusDef:
         "auto_target",
         "notify_customer",
         "templates",
+        "on_paid",
     }
     if unknown:
         raise StatusConfigError(f"{where}: unknown keys {sorted(unknown)}")
@@ -101,6 +104,9 @@ def def_from_mapping(data: dict[str, Any], where: str = "status") -> StatusDef:
     auto = data.get("auto_target")
     notify = data.get("notify_customer", False)
     templates = data.get("templates", {})
+    on_paid = data.get("on_paid")
+    if on_paid is not None and not isinstance(on_paid, str):
+        raise StatusConfigError(f"{where}: on_paid must be a status code")
     if not isinstance(names, dict) or not all(isinstance(v, str) for v in names.values()):
         raise StatusConfigError(f"{where}: names must map locale to text")
     if not isinstance(transitions, list) or not all(isinstance(t, str) for t in transitions):
@@ -124,6 +130,7 @@ def def_from_mapping(data: dict[str, Any], where: str = "status") -> StatusDef:
         auto_target=auto,
         notify_customer=notify,
         templates={k: dict(v) for k, v in templates.items()},
+        on_paid=on_paid,
     )
 
 
@@ -149,6 +156,8 @@ def validate(defs: list[StatusDef]) -> None:
                 raise StatusConfigError(f"{where}: auto_target {d.auto_target!r} must be a transition")
             if d.time_limit_minutes is None:
                 raise StatusConfigError(f"{where}: auto_target needs time_limit_minutes")
+        if d.on_paid is not None and d.on_paid not in d.transitions:
+            raise StatusConfigError(f"{where}: on_paid {d.on_paid!r} must be a transition")
         if d.group in ("complete", "cancel") and any(
             next(x for x in defs if x.code == t).group not in ("complete", "cancel") for t in d.transitions
         ):
@@ -210,6 +219,8 @@ def dump_toml(defs: list[StatusDef]) -> str:
             out.append(f"time_limit_minutes = {d.time_limit_minutes}")
         if d.auto_target is not None:
             out.append(f"auto_target = {_toml_value(d.auto_target)}")
+        if d.on_paid is not None:
+            out.append(f"on_paid = {_toml_value(d.on_paid)}")
         out.append(f"notify_customer = {_toml_value(d.notify_customer)}")
         if d.names:
             out.append("[status.names]")
@@ -272,6 +283,7 @@ async def replace_statuses(session: AsyncSession, defs: list[StatusDef]) -> None
         row.auto_target = d.auto_target
         row.notify_customer = d.notify_customer
         row.templates = d.templates
+        row.on_paid = d.on_paid
         session.add(row)
     await session.flush()
 
@@ -281,9 +293,12 @@ async def ensure_defaults(session: AsyncSession) -> None:
     if not (await session.execute(select(OrderStatus.code).limit(1))).first():
         validate([def_from_mapping(dict(r)) for r in defaults.STATUSES])
         for row in defaults.status_rows():
-            session.add(OrderStatus(**row))
+            session.add(OrderStatus(**row, on_paid=defaults.ON_PAID.get(row["code"])))
     for carrier in defaults.carrier_rows():
         await session.execute(insert_ignore(session, Carrier, carrier))
+    from inbox.orders.carriers.statusmap import ensure_map
+
+    await ensure_map(session)
     await session.execute(insert_ignore(session, Warehouse, defaults.MAIN_WAREHOUSE))
     await session.execute(insert_ignore(session, Counter, defaults.ORDER_COUNTER))
     await session.flush()

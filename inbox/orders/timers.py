@@ -27,6 +27,7 @@ from inbox.db import SessionFactory
 from inbox.models import Order, OrderStatus, Thread, utcnow
 from inbox.orders import service
 from inbox.orders.conversation import Effects, after_status, run_order_action
+from inbox.orders.payments.offers import emit_unpaid
 from inbox.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -106,10 +107,14 @@ class OrderTimers:
                 await after_status(session, fx, change)
             return len(changes)
 
+        async def unpaid(session: AsyncSession, fx: Effects) -> int:
+            return len(await emit_unpaid(session, fx, self.settings.unpaid_after_minutes, now))
+
         expired = await run_order_action(self.factory, self.bus, self.settings, expire, self.wake)
         moved = await run_order_action(self.factory, self.bus, self.settings, auto, self.wake)
         reported = await self.report_overdue(now)
-        return {"expired": expired, "auto": moved, "overdue_reported": reported}
+        late = await run_order_action(self.factory, self.bus, self.settings, unpaid, self.wake)
+        return {"expired": expired, "auto": moved, "overdue_reported": reported, "unpaid": late}
 
     async def report_overdue(self, now: datetime) -> int:
         """An "order.overdue" event on the manager's channel: the order's manager, else the thread's

@@ -48,7 +48,7 @@ from inbox.web.views.email import EmailController
 from inbox.web.views.inbox import InboxController
 from inbox.web.views.ops import metrics_view, readyz, timing_middleware
 from inbox.web.views.orders import OrdersController, OrderStatusesAdmin
-from inbox.web.views.orders_api import OrdersApi
+from inbox.web.views.orders_api import OrdersApi, PaymentLinkApi
 from inbox.web.views.privacy import PersonalDataAdmin
 from inbox.web.views.sales_admin import SalesAdmin
 from inbox.web.views.sales_api import BroadcastsApi, CartsApi, SegmentsApi
@@ -216,7 +216,7 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> Litest
     )
     api = Router(
         path="/api/v1",
-        route_handlers=[ApiV1, CustomersApi, OrdersApi, SegmentsApi, BroadcastsApi, CartsApi],
+        route_handlers=[ApiV1, CustomersApi, OrdersApi, PaymentLinkApi, SegmentsApi, BroadcastsApi, CartsApi],
         before_request=require_token,
         tags=["api"],
     )

@@ -48,6 +48,7 @@ def defs_from_form(current: list[StatusDef], form: Mapping[str, str]) -> list[St
                 auto_target=form.get(f"auto:{d.code}", "").strip() or None,
                 notify_customer=form.get(f"notify:{d.code}") == "1",
                 templates=d.templates,
+                on_paid=form.get(f"paid:{d.code}", "").strip() or None,
             )
         )
     new_code = form.get("new_code", "").strip()

@@ -85,6 +85,9 @@ BOOL_FIELDS = {
     "has_spoiler",
     "disable_content_type_detection",
     "disable_web_page_preview",
+    "ok",
+    "need_email",
+    "need_phone_number",
 }
 JSON_FIELDS = {
     "reply_markup",
@@ -94,6 +97,7 @@ JSON_FIELDS = {
     "allowed_updates",
     "link_preview_options",
     "media",
+    "prices",
 }
 
 FAULT_KINDS = {"retry_after", "blocked", "server_error", "error", "hang"}
@@ -163,6 +167,50 @@ def text_update(
             "text": "…",
         }
     return {"message": _message(chat_id, sender, message_id, date, **body)}
+
+
+def pre_checkout_update(
+    chat_id: int,
+    invoice_payload: str,
+    total_amount: int,
+    *,
+    query_id: str | None = None,
+    currency: str = "RUB",
+    sender: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Telegram Payments: the customer pressed "Pay" in an invoice (the bot must answer within 10 s)."""
+    return {
+        "pre_checkout_query": {
+            "id": query_id or f"pcq{next(_message_ids)}",
+            "from": sender or user(chat_id),
+            "currency": currency,
+            "total_amount": total_amount,
+            "invoice_payload": invoice_payload,
+        }
+    }
+
+
+def successful_payment_update(
+    chat_id: int,
+    invoice_payload: str,
+    total_amount: int,
+    *,
+    charge_id: str | None = None,
+    currency: str = "RUB",
+    sender: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Telegram Payments: the service message a bot gets once the payment went through."""
+    charge = charge_id or f"tg_charge_{next(_message_ids)}"
+    body = {
+        "successful_payment": {
+            "currency": currency,
+            "total_amount": total_amount,
+            "invoice_payload": invoice_payload,
+            "telegram_payment_charge_id": charge,
+            "provider_payment_charge_id": f"yk_{charge}",
+        }
+    }
+    return {"message": _message(chat_id, sender, None, None, **body)}
 
 
 def photo_update(
@@ -778,6 +826,54 @@ class TelegramEmulator:
         if utf16_len(text) > MAX_TEXT:
             raise ApiError(400, "Bad Request: message is too long")
         return self._new_message(bot, params, text=text)
+
+    async def _m_sendinvoice(
+        self, bot: BotState, params: dict[str, Any], files: dict[str, UploadedFile]
+    ) -> Any:
+        """As core.telegram.org/bots/api#sendinvoice: title 1-32, description 1-255, payload 1-128 bytes,
+        currency, prices (LabeledPrice list, amounts in minor units); provider_token for real currencies."""
+        title, description = str(params.get("title") or ""), str(params.get("description") or "")
+        payload = str(params.get("payload") or "")
+        if not 1 <= len(title) <= 32:
+            raise ApiError(400, "Bad Request: INVOICE_TITLE_INVALID")
+        if not 1 <= len(description) <= 255:
+            raise ApiError(400, "Bad Request: INVOICE_DESCRIPTION_INVALID")
+        if not 1 <= len(payload.encode()) <= 128:
+            raise ApiError(400, "Bad Request: INVOICE_PAYLOAD_INVALID")
+        if params.get("currency") != "XTR" and not params.get("provider_token"):
+            raise ApiError(400, "Bad Request: PAYMENT_PROVIDER_INVALID")
+        prices = params.get("prices")
+        if not isinstance(prices, list) or not prices:
+            raise ApiError(400, "Bad Request: prices must be a non-empty array")
+        total = 0
+        for price in prices:
+            if (
+                not isinstance(price, dict)
+                or not isinstance(price.get("amount"), int)
+                or not price.get("label")
+            ):
+                raise ApiError(400, "Bad Request: can't parse prices JSON object")
+            total += int(price["amount"])
+        if total <= 0:
+            raise ApiError(400, "Bad Request: CURRENCY_TOTAL_AMOUNT_INVALID")
+        invoice = {
+            "title": title,
+            "description": description,
+            "start_parameter": str(params.get("start_parameter") or ""),
+            "currency": str(params.get("currency")),
+            "total_amount": total,
+        }
+        return self._new_message(bot, params, invoice=invoice)
+
+    async def _m_answerprecheckoutquery(
+        self, bot: BotState, params: dict[str, Any], files: dict[str, UploadedFile]
+    ) -> Any:
+        ok = params.get("ok")
+        if not params.get("pre_checkout_query_id"):
+            raise ApiError(400, "Bad Request: QUERY_ID_INVALID")
+        if not ok and not params.get("error_message"):
+            raise ApiError(400, "Bad Request: error_message is required when ok is false")
+        return True
 
     def _media(self, params: dict[str, Any], files: dict[str, UploadedFile], name: str) -> StoredFile:
         if name in files:

@@ -248,7 +248,7 @@ async def test_cluster_survives_kills_and_a_provider_outage(redis_url: str, tmp_
                     continue
                 n += 1
                 body = f"out-{chat}-{n}"
-                for _ in range(50):
+                while not stop.is_set():
                     base = rng.choice(cluster.urls())
                     try:
                         answer = await client.post(
@@ -334,9 +334,9 @@ async def test_cluster_survives_kills_and_a_provider_outage(redis_url: str, tmp_
                 and not emu.bot(POLL_TOKEN).updates
             )
 
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 90
         while not await drained():
-            assert time.monotonic() < deadline, "the backlog did not drain in 60 s"
+            assert time.monotonic() < deadline, "the backlog did not drain in 90 s:\n" + log_tails(tmp_path)
             await asyncio.sleep(0.5)
         drain_time = time.monotonic() - t0 - load_time
 
@@ -390,14 +390,13 @@ async def test_cluster_survives_kills_and_a_provider_outage(redis_url: str, tmp_
             f"{len(failed)} failed, {sum(c - 1 for c in dup_out.values())} duplicates (ambiguous timeouts), "
             f"{len(order_broken)} chats out of order"
         )
+        assert expected_in and accepted  # the load really ran, both ways
         assert lost_in == [] and dup_in == {}
         assert set(accepted) <= set(stored_out)  # a 201 means committed
         assert lost_out == [] and failed == []
         assert all(c <= 2 for c in dup_out.values())  # at most one duplicate per ambiguous send
         assert sum(c - 1 for c in dup_out.values()) <= cluster.kills["worker"]
-        assert order_broken == []
-        # Inbound order across two processors is printed, not asserted: two workers can apply consecutive
-        # events of one chat in separate batches (see the closing notes: per-account claims are the fix).
+        assert order_broken == [] and inbound_order_broken == []
     finally:
         if cluster is not None:
             await asyncio.to_thread(cluster.stop_all)

@@ -73,6 +73,7 @@ async def test_metrics_after_traffic(
                     text
                     if series(text, "inbox_outbound_messages_total", channel="telegram")
                     > series(before, "inbox_outbound_messages_total", channel="telegram")
+                    and series(text, "inbox_outbox_depth") == 0
                     else None
                 )
 

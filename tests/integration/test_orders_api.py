@@ -212,6 +212,7 @@ async def test_patch_status_tracking_and_refusals(api: Server) -> None:
         "carrier": "russian_post",
         "number": "RA123456789RU",
         "url": "https://www.pochta.ru/tracking?barcode=RA123456789RU",
+        "events": [],  # no Почта России account connected: nothing tracked yet
     }
     bad_carrier = client.patch(
         f"/api/v1/orders/{number}", json={"tracking": {"carrier": "owl", "number": "X123"}}

@@ -4,6 +4,7 @@ orders anonymised; the admin UI does it behind a confirmation, with an audit ent
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 from sqlalchemy import Column, ForeignKey, Integer, Table, func, select, text
+from sqlalchemy.exc import DBAPIError
 
 from inbox.core.merge import merge_customers, merge_preview
 from inbox.core.security import hash_password
@@ -98,9 +100,18 @@ async def build_customer(
             b = (
                 await session.execute(select(Identity.customer_id).where(Identity.external_id == "902"))
             ).scalar_one()
-        async with transaction(factory) as session:
-            conflicts = await merge_preview(session, a, b)
-            await merge_customers(session, a, b, {c.field: "survivor" for c in conflicts}, actor="test")
+        for attempt in range(5):  # the merge can meet the ingest's locks (a deadlock PostgreSQL breaks)
+            try:
+                async with transaction(factory) as session:
+                    conflicts = await merge_preview(session, a, b)
+                    await merge_customers(
+                        session, a, b, {c.field: "survivor" for c in conflicts}, actor="test"
+                    )
+                break
+            except DBAPIError:
+                if attempt == 4:
+                    raise
+                await asyncio.sleep(0.5)
         async with transaction(factory) as session:
             thread_id = (await session.execute(select(Thread.id).where(Thread.customer_id == a))).scalar_one()
             session.add(

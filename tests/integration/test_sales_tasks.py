@@ -83,6 +83,6 @@ async def test_tasks_in_the_inbox_and_on_the_card(factory: SessionFactory, setti
         async with factory() as s:
             task = (await tasks.list_tasks(s, customer_id=anna))[0]
         r = client.post(f"/tasks/{task.task.id}/done", data={"done": "1"}, headers={"hx-request": "true"})
-        assert r.status_code == 200 and "☑" in r.text
+        assert r.status_code == 200 and "i-check" in r.text
         assert "Позвонить Анне" not in client.get("/tasks").text
         assert client.post("/tasks/999999/done", data={"done": "1"}).status_code == 404

@@ -364,6 +364,46 @@ class TelegramChannel:
         except (TelegramAPIError, ClientDecodeError) as exc:
             raise map_error(exc) from exc
 
+    # ---- Telegram Payments ------------------------------------------------------------------------------
+
+    async def send_invoice(
+        self,
+        chat_id: str,
+        *,
+        title: str,
+        description: str,
+        payload: str,
+        provider_token: str,
+        prices: list[tuple[str, int]],
+        currency: str = "RUB",
+        provider_data: str | None = None,
+    ) -> str:
+        """sendInvoice; returns the message's external id. Raises Transient/PermanentSendError."""
+        from aiogram.types import LabeledPrice
+
+        try:
+            sent = await self.bot.send_invoice(
+                chat_id=_chat_id(chat_id),
+                title=title[:32],
+                description=description[:255],
+                payload=payload,
+                provider_token=provider_token,
+                currency=currency,
+                prices=[LabeledPrice(label=label[:64], amount=amount) for label, amount in prices],
+                provider_data=provider_data,
+            )
+        except (TelegramAPIError, ClientDecodeError) as exc:
+            raise map_error(exc) from exc
+        return _external_id(sent)
+
+    async def answer_pre_checkout(self, query_id: str, ok: bool, error_message: str | None = None) -> None:
+        try:
+            await self.bot.answer_pre_checkout_query(
+                pre_checkout_query_id=query_id, ok=ok, error_message=None if ok else error_message
+            )
+        except (TelegramAPIError, ClientDecodeError) as exc:
+            raise map_error(exc) from exc
+
     async def edit_text(self, external_id: str, text: str) -> None:
         """Change the text of a message we sent (``chat_id:message_id``). Raises SendError subclasses."""
         chat, _, message = external_id.partition(":")

@@ -50,7 +50,10 @@ def parse_update(update: Mapping[str, Any], account_id: int, region: str = "RU")
     if not isinstance(update.get("update_id"), int) or isinstance(update.get("update_id"), bool):
         raise TelegramPayloadError("update has no integer update_id")
     if "message" in update:
-        return [_message(_obj(update, "message"), account_id, region)]
+        message = _obj(update, "message")
+        if "successful_payment" in message:  # recorded by the payments fast path, not a conversation turn
+            return []
+        return [_message(message, account_id, region)]
     if "edited_message" in update:
         return [_edit(_obj(update, "edited_message"), account_id)]
     if "callback_query" in update:

@@ -176,3 +176,9 @@
     }
   });
 })();
+
+// Forms that carry data-confirm ask before they submit (the CSP allows no inline handlers).
+document.addEventListener("submit", function (e) {
+  const form = e.target;
+  if (form && form.dataset && form.dataset.confirm && !window.confirm(form.dataset.confirm)) e.preventDefault();
+}, true);

@@ -238,6 +238,8 @@
     refreshHead: function () {
       const tid = threadId();
       const head = document.getElementById("thread-head");
+      // not while one of its own forms is being sent: the swap would cut that request off
+      if (head && head.querySelector(".htmx-request")) { setTimeout(window.inboxTeam.refreshHead, 300); return; }
       if (tid && head) htmx.ajax("GET", "/ui/threads/" + tid + "/head", { target: head, swap: "outerHTML" });
     },
     viewing: function () {
@@ -300,35 +302,48 @@
   });
 
   // ---- undo toast: closing a conversation can be taken back for a few seconds ---------------------
+  // The toast opens on the click itself (the button or "c"): a live refresh of the thread head may cut the
+  // request's answer off. Its countdown starts when the close request ends; "Undo" waits for it too.
   const UNDO_MS = 8000;
   let toastTimer = null;
+  let closing = null; // the close request in flight: {xhr}
   function hideToast() {
     const toast = document.getElementById("toast");
     if (toast) toast.hidden = true;
     clearTimeout(toastTimer);
   }
+  function countdown() { clearTimeout(toastTimer); toastTimer = setTimeout(hideToast, UNDO_MS); }
   function showUndo(tid) {
     const toast = document.getElementById("toast");
     if (!toast) return;
     toast.querySelector(".toast-text").textContent = toast.dataset.closed || "";
     toast.dataset.threadId = String(tid);
     toast.hidden = false;
-    clearTimeout(toastTimer);
-    toastTimer = setTimeout(hideToast, UNDO_MS);
+    countdown();
   }
-  // The server says "inbox:closed" in HX-Trigger. Read it from the request itself: a live refresh of the
-  // thread head may have replaced the button that sent it, and events on a detached element reach no one.
+  document.addEventListener("click", function (e) {
+    const close = e.target.closest && e.target.closest("#close-thread");
+    const head = close && close.closest("#thread-head");
+    if (head && head.dataset.threadId) { closing = { xhr: null }; showUndo(head.dataset.threadId); }
+  }, true);
   document.addEventListener("htmx:beforeRequest", function (e) {
     const xhr = e.detail && e.detail.xhr;
-    if (!xhr) return;
+    const elt = e.detail && e.detail.elt;
+    if (!closing || closing.xhr || !xhr || !elt || !elt.querySelector || !elt.querySelector("#close-thread")) return;
+    const mine = closing;
+    mine.xhr = xhr;
     xhr.addEventListener("loadend", function () {
-      const header = xhr.status === 200 ? xhr.getResponseHeader("HX-Trigger") : null;
-      if (!header || header.indexOf("inbox:closed") < 0) return;
-      try {
-        const tid = (JSON.parse(header)["inbox:closed"] || {}).thread;
-        if (tid) showUndo(tid);
-      } catch (err) { /* not ours */ }
+      if (closing === mine) closing = null;
+      countdown();
+      if (mine.then) mine.then();
     });
+  });
+  // the toast stays while the pointer or the focus is on it
+  document.addEventListener("mouseover", function (e) {
+    if (e.target.closest && e.target.closest("#toast")) clearTimeout(toastTimer);
+  });
+  document.addEventListener("focusin", function (e) {
+    if (e.target.closest && e.target.closest("#toast")) clearTimeout(toastTimer);
   });
   document.addEventListener("click", function (e) {
     const undo = e.target.closest && e.target.closest("#toast .toast-undo");
@@ -338,10 +353,14 @@
     const tid = toast.dataset.threadId;
     hideToast();
     if (!tid) return;
-    const head = document.getElementById("thread-head");
-    const here = head && head.dataset.threadId === tid;
-    htmx.ajax("POST", "/threads/" + tid + "/status", here
-      ? { target: "#thread-head", swap: "outerHTML", values: { status: "open" } }
-      : { swap: "none", values: { status: "open" } });
+    function reopen() {
+      const head = document.getElementById("thread-head");
+      const here = head && head.dataset.threadId === tid;
+      htmx.ajax("POST", "/threads/" + tid + "/status", here
+        ? { target: "#thread-head", swap: "outerHTML", values: { status: "open" } }
+        : { swap: "none", values: { status: "open" } });
+    }
+    if (closing && closing.xhr && closing.xhr.readyState !== 4) closing.then = reopen;  // after the close
+    else reopen();
   });
 })();

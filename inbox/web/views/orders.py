@@ -20,14 +20,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox import i18n
 from inbox.core.customers import live_customer
+from inbox.core.outbox import NoChannel
 from inbox.models import DRAFT, Manager, Order, OrderStatus, Product, Thread
 from inbox.orders import catalog, service
+from inbox.orders.carriers.service import account_of_kind, quote_cdek, register_cdek, start_tracking
+from inbox.orders.carriers.tracking import order_events
 from inbox.orders.conversation import Effects, after_status, after_tracking, run_order_action
 from inbox.orders.defaults import GROUPS
 from inbox.orders.delivery_names import delivery_code, delivery_names
-from inbox.orders.errors import OrdersError
+from inbox.orders.errors import OrderError, OrdersError
 from inbox.orders.importers.common import parse_price
 from inbox.orders.notify import format_rub
+from inbox.orders.payments import service as payments
+from inbox.orders.payments.errors import ProviderRefused, ProviderUnavailable
+from inbox.orders.payments.links import send_payment_link
 from inbox.orders.stats import customer_order_stats
 from inbox.orders.statuses import (
     dump_toml,
@@ -166,6 +172,19 @@ async def panel_context(
         "delivery_methods": list(delivery_names().values()),
         "product_ids": sorted({ln["line"].product_id for ln in lines} | {p.id for p in related}),
         "error": error,
+        "payments": await payments.payment_history(session, order.id) if order is not None else [],
+        "pay_summary": payments.payment_summary(order) if order is not None else "unpaid",
+        "pay_due": payments.due(order) if order is not None else 0,
+        "parcel_events": await order_events(session, order.id) if order is not None else [],
+        "has_cdek": order is not None and await account_of_kind(session, "cdek") is not None,
+        "can_cdek": order is not None
+        and order.status != DRAFT
+        and not order.tracking_number
+        and await account_of_kind(session, "cdek") is not None,
+        "can_link": order is not None
+        and order.status != DRAFT
+        and payments.due(order) > 0
+        and await payments.has_link_account(session),
     }
 
 
@@ -350,8 +369,75 @@ class OrdersController(Controller):
                 actor=actor,
             )
             await after_tracking(session, fx, updated)
+            await start_tracking(session, updated, updated.tracking_number or "")
 
         return await self._act(request, order.thread_id or 0, order.id, action)
+
+    @post("/ui/orders/{order_id:int}/delivery-quote", name="order_delivery_quote")
+    async def delivery_quote(self, request: AnyRequest, order_id: FromPath[int]) -> Template:
+        """СДЭК's tariff for the order's address becomes its delivery cost."""
+        order = await self._order(request, order_id)
+        app = ctx(request)
+        actor = service.Actor.manager(manager_of(request).id)
+        error: str | None = None
+        try:
+            await quote_cdek(app.factory, app.bus, app.settings, order.id, actor, app.wake_dispatcher)
+        except ProviderUnavailable:
+            error = i18n._("СДЭК is unavailable; try again in a minute.")
+        except ProviderRefused as exc:
+            error = i18n._("СДЭК refused: %(reason)s") % {"reason": exc.reason}
+        except OrdersError as exc:
+            error = exc.reason
+        async with app.factory() as session:
+            data = await panel_context(session, order.thread_id or 0, order.id, error)
+        return Template("_order_panel.html", context=data)
+
+    @post("/ui/orders/{order_id:int}/cdek", name="order_cdek")
+    async def cdek(self, request: AnyRequest, order_id: FromPath[int]) -> Template:
+        """Register the order with СДЭК (number + label PDF); tracking starts."""
+        order = await self._order(request, order_id)
+        app = ctx(request)
+        error: str | None = None
+        try:
+            await register_cdek(app.factory, app.bus, app.settings, order.id, app.wake_dispatcher)
+        except ProviderUnavailable:
+            error = i18n._("СДЭК is unavailable; try again in a minute.")
+        except ProviderRefused as exc:
+            error = i18n._("СДЭК refused: %(reason)s") % {"reason": exc.reason}
+        except OrdersError as exc:
+            error = exc.reason
+        async with app.factory() as session:
+            data = await panel_context(session, order.thread_id or 0, order.id, error)
+        return Template("_order_panel.html", context=data)
+
+    @post("/ui/orders/{order_id:int}/payment-link", name="order_payment_link")
+    async def payment_link(self, request: AnyRequest, order_id: FromPath[int]) -> Template:
+        """Make (or reuse) the payment link for what is due and send it in the conversation."""
+        order = await self._order(request, order_id)
+        app = ctx(request)
+        manager_id = manager_of(request).id
+        error: str | None = None
+        try:
+            link = await payments.payment_link(app.factory, app.settings, order.id)
+        except ProviderUnavailable:
+            error = i18n._("The payment provider is unavailable; try again in a minute.")
+        except ProviderRefused as exc:
+            error = i18n._("The payment provider refused: %(reason)s") % {"reason": exc.reason}
+        except OrdersError as exc:
+            error = exc.reason
+        else:
+
+            async def action(session: AsyncSession, fx: Effects) -> None:
+                current = await service.get_order(session, order.id)
+                try:
+                    await send_payment_link(session, fx, current, link, manager_id=manager_id)
+                except NoChannel as exc:
+                    raise OrderError(i18n._("The customer has no channel to send the link to.")) from exc
+
+            return await self._act(request, order.thread_id or 0, order.id, action)
+        async with app.factory() as session:
+            data = await panel_context(session, order.thread_id or 0, order.id, error)
+        return Template("_order_panel.html", context=data)
 
 
 class OrderStatusesAdmin(Controller):

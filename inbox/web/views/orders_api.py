@@ -12,7 +12,7 @@ from typing import Any
 
 import msgspec
 from litestar import Controller, Request, get, patch, post, put
-from litestar.exceptions import ClientException, NotFoundException
+from litestar.exceptions import ClientException, HTTPException, NotFoundException
 from litestar.params import FromPath, FromQuery, JSONBody
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,6 +24,8 @@ from inbox.core.types import ContactHints
 from inbox.db import transaction
 from inbox.models import Customer, Order, Product
 from inbox.orders import catalog, service
+from inbox.orders.carriers.service import start_tracking
+from inbox.orders.carriers.tracking import order_events
 from inbox.orders.conversation import Effects, after_status, after_tracking, run_order_action
 from inbox.orders.errors import (
     InvalidInput,
@@ -34,6 +36,8 @@ from inbox.orders.errors import (
     StockError,
     TransitionRefused,
 )
+from inbox.orders.payments import service as payments
+from inbox.orders.payments.errors import ProviderRefused, ProviderUnavailable
 from inbox.orders.signals import take_events
 from inbox.orders.stock import RowError, set_stock
 from inbox.web.state import ctx
@@ -52,6 +56,7 @@ class ProductOut(msgspec.Struct):
     description: str
     active: bool
     available: int
+    vat_code: int = 1  # 54-ФЗ VAT rate (YooKassa vat_code): 1 без НДС, 2 0%, 3 10%, 4 20%, …
 
 
 class ProductPage(msgspec.Struct):
@@ -65,6 +70,7 @@ class ProductIn(msgspec.Struct, forbid_unknown_fields=True):
     price: int | None = None
     description: str | None = None
     active: bool | None = None
+    vat_code: int | None = None
 
 
 class RowErrorOut(msgspec.Struct):
@@ -154,12 +160,19 @@ class DeliveryOut(msgspec.Struct):
 class PaymentOut(msgspec.Struct):
     state: str
     amount: int
+    history: list[dict[str, Any]] = msgspec.field(default_factory=list)  # payments and refunds
+
+
+class PaymentLinkOut(msgspec.Struct):
+    url: str
+    provider: str
 
 
 class TrackingOut(msgspec.Struct):
     carrier: str | None
     number: str | None
     url: str | None
+    events: list[dict[str, Any]] = msgspec.field(default_factory=list)  # parcel events, oldest first
 
 
 class OrderOut(msgspec.Struct):
@@ -225,9 +238,13 @@ async def order_out(session: AsyncSession, order: Order) -> OrderOut:
         subtotal=order.subtotal,
         delivery=DeliveryOut(order.delivery_method, order.delivery_address, order.delivery_cost),
         total=order.total,
-        payment=PaymentOut(order.payment_state, order.paid_amount),
+        payment=PaymentOut(
+            order.payment_state, order.paid_amount, await payments.payment_history(session, order.id)
+        ),
         comment=order.comment,
-        tracking=TrackingOut(order.carrier, order.tracking_number, order.tracking_url),
+        tracking=TrackingOut(
+            order.carrier, order.tracking_number, order.tracking_url, await order_events(session, order.id)
+        ),
         created_at=order.created_at,
         status_changed_at=order.status_changed_at,
     )
@@ -293,7 +310,9 @@ class OrdersApi(Controller):
             items = []
             for p in rows:
                 free = sum(level.available for level in await catalog.stock_levels(session, p.id))
-                items.append(ProductOut(p.id, p.sku, p.name, p.price, p.description, p.active, free))
+                items.append(
+                    ProductOut(p.id, p.sku, p.name, p.price, p.description, p.active, free, p.vat_code)
+                )
         return ProductPage(items=items, next=str(rows[-1].id) if len(rows) == limit else None)
 
     @put("/products", name="api_put_products")
@@ -325,6 +344,7 @@ class OrdersApi(Controller):
                             price=row.price,
                             description=row.description or "",
                             active=True if row.active is None else row.active,
+                            vat_code=row.vat_code or 1,
                             images=[],
                             attributes={},
                         )
@@ -338,6 +358,7 @@ class OrdersApi(Controller):
                         ("price", row.price),
                         ("description", row.description),
                         ("active", row.active),
+                        ("vat_code", row.vat_code),
                     )
                     if v is not None and getattr(product, k) != v
                 }
@@ -475,6 +496,7 @@ class OrdersApi(Controller):
                     actor=service.API,
                 )
                 await after_tracking(session, fx, order)
+                await start_tracking(session, order, order.tracking_number or "")
             if data.payment is not None:
                 order = await service.do_set_payment(
                     session, order, state=data.payment.state, amount=data.payment.amount, actor=service.API
@@ -493,6 +515,31 @@ class OrdersApi(Controller):
             raise refused(exc) from exc
 
 
+class PaymentLinkApi(Controller):
+    """Mounted by app.py under /api/v1 next to OrdersApi (bearer tokens)."""
+
+    @post("/orders/{number:int}/payment-link", name="api_payment_link", status_code=200)
+    async def payment_link(self, request: AnyRequest, number: FromPath[int]) -> PaymentLinkOut:
+        """The payment link for what is still due (the same link the bot and the order panel send):
+        404 unknown order, 409 nothing to pay or no provider connected, 502 the provider refused,
+        503 the provider is unavailable (try again: the same payment is reused)."""
+        app = ctx(request)
+        async with app.factory() as session:
+            try:
+                order = await service.get_order_by_number(session, number)
+            except OrdersError as exc:
+                raise refused(exc) from exc
+        try:
+            link = await payments.payment_link(app.factory, app.settings, order.id)
+        except ProviderUnavailable as exc:
+            raise HTTPException(exc.reason, status_code=503) from exc
+        except ProviderRefused as exc:
+            raise HTTPException(exc.reason, status_code=502) from exc
+        except OrdersError as exc:
+            raise ClientException(exc.reason, status_code=409) from exc
+        return PaymentLinkOut(url=link.url, provider=link.provider)
+
+
 def _product_problem(row: ProductIn, sku: str) -> str | None:
     if not sku or len(sku) > 100:
         return "sku must be 1 to 100 characters"
@@ -500,4 +547,6 @@ def _product_problem(row: ProductIn, sku: str) -> str | None:
         return "name must be 1 to 500 characters"
     if row.price is not None and not 0 <= row.price <= 10**12:
         return f"price must be a non-negative amount in kopecks, got {row.price}"
+    if row.vat_code is not None and not 1 <= row.vat_code <= 12:
+        return f"vat_code must be a 54-FZ VAT code from 1 to 12, got {row.vat_code}"
     return None

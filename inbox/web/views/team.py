@@ -80,11 +80,7 @@ class TeamController(Controller):
     async def status(self, request: AnyRequest, thread_id: FromPath[int], data: Form) -> Response[Any]:
         me = manager_of(request)
         value = data.get("status", "")
-        # closing offers an undo: the browser shows a toast that reopens the thread
-        trigger = {"inbox:closed": {"thread": thread_id}} if value == "closed" else None
-        return await self._act(
-            request, thread_id, lambda s: set_status(s, thread_id, value, me.id), trigger=trigger
-        )
+        return await self._act(request, thread_id, lambda s: set_status(s, thread_id, value, me.id))
 
     @post("/threads/{thread_id:int}/bot", name="return_to_bot")
     async def return_to_bot(self, request: AnyRequest, thread_id: FromPath[int]) -> Response[Any]:
@@ -340,9 +336,7 @@ class TeamController(Controller):
             Event("presence", thread_id=int(raw), data={"manager_id": me.id, "name": me.name, "state": state})
         )
 
-    async def _act(
-        self, request: AnyRequest, thread_id: int, action: Any, trigger: dict[str, Any] | None = None
-    ) -> Response[Any]:
+    async def _act(self, request: AnyRequest, thread_id: int, action: Any) -> Response[Any]:
         app = ctx(request)
         try:
             async with transaction(app.factory) as session:
@@ -357,8 +351,7 @@ class TeamController(Controller):
         from inbox.web.views.inbox import thread_context
 
         data = await thread_context(request, thread_id, mark=False)
-        headers = {"HX-Trigger": json.dumps(trigger)} if trigger else None
-        return Template("_thread_head.html", context=data, headers=headers)
+        return Template("_thread_head.html", context=data)
 
 
 def parse_until(data: dict[str, str], timezone: str) -> datetime | None:

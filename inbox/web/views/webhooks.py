@@ -9,13 +9,58 @@ from litestar.exceptions import ClientException, NotFoundException
 from litestar.params import FromPath
 
 from inbox.core.types import ChannelKind, WebhookRejected, WebhookRequest
+from inbox.orders.carriers.service import BadWebhook, accept_cdek
+from inbox.orders.errors import NotFound
+from inbox.orders.payments.notifications import BadNotification, accept_yookassa
 from inbox.web.state import ctx
 
 AnyRequest = Request[Any, Any, Any]
 
 
+async def _body(request: AnyRequest, limit: int) -> bytes:
+    length = int(request.headers.get("content-length") or 0)
+    if length > limit:
+        raise ClientException("request body too large", status_code=413)
+    body = await request.body()
+    if len(body) > limit:
+        raise ClientException("request body too large", status_code=413)
+    return body
+
+
+async def _yookassa(request: AnyRequest, account_id: int) -> Response[str]:
+    """A YooKassa notification: queued for a check against the API, answered 200 after the commit."""
+    app = ctx(request)
+    body = await _body(request, app.settings.max_webhook_bytes)
+    try:
+        await accept_yookassa(app.factory, account_id, body)
+    except NotFound as exc:
+        raise NotFoundException(exc.reason) from exc
+    except BadNotification as exc:
+        raise ClientException(str(exc)) from exc
+    app.wake_dispatcher()
+    return Response(content="ok", status_code=200, media_type="text/plain")
+
+
+async def _cdek(request: AnyRequest, account_id: int) -> Response[str]:
+    """A СДЭК ORDER_STATUS webhook: queued for a check against the API, answered 200 after the commit."""
+    app = ctx(request)
+    body = await _body(request, app.settings.max_webhook_bytes)
+    try:
+        await accept_cdek(app.factory, account_id, body)
+    except NotFound as exc:
+        raise NotFoundException(exc.reason) from exc
+    except BadWebhook as exc:
+        raise ClientException(str(exc)) from exc
+    app.wake_dispatcher()
+    return Response(content="ok", status_code=200, media_type="text/plain")
+
+
 async def _handle(request: AnyRequest, kind: str, account_id: int, sub_path: str) -> Response[str]:
     app = ctx(request)
+    if kind == "yookassa" and not sub_path:
+        return await _yookassa(request, account_id)
+    if kind == "cdek" and not sub_path:
+        return await _cdek(request, account_id)
     try:
         ChannelKind(kind)
     except ValueError as exc:
@@ -41,6 +86,7 @@ async def _handle(request: AnyRequest, kind: str, account_id: int, sub_path: str
         result = channel.handle_webhook(wreq)
     except WebhookRejected as exc:
         return Response(content=exc.reason, status_code=exc.status, media_type="text/plain")
+    await app.workers.before_store(account_id, list(result.events))  # payments: the fast path
     # Commit before answering: a provider that got its 200 never sends the update again.
     await app.workers.raw_writer.store(account_id, list(result.events))
     if result.events:

@@ -1,0 +1,274 @@
+"""Handing an order over to a carrier and following the parcel.
+
+* ``register_cdek``: create the order at СДЭК (number + label PDF), set the order's tracking, start tracking.
+* ``start_tracking`` (a manager typed a tracking number): a shipment for the carrier account of that kind.
+* ``accept_cdek``: an ORDER_STATUS webhook, committed as a ``parcel.check`` outbox task before the answer;
+  the task reads the order back from СДЭК (webhooks are unsigned) and applies its statuses. A carrier that
+  is down is retried with backoff; when the outbox gives up, the thread shows it.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from inbox.core.events import EventBus
+from inbox.core.files import store_bytes
+from inbox.core.outbox import Task, TaskRetry, queue_task, register_task
+from inbox.db import SessionFactory, transaction
+from inbox.models import CarrierAccount, Order, Shipment
+from inbox.orders import service
+from inbox.orders.carriers.cdek import CdekClient, parse_webhook
+from inbox.orders.carriers.tracking import PickupPoint, apply_events
+from inbox.orders.conversation import Effects, after_tracking, run_order_action, thread_event
+from inbox.orders.errors import NotFound, OrderError
+from inbox.orders.payments.errors import ProviderRefused, ProviderUnavailable
+from inbox.settings import Settings
+
+log = logging.getLogger(__name__)
+KINDS = ("cdek", "russianpost", "boxberry")
+CARRIER_CODE = {"cdek": "cdek", "russianpost": "russian_post", "boxberry": "boxberry"}  # carrier table codes
+CHECK = "parcel.check"
+
+
+class BadWebhook(ValueError):
+    """Not a carrier webhook we can take (400 with the reason)."""
+
+
+def cdek_client(account: CarrierAccount) -> CdekClient:
+    return CdekClient(
+        str(account.secrets.get("client_id", "")),
+        str(account.secrets.get("client_secret", "")),
+        account.settings.get("api_base"),
+    )
+
+
+async def list_accounts(session: AsyncSession) -> list[CarrierAccount]:
+    return list((await session.execute(select(CarrierAccount).order_by(CarrierAccount.id))).scalars())
+
+
+async def account_of_kind(session: AsyncSession, kind: str) -> CarrierAccount | None:
+    found: CarrierAccount | None = (
+        await session.execute(
+            select(CarrierAccount)
+            .where(CarrierAccount.kind == kind, CarrierAccount.enabled.is_(True))
+            .order_by(CarrierAccount.id)
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+    return found
+
+
+async def start_tracking(
+    session: AsyncSession, order: Order, track: str, external_id: str | None = None
+) -> Shipment | None:
+    """A shipment for ``order.carrier``'s account (None when no account of that carrier is connected)."""
+    kind = next((k for k, code in CARRIER_CODE.items() if code == order.carrier), None)
+    account = await account_of_kind(session, kind) if kind else None
+    if account is None:
+        return None
+    row = (
+        await session.execute(
+            select(Shipment).where(Shipment.account_id == account.id, Shipment.track == track)
+        )
+    ).scalar_one_or_none()
+    if row is None:
+        row = Shipment(
+            order_id=order.id, account_id=account.id, track=track, external_id=external_id, active=True
+        )
+        session.add(row)
+        await session.flush()
+    if kind == "cdek":  # read what СДЭК already knows of it
+        queue_task(session, CHECK, f"{account.id}:{track}", {"account_id": account.id, "number": track})
+    return row
+
+
+def _cdek_body(order: Order, lines: list[Any], customer: Any, settings: dict[str, Any]) -> dict[str, Any]:
+    items = [
+        {
+            "name": ln.name[:255],
+            "ware_key": ln.sku[:50],
+            "payment": {"value": 0},
+            "cost": ln.unit_price / 100,
+            "weight": int(settings.get("item_weight", 500)),
+            "amount": ln.qty,
+        }
+        for ln in lines
+    ]
+    body: dict[str, Any] = {
+        "type": 1,
+        "number": str(order.number),
+        "tariff_code": int(settings.get("tariff_code", 136)),
+        "recipient": {"name": customer.name or "—", "phones": [{"number": customer.phone or ""}]},
+        "packages": [
+            {
+                "number": f"{order.number}-1",
+                "weight": sum(i["weight"] * i["amount"] for i in items),
+                "items": items,
+            }
+        ],
+    }
+    if settings.get("shipment_point"):
+        body["shipment_point"] = settings["shipment_point"]
+    if order.delivery_address:
+        body["to_location"] = {"address": order.delivery_address}
+    return body
+
+
+async def register_cdek(
+    factory: SessionFactory, bus: EventBus, settings: Settings, order_id: int, wake: Any = None
+) -> Shipment:
+    """Create the order at СДЭК, wait for its number, fetch the label, set tracking, start tracking."""
+    from inbox.core.customers import live_customer
+
+    async with factory() as session:
+        order = await service.get_order(session, order_id)
+        if order.status == "draft":
+            raise OrderError("submit the draft before handing it over")
+        account = await account_of_kind(session, "cdek")
+        if account is None:
+            raise NotFound("no СДЭК account is connected: `inbox carrier add cdek …`")
+        lines = await service.order_lines(session, order.id)
+        customer = await live_customer(session, order.customer_id)
+        body = _cdek_body(order, lines, customer, account.settings)
+        client = cdek_client(account)
+    uuid = await client.create_order(body)
+    registered = await client.registered(uuid)
+    pdf = await client.label(uuid)
+    label_path = store_bytes(settings.data_dir, pdf).path
+    number = str(registered.cdek_number)
+
+    async def act(session: AsyncSession, fx: Effects) -> Shipment:
+        current = await service.get_order(session, order_id)
+        updated = await service.do_set_tracking(
+            session, current, carrier="cdek", track=number, actor=service.SYSTEM
+        )
+        await after_tracking(session, fx, updated)
+        shipment = await start_tracking(session, updated, number, external_id=uuid)
+        assert shipment is not None
+        shipment.external_id = uuid
+        shipment.label_path = label_path
+        return shipment
+
+    return await run_order_action(factory, bus, settings, act, wake)
+
+
+async def quote_cdek(
+    factory: SessionFactory, bus: EventBus, settings: Settings, order_id: int, actor: Any, wake: Any = None
+) -> tuple[int, int | None, int | None]:
+    """СДЭК's tariff for the order's address; the cost goes into the order (delivery cost → total)."""
+    async with factory() as session:
+        order = await service.get_order(session, order_id)
+        if not (order.delivery_address or "").strip():
+            raise OrderError("enter the delivery address first")
+        account = await account_of_kind(session, "cdek")
+        if account is None:
+            raise NotFound("no СДЭК account is connected: `inbox carrier add cdek …`")
+        lines = await service.order_lines(session, order.id)
+        weight = sum(int(account.settings.get("item_weight", 500)) * ln.qty for ln in lines)
+        client = cdek_client(account)
+        tariff = int(account.settings.get("tariff_code", 136))
+        address = str(order.delivery_address)
+        origin = account.settings.get("from_address")
+    cost, low, high = await client.tariff(tariff, address, weight, origin)
+
+    async def act(session: AsyncSession, fx: Effects) -> None:
+        current = await service.get_order(session, order_id)
+        await service.do_set_delivery(
+            session,
+            current,
+            method=current.delivery_method or "СДЭК",
+            address=current.delivery_address,
+            cost=cost,
+            actor=actor,
+        )
+
+    await run_order_action(factory, bus, settings, act, wake)
+    return cost, low, high
+
+
+async def accept_cdek(factory: SessionFactory, account_id: int, body: bytes) -> None:
+    try:
+        hook = parse_webhook(body)
+    except ValueError as exc:
+        raise BadWebhook(str(exc)) from exc
+    async with transaction(factory) as session:
+        account = await session.get(CarrierAccount, account_id)
+        if account is None or not account.enabled or account.kind != "cdek":
+            raise NotFound(f"no enabled cdek account {account_id}")
+        queue_task(session, CHECK, f"{account_id}:{hook.uuid}", {"account_id": account_id, "uuid": hook.uuid})
+
+
+def check_task(factory: SessionFactory, bus: EventBus, settings: Settings, wake: Any) -> Task:
+    async def run(payload: dict[str, Any]) -> None:
+        account_id = int(payload["account_id"])
+        async with factory() as session:
+            account = await session.get(CarrierAccount, account_id)
+            if account is None or not account.enabled:
+                return
+            client = cdek_client(account)
+        try:
+            if payload.get("uuid"):
+                found = await client.order(str(payload["uuid"]))
+            else:
+                found = await client.order_by_number(str(payload["number"]))
+            point = None
+            if found.delivery_point and any(e.code == "ACCEPTED_AT_PICK_UP_POINT" for e in found.events):
+                got = await client.delivery_point(found.delivery_point)
+                point = PickupPoint(*got) if got else None
+        except ProviderUnavailable as exc:
+            raise TaskRetry(exc.reason) from exc
+        except ProviderRefused as exc:
+            raise RuntimeError(exc.reason) from exc
+
+        async def act(session: AsyncSession, fx: Effects) -> None:
+            conds = [Shipment.external_id == found.uuid]
+            if found.cdek_number:
+                conds.append(Shipment.track == found.cdek_number)
+            shipment = (
+                (
+                    await session.execute(
+                        select(Shipment)
+                        .where(Shipment.account_id == account_id, or_(*conds))
+                        .with_for_update()
+                    )
+                )
+                .scalars()
+                .first()
+            )
+            if shipment is None:
+                log.info("СДЭК order %s is not one of our shipments", found.uuid)
+                return
+            if shipment.external_id is None:
+                shipment.external_id = found.uuid
+            await apply_events(session, fx, shipment, "cdek", found.events, point)
+
+        await run_order_action(factory, bus, settings, act, wake)
+
+    async def give_up(payload: dict[str, Any], reason: str) -> None:
+        async def act(session: AsyncSession, fx: Effects) -> None:
+            key = payload.get("uuid") or payload.get("number")
+            shipment = (
+                (
+                    await session.execute(
+                        select(Shipment).where(or_(Shipment.external_id == key, Shipment.track == key))
+                    )
+                )
+                .scalars()
+                .first()
+            )
+            if shipment is not None:
+                order = await service.get_order(session, shipment.order_id)
+                await thread_event(
+                    session, fx, order, "parcel_check_failed", track=shipment.track, reason=reason[:500]
+                )
+
+        await run_order_action(factory, bus, settings, act, wake)
+
+    return Task(run=run, give_up=give_up)
+
+
+register_task(CHECK, check_task)

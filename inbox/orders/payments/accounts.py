@@ -1,0 +1,46 @@
+"""Payment provider accounts (``inbox payment add|list``) and the client for one."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from inbox.models import PaymentAccount
+from inbox.orders.errors import NotFound
+from inbox.orders.payments.yookassa import YooKassaClient
+
+KINDS = ("yookassa", "telegram")
+
+
+async def list_accounts(session: AsyncSession) -> list[PaymentAccount]:
+    return list((await session.execute(select(PaymentAccount).order_by(PaymentAccount.id))).scalars())
+
+
+async def get_account(session: AsyncSession, account_id: int, kind: str | None = None) -> PaymentAccount:
+    row = await session.get(PaymentAccount, account_id)
+    if row is None or not row.enabled or (kind is not None and row.kind != kind):
+        raise NotFound(f"no enabled {kind or 'payment'} account {account_id}")
+    return row
+
+
+async def link_account(session: AsyncSession) -> PaymentAccount:
+    """The account payment links are made with: the first enabled YooKassa account."""
+    row = (
+        await session.execute(
+            select(PaymentAccount)
+            .where(PaymentAccount.kind == "yookassa", PaymentAccount.enabled.is_(True))
+            .order_by(PaymentAccount.id)
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+    if row is None:
+        raise NotFound("no payment provider is connected: `inbox payment add yookassa …`")
+    return row
+
+
+def yookassa_client(account: PaymentAccount) -> YooKassaClient:
+    return YooKassaClient(
+        str(account.settings.get("shop_id", "")),
+        str(account.secrets.get("secret_key", "")),
+        account.settings.get("api_base"),
+    )
