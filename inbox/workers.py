@@ -112,17 +112,17 @@ class Workers:
         self.processor.callback_handlers.insert(0, self.sales.on_callback)
         self.bus.subscribe(_count_inbound)
 
-    def wake_outbox(self) -> None:
-        """Something was queued: channel messages and shop webhooks go out without waiting for a poll."""
-        self.dispatcher.wake()
-        self.webhooks.wake()
-
     async def before_store(self, account_id: int, events: list[RawEvent]) -> None:
         """Payment updates (Telegram pre-checkout, successful payment) skip the conversation queue."""
         if telegram_payments.has_payment_update(events):
             await telegram_payments.on_updates(
                 self.factory, self.bus, self.settings, self.hub.get, account_id, events, self.wake_outbox
             )
+
+    def wake_outbox(self) -> None:
+        """Something was queued: channel messages and shop webhooks go out without waiting for a poll."""
+        self.dispatcher.wake()
+        self.webhooks.wake()
 
     async def sink_for(self, account_id: int, events: list[RawEvent]) -> None:
         await self.before_store(account_id, events)

@@ -75,7 +75,8 @@ class Task:
     give_up: Callable[[dict[str, Any], str], Awaitable[None]]
 
 
-TaskFactory = Callable[[SessionFactory, EventBus, Settings, Callable[[], None]], Task]
+# built once per dispatcher with its database, event bus, settings, outbox wake-up and channel source
+TaskFactory = Callable[[SessionFactory, EventBus, Settings, Callable[[], None], ChannelSource], Task]
 TASKS: dict[str, TaskFactory] = {}
 
 
@@ -405,7 +406,9 @@ class Dispatcher:
     async def _run_task(self, row: Outbox) -> None:
         task = self.tasks.get(row.kind)
         if task is None:
-            task = self.tasks[row.kind] = TASKS[row.kind](self.factory, self.bus, self.settings, self.wake)
+            task = self.tasks[row.kind] = TASKS[row.kind](
+                self.factory, self.bus, self.settings, self.wake, self.hub
+            )
         try:
             await task.run(dict(row.payload))
         except TaskRetry as exc:

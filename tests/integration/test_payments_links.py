@@ -153,7 +153,7 @@ def _signed_in(base: str) -> httpx.Client:
         "/login", data={"email": "olga@shop.ru", "password": "olga-pass-123", "_csrf_token": token}
     )
     assert done.status_code in (302, 303), done.text
-    client.headers["x-csrftoken"] = token
+    client.headers["x-csrftoken"] = client.cookies.get("csrftoken") or token  # a new token comes with sign-in
     client.headers["HX-Request"] = "true"
     return client
 

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from inbox.core.events import EventBus
 from inbox.core.files import store_bytes
 from inbox.core.outbox import Task, TaskRetry, queue_task, register_task
+from inbox.core.types import ChannelSource
 from inbox.db import SessionFactory, transaction
 from inbox.models import CarrierAccount, Order, Shipment
 from inbox.orders import service
@@ -202,7 +203,9 @@ async def accept_cdek(factory: SessionFactory, account_id: int, body: bytes) -> 
         queue_task(session, CHECK, f"{account_id}:{hook.uuid}", {"account_id": account_id, "uuid": hook.uuid})
 
 
-def check_task(factory: SessionFactory, bus: EventBus, settings: Settings, wake: Any) -> Task:
+def check_task(
+    factory: SessionFactory, bus: EventBus, settings: Settings, wake: Any, hub: ChannelSource
+) -> Task:
     async def run(payload: dict[str, Any]) -> None:
         account_id = int(payload["account_id"])
         async with factory() as session:

@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from inbox.core.events import EventBus
 from inbox.core.outbox import Task, TaskRetry, queue_task, register_task
+from inbox.core.types import ChannelSource
 from inbox.db import SessionFactory, transaction
 from inbox.models import Order, Payment, Refund
 from inbox.orders.conversation import Effects, run_order_action, thread_event
@@ -73,7 +74,9 @@ async def _order_of(session: Any, payload: dict[str, Any]) -> Order | None:
     return found
 
 
-def check_task(factory: SessionFactory, bus: EventBus, settings: Settings, wake: Any) -> Task:
+def check_task(
+    factory: SessionFactory, bus: EventBus, settings: Settings, wake: Any, hub: ChannelSource
+) -> Task:
     async def run(payload: dict[str, Any]) -> None:
         account_id = int(payload["account_id"])
         object_id = str(payload["object_id"])

@@ -23,7 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from inbox import i18n
 from inbox.core.customers import live_customer, pick_identity
 from inbox.core.events import Event, EventBus
-from inbox.core.outbox import NoChannel, Task, TaskRetry, queue_task, register_task
+from inbox.core.outbox import NoChannel, Task, TaskFactory, TaskRetry, queue_task, register_task
+from inbox.core.types import ChannelSource
 from inbox.db import SessionFactory
 from inbox.models import (
     DRAFT,
@@ -82,8 +83,14 @@ async def _reminder_text(order: Order, link: PaymentLink, locale: str | None) ->
         }
 
 
-def _payment_task(kind: str) -> Callable[[SessionFactory, EventBus, Settings, Callable[[], None]], Task]:
-    def build(factory: SessionFactory, bus: EventBus, settings: Settings, wake: Callable[[], None]) -> Task:
+def _payment_task(kind: str) -> TaskFactory:
+    def build(
+        factory: SessionFactory,
+        bus: EventBus,
+        settings: Settings,
+        wake: Callable[[], None],
+        hub: ChannelSource,
+    ) -> Task:
         async def run(payload: dict[str, Any]) -> None:
             order_id = int(payload["order_id"])
             async with factory() as session:
@@ -94,9 +101,6 @@ def _payment_task(kind: str) -> Callable[[SessionFactory, EventBus, Settings, Ca
                 customer = await live_customer(session, order.customer_id)
                 ident = await pick_identity(session, customer, thread) if thread else None
             if kind == OFFER and ident is not None and ident.kind == "telegram":
-                from inbox.channels.hub import ChannelHub
-
-                hub = ChannelHub(factory, settings)
                 try:
                     await tgpay.send_invoice(factory, hub.get, settings, order_id)
                     return
@@ -104,8 +108,6 @@ def _payment_task(kind: str) -> Callable[[SessionFactory, EventBus, Settings, Ca
                     pass  # no Telegram Payments for this bot: the link below
                 except ProviderUnavailable as exc:
                     raise TaskRetry(exc.reason) from exc
-                finally:
-                    await hub.close()
             try:
                 link = await payment_link(factory, settings, order_id)
             except ProviderUnavailable as exc:
