@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.perf import bench_catalog, bench_ingest, bench_live, bench_pacing
+from tests.perf import bench_broadcast_send, bench_catalog, bench_ingest, bench_live, bench_pacing
 from tests.perf.table import Row, render_text, write_readme
 
 
@@ -34,6 +34,7 @@ def suites(
         ("ingest", lambda w: bench_ingest.run(w, seconds, bots=not quick, profile=profile)),
         ("live", lambda w: bench_live.run(live_rate(), seconds, w)),
         ("pacing", lambda w: bench_pacing.run(60 if quick else 300, w)),
+        ("broadcast", lambda w: bench_broadcast_send.run(90 if quick else 1000, w)),
         ("catalog", lambda w: bench_catalog.run(5_000 if quick else 100_000, w)),
     ]
 
@@ -48,7 +49,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=15, help="wrk duration of each loaded run")
     parser.add_argument("--quick", action="store_true", help="short runs, no bot-on ingest (for a smoke run)")
-    parser.add_argument("--only", action="append", help="ingest, live, pacing or catalog (repeatable)")
+    parser.add_argument(
+        "--only", action="append", help="ingest, live, pacing, broadcast or catalog (repeatable)"
+    )
     parser.add_argument("--readme", type=Path, help="rewrite this README's benchmark block")
     parser.add_argument("--profile", type=Path, help="py-spy raw profiles of the ingest server go here")
     args = parser.parse_args()
