@@ -317,6 +317,8 @@ class BotEngine:
             return
         if turn.step and (text.strip() or contact) and await checkout.answer(turn, text):
             return
+        if contact and not turn.step and not fresh:
+            raise Skip("a shared contact outside checkout is identity data, not a question")
         if intent is not None:
             await self._intent(turn, intent)
             return

@@ -1,6 +1,7 @@
 """The corporate mailbox in Chromium: a letter arrives (dovecot -> IMAP IDLE -> inbox serve), the manager
 sees the subject, the folded quote and the HTML version, links the letter to the customer's order, answers
-it, and the SMTP server receives the answer with the right threading headers and the order tag."""
+it, and the SMTP server receives the answer with the right threading headers and the order tag. Bots are on
+(the default): the bot answers each letter (greeting, numbered menu) until the manager writes."""
 
 from __future__ import annotations
 
@@ -57,6 +58,18 @@ def second_letter() -> bytes:
     return msg.as_bytes()
 
 
+def parsed(data: bytes) -> EmailMessage:
+    msg = message_from_bytes(data, policy=policy.default)
+    assert isinstance(msg, EmailMessage)
+    return msg
+
+
+def plain(msg: EmailMessage) -> str:
+    body = msg.get_body(("plain",))
+    assert body is not None
+    return str(body.get_content())
+
+
 async def wait_for(check: Callable[[], Any], timeout: float = 20.0) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -75,7 +88,6 @@ async def test_letter_arrives_manager_links_order_and_answers(
         "INBOX_DATABASE_URL": db_url,
         "INBOX_DATA_DIR": str(tmp_path / "data"),
         "INBOX_SECRET_KEY": "e2e-secret-key-0123456789",
-        "INBOX_BOTS": "off",  # not yet rewritten for the bot's greeting (bots on fails on it; see notes)
     }
     dovecot.deliver(first_letter())
     for args in (
@@ -119,8 +131,17 @@ async def test_letter_arrives_manager_links_order_and_answers(
         await expect(second.locator(".email-parent")).to_contain_text("Платье в горошек", timeout=30_000)
         await expect(second.locator(".email-conversation")).to_have_count(0)  # same conversation
 
-        # the thread list re-renders with the new preview (layout may shift): click after it settles
-        await expect(page.locator(".thread-item", has_text="Анна Смирнова")).to_contain_text("Казань")
+        # The bot answered both letters by mail, each threaded onto the letter it answers.
+        received = smtp_server.handler.received
+        bot = [parsed(r.data) for r in await wait_for(lambda: len(received) >= 2 and list(received))]
+        assert [(b["Subject"], b["In-Reply-To"]) for b in bot] == [
+            ("Re: Платье в горошек", "<e2e-1@example.org>"),
+            ("Re: Платье в горошек", "<e2e-2@example.org>"),
+        ]
+        await expect(page.locator("#messages .msg.out")).to_have_count(2)
+        # the thread list re-renders with the bot's answer as preview (layout may shift): click once settled
+        answer = plain(bot[1]).split("\n")[0]
+        await expect(page.locator(".thread-item", has_text="Анна Смирнова")).to_contain_text(answer)
         link = second.locator("a.order-link-edit")
         await link.scroll_into_view_if_needed()  # it sits below the fold of the scrolled message list
         await link.click()
@@ -135,21 +156,21 @@ async def test_letter_arrives_manager_links_order_and_answers(
         await expect(page.locator("#reply-to-label")).to_contain_text("Re: Платье в горошек")
         await page.fill("#reply-form textarea", "Анна, размер M есть, доставим в Казань за 3 дня.")
         await page.click("#reply-form button[type=submit]")
-        out_msg = page.locator("#messages .msg.out").last
+        out_msg = page.locator("#messages .msg.out", has_text="размер M есть")
         await expect(out_msg.locator(".delivery")).to_contain_text("отправлено", timeout=30_000)
         await expect(out_msg.locator(".email-subject")).to_have_text("Re: Платье в горошек [#1042]")
         await expect(page.locator("#reply-to-label")).to_have_text("")  # the choice is cleared after sending
         await page.screenshot(path=shot_path("email-inbox"), full_page=True)
 
-        received = await wait_for(lambda: smtp_server.handler.received)
-        sent = message_from_bytes(received[0].data, policy=policy.default)
-        assert sent["To"] == "anna@example.org" and received[0].rcpt_tos == ["anna@example.org"]
+        sends = await wait_for(lambda: len(received) >= 3 and list(received))
+        assert len(sends) == 3  # the bot's two letters and the manager's one
+        sent = parsed(sends[2].data)
+        assert sent["To"] == "anna@example.org" and sends[2].rcpt_tos == ["anna@example.org"]
         assert sent["Subject"] == "Re: Платье в горошек [#1042]"
-        assert sent["In-Reply-To"] == "<e2e-2@example.org>"
+        assert sent["In-Reply-To"] == "<e2e-2@example.org>"  # the customer's letter, not the bot's
         assert sent["References"] == "<e2e-1@example.org> <e2e-2@example.org>"
         assert "Auto-Submitted" not in sent
-        body = sent.get_body(("plain",))
-        assert body is not None and "размер M есть" in body.get_content()
+        assert "размер M есть" in plain(sent)
     finally:
         await engine.dispose()
         server.stop()

@@ -1,6 +1,7 @@
 """The issue's end-to-end story in Chromium: a Telegram customer writes, the manager sees it arrive live,
 answers with text and a file, watches the delivery mark, and retries a failed send. Also: a crash between
-commit and send loses nothing and doubles nothing."""
+commit and send loses nothing and doubles nothing. Bots are on (the default): the bot greets the customer
+and answers until the manager writes, then stays quiet; the manager's messages are told by their text."""
 
 from __future__ import annotations
 
@@ -64,7 +65,6 @@ def prepare(tmp_path: Path, db_url: str, emu: Emulator) -> dict[str, str]:
         "INBOX_DATABASE_URL": db_url,
         "INBOX_DATA_DIR": str(tmp_path / "data"),
         "INBOX_SECRET_KEY": "e2e-secret-key-0123456789",
-        "INBOX_BOTS": "off",  # not yet rewritten for the bot's greeting (bots on fails on it; see notes)
         "INBOX_OUTBOX_BACKOFF_CAP": "2",
     }
     for args in (
@@ -107,6 +107,13 @@ async def test_customer_writes_manager_answers_live(page: Page, tmp_path: Path, 
 
         emulator.control("POST", "updates", update=text_update(501, "<script>alert(1)</script>", sender=anna))
         await expect(page.locator("#messages .msg.in .text").last).to_have_text("<script>alert(1)</script>")
+        # The bot answers each of the customer's two messages (a greeting, then its menu), live in the thread.
+        bot = [r["params"] for r in wait_for(lambda: len(emulator.sends()) >= 2 and emulator.sends())]
+        assert len(bot) == 2 and all(p["chat_id"] == 501 for p in bot)
+        bot_out = page.locator("#messages .msg.out")
+        await expect(bot_out).to_have_count(2)
+        for params, shown in zip(bot, [bot_out.first, bot_out.last], strict=True):
+            await expect(shown.locator(".text")).to_have_text(params["text"])
 
         await page.fill("#reply-form textarea", "Анна, заказ уже в пути!")
         await page.set_input_files(
@@ -114,27 +121,32 @@ async def test_customer_writes_manager_answers_live(page: Page, tmp_path: Path, 
             files=[{"name": "чек.pdf", "mimeType": "application/pdf", "buffer": b"%PDF-1.4 receipt"}],
         )
         await page.click("#reply-form button[type=submit]")
-        out = page.locator("#messages .msg.out").last
+        out = page.locator("#messages .msg.out", has_text="Анна, заказ уже в пути!")
+        await expect(out).to_have_count(1)
         await expect(out.locator(".delivery")).to_contain_text("отправлено")
         await expect(out.locator("a.file")).to_contain_text("чек.pdf")
         sent = wait_for(lambda: emulator.sends("sendDocument"))
-        assert sent[0]["params"]["chat_id"] == 501
+        assert len(sent) == 1 and sent[0]["params"]["chat_id"] == 501
         assert sent[0]["params"]["caption"] == "Анна, заказ уже в пути!"
         await page.screenshot(path=shot_path("telegram-inbox"))
 
         emulator.control("POST", "faults", method="sendMessage", kind="blocked", times=1)
         await page.fill("#reply-form textarea", "Вы получили?")
         await page.click("#reply-form button[type=submit]")
-        failed = page.locator("#messages .msg.out").last
+        failed = page.locator("#messages .msg.out", has_text="Вы получили?")
+        await expect(failed).to_have_count(1)
         await expect(failed.locator(".delivery")).to_contain_text("не доставлено")
         await expect(failed.locator(".why")).to_contain_text("blocked")
         await page.screenshot(path=shot_path("telegram-failed-send"))
         await failed.locator("button.retry").click()
-        await expect(page.locator("#messages .msg.out").last.locator(".delivery")).to_contain_text(
-            "отправлено"
-        )
-        texts = [r["params"]["text"] for r in emulator.sends() if not r.get("fault")]
-        assert texts == ["Вы получили?"]  # the retry really resent it, once
+        await expect(failed.locator(".delivery")).to_contain_text("отправлено")
+        await expect(failed).to_have_count(1)
+        calls = emulator.sends()
+        assert [(r["params"]["text"], r.get("fault")) for r in calls[2:]] == [
+            ("Вы получили?", "blocked"),
+            ("Вы получили?", None),  # the retry really resent it, once
+        ]
+        assert [r["params"] for r in calls[:2]] == bot  # and the bot stayed quiet once the manager wrote
     finally:
         server.stop()
 
@@ -148,15 +160,21 @@ def test_crash_between_commit_and_send_sends_exactly_once(tmp_path: Path, emulat
     thread_id = wait_for(lambda: httpx.get(server.url + "/api/v1/threads", headers=auth).json()["items"])[0][
         "id"
     ]
+    wait_for(lambda: emulator.sends())  # the bot's greeting went out (bots are on) before the outage
+    greeting = [r["params"]["text"] for r in emulator.sends()]
+    assert len(greeting) == 1
     # The provider is down: the first attempt fails, the message waits in the outbox (committed, unsent).
     emulator.control("POST", "faults", method="sendMessage", kind="server_error", status=502, times=1)
     posted = httpx.post(
         f"{server.url}/api/v1/threads/{thread_id}/messages", json={"text": "Ответ до сбоя"}, headers=auth
     )
     assert posted.status_code == 201
-    wait_for(lambda: emulator.sends())
+    wait_for(lambda: len(emulator.sends()) >= 2)
     server.kill()  # SIGKILL: no shutdown hooks, as in a crash
-    assert [r.get("fault") for r in emulator.sends()] == ["server_error"]
+    assert [(r["params"]["text"], r.get("fault")) for r in emulator.sends()] == [
+        (greeting[0], None),
+        ("Ответ до сбоя", "server_error"),
+    ]
 
     server = ServeProcess(env, tmp_path, port=server.port).start()
     try:
@@ -165,11 +183,12 @@ def test_crash_between_commit_and_send_sends_exactly_once(tmp_path: Path, emulat
             items = httpx.get(f"{server.url}/api/v1/threads/{thread_id}/messages", headers=auth).json()[
                 "items"
             ]
-            return bool(items[-1]["delivery"]["state"] == "sent")
+            (mine,) = [m for m in items if m["author"] == "manager"]
+            return bool(mine["text"] == "Ответ до сбоя" and mine["delivery"]["state"] == "sent")
 
         wait_for(delivered)
         time.sleep(1.0)  # give a duplicate, if there were one, time to show up
         ok = [r for r in emulator.sends() if not r.get("fault")]
-        assert [r["params"]["text"] for r in ok] == ["Ответ до сбоя"]
+        assert [r["params"]["text"] for r in ok] == [greeting[0], "Ответ до сбоя"]
     finally:
         server.stop()

@@ -107,6 +107,25 @@ async def test_full_checkout_creates_an_order_and_reserves_stock(world: World, e
     assert len(emu.requests("answerCallbackQuery")) >= 5
 
 
+async def test_a_contact_shared_outside_checkout_is_not_misunderstood(
+    world: World, emu: TelegramEmulator
+) -> None:
+    await say(world, emu, "привет")
+    before = len(sent(emu))
+    await world.telegram(contact_update(CHAT, "79991234567"), emu)
+    assert sent(emu)[before:] == []  # no "Sorry, I did not understand" to a shared phone number
+    text, _ = await say(world, emu, "абвгд")
+    assert "не понял" in text
+    customer_id = await world.customer_of("telegram", str(CHAT))
+    async with world.factory() as session:
+        state = (
+            await session.execute(select(BotState).where(BotState.customer_id == customer_id))
+        ).scalar_one()
+        customer = await session.get(Customer, customer_id)
+    assert state.data.get("misunderstood") == 1 and not state.handoff  # the contact did not count
+    assert customer is not None and customer.phone == "+79991234567"  # and it was kept
+
+
 async def test_status_by_number_and_my_orders(world: World, emu: TelegramEmulator) -> None:
     ids = await seed_catalog(world.factory)
     await say(world, emu, "привет")
