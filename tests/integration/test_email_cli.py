@@ -40,7 +40,7 @@ async def test_channel_add_email_first_sync_with_summary(
     env = {
         "INBOX_DATABASE_URL": db_url,
         "INBOX_DATA_DIR": str(tmp_path / "data"),
-        "INBOX_SECRET_KEY": "cli-test-secret-0123456789",
+        "INBOX_SECRET_KEY": settings.secret_key,  # the CLI and the processor below are one shop, one key
     }
     args = [
         "channel", "add", "email", "--name", "shop mail", "--address", "shop@romashka.ru",
