@@ -30,6 +30,7 @@ async def test_shortcuts_work_on_the_russian_layout_and_closing_can_be_undone(
     await expect(head.locator("h2")).to_have_text("Игорь Петров")
     await press_russian(page, "ф", "KeyA")  # "a": assign to me
     await expect(page.locator("#assign-form select")).to_have_value("1")
+    await settled(page)  # the swapped-in head is wired by htmx only when it settles
     await press_russian(page, "с", "KeyC")  # "c": close
     toast = page.locator("#toast")
     await expect(toast).to_be_visible()
@@ -38,6 +39,7 @@ async def test_shortcuts_work_on_the_russian_layout_and_closing_can_be_undone(
     await toast.get_by_role("button", name="Отменить").click()  # at once: the toast lives a few seconds
     await expect(head).to_have_attribute("data-status", "open")
     await expect(toast).to_be_hidden()
+    await settled(page)
     await press_russian(page, "т", "KeyN")  # "n": note
     await expect(page.locator("#note-form textarea")).to_be_focused()
     await page.locator("#note-form textarea").blur()
