@@ -33,8 +33,8 @@ from tests.services import free_port
 pytestmark = [pytest.mark.slow, pytest.mark.chaos]
 
 SEED = int(os.environ.get("CHAOS_SEED") or random.SystemRandom().randrange(1, 1_000_000))
-LOAD_SECONDS = float(os.environ.get("CHAOS_LOAD_SECONDS", "45"))
-PROVIDER_DOWN = (8.0, 30.0)  # seconds into the load: the 60 s outage, shortened to fit the budget
+LOAD_SECONDS = float(os.environ.get("CHAOS_LOAD_SECONDS", "75"))
+PROVIDER_DOWN = (8.0, 68.0)  # seconds into the load: the provider answers nothing for 60 s
 KILLS = 20
 POLL_TOKEN = "700001:AAHpollingTOKENpollingTOKEN01"
 HOOK_TOKEN = "700002:AAHwebhookTOKENwebhookTOKEN02"
