@@ -143,17 +143,31 @@ async def redis_prefix() -> AsyncIterator[str]:
         await client.aclose()
 
 
+@pytest.fixture
+async def private_pg_url() -> AsyncIterator[str]:
+    """A database of this test's own: no server or worker another test left behind can claim its rows."""
+    from inbox.migrate import upgrade
+
+    if not services.pg_available():
+        services.missing("PostgreSQL at 127.0.0.1:5432")
+    url = await asyncio.to_thread(services.create_pg_database)
+    try:
+        await asyncio.to_thread(upgrade, url)
+        yield url
+    finally:
+        await asyncio.to_thread(services.drop_pg_database, url)
+
+
 async def test_two_dispatchers_share_the_limits_through_redis(
-    pg_url: str, redis_prefix: str, tmp_path: object, emulator: TelegramEmulator
+    private_pg_url: str, redis_prefix: str, tmp_path: object, emulator: TelegramEmulator
 ) -> None:
     """Two dispatchers, as two processes would be: each its own engine, hub and Redis connection."""
     from pathlib import Path
 
     from inbox.db import make_engine, make_session_factory
-    from tests.conftest import reset_tables
 
+    pg_url = private_pg_url
     engines = [make_engine(pg_url), make_engine(pg_url)]
-    await reset_tables(engines[0])
     factories = [make_session_factory(e) for e in engines]
     settings = Settings(
         database_url=pg_url, redis_url=services.REDIS_URL, secret_key="x" * 20, data_dir=Path(str(tmp_path))
