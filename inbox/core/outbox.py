@@ -269,13 +269,24 @@ class Dispatcher:
         self.wakeup.set()
 
     async def release_own_claims(self) -> None:
-        """On start: rows this host claimed before a crash go back to the queue at once (SQLite: one
-        process owns the queue; PostgreSQL: leases of other hosts expire by themselves)."""
+        """On start: rows claimed on this host by a process that is gone (a crash) go back to the queue at
+        once. Claims of live processes (other workers on this host, or this process's own webhook sender)
+        stay with their holders, and leases of other hosts expire by themselves."""
         async with transaction(self.factory) as session:
-            query = update(Outbox).where(Outbox.done_at.is_(None), Outbox.claimed_by.is_not(None))
-            if is_postgres(session):
-                query = query.where(Outbox.claimed_by.like(f"{socket.gethostname()}:%"))
-            await session.execute(query.values(claimed_by=None, claimed_until=None))
+            holders = (
+                await session.execute(
+                    select(Outbox.claimed_by)
+                    .where(Outbox.done_at.is_(None), Outbox.claimed_by.like(f"{socket.gethostname()}:%"))
+                    .distinct()
+                )
+            ).scalars()
+            gone = [h for h in holders if h is not None and not _process_alive(h)]
+            if gone:
+                await session.execute(
+                    update(Outbox)
+                    .where(Outbox.done_at.is_(None), Outbox.claimed_by.in_(gone))
+                    .values(claimed_by=None, claimed_until=None)
+                )
 
     async def claim(self, limit: int = 100) -> list[Claimed]:
         """Due channel messages (shop webhooks on the same queue have their own sender)."""
@@ -618,6 +629,17 @@ async def reschedule(session: AsyncSession, row: Outbox, attempts: int, wait: fl
             last_error=reason,
         )
     )
+
+
+def _process_alive(holder: str) -> bool:
+    """Whether the process named by a claim (``host:pid``, this host) still runs."""
+    try:
+        os.kill(int(holder.rsplit(":", 1)[1]), 0)
+    except (ValueError, IndexError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _blocked(reason: str) -> bool:
