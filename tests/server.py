@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+import traceback
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -41,7 +42,14 @@ def threaded_server(settings: Settings, *, run_workers: bool = True) -> Iterator
     port = free_port()
     app = create_app(settings, run_workers=run_workers)
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", proxy_headers=False
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="on",
+        proxy_headers=False,
+        # Live-update streams stay open until the browser goes; without a bound, shutdown waits for them.
+        timeout_graceful_shutdown=3,
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
@@ -52,7 +60,16 @@ def threaded_server(settings: Settings, *, run_workers: bool = True) -> Iterator
         yield base
     finally:
         server.should_exit = True
-        thread.join(timeout=10)
+        thread.join(timeout=20)
+        if thread.is_alive():
+            server.force_exit = True
+            thread.join(timeout=20)
+        if thread.is_alive():
+            # A server that cannot stop keeps its SQLite write lock and fails the next test's set-up;
+            # fail here instead, with where it is stuck.
+            frame = sys._current_frames().get(thread.ident or 0)
+            stack = "".join(traceback.format_stack(frame)) if frame else "(no frame)"
+            raise RuntimeError(f"the test server did not stop within 40 s; its thread is at:\n{stack}")
 
 
 class ServeProcess:

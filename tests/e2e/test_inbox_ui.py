@@ -195,9 +195,16 @@ async def test_the_desktop_layout_shows_list_thread_and_panel_side_by_side(
             await expect(page.locator(selector)).to_be_visible()
         await expect(page.locator("#menu-toggle")).to_be_hidden()
         await expect(page.locator(".phone-tabs")).to_be_hidden()
-        list_box = await page.locator("#thread-list").bounding_box()
-        panel_box = await page.locator("#order-panel").bounding_box()
-        assert list_box and panel_box and list_box["x"] + list_box["width"] <= panel_box["x"]
+        # The order panel loads after the thread and is swapped whole (live updates too), so its box is
+        # read in the page, in one go, once the loaded panel is there.
+        await expect(page.locator("#order-panel:not(.loading)")).to_be_visible()
+        await page.wait_for_function(
+            """() => {
+                const list = document.querySelector('#thread-list')?.getBoundingClientRect();
+                const panel = document.querySelector('#order-panel')?.getBoundingClientRect();
+                return !!list && !!panel && panel.width > 0 && list.right <= panel.left;
+            }"""
+        )
         assert await page.evaluate(NO_SIDEWAYS_SCROLL, 1440)
         await page.screenshot(path=shot_path("desktop-1440-thread"))
     finally:
