@@ -61,6 +61,9 @@ class Prefetched:
     cfg: BotConfig
     manager_recent: set[int]  # threads a manager wrote in within the quiet period
     states: dict[int, BotState]  # by customer id
+    # The loaded rows, held here because the session's identity map keeps only weak references: without
+    # these, session.get() would query them again.
+    rows: list[object]
 
 
 class _Fallback(Exception):
@@ -171,14 +174,19 @@ class BotEngine:
         """Loads the batch's messages, threads and customers into the session (``session.get`` then finds
         them without a query), its bot state rows (created when missing; locked on PostgreSQL), the bot
         configuration and which threads a manager answered recently."""
+        rows: list[object] = []
         messages = list((await session.execute(select(Message).where(Message.id.in_(ids)))).scalars())
+        rows += messages
         thread_ids = {m.thread_id for m in messages}
         customer_ids = {m.customer_id for m in messages if m.customer_id is not None}
         if thread_ids:
-            await session.execute(select(Thread).where(Thread.id.in_(thread_ids)))
+            rows += (await session.execute(select(Thread).where(Thread.id.in_(thread_ids)))).scalars().all()
         if customer_ids:
-            await session.execute(select(Customer).where(Customer.id.in_(customer_ids)))
-        live = {(await live_customer(session, cid)).id for cid in customer_ids}
+            found = await session.execute(select(Customer).where(Customer.id.in_(customer_ids)))
+            rows += found.scalars().all()
+        live_rows = [await live_customer(session, cid) for cid in customer_ids]
+        rows += live_rows
+        live = {c.id for c in live_rows}
         cfg = await load_config(session, self.settings.timezone)
         recent: set[int] = set()
         if cfg.manager_quiet_minutes > 0 and thread_ids:
@@ -226,7 +234,7 @@ class BotEngine:
             if is_postgres(session):
                 stmt = stmt.with_for_update()
             states = {st.customer_id: st for st in (await session.execute(stmt)).scalars()}
-        return Prefetched(cfg=cfg, manager_recent=recent, states=states)
+        return Prefetched(cfg=cfg, manager_recent=recent, states=states, rows=rows)
 
     async def on_callback(self, cb: InboundCallback) -> None:
         try:
