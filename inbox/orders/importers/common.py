@@ -451,8 +451,9 @@ class CatalogWriter:
                 )
             else:
                 changed.add(rec.position)
-        if new_rows:
-            await s.execute(stock.insert(), list(new_rows.values()))
+        inserts = list(new_rows.values())
+        for start in range(0, len(inserts), 1000):  # multi-row INSERTs (SQLite allows 32,766 parameters)
+            await s.execute(stock.insert().values(inserts[start : start + 1000]))
         await s.flush()
         return changed
 
