@@ -372,7 +372,7 @@ async def _conversations(c: Ctx) -> list[int]:
     await labels.label_thread(s, letter1.thread_id, complaint.id)
 
     # Two customers who look like one person (same name, same phone typed by hand): a merge suggestion.
-    await _say(
+    kv_tg = await _say(
         c,
         "telegram",
         "100010",
@@ -382,7 +382,7 @@ async def _conversations(c: Ctx) -> list[int]:
         60 * 9,
         phone="+79261112233",
     )
-    await _say(
+    kv_vk = await _say(
         c,
         "vk",
         "200011",
@@ -391,6 +391,24 @@ async def _conversations(c: Ctx) -> list[int]:
         "Я вам писала в Телеграме про свитер, продублирую сюда.",
         60 * 8,
         phone="+79261112233",
+    )
+    # each of the two has an order of their own: merging them brings both together
+    await _order(
+        c,
+        kv_tg,
+        [("HM-402", 1)],
+        ["confirmed", "assembling", "handed_to_delivery", "delivered"],
+        60 * 24 * 20,
+        delivery=("courier", "Москва, Ленинский пр-т, 30", 40000),
+        paid=True,
+    )
+    await _order(
+        c,
+        kv_vk,
+        [("CL-210", 1)],
+        ["confirmed"],
+        60 * 7,
+        delivery=("courier", "Москва, Ленинский пр-т, 30", 40000),
     )
 
     # A bot conversation: the customer greets, then asks for a person (the bot answers after the commit).
