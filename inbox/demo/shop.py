@@ -29,6 +29,7 @@ from inbox.demo.images import draw_all
 from inbox.models import ChannelAccount, Customer, Manager, Message, Product, Thread, utcnow
 from inbox.orders import service
 from inbox.orders.importers import import_catalog
+from inbox.orders.statuses import ensure_defaults
 from inbox.settings import Settings
 from inbox.team import canned, labels, notes
 
@@ -199,6 +200,8 @@ async def _thread_of(session: AsyncSession, customer_id: int) -> Thread:
 
 async def seed_shop(factory: SessionFactory, settings: Settings, admin_email: str) -> bool:
     """Everything around the conversations; False when it is already there."""
+    async with transaction(factory) as session:
+        await ensure_defaults(session)  # statuses, carriers, the main warehouse (the migrations add them too)
     await seed_catalog(factory, settings.data_dir)
     async with transaction(factory) as session:
         taken = await session.execute(
