@@ -88,8 +88,14 @@ class DemoCustomerController(Controller):
 
     @get("/customer/messages", name="demo_customer_messages")
     async def messages(
-        self, request: AnyRequest, account: FromQuery[int], user: FromQuery[str], after: FromQuery[int] = 0
+        self,
+        request: AnyRequest,
+        account: FromQuery[int | None] = None,
+        user: FromQuery[str | None] = None,
+        after: FromQuery[int] = 0,
     ) -> list[dict[str, Any]]:
+        if account is None or not user:
+            return []  # nobody chosen yet: nothing to show
         async with ctx(request).factory() as session:
             try:
                 await play.demo_account(session, account)
