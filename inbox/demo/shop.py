@@ -239,18 +239,18 @@ async def _conversations(c: Ctx) -> list[int]:
     s = c.session
     # Canned replies and labels the team shares.
     for shortcut, title, body in (
-        ("hello", "Приветствие", "Здравствуйте, {customer.name}! Меня зовут {manager.name}, чем помочь?"),
+        ("privet", "Приветствие", "Здравствуйте, {customer.name}! Меня зовут {manager.name}, чем помочь?"),
         (
-            "track",
+            "otpravka",
             "Трек-номер",
             "Ваш заказ #{order.number} передан в доставку. Трек-номер: {order.tracking_number}",
         ),
         (
-            "pickup",
+            "samovyvoz",
             "Самовывоз",
             "Забрать заказ можно ежедневно с 10 до 21 по адресу: Москва, ул. Садовая, 5.",
         ),
-        ("thanks", "Спасибо", "Спасибо за заказ! Будем рады видеть вас снова."),
+        ("spasibo", "Спасибо", "Спасибо за заказ! Будем рады видеть вас снова."),
     ):
         await canned.create(s, shortcut=shortcut, title=title, body=body, owner_id=None)
     vip = await labels.create_label(s, "VIP", "#b45309")
