@@ -242,6 +242,11 @@ async def test_a_shop_day(
         await panel.locator("#product-q").fill("SN-101")
         hit = olga.locator(".product-hit[data-sku='SN-101']")
         await expect(hit).to_be_visible()
+        await expect(hit.locator("img.thumb")).to_have_attribute("src", "/demo/images/SN-101.svg")
+        await olga.wait_for_function(  # the picture drawn at seed time loads from our server
+            "() => { const i = document.querySelector(\".product-hit[data-sku='SN-101'] img.thumb\");"
+            " return !!i && i.complete && i.naturalWidth > 0; }"
+        )
         await settled(olga)
         await hit.locator("button.add").click()
         await expect(panel.locator("tr.line[data-sku='SN-101']")).to_be_visible()
