@@ -6,6 +6,7 @@ exposes a way to post as its customers, and demo accounts are the only ones acce
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +23,7 @@ from inbox.web.filters import channel_label
 from inbox.web.state import ctx
 
 AnyRequest = Request[Any, Any, Any]
+log = logging.getLogger(__name__)
 IMAGE = re.compile(r"^[A-Za-z0-9_.-]{1,100}\.svg$")
 
 
@@ -139,6 +141,10 @@ class DemoCustomerController(Controller):
 
 async def detect_demo_shop(app: Any) -> None:
     """On start-up: a shop with demo channels shows "Open as customer" in the inbox's menu."""
-    async with app.state.ctx.factory() as session:
-        demo = bool(await play.demo_accounts(session))
+    try:
+        async with app.state.ctx.factory() as session:
+            demo = bool(await play.demo_accounts(session))
+    except Exception:  # a database that is down or not migrated yet must not stop the start; /readyz tells
+        log.warning("could not tell whether this is a demo shop", exc_info=True)
+        demo = False
     app.template_engine.engine.globals["demo_shop"] = demo
