@@ -137,7 +137,12 @@ def parse_play_event(kind: ChannelKind, account_id: int, event: RawEvent) -> lis
     user = str(p.get("user") or "")
     if not user or p.get("type") not in ("message", "callback"):
         return []
-    at = datetime.fromisoformat(str(p.get("at")))
+    try:
+        at = datetime.fromisoformat(str(p.get("at")))
+    except ValueError:
+        at = datetime.now(UTC)
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
     name = str(p.get("name") or "")
     sms = kind == ChannelKind.SMS
     locale = str(p.get("locale") or "ru")
