@@ -97,6 +97,7 @@
   form.querySelector("textarea").addEventListener("keydown", function (e) {
     if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); form.requestSubmit(); }
   });
+  window.addEventListener("resize", function () { chat.parentNode.scrollTop = chat.parentNode.scrollHeight; });
   poll();
   setInterval(poll, 1000);
 })();
