@@ -1061,9 +1061,12 @@ def carrier_add_cdek(
 @click.option("--login", required=True, help="Tracking API login.")
 @click.option("--password", required=True, help="Tracking API password.")
 @click.option("--api-base", help="Another API endpoint (an emulator).")
-def carrier_add_russianpost(name: str, login: str, password: str, api_base: str | None) -> None:
-    """Connect Почта России tracking by barcode."""
-    settings_: dict[str, Any] = {}
+@click.option("--poll-interval", type=click.IntRange(min=1), default=1800, show_default=True, help="Seconds.")
+def carrier_add_russianpost(
+    name: str, login: str, password: str, api_base: str | None, poll_interval: int
+) -> None:
+    """Connect Почта России tracking by barcode (polled every --poll-interval seconds)."""
+    settings_: dict[str, Any] = {"poll_interval": poll_interval}
     if (base := _http_url("--api-base", api_base)) is not None:
         settings_["api_base"] = base
     add_carrier("russianpost", name, settings_, {"login": login.strip(), "password": password})
@@ -1073,9 +1076,10 @@ def carrier_add_russianpost(name: str, login: str, password: str, api_base: str 
 @click.option("--name", required=True)
 @click.option("--token", "bb_token", required=True, help="The API token from the Boxberry account.")
 @click.option("--api-base", help="Another API endpoint (an emulator).")
-def carrier_add_boxberry(name: str, bb_token: str, api_base: str | None) -> None:
-    """Connect Boxberry tracking by number."""
-    settings_: dict[str, Any] = {}
+@click.option("--poll-interval", type=click.IntRange(min=1), default=1800, show_default=True, help="Seconds.")
+def carrier_add_boxberry(name: str, bb_token: str, api_base: str | None, poll_interval: int) -> None:
+    """Connect Boxberry tracking by number (polled every --poll-interval seconds)."""
+    settings_: dict[str, Any] = {"poll_interval": poll_interval}
     if (base := _http_url("--api-base", api_base)) is not None:
         settings_["api_base"] = base
     add_carrier("boxberry", name, settings_, {"token": bb_token.strip()})

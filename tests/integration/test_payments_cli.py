@@ -61,6 +61,8 @@ async def test_carrier_add_and_list(env: dict[str, str], tmp_path: Path, engine:
     bad = run("carrier add boxberry --name bb --token T --api-base nope")
     assert bad.returncode != 0 and "--api-base" in bad.stderr
     assert run("carrier add russianpost --name post --login L --password P").returncode == 0
+    never = run("carrier add russianpost --name post2 --login L --password P --poll-interval 0")
+    assert never.returncode != 0 and "--poll-interval" in never.stderr
     assert run("carrier add boxberry --name bb --token T").returncode == 0
     again = run("carrier add boxberry --name bb --token T")
     assert again.returncode != 0 and "already exists" in again.stderr

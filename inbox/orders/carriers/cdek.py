@@ -13,24 +13,17 @@ import json
 import re
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import httpx
 
+from inbox.orders.carriers.base import ParcelEvent, parse_time
 from inbox.orders.payments.errors import ProviderRefused, ProviderUnavailable
 
 DEFAULT_API_BASE = "https://api.cdek.ru"
 TIMEOUT = httpx.Timeout(15.0, connect=5.0)
 _UUID = re.compile(r"[0-9a-fA-F-]{36}")
-
-
-@dataclass(frozen=True, slots=True)
-class ParcelEvent:
-    code: str
-    name: str
-    city: str | None
-    at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,15 +36,7 @@ class CdekOrder:
 
 
 def _when(value: Any) -> datetime:
-    text = str(value or "")
-    try:
-        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        try:
-            when = datetime.strptime(text, "%Y-%m-%dT%H:%M:%S%z")
-        except ValueError as exc:
-            raise ValueError(f"not a time: {value!r}") from exc
-    return (when if when.tzinfo else when.replace(tzinfo=UTC)).astimezone(UTC)
+    return parse_time(value)
 
 
 def parse_order(data: Any) -> CdekOrder:

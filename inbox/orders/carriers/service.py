@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import or_, select
@@ -20,9 +21,12 @@ from inbox.core.files import store_bytes
 from inbox.core.outbox import Task, TaskRetry, queue_task, register_task
 from inbox.core.types import ChannelSource
 from inbox.db import SessionFactory, transaction
-from inbox.models import CarrierAccount, Order, Shipment
+from inbox.models import CarrierAccount, Order, Shipment, utcnow
 from inbox.orders import service
+from inbox.orders.carriers.base import Tracker
+from inbox.orders.carriers.boxberry import BoxberryClient
 from inbox.orders.carriers.cdek import CdekClient, parse_webhook
+from inbox.orders.carriers.russianpost import RussianPostClient
 from inbox.orders.carriers.tracking import PickupPoint, apply_events
 from inbox.orders.conversation import Effects, after_tracking, run_order_action, thread_event
 from inbox.orders.errors import NotFound, OrderError
@@ -37,6 +41,32 @@ CHECK = "parcel.check"
 
 class BadWebhook(ValueError):
     """Not a carrier webhook we can take (400 with the reason)."""
+
+
+POLLED = ("russianpost", "boxberry")  # carriers without webhooks: followed by polling (polling.py)
+DEFAULT_POLL_SECONDS = 1800
+
+
+def poll_interval(account: CarrierAccount) -> float:
+    value = account.settings.get("poll_interval")
+    return float(value) if isinstance(value, int | float) and value > 0 else float(DEFAULT_POLL_SECONDS)
+
+
+def tracker_for(account: CarrierAccount) -> Tracker:
+    """The tracking client of a polled carrier account."""
+    base = account.settings.get("api_base")
+    if account.kind == "russianpost":
+        return RussianPostClient(
+            str(account.secrets.get("login", "")), str(account.secrets.get("password", "")), base
+        )
+    if account.kind == "boxberry":
+        return BoxberryClient(str(account.secrets.get("token", "")), base)
+    raise ValueError(f"{account.kind} is not followed by polling")
+
+
+def check_key(account_id: int, track: str) -> str:
+    """The outbox chat id of a shipment's checks (one at a time, in order)."""
+    return f"{account_id}:{track}"
 
 
 def cdek_client(account: CarrierAccount) -> CdekClient:
@@ -82,8 +112,10 @@ async def start_tracking(
         )
         session.add(row)
         await session.flush()
-    if kind == "cdek":  # read what СДЭК already knows of it
-        queue_task(session, CHECK, f"{account.id}:{track}", {"account_id": account.id, "number": track})
+    # read what the carrier already knows of it; polled carriers are then checked every poll interval
+    queue_task(session, CHECK, check_key(account.id, track), {"account_id": account.id, "number": track})
+    if kind in POLLED:
+        row.next_poll_at = utcnow() + timedelta(seconds=poll_interval(account))
     return row
 
 
@@ -212,7 +244,11 @@ def check_task(
             account = await session.get(CarrierAccount, account_id)
             if account is None or not account.enabled:
                 return
-            client = cdek_client(account)
+            client = cdek_client(account) if account.kind == "cdek" else None
+        if account.kind in POLLED:
+            await _check_polled(account, str(payload["number"]))
+            return
+        assert client is not None
         try:
             if payload.get("uuid"):
                 found = await client.order(str(payload["uuid"]))
@@ -251,19 +287,50 @@ def check_task(
 
         await run_order_action(factory, bus, settings, act, wake)
 
+    async def _check_polled(account: CarrierAccount, number: str) -> None:
+        try:
+            events = await tracker_for(account).history(number)
+        except ProviderUnavailable as exc:
+            raise TaskRetry(exc.reason) from exc
+        except ProviderRefused as exc:
+            raise RuntimeError(exc.reason) from exc
+
+        async def act(session: AsyncSession, fx: Effects) -> None:
+            shipment = (
+                await session.execute(
+                    select(Shipment)
+                    .where(Shipment.account_id == account.id, Shipment.track == number)
+                    .with_for_update()
+                )
+            ).scalar_one_or_none()
+            if shipment is None:
+                return
+            shipment.poll_failures = 0
+            await apply_events(session, fx, shipment, account.kind, events)
+
+        await run_order_action(factory, bus, settings, act, wake)
+
     async def give_up(payload: dict[str, Any], reason: str) -> None:
+        account_id = int(payload["account_id"])
+
         async def act(session: AsyncSession, fx: Effects) -> None:
             key = payload.get("uuid") or payload.get("number")
             shipment = (
                 (
                     await session.execute(
-                        select(Shipment).where(or_(Shipment.external_id == key, Shipment.track == key))
+                        select(Shipment).where(
+                            Shipment.account_id == account_id,
+                            or_(Shipment.external_id == key, Shipment.track == key),
+                        )
                     )
                 )
                 .scalars()
                 .first()
             )
             if shipment is not None:
+                shipment.poll_failures += 1
+                if shipment.poll_failures > 1:
+                    return  # the manager was told at the first failure of this run; polling goes on
                 order = await service.get_order(session, shipment.order_id)
                 await thread_event(
                     session, fx, order, "parcel_check_failed", track=shipment.track, reason=reason[:500]

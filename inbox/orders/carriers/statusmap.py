@@ -68,9 +68,16 @@ async def ensure_map(session: AsyncSession) -> None:
 
 
 async def lookup(session: AsyncSession, kind: str, code: str) -> CarrierStatusMap | None:
-    found: CarrierStatusMap | None = (
-        await session.execute(
-            select(CarrierStatusMap).where(CarrierStatusMap.kind == kind, CarrierStatusMap.code == code)
-        )
-    ).scalar_one_or_none()
-    return found
+    """The row for ``code``; for a dotted code (Почта России ``"8.2"``: operation 8, attribute 2) without a
+    row of its own, the row of the operation (``"8"``)."""
+    for candidate in (code, code.split(".", 1)[0]) if "." in code else (code,):
+        found: CarrierStatusMap | None = (
+            await session.execute(
+                select(CarrierStatusMap).where(
+                    CarrierStatusMap.kind == kind, CarrierStatusMap.code == candidate
+                )
+            )
+        ).scalar_one_or_none()
+        if found is not None:
+            return found
+    return None

@@ -15,7 +15,7 @@ from inbox import i18n
 from inbox.core.customers import live_customer
 from inbox.models import NotificationSent, Order, OrderStatus, Shipment, TrackingEvent
 from inbox.orders import service
-from inbox.orders.carriers.cdek import ParcelEvent
+from inbox.orders.carriers.base import ParcelEvent
 from inbox.orders.carriers.statusmap import lookup
 from inbox.orders.conversation import Effects, after_status, thread_event
 from inbox.orders.errors import TransitionRefused
@@ -57,11 +57,13 @@ def step_text(step: str, order: Order, locale: str | None, point: PickupPoint | 
             text = i18n._("Order №%(n)s has been handed to the carrier.") % {"n": n}
         elif step == "at_pickup":
             text = i18n._("Order №%(n)s has arrived at the pickup point.") % {"n": n}
-            if point is not None:
+            if point is not None and point.hours:
                 text += " " + i18n._("Address: %(a)s. Hours: %(h)s.") % {
                     "a": point.address,
-                    "h": point.hours or "—",
+                    "h": point.hours,
                 }
+            elif point is not None:
+                text += " " + i18n._("Address: %(a)s.") % {"a": point.address}
         elif step == "delivered":
             text = i18n._("Order №%(n)s has been delivered. Thank you for your purchase!") % {"n": n}
         else:
@@ -145,9 +147,10 @@ async def apply_events(
             continue  # this step was already told
         customer = await live_customer(session, order.customer_id)
         locale = customer.locale or fx.settings.default_locale
+        here = point or (PickupPoint(ev.place, "") if ev.place else None)
         texts = {
             k: step_text(
-                rule.step, order, locale, point if rule.step == "at_pickup" else None, order.tracking_url
+                rule.step, order, locale, here if rule.step == "at_pickup" else None, order.tracking_url
             )
             for k in ("messenger", "sms", "email")
         }
