@@ -172,6 +172,25 @@ class CdekClient:
         except ValueError as exc:
             raise ProviderUnavailable(f"СДЭК answered with an unexpected order: {exc}") from exc
 
+    async def find_by_im_number(self, number: str) -> CdekOrder | None:
+        """The order with the shop's number ``number``, None when СДЭК has none (404)."""
+        headers = {"Authorization": f"Bearer {await self.token()}"}
+        answer = await self._raw(
+            "GET", f"{self.base}/v2/orders", params={"im_number": number}, headers=headers
+        )
+        if answer.status_code == 404:
+            return None
+        if answer.status_code == 401:
+            self._token = None
+            raise ProviderUnavailable("СДЭК token expired; retry")
+        data = _json(answer)
+        if answer.status_code >= 400:
+            raise ProviderRefused(f"СДЭК refused ({answer.status_code}): {answer.text[:200]}")
+        try:
+            return parse_order(data)
+        except ValueError as exc:
+            raise ProviderUnavailable(f"СДЭК answered with an unexpected order: {exc}") from exc
+
     async def registered(self, uuid: str, attempts: int = 20) -> CdekOrder:
         """The order once СДЭК gave it a number (it registers asynchronously)."""
         for _ in range(attempts):

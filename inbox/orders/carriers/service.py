@@ -21,7 +21,8 @@ from inbox.core.files import store_bytes
 from inbox.core.outbox import Task, TaskRetry, queue_task, register_task
 from inbox.core.types import ChannelSource
 from inbox.db import SessionFactory, transaction
-from inbox.models import CarrierAccount, Order, Shipment, utcnow
+from inbox.i18n import _
+from inbox.models import CarrierAccount, Order, Outbox, Shipment, utcnow
 from inbox.orders import service
 from inbox.orders.carriers.base import Tracker
 from inbox.orders.carriers.boxberry import BoxberryClient
@@ -37,6 +38,8 @@ log = logging.getLogger(__name__)
 KINDS = ("cdek", "russianpost", "boxberry")
 CARRIER_CODE = {"cdek": "cdek", "russianpost": "russian_post", "boxberry": "boxberry"}  # carrier table codes
 CHECK = "parcel.check"
+REGISTER = "cdek.register"
+LABEL = "cdek.label"
 
 
 class BadWebhook(ValueError):
@@ -153,40 +156,164 @@ def _cdek_body(order: Order, lines: list[Any], customer: Any, settings: dict[str
 
 async def register_cdek(
     factory: SessionFactory, bus: EventBus, settings: Settings, order_id: int, wake: Any = None
-) -> Shipment:
-    """Create the order at СДЭК, wait for its number, fetch the label, set tracking, start tracking."""
+) -> None:
+    """Queue the order's registration with СДЭК as a durable outbox task (``cdek.register``: create the order,
+    wait for its number, set the tracking, start tracking; then ``cdek.label``: fetch the label PDF). Each is
+    retried with backoff while СДЭК is down; the thread shows the progress and, when the outbox gives up,
+    the failure."""
     from inbox.core.customers import live_customer
 
-    async with factory() as session:
-        order = await service.get_order(session, order_id)
+    async def act(session: AsyncSession, fx: Effects) -> None:
+        order = await service.get_order(session, order_id, lock=True)
         if order.status == "draft":
-            raise OrderError("submit the draft before handing it over")
+            raise OrderError(_("submit the draft before handing it over"))
         account = await account_of_kind(session, "cdek")
         if account is None:
-            raise NotFound("no СДЭК account is connected: `inbox carrier add cdek …`")
+            raise NotFound(_("no СДЭК account is connected: `inbox carrier add cdek …`"))
+        chat = f"task:{REGISTER}:{order.id}"
+        busy = (
+            await session.execute(select(Outbox.id).where(Outbox.chat_id == chat, Outbox.done_at.is_(None)))
+        ).first()
+        if busy is not None:
+            raise OrderError(_("the order is already being registered with СДЭК"))
         lines = await service.order_lines(session, order.id)
         customer = await live_customer(session, order.customer_id)
         body = _cdek_body(order, lines, customer, account.settings)
-        client = cdek_client(account)
-    uuid = await client.create_order(body)
-    registered = await client.registered(uuid)
-    pdf = await client.label(uuid)
-    label_path = store_bytes(settings.data_dir, pdf).path
-    number = str(registered.cdek_number)
-
-    async def act(session: AsyncSession, fx: Effects) -> Shipment:
-        current = await service.get_order(session, order_id)
-        updated = await service.do_set_tracking(
-            session, current, carrier="cdek", track=number, actor=service.SYSTEM
+        queue_task(
+            session, REGISTER, str(order.id), {"account_id": account.id, "order_id": order.id, "body": body}
         )
-        await after_tracking(session, fx, updated)
-        shipment = await start_tracking(session, updated, number, external_id=uuid)
-        assert shipment is not None
-        shipment.external_id = uuid
-        shipment.label_path = label_path
-        return shipment
+        fx.queued = True
+        await thread_event(session, fx, order, "cdek_registering")
 
-    return await run_order_action(factory, bus, settings, act, wake)
+    await run_order_action(factory, bus, settings, act, wake)
+
+
+async def pending_cdek(session: AsyncSession, order_id: int) -> bool:
+    """A registration or label task of the order is queued or being retried (the panel says so)."""
+    chats = [f"task:{REGISTER}:{order_id}", f"task:{LABEL}:{order_id}"]
+    found = (
+        await session.execute(select(Outbox.id).where(Outbox.chat_id.in_(chats), Outbox.done_at.is_(None)))
+    ).first()
+    return found is not None
+
+
+async def shipment_labels(session: AsyncSession, order_id: int) -> list[tuple[int, str]]:
+    """(shipment id, track) of the order's shipments that have a label PDF."""
+    rows = await session.execute(
+        select(Shipment.id, Shipment.track)
+        .where(Shipment.order_id == order_id, Shipment.label_path.is_not(None))
+        .order_by(Shipment.id)
+    )
+    return [(int(i), str(t)) for i, t in rows.all()]
+
+
+def register_task_factory(
+    factory: SessionFactory, bus: EventBus, settings: Settings, wake: Any, hub: ChannelSource
+) -> Task:
+    async def run(payload: dict[str, Any]) -> None:
+        order_id = int(payload["order_id"])
+        async with factory() as session:
+            account = await session.get(CarrierAccount, int(payload["account_id"]))
+            order = await session.get(Order, order_id)
+            if account is None or not account.enabled:
+                raise RuntimeError("the СДЭК account was removed or disabled")
+            if order is None:
+                return
+            client = cdek_client(account)
+            number = str(order.number)
+        try:
+            # created before a timeout or a crash? (СДЭК has no idempotence key: look the shop's number up)
+            found = await client.find_by_im_number(number)
+            uuid = found.uuid if found is not None else await client.create_order(dict(payload["body"]))
+            registered = found if found is not None and found.cdek_number else await client.order(uuid)
+        except ProviderUnavailable as exc:
+            raise TaskRetry(exc.reason) from exc
+        except ProviderRefused as exc:
+            raise RuntimeError(exc.reason) from exc
+        if not registered.cdek_number:
+            raise TaskRetry("СДЭК has not registered the order yet")
+        cdek_number = registered.cdek_number
+
+        async def act(session: AsyncSession, fx: Effects) -> None:
+            current = await service.get_order(session, order_id, lock=True)
+            if current.tracking_number != cdek_number:
+                current = await service.do_set_tracking(
+                    session, current, carrier="cdek", track=cdek_number, actor=service.SYSTEM
+                )
+                await after_tracking(session, fx, current)
+            shipment = await start_tracking(session, current, cdek_number, external_id=uuid)
+            if shipment is not None:
+                shipment.external_id = uuid
+            queue_task(
+                session,
+                LABEL,
+                str(order_id),
+                {"account_id": int(payload["account_id"]), "order_id": order_id, "uuid": uuid},
+            )
+            fx.queued = True
+            await thread_event(session, fx, current, "cdek_registered", track=cdek_number)
+
+        await run_order_action(factory, bus, settings, act, wake)
+
+    async def give_up(payload: dict[str, Any], reason: str) -> None:
+        await _cdek_failed(factory, bus, settings, wake, int(payload["order_id"]), "register", reason)
+
+    return Task(run=run, give_up=give_up)
+
+
+def label_task_factory(
+    factory: SessionFactory, bus: EventBus, settings: Settings, wake: Any, hub: ChannelSource
+) -> Task:
+    async def run(payload: dict[str, Any]) -> None:
+        async with factory() as session:
+            account = await session.get(CarrierAccount, int(payload["account_id"]))
+            if account is None or not account.enabled:
+                raise RuntimeError("the СДЭК account was removed or disabled")
+            client = cdek_client(account)
+        uuid = str(payload["uuid"])
+        try:
+            pdf = await client.label(uuid, attempts=4)
+        except ProviderUnavailable as exc:
+            raise TaskRetry(exc.reason) from exc
+        except ProviderRefused as exc:
+            raise RuntimeError(exc.reason) from exc
+        path = store_bytes(settings.data_dir, pdf).path
+
+        async def act(session: AsyncSession, fx: Effects) -> None:
+            shipment = (
+                (await session.execute(select(Shipment).where(Shipment.external_id == uuid)))
+                .scalars()
+                .first()
+            )
+            if shipment is None:
+                return
+            shipment.label_path = path
+            order = await service.get_order(session, shipment.order_id)
+            await thread_event(session, fx, order, "cdek_label", track=shipment.track)
+
+        await run_order_action(factory, bus, settings, act, wake)
+
+    async def give_up(payload: dict[str, Any], reason: str) -> None:
+        await _cdek_failed(factory, bus, settings, wake, int(payload["order_id"]), "label", reason)
+
+    return Task(run=run, give_up=give_up)
+
+
+async def _cdek_failed(
+    factory: SessionFactory,
+    bus: EventBus,
+    settings: Settings,
+    wake: Any,
+    order_id: int,
+    stage: str,
+    reason: str,
+) -> None:
+    async def act(session: AsyncSession, fx: Effects) -> None:
+        order = await session.get(Order, order_id)
+        if order is not None:
+            await thread_event(session, fx, order, "cdek_failed", stage=stage, reason=reason[:500])
+
+    await run_order_action(factory, bus, settings, act, wake)
 
 
 async def quote_cdek(
@@ -342,3 +469,5 @@ def check_task(
 
 
 register_task(CHECK, check_task)
+register_task(REGISTER, register_task_factory)
+register_task(LABEL, label_task_factory)

@@ -1,6 +1,6 @@
 """The carriers' status maps (admin only; app.py mounts it on the /admin router): for each carrier, which
 shop status (or status group) a parcel status moves the order to, which customer step it is and whether the
-customer is told. Every save is an audit entry."""
+customer is told. Every save is an audit entry. And a shipment's label PDF for managers."""
 
 from __future__ import annotations
 
@@ -10,9 +10,11 @@ from litestar import Controller, Request, get, post
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotFoundException
 from litestar.params import Body, FromPath
-from litestar.response import Template
+from litestar.response import File, Template
 
 from inbox import i18n
+from inbox.core.files import resolve, safe_filename
+from inbox.models import Shipment
 from inbox.orders.carriers.statusmap import DEFAULTS, STEPS, MapRow, rows_of, save_rows
 from inbox.orders.defaults import GROUPS
 from inbox.orders.errors import OrdersError
@@ -128,4 +130,23 @@ class CarrierStatusesAdmin(Controller):
                 "kind": kind,
             },
             status_code=status_code,
+        )
+
+
+class ShipmentLabels(Controller):
+    """A shipment's label PDF for the manager (app.py mounts it behind require_manager)."""
+
+    @get("/ui/shipments/{shipment_id:int}/label.pdf", name="shipment_label")
+    async def label(self, request: AnyRequest, shipment_id: FromPath[int]) -> File:
+        app = ctx(request)
+        async with app.factory() as session:
+            shipment = await session.get(Shipment, shipment_id)
+        if shipment is None or not shipment.label_path:
+            raise NotFoundException(i18n._("This file is not available."))
+        return File(
+            path=resolve(app.settings.data_dir, shipment.label_path),
+            filename=f"label-{safe_filename(shipment.track)}.pdf",
+            media_type="application/pdf",
+            content_disposition_type="attachment",
+            headers={"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "sandbox"},
         )

@@ -23,7 +23,14 @@ from inbox.core.customers import live_customer
 from inbox.core.outbox import NoChannel
 from inbox.models import DRAFT, Manager, Order, OrderStatus, Product, Thread
 from inbox.orders import catalog, service
-from inbox.orders.carriers.service import account_of_kind, quote_cdek, register_cdek, start_tracking
+from inbox.orders.carriers.service import (
+    account_of_kind,
+    pending_cdek,
+    quote_cdek,
+    register_cdek,
+    shipment_labels,
+    start_tracking,
+)
 from inbox.orders.carriers.tracking import order_events
 from inbox.orders.conversation import Effects, after_status, after_tracking, run_order_action
 from inbox.orders.defaults import GROUPS
@@ -180,7 +187,10 @@ async def panel_context(
         "can_cdek": order is not None
         and order.status != DRAFT
         and not order.tracking_number
-        and await account_of_kind(session, "cdek") is not None,
+        and await account_of_kind(session, "cdek") is not None
+        and not await pending_cdek(session, order.id),
+        "cdek_pending": order is not None and await pending_cdek(session, order.id),
+        "labels": await shipment_labels(session, order.id) if order is not None else [],
         "can_link": order is not None
         and order.status != DRAFT
         and payments.due(order) > 0
