@@ -27,6 +27,13 @@ _UUID = re.compile(r"[0-9a-fA-F-]{36}")
 
 
 @dataclass(frozen=True, slots=True)
+class PickupOption:
+    code: str
+    address: str
+    hours: str
+
+
+@dataclass(frozen=True, slots=True)
 class CdekOrder:
     uuid: str
     cdek_number: str | None
@@ -243,6 +250,51 @@ class CdekClient:
             low if isinstance(low, int) else None,
             high if isinstance(high, int) else None,
         )
+
+    async def city_code(self, city: str) -> int | None:
+        """GET /v2/location/cities?city=…: СДЭК's code of the city, None when it knows no such city."""
+        data = await self.call("GET", "/v2/location/cities", params={"city": city, "size": "1"})
+        if not isinstance(data, list):
+            raise ProviderUnavailable("СДЭК answered the city search without a list")
+        first = data[0] if data and isinstance(data[0], dict) else {}
+        code = first.get("code")
+        return code if isinstance(code, int) else None
+
+    async def pickup_points(self, city_code: int, limit: int = 5) -> list[PickupOption]:
+        """GET /v2/deliverypoints?city_code=…&type=PVZ: the city's pickup points (code, address, hours)."""
+        data = await self.call(
+            "GET", "/v2/deliverypoints", params={"city_code": str(city_code), "type": "PVZ"}
+        )
+        if not isinstance(data, list):
+            raise ProviderUnavailable("СДЭК answered the pickup points without a list")
+        points = []
+        for point in data:
+            if not isinstance(point, dict) or not isinstance(point.get("code"), str):
+                continue
+            raw = point.get("location")
+            location: dict[str, Any] = raw if isinstance(raw, dict) else {}
+            address = str(location.get("address_full") or location.get("address") or "")
+            if address:
+                points.append(PickupOption(point["code"], address, str(point.get("work_time") or "")))
+            if len(points) >= limit:
+                break
+        return points
+
+    async def tariff_to_city(self, tariff_code: int, city_code: int, weight: int) -> int:
+        """POST /v2/calculator/tariff to a city (a pickup point's): the cost in kopecks."""
+        data = await self.call(
+            "POST",
+            "/v2/calculator/tariff",
+            {
+                "tariff_code": tariff_code,
+                "to_location": {"code": city_code},
+                "packages": [{"weight": max(weight, 1)}],
+            },
+        )
+        total = data.get("total_sum", data.get("delivery_sum")) if isinstance(data, dict) else None
+        if not isinstance(total, int | float) or total < 0:
+            raise ProviderUnavailable("СДЭК answered without a delivery sum")
+        return round(total * 100)
 
     async def delivery_point(self, code: str) -> tuple[str, str] | None:
         """(address, working hours) of a pickup point."""

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -149,9 +150,21 @@ def _cdek_body(order: Order, lines: list[Any], customer: Any, settings: dict[str
     }
     if settings.get("shipment_point"):
         body["shipment_point"] = settings["shipment_point"]
-    if order.delivery_address:
+    point = pickup_point_code(order)
+    if point:
+        body["delivery_point"] = point
+    elif order.delivery_address:
         body["to_location"] = {"address": order.delivery_address}
     return body
+
+
+_POINT = re.compile(r"^\[([A-Za-z0-9_-]{1,32})\] ")
+
+
+def pickup_point_code(order: Order) -> str | None:
+    """The СДЭК pickup point the customer chose (the bot writes the address as ``[CODE] address``)."""
+    found = _POINT.match(order.delivery_address or "")
+    return found.group(1) if found else None
 
 
 async def register_cdek(
