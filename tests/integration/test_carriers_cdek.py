@@ -94,7 +94,7 @@ async def test_hand_over_to_cdek_and_follow_the_parcel(
         panel = client.get(f"/ui/threads/{order.thread_id}/order-panel", params={"order": order.id})
         assert 'id="hand-to-cdek"' in panel.text
         quoted = client.post(f"/ui/orders/{order.id}/delivery-quote")
-        assert quoted.status_code == 200 and 'order-error' not in quoted.text, quoted.text
+        assert quoted.status_code == 200 and "order-error" not in quoted.text, quoted.text
         async with world.factory() as session:
             priced = await session.get(Order, order.id)
         assert priced is not None and priced.delivery_cost == 40000  # 3 × 500 g: 350 ₽ + 50 ₽
@@ -102,7 +102,7 @@ async def test_hand_over_to_cdek_and_follow_the_parcel(
         tariff = json.loads(next(r["body"] for r in cdek.requests if r["path"] == "/v2/calculator/tariff"))
         assert tariff["to_location"] == {"address": "Москва, ул. Ленина, 5"} and tariff["tariff_code"] == 136
         handed = client.post(f"/ui/orders/{order.id}/cdek")
-        assert handed.status_code == 200 and 'order-error' not in handed.text, handed.text
+        assert handed.status_code == 200 and "order-error" not in handed.text, handed.text
 
         async def labelled() -> bool:  # registration and the label run as outbox tasks
             async with world.factory() as session:
@@ -270,7 +270,7 @@ async def test_registration_runs_on_the_outbox_retried_and_shown(
             assert handed.status_code == 200 and 'id="cdek-pending"' in handed.text, handed.text
             assert 'id="hand-to-cdek"' not in handed.text
             again = client.post(f"/ui/orders/{order.id}/cdek")  # a second click while it is queued
-            assert 'order-error' in again.text and "уже регистрируется" in again.text
+            assert "order-error" in again.text and "уже регистрируется" in again.text
 
             async def failed() -> bool:
                 return "cdek_failed" in await events()
@@ -309,7 +309,7 @@ async def test_registration_runs_on_the_outbox_retried_and_shown(
                 assert made.status_code == 202
             cdek.down = 2  # and now down for a moment only: retried
             handed = client.post(f"/ui/orders/{order.id}/cdek")
-            assert 'order-error' not in handed.text, handed.text
+            assert "order-error" not in handed.text, handed.text
 
             async def labelled() -> bool:
                 async with w.factory() as session:
@@ -337,3 +337,42 @@ async def test_registration_runs_on_the_outbox_retried_and_shown(
         ]
     finally:
         await w.close()
+
+
+async def test_manager_chooses_a_pickup_point_in_the_panel(
+    world: World, tg: TelegramEmulator, cdek: CdekEmulator
+) -> None:
+    products = await seed_catalog(world.factory)
+    await world.add_telegram(tg)
+    await world.telegram(text_update(CHAT, "привет"), tg)
+    order = await _order_for(world, "telegram", str(CHAT), products)
+    async with transaction(world.factory) as session:
+        session.add(Manager(email="olga@shop.ru", name="Ольга", password_hash=hash_password("olga-pass-123")))
+        session.add(
+            CarrierAccount(
+                kind="cdek",
+                name="cdek",
+                settings={"api_base": cdek.base_url, "tariff_code": 136},
+                secrets={"client_id": cdek.client_id, "client_secret": cdek.client_secret},
+                state={},
+            )
+        )
+    with threaded_server_for(world) as base, closing(_signed_in(base)) as client:
+        panel = client.get(f"/ui/threads/{order.thread_id}/order-panel", params={"order": order.id})
+        assert 'id="pickup-search"' in panel.text
+        nowhere = client.post(f"/ui/orders/{order.id}/pickup-points", data={"city": "Атлантида"})
+        assert nowhere.status_code == 200 and "нет пунктов выдачи" in nowhere.text
+        found = client.post(f"/ui/orders/{order.id}/pickup-points", data={"city": "Москва"})
+        assert 'id="pickup-choice"' in found.text and 'value="MSK123"' in found.text, found.text
+        assert "Невский" not in found.text  # another city's point
+        forged = client.post(f"/ui/orders/{order.id}/pickup-point", data={"city_code": "44", "point": "SPB7"})
+        assert "order-error" in forged.text and "нет такого пункта" in forged.text
+        chosen = client.post(
+            f"/ui/orders/{order.id}/pickup-point", data={"city_code": "44", "point": "MSK123"}
+        )
+        assert chosen.status_code == 200 and "order-error" not in chosen.text, chosen.text
+    async with world.factory() as session:
+        fresh = await session.get(Order, order.id)
+    assert fresh is not None and fresh.delivery_method == "cdek_pvz"
+    assert fresh.delivery_address == "[MSK123] Москва, ул. Тверская, 1 (Пн-Пт 10:00-21:00, Сб-Вс 10:00-18:00)"
+    assert fresh.delivery_cost == 40000 and fresh.total == fresh.subtotal + 40000  # 1.5 kg: 350 ₽ + 50 ₽

@@ -27,11 +27,11 @@ from inbox.models import CarrierAccount, Order, Outbox, Shipment, utcnow
 from inbox.orders import service
 from inbox.orders.carriers.base import Tracker
 from inbox.orders.carriers.boxberry import BoxberryClient
-from inbox.orders.carriers.cdek import CdekClient, parse_webhook
+from inbox.orders.carriers.cdek import CdekClient, PickupOption, parse_webhook
 from inbox.orders.carriers.russianpost import RussianPostClient
 from inbox.orders.carriers.tracking import PickupPoint, apply_events
 from inbox.orders.conversation import Effects, after_tracking, run_order_action, thread_event
-from inbox.orders.errors import NotFound, OrderError
+from inbox.orders.errors import InvalidInput, NotFound, OrderError
 from inbox.orders.payments.errors import ProviderRefused, ProviderUnavailable
 from inbox.settings import Settings
 
@@ -361,6 +361,57 @@ async def quote_cdek(
 
     await run_order_action(factory, bus, settings, act, wake)
     return cost, low, high
+
+
+async def find_points(factory: SessionFactory, city: str) -> tuple[int | None, list[PickupOption]]:
+    """СДЭК's code of ``city`` and its pickup points (the order panel's search)."""
+    city = " ".join(city.split())
+    if not 2 <= len(city) <= 100:
+        raise InvalidInput("city", _("type a city (2 to 100 characters)"))
+    async with factory() as session:
+        account = await account_of_kind(session, "cdek")
+        if account is None:
+            raise NotFound(_("no СДЭК account is connected: `inbox carrier add cdek …`"))
+        client = cdek_client(account)
+    code = await client.city_code(city)
+    return code, (await client.pickup_points(code, limit=10) if code is not None else [])
+
+
+async def choose_point(
+    factory: SessionFactory,
+    bus: EventBus,
+    settings: Settings,
+    order_id: int,
+    city_code: int,
+    point_code: str,
+    actor: Any,
+    wake: Any = None,
+) -> int:
+    """The manager picks a СДЭК pickup point: the order's delivery becomes that point with the tariff's cost
+    to its city (the cost goes into the total); returns the cost."""
+    async with factory() as session:
+        order = await service.get_order(session, order_id)
+        account = await account_of_kind(session, "cdek")
+        if account is None:
+            raise NotFound(_("no СДЭК account is connected: `inbox carrier add cdek …`"))
+        lines = await service.order_lines(session, order.id)
+        weight = sum(int(account.settings.get("item_weight", 500)) * ln.qty for ln in lines)
+        tariff = int(account.settings.get("tariff_code", 136))
+        client = cdek_client(account)
+    point = next((p for p in await client.pickup_points(city_code, limit=200) if p.code == point_code), None)
+    if point is None:
+        raise InvalidInput("point", _("СДЭК has no such pickup point in that city"))
+    cost = await client.tariff_to_city(tariff, city_code, weight)
+    address = f"[{point.code}] {point.address}" + (f" ({point.hours})" if point.hours else "")
+
+    async def act(session: AsyncSession, fx: Effects) -> None:
+        current = await service.get_order(session, order_id)
+        await service.do_set_delivery(
+            session, current, method="cdek_pvz", address=address, cost=cost, actor=actor
+        )
+
+    await run_order_action(factory, bus, settings, act, wake)
+    return cost
 
 
 async def accept_cdek(factory: SessionFactory, account_id: int, body: bytes) -> None:
