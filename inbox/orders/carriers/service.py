@@ -474,6 +474,7 @@ def check_task(
                 return
             if shipment.external_id is None:
                 shipment.external_id = found.uuid
+            shipment.poll_failures = 0  # a later failure is shown again
             await apply_events(session, fx, shipment, "cdek", found.events, point)
 
         await run_order_action(factory, bus, settings, act, wake)
