@@ -1102,13 +1102,14 @@ def carrier_list() -> None:
             "no carrier accounts yet: `inbox carrier add cdek --name … --client-id … --client-secret …`"
         )
         return
-    table = Table("id", "kind", "name", "api", "enabled")
+    table = Table("id", "kind", "name", "api", "poll, s", "enabled")
     for r in rows:
         table.add_row(
             str(r.id),
             r.kind,
             r.name,
             str(r.settings.get("api_base") or "default"),
+            str(r.settings.get("poll_interval") or "webhooks"),
             "yes" if r.enabled else "no",
         )
     console.print(table)
