@@ -198,15 +198,6 @@ class CdekClient:
         except ValueError as exc:
             raise ProviderUnavailable(f"СДЭК answered with an unexpected order: {exc}") from exc
 
-    async def registered(self, uuid: str, attempts: int = 20) -> CdekOrder:
-        """The order once СДЭК gave it a number (it registers asynchronously)."""
-        for _ in range(attempts):
-            found = await self.order(uuid)
-            if found.cdek_number:
-                return found
-            await asyncio.sleep(0.5)
-        raise ProviderUnavailable("СДЭК has not registered the order yet; retry")
-
     async def label(self, uuid: str, attempts: int = 20) -> bytes:
         """The waybill PDF (POST /v2/print/orders, then GET until READY, then the file)."""
         data = await self.call(

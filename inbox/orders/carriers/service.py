@@ -1,7 +1,10 @@
 """Handing an order over to a carrier and following the parcel.
 
-* ``register_cdek``: create the order at СДЭК (number + label PDF), set the order's tracking, start tracking.
-* ``start_tracking`` (a manager typed a tracking number): a shipment for the carrier account of that kind.
+* ``register_cdek``: queue ``cdek.register`` (create the order at СДЭК, or find it by the shop's number
+  after a lost answer; its number becomes the tracking; tracking starts), then ``cdek.label`` (the PDF).
+* ``start_tracking`` (a manager typed a tracking number): a shipment for the carrier account of that kind and
+  a first ``parcel.check``; Почта России and Boxberry parcels are then polled (polling.py).
+* ``find_points`` / ``choose_point``: СДЭК pickup points of a city for the order panel, the tariff to one.
 * ``accept_cdek``: an ORDER_STATUS webhook, committed as a ``parcel.check`` outbox task before the answer;
   the task reads the order back from СДЭК (webhooks are unsigned) and applies its statuses. A carrier that
   is down is retried with backoff; when the outbox gives up, the thread shows it.
