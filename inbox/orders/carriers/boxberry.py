@@ -2,7 +2,8 @@
 (the parcel's tracking code or the shop's order number).
 
 Answer: ``[{"Date": "2024-03-01T10:15:00", "Name": "Принято к доставке", "Comment": ""}, …]`` with Moscow
-times without an offset; an error is ``[{"err": "…"}]`` or ``{"err": "…"}`` with HTTP 200. The event's code
+times without an offset; an error is ``[{"err": "…"}]`` (no such parcel yet: no events) or ``{"err": "…"}``
+(a bad token or method: refused) with HTTP 200. The event's code
 is its ``Name`` (Boxberry has no status codes in this method), which the status map keys on.
 Network errors, 5xx, 429 and bodies that are not that JSON are ``ProviderUnavailable``; ``err`` is
 ``ProviderRefused``.
@@ -30,7 +31,11 @@ def _error(data: Any) -> str | None:
 
 
 def parse_statuses(data: Any) -> list[ParcelEvent]:
-    """The events of a ``ListStatuses`` answer; ProviderRefused for ``err``, ValueError for anything else."""
+    """The events of a ``ListStatuses`` answer: none yet for a parcel Boxberry does not know (``[{"err"}]``:
+    a number typed right after handing over), ProviderRefused for ``{"err"}`` (token, method), ValueError for
+    anything else."""
+    if isinstance(data, list) and _error(data) is not None:
+        return []
     error = _error(data)
     if error is not None:
         raise ProviderRefused(error)
