@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from inbox.channels.config import ChannelConfig
 from inbox.core.kinds import NO_HOOKS, KindHooks, KindInfo
 from inbox.core.types import Capabilities, ChannelKind
 from inbox.models import ChannelAccount
@@ -26,6 +27,7 @@ class ChannelSpec:
     adapter: str  # "module:factory", the factory taking (AccountConfig, Settings)
     check: CheckFn | None = None  # "test connection": a short description of what answered, or CheckFailed
     hooks: KindHooks = NO_HOOKS  # what the kind adds to the core's ingest and outbox
+    config: ChannelConfig | None = None  # the one schema behind `inbox channel add <kind>` and the admin form
 
     def info(self) -> KindInfo:
         return KindInfo(str(self.kind), self.label, self.capabilities, self.hooks)
