@@ -23,7 +23,7 @@ from inbox.bots.intents import Intent, menu_choice, parse
 from inbox.bots.payloads import Action, BadPayload, verify
 from inbox.bots.turn import Turn
 from inbox.core.customers import live_customer, set_preferred_channel
-from inbox.core.events import Event, EventBus
+from inbox.core.events import Event, EventBus, emit
 from inbox.core.outbox import Draft, NoChannel, enqueue
 from inbox.core.types import ChannelSource, InboundCallback
 from inbox.db import SessionFactory, insert_for, is_postgres, transaction
@@ -39,7 +39,6 @@ from inbox.models import (
     ThreadStatus,
     utcnow,
 )
-from inbox.orders.signals import take_events
 from inbox.sales.unsubscribe import BUTTON_PREFIX as UNSUBSCRIBE_BUTTON
 from inbox.sales.unsubscribe import is_stop
 from inbox.settings import Settings
@@ -104,21 +103,17 @@ class BotEngine:
     async def _run(self, build: Callable[[AsyncSession], Awaitable[tuple[Turn, Handler] | None]]) -> None:
         for attempt in range(ATTEMPTS):
             events: list[Event] = []
+            tx = self.bus.transaction(self.factory) if self.bus is not None else transaction(self.factory)
             try:
-                async with transaction(self.factory) as session:
-                    try:
-                        prepared = await build(session)
-                        if prepared is None:
-                            take_events(session)
-                            return
-                        turn, handler = prepared
-                        with use_locale(turn.locale):
-                            await handler(turn)
-                            events = await self._finish(turn)
-                        events += take_events(session)
-                    except BaseException:
-                        take_events(session)
-                        raise
+                async with tx as session:
+                    prepared = await build(session)
+                    if prepared is None:
+                        return
+                    turn, handler = prepared
+                    with use_locale(turn.locale):
+                        await handler(turn)
+                        events = await self._finish(turn)
+                    emit(session, *events)
             except Skip as why:
                 log.debug("bot stays silent: %s", why)
                 return
@@ -128,8 +123,6 @@ class BotEngine:
             except NoChannel as exc:
                 log.warning("bot cannot answer: %s", exc)
                 return
-            if self.bus is not None:
-                await self.bus.publish(*events)
             if self.wake is not None and events:
                 self.wake()
             return

@@ -19,15 +19,14 @@ from typing import Any, TypeVar
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox.core.customers import live_customer, pick_identity
-from inbox.core.events import Event, EventBus
+from inbox.core.events import Event, EventBus, emit
 from inbox.core.outbox import Draft, NoChannel, enqueue
 from inbox.core.types import Button
-from inbox.db import SessionFactory, transaction
+from inbox.db import SessionFactory
 from inbox.models import Author, Delivery, Direction, Message, Order, Outbox, Thread, utcnow
 from inbox.orders import webhooks
 from inbox.orders.notify import NotificationRequest, channel_kind, plan_notification
 from inbox.orders.service import StatusChange
-from inbox.orders.signals import take_events
 from inbox.settings import Settings
 
 T = TypeVar("T")
@@ -200,14 +199,9 @@ async def run_order_action(
     """Run ``action`` in one transaction; after the commit publish the domain and thread events and wake
     the dispatcher when something was queued. On error nothing is published."""
     fx = Effects(settings)
-    async with transaction(factory) as session:
-        try:
-            result = await action(session, fx)
-        except BaseException:
-            take_events(session)
-            raise
-        events = take_events(session) + fx.events
-    await bus.publish(*events)
+    async with bus.transaction(factory) as session:
+        result = await action(session, fx)
+        emit(session, *fx.events)
     if fx.queued and wake is not None:
         wake()
     return result
