@@ -27,15 +27,14 @@ from inbox.core.customers import identities_of, live_customer, set_preferred_cha
 from inbox.core.events import Event
 from inbox.core.merge_policy import apply_policies
 from inbox.core.phones import try_normalize_phone
+from inbox.core.system_events import system_event
 from inbox.core.types import ChannelKind
 from inbox.db import lowered
 from inbox.i18n import _
 from inbox.models import (
     Attachment,
-    Author,
     Base,
     Customer,
-    Delivery,
     Direction,
     Identity,
     MergeLog,
@@ -230,17 +229,8 @@ async def recompute_thread(session: AsyncSession, thread: Thread) -> None:
 
 
 def _event_note(thread_id: int, customer_id: int, text: str, meta: dict[str, Any]) -> Message:
-    return Message(
-        thread_id=thread_id,
-        customer_id=customer_id,
-        direction=Direction.EVENT,
-        author=Author.SYSTEM,
-        text=text,
-        meta=meta,
-        delivery=Delivery.NONE,
-        revisions=[],
-        created_at=utcnow(),
-    )
+    rest = {k: v for k, v in meta.items() if k != "kind"}
+    return system_event(thread_id=thread_id, customer_id=customer_id, kind=meta["kind"], text=text, meta=rest)
 
 
 def _rowcount(result: object) -> int:

@@ -28,6 +28,7 @@ from inbox.core.events import Event, EventBus
 from inbox.core.files import resolve as resolve_file
 from inbox.core.kinds import capabilities, hooks_for
 from inbox.core.ratelimit import RateLimiter, make_limiter, per_second, slot
+from inbox.core.system_events import system_event
 from inbox.core.types import (
     Attachment,
     Button,
@@ -539,16 +540,12 @@ class Dispatcher:
                 meta={**failed.meta, "fell_back_to": {"message_id": message.id, "channel": message.channel}}
             )
         )
-        note = Message(
+        note = system_event(
             thread_id=thread.id,
             customer_id=customer.id,
-            direction=Direction.EVENT,
-            author=Author.SYSTEM,
+            kind="fallback",
             text=f"fallback:{failed.channel}:{message.channel}",
-            meta={"kind": "fallback", "reason": reason, "from": failed.channel, "to": message.channel},
-            delivery=Delivery.NONE,
-            revisions=[],
-            created_at=utcnow(),
+            meta={"reason": reason, "from": failed.channel, "to": message.channel},
         )
         session.add(note)
         return events

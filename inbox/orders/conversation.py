@@ -21,9 +21,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from inbox.core.customers import live_customer, pick_identity
 from inbox.core.events import Event, EventBus, emit
 from inbox.core.outbox import Draft, NoChannel, enqueue
+from inbox.core.system_events import add_system_event
 from inbox.core.types import Button
 from inbox.db import SessionFactory
-from inbox.models import Author, Delivery, Direction, Message, Order, Outbox, Thread, utcnow
+from inbox.models import Author, Message, Order, Outbox, Thread, utcnow
 from inbox.orders import webhooks
 from inbox.orders.notify import NotificationRequest, channel_kind, plan_notification
 from inbox.orders.service import StatusChange
@@ -50,26 +51,15 @@ async def thread_event(
     """A system line in the order's thread: {"kind": "order", "event": created|status|tracking, ...}."""
     if order.thread_id is None:
         return None
-    meta = {"kind": "order", "event": event, "order_id": order.id, "number": order.number, **data}
-    text = f"order:{event}:{order.number or order.id}"
-    message = Message(
+    return await add_system_event(
+        session,
         thread_id=order.thread_id,
         customer_id=order.customer_id,
-        direction=Direction.EVENT,
-        author=Author.SYSTEM,
-        text=text,
-        meta=meta,
-        delivery=Delivery.NONE,
+        kind="order",
+        text=f"order:{event}:{order.number or order.id}",
         order_id=order.id,
-        revisions=[],
-        created_at=utcnow(),
+        meta={"event": event, "order_id": order.id, "number": order.number, **data},
     )
-    session.add(message)
-    await session.flush()
-    fx.events.append(
-        Event("message.new", thread_id=order.thread_id, message_id=message.id, customer_id=order.customer_id)
-    )
-    return message
 
 
 # --- notifications ---------------------------------------------------------------------------------------

@@ -8,7 +8,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox.core.events import Event
-from inbox.models import Author, Customer, Direction, Manager, Message, Thread, ThreadStatus, utcnow
+from inbox.core.system_events import system_event
+from inbox.models import Customer, Manager, Message, Thread, ThreadStatus, utcnow
 from inbox.team import Outcome
 from inbox.team.notifications import Kind, notify
 from inbox.team.presence import online_manager_ids
@@ -32,17 +33,13 @@ async def _thread(session: AsyncSession, thread_id: int) -> Thread:
 
 def event_message(thread: Thread, actor_id: int | None, kind: str, text: str, **meta: object) -> Message:
     """A visible line in the thread history ("Olga assigned Ivan"): direction event, never sent."""
-    now = utcnow()
-    return Message(
+    return system_event(
         thread_id=thread.id,
         customer_id=thread.customer_id,
-        direction=Direction.EVENT,
-        author=Author.MANAGER if actor_id else Author.SYSTEM,
-        manager_id=actor_id,
+        kind=kind,
         text=text,
-        meta={"kind": kind, **meta},
-        revisions=[],
-        created_at=now,
+        actor_id=actor_id,
+        meta=meta,
     )
 
 
