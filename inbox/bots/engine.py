@@ -102,7 +102,7 @@ class BotEngine:
 
     async def _run(self, build: Callable[[AsyncSession], Awaitable[tuple[Turn, Handler] | None]]) -> None:
         for attempt in range(ATTEMPTS):
-            events: list[Event] = []
+            changed = False
             tx = self.bus.transaction(self.factory) if self.bus is not None else transaction(self.factory)
             try:
                 async with tx as session:
@@ -112,8 +112,7 @@ class BotEngine:
                     turn, handler = prepared
                     with use_locale(turn.locale):
                         await handler(turn)
-                        events = await self._finish(turn)
-                    emit(session, *events)
+                        changed = await self._finish(turn)
             except Skip as why:
                 log.debug("bot stays silent: %s", why)
                 return
@@ -123,12 +122,14 @@ class BotEngine:
             except NoChannel as exc:
                 log.warning("bot cannot answer: %s", exc)
                 return
-            if self.wake is not None and events:
+            if self.wake is not None and changed:
                 self.wake()
             return
         log.error("bot turn given up after %s concurrent state changes", ATTEMPTS)
 
-    async def _finish(self, turn: Turn) -> list[Event]:
+    async def _finish(self, turn: Turn) -> bool:
+        """Save the state and queue the replies; their events go out after the commit. True when the turn
+        changed anything others should hear about."""
         state = turn.state
         if turn.understood:
             turn.data["misunderstood"] = 0
@@ -138,9 +139,9 @@ class BotEngine:
         state.window_replies += len(turn.replies)
         state.data = dict(turn.data)
         state.updated_at = turn.now  # always an UPDATE, so that the version check always runs
-        events = list(turn.events)
+        emit(turn.session, *turn.events)
         for reply in turn.replies:
-            _, evs = await enqueue(
+            await enqueue(
                 turn.session,
                 turn.thread,
                 Draft(
@@ -151,9 +152,8 @@ class BotEngine:
                     meta={"bot": True},
                 ),
             )
-            events += evs
         await turn.session.flush()
-        return events
+        return bool(turn.events or turn.replies)
 
     async def _state(self, session: AsyncSession, customer_id: int) -> BotState:
         await session.execute(

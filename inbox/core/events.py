@@ -98,6 +98,12 @@ def take_committed(session: AsyncSession | Session) -> list[tuple[str, Event]]:
     return merge(sync.info.pop(_COMMITTED, []))
 
 
+def committed_events(session: AsyncSession | Session) -> list[Event]:
+    """The committed events taken off the session, for code that hands them to a bus it does not own
+    (the sales rules' runner); the bus publishes them with :meth:`EventBus.publish`."""
+    return [ev for channel, ev in take_committed(session) if channel == INBOX_CHANNEL]
+
+
 def merge(events: list[tuple[str, Event]]) -> list[tuple[str, Event]]:
     """Drop repeats and fold stock.changed events into one."""
     merged: list[tuple[str, Event]] = []

@@ -99,10 +99,9 @@ async def queue_notification(
         order_id=order.id,
     )
     try:
-        message, events = await enqueue(session, thread, draft)
+        message = await enqueue(session, thread, draft)
     except NoChannel:  # pragma: no cover - pick_identity found one above
         return None
-    fx.events += events
     fx.queued = True
     return message
 

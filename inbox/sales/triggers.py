@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import String, cast, exists, func, literal, not_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from inbox.core.events import Event
+from inbox.core.events import Event, committed_events, emit
 from inbox.core.outbox import Draft, NoChannel, enqueue
 from inbox.db import SessionFactory, insert_for, transaction
 from inbox.i18n import _, use_locale
@@ -464,14 +464,13 @@ async def run_rule(
                 continue
             fire = await session.get(TriggerFire, fire_id)
             assert fire is not None
-            done, evs = await perform(session, settings, rule, cand, fire, config)
-            fire.done = done
+            fire.done = await perform(session, settings, rule, cand, fire, config)
             if cand.cart_id is not None:
                 cart = await session.get(Cart, cand.cart_id)
                 if cart is not None:
                     cart.reminded_at = now
-            events.extend(evs)
             fired += 1
+        events += committed_events(session)
     return fired, events
 
 
@@ -527,16 +526,16 @@ async def perform(
     cand: Candidate,
     fire: TriggerFire,
     config: SalesConfig,
-) -> tuple[list[Any], list[Event]]:
-    """Do the rule's actions for one firing (in the firing's transaction); returns what was done."""
+) -> list[Any]:
+    """Do the rule's actions for one firing (in the firing's transaction); returns what was done. Their
+    events are published after that transaction commits."""
     customer = await session.get(Customer, cand.customer_id)
     thread = (
         await session.execute(select(Thread).where(Thread.customer_id == cand.customer_id))
     ).scalar_one_or_none()
     if customer is None or customer.merged_into_id is not None or thread is None:
-        return [{"skipped": "no customer"}], []
+        return [{"skipped": "no customer"}]
     done: list[Any] = []
-    events: list[Event] = []
     marketing = bool(rule.params.get("marketing"))
     for action in rule.actions:
         kind = action.get("kind")
@@ -584,7 +583,7 @@ async def perform(
                         url = unsubscribe.link(settings.public_url or "http://127.0.0.1:8000", token)
                         text += "\n\n" + _("Unsubscribe: %(url)s") % {"url": url}
             try:
-                message, evs = await enqueue(
+                message = await enqueue(
                     session,
                     thread,
                     Draft(
@@ -600,7 +599,6 @@ async def perform(
                 done.append({"kind": kind, "skipped": "no channel"})
                 continue
             fire.message_id = message.id
-            events.extend(evs)
             done.append({"kind": kind, "message_id": message.id, "channel": channel, "text": text[:300]})
         elif kind == "label":
             await session.execute(
@@ -613,7 +611,7 @@ async def perform(
             manager = await session.get(Manager, int(action["id"]))
             if manager is not None and manager.active:
                 thread.assignee_id = manager.id
-                events.append(Event("thread.updated", thread_id=thread.id, data={"assignee_id": manager.id}))
+                emit(session, Event("thread.updated", thread_id=thread.id, data={"assignee_id": manager.id}))
                 done.append({"kind": kind, "manager_id": manager.id})
         elif kind == "task":
             task = await create_task(
@@ -644,7 +642,7 @@ async def perform(
                 )
             done.append({"kind": kind, "managers": len(managers)})
     await session.flush()
-    return done, events
+    return done
 
 
 # ---- what a rule did -------------------------------------------------------------------------------------
