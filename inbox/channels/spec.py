@@ -13,7 +13,7 @@ import httpx
 
 from inbox.channels.config import ChannelConfig
 from inbox.core.kinds import NO_HOOKS, KindHooks, KindInfo
-from inbox.core.types import Capabilities, ChannelKind
+from inbox.core.types import Capabilities
 from inbox.models import ChannelAccount
 
 CheckFn = Callable[[httpx.AsyncClient, ChannelAccount], Awaitable[str]]
@@ -21,7 +21,7 @@ CheckFn = Callable[[httpx.AsyncClient, ChannelAccount], Awaitable[str]]
 
 @dataclass(frozen=True, slots=True)
 class ChannelSpec:
-    kind: ChannelKind
+    kind: str  # the registry key; the built-in kinds name it with ChannelKind
     label: str  # for the UI
     capabilities: Capabilities
     adapter: str  # "module:factory", the factory taking (AccountConfig, Settings)

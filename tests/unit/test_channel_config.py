@@ -117,3 +117,14 @@ def test_every_kind_has_a_schema_and_keeps_its_wave_one_options() -> None:
         command = channel_add.commands[kind]
         flags = {opt for p in command.params for opt in p.opts}
         assert options <= flags, (kind, options - flags)
+
+
+def test_the_registry_is_the_one_list_of_kinds() -> None:
+    from inbox.channels.registry import KINDS, is_kind
+    from inbox.core import kinds
+    from inbox.core.types import ChannelKind
+
+    assert all(spec.kind == kind for kind, spec in SPECS.items())
+    assert set(ChannelKind) <= set(KINDS)  # the named built-in kinds are all registered
+    assert {k.kind for k in kinds.all_kinds()} == set(KINDS)  # what the core knows comes from the registry
+    assert is_kind("telegram") and not is_kind("fax")

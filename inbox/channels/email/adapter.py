@@ -102,7 +102,7 @@ def event_for(message: FetchedMessage) -> RawEvent:
 
 
 class EmailChannel:
-    kind: ClassVar[ChannelKind] = ChannelKind.EMAIL
+    kind: ClassVar[str] = ChannelKind.EMAIL
     capabilities: ClassVar[Capabilities] = CAPABILITIES
 
     def __init__(

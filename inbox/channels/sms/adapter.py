@@ -57,7 +57,7 @@ if TYPE_CHECKING:
 
 
 class SMSChannel:
-    kind: ClassVar[ChannelKind] = ChannelKind.SMS
+    kind: ClassVar[str] = ChannelKind.SMS
     capabilities: ClassVar[Capabilities] = CAPABILITIES
 
     def __init__(
