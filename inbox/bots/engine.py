@@ -24,6 +24,7 @@ from inbox.bots.payloads import Action, BadPayload, verify
 from inbox.bots.turn import Turn
 from inbox.core.customers import live_customer, set_preferred_channel
 from inbox.core.events import Event, EventBus, emit
+from inbox.core.meta import meta_of
 from inbox.core.outbox import Draft, NoChannel, enqueue
 from inbox.core.types import ChannelSource, InboundCallback
 from inbox.db import SessionFactory, insert_for, is_postgres, transaction
@@ -298,7 +299,7 @@ class BotEngine:
 
     async def _on_text(self, turn: Turn, text: str, fresh: bool) -> None:
         intent = parse(text)
-        contact = turn.message is not None and bool(turn.message.meta.get("contact"))
+        contact = turn.message is not None and bool(meta_of(turn.message).get("contact"))
         if intent is not None and intent.kind in ("handoff", "cancel", "start"):
             await self._intent(turn, intent)
             return

@@ -22,6 +22,7 @@ from inbox.core.customers import Resolved, apply_vouched, resolve
 from inbox.core.events import Event, EventBus, emit
 from inbox.core.files import safe_filename, store_bytes
 from inbox.core.kinds import hooks_for
+from inbox.core.meta import EmailPart
 from inbox.core.types import (
     Attachment,
     Channel,
@@ -292,12 +293,13 @@ async def stage_message(
     meta = dict(msg.meta)
     hints = msg.thread_hints
     if hints.subject or hints.message_id:
-        meta["email"] = {
+        part: EmailPart = {
             "subject": hints.subject,
             "message_id": hints.message_id,
             "in_reply_to": hints.in_reply_to,
             "references": list(hints.references),
         }
+        meta["email"] = part
     message = Message(
         thread_id=res.thread.id,
         customer_id=res.customer.id,

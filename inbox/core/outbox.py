@@ -27,6 +27,7 @@ from inbox.core.customers import live_customer, pick_identity
 from inbox.core.events import Event, EventBus, emit
 from inbox.core.files import resolve as resolve_file
 from inbox.core.kinds import capabilities, hooks_for
+from inbox.core.meta import ButtonMeta, button_meta, fallback_from, fell_back_to, meta_of, typed
 from inbox.core.ratelimit import RateLimiter, make_limiter, per_second, slot
 from inbox.core.system_events import system_event
 from inbox.core.types import (
@@ -204,8 +205,8 @@ async def enqueue(session: AsyncSession, thread: Thread, draft: Draft) -> Messag
     return message
 
 
-def _button(b: Button) -> dict[str, Any]:
-    return {"label": b.label, "payload": b.payload, "url": b.url}
+def _button(b: Button) -> ButtonMeta:
+    return button_meta(b.label, b.payload, b.url)
 
 
 async def retry(session: AsyncSession, message_id: int) -> Message:
@@ -215,7 +216,7 @@ async def retry(session: AsyncSession, message_id: int) -> Message:
         raise LookupError(f"no outbound message {message_id}")
     if message.delivery != Delivery.FAILED:
         raise ValueError("only a failed message can be retried")
-    if message.meta.get("fell_back_to"):
+    if meta_of(message).get("fell_back_to"):
         raise ValueError("this message was already sent through another channel")
     row = (await session.execute(select(Outbox).where(Outbox.message_id == message_id))).scalar_one_or_none()
     if row is None:
@@ -501,22 +502,26 @@ class Dispatcher:
     async def _fallback(self, session: AsyncSession, failed: Message, reason: str) -> None:
         """A permanent failure falls back to the customer's next channel (shop-wide order), noted in the
         thread."""
-        if failed.meta.get("no_fallback") or failed.author == Author.SYSTEM:
+        before = meta_of(failed)
+        if before.get("no_fallback") or failed.author == Author.SYSTEM:
             return
         thread = await session.get(Thread, failed.thread_id)
         customer = await session.get(Customer, failed.customer_id)
         if thread is None or customer is None:
             return
-        tried = set(failed.meta.get("tried_identities", [])) | {failed.identity_id}
+        tried = set(before.get("tried_identities", [])) | {failed.identity_id}
         ident = await pick_identity(session, customer, thread, exclude={i for i in tried if i is not None})
         if ident is None:
             return
         attachments = (
             await session.execute(select(AttachmentRow).where(AttachmentRow.message_id == failed.id))
         ).scalars()
-        texts = failed.meta.get("texts")  # order notifications carry a text per channel kind
+        texts = before.get("texts")  # order notifications carry a text per channel kind
         kind = capabilities(ident.kind).notice_text
         text = texts.get(kind) if isinstance(texts, dict) else None
+        meta = typed({k: v for k, v in before.items() if k != "buttons"})
+        meta["fallback_from"] = fallback_from(failed.id, failed.channel, reason)
+        meta["tried_identities"] = sorted(i for i in tried if i is not None)
         draft = Draft(
             text=text if isinstance(text, str) and text else failed.text or "",
             author=Author(failed.author),
@@ -527,22 +532,14 @@ class Dispatcher:
                 for a in attachments
                 if a.path
             ),
-            meta={
-                **{k: v for k, v in failed.meta.items() if k != "buttons"},
-                "fallback_from": {"message_id": failed.id, "channel": failed.channel, "reason": reason},
-                "tried_identities": sorted(i for i in tried if i is not None),
-            },
+            meta=dict(meta),
             order_id=failed.order_id,
         )
         message = await enqueue(session, thread, draft)
         # The failed copy is settled: it went out on another channel, so it offers no Retry (no double send).
-        await session.execute(
-            update(Message)
-            .where(Message.id == failed.id)
-            .values(
-                meta={**failed.meta, "fell_back_to": {"message_id": message.id, "channel": message.channel}}
-            )
-        )
+        settled = typed(dict(before))
+        settled["fell_back_to"] = fell_back_to(message.id, message.channel)
+        await session.execute(update(Message).where(Message.id == failed.id).values(meta=dict(settled)))
         note = system_event(
             thread_id=thread.id,
             customer_id=customer.id,
