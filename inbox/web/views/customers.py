@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox import i18n
 from inbox.core.customers import identities_of, live_customer
-from inbox.core.events import Event
+from inbox.core.events import Event, emit
 from inbox.core.merge import (
     FIELDS,
     BadRequest,
@@ -227,13 +227,12 @@ class CustomersController(Controller):
         app = ctx(request)
         channel = data.get("channel") or None
         try:
-            async with transaction(app.factory) as session:
+            async with app.bus.transaction(app.factory) as session:
                 customer = await choose_preferred_channel(session, customer_id, channel)
+                changed = {"preferred_channel": channel}
+                emit(session, Event("customer.updated", customer_id=customer.id, data=changed))
         except CustomerError as exc:
             return await self._card_error(request, customer_id, exc)
-        await app.bus.publish(
-            Event("customer.updated", customer_id=customer.id, data={"preferred_channel": channel})
-        )
         if request.headers.get("hx-request"):
             async with app.factory() as session:
                 card = await card_context(session, customer.id)
