@@ -556,7 +556,7 @@ def add_channel_account(kind: str, name: str, raw: dict[str, Any]) -> int:
         with i18n.use_locale("en"):
             try:
                 async with transaction(factory) as session:
-                    row, settings_, secrets_ = await create_account(session, box, kind, name, raw)
+                    row, settings_, secrets_ = await create_account(session, box, kind, name, raw, settings)
                     await audit.record(session, None, "channel.add", row.name, account_id=row.id, kind=kind)
                     return row, settings_, secrets_
             except ConfigError as exc:

@@ -41,13 +41,18 @@ async def _check_name(session: AsyncSession, name: str, account_id: int | None =
 
 
 async def create_account(
-    session: AsyncSession, box: SecretBox, kind: str, name: str, raw: Mapping[str, Any]
+    session: AsyncSession,
+    box: SecretBox,
+    kind: str,
+    name: str,
+    raw: Mapping[str, Any],
+    app: Settings | None = None,
 ) -> tuple[ChannelAccount, dict[str, Any], dict[str, Any]]:
     """Validate ``raw`` against the kind's schema and add the account (flushed). Returns the row with the
     settings and the opened secrets (for ``after_add``). Raises ConfigError."""
     config = config_of(kind)
     name = await _check_name(session, name)
-    settings, secrets = config.parse(raw)
+    settings, secrets = config.parse(raw, app=app)
     row = ChannelAccount(kind=kind, name=name, settings=settings, secrets=box.seal(secrets), state={})
     session.add(row)
     await session.flush()
@@ -55,14 +60,19 @@ async def create_account(
 
 
 async def update_account(
-    session: AsyncSession, box: SecretBox, row: ChannelAccount, name: str, raw: Mapping[str, Any]
+    session: AsyncSession,
+    box: SecretBox,
+    row: ChannelAccount,
+    name: str,
+    raw: Mapping[str, Any],
+    app: Settings | None = None,
 ) -> list[str]:
     """Validate ``raw`` (a blank secret keeps the stored one) and update the account. Keys the schema does not
     manage (``demo``) stay. Returns the names of the changed fields, never their values."""
     config = config_of(row.kind)
     name = await _check_name(session, name, row.id)
     old_secrets = box.open(row.secrets)
-    settings, secrets = config.parse(raw, keep_secrets=old_secrets)
+    settings, secrets = config.parse(raw, keep_secrets=old_secrets, app=app)
     managed = {f.store_key for f in config.fields if not f.secret} | set(settings)
     new_settings = {k: v for k, v in row.settings.items() if k not in managed} | settings
     new_secrets = old_secrets | secrets

@@ -115,6 +115,7 @@ class AddedAccount:
 
 
 AfterAdd = Callable[[AddedAccount], Sequence[str]]
+AppCheck = Callable[[Stored, "Settings"], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +123,9 @@ class ChannelConfig:
     fields: tuple[ConfigField, ...]
     build: Callable[[Values], Stored]  # checks across fields and the stored shape; raises ConfigError
     after_add: AfterAdd | None = None  # lines shown after an account is added (URLs to paste, snippet)
+    check_app: AppCheck | None = (
+        None  # checks that need the server's settings (INBOX_PUBLIC_URL); ConfigError
+    )
     cli_only: tuple[str, ...] = field(default=())  # fields the admin form leaves out (``--no-sync``)
 
     def field(self, name: str) -> ConfigField:
@@ -133,9 +137,16 @@ class ChannelConfig:
     def form_fields(self) -> tuple[ConfigField, ...]:
         return tuple(f for f in self.fields if f.name not in self.cli_only and f.stored_in != "none")
 
-    def parse(self, raw: Mapping[str, Any], *, keep_secrets: Mapping[str, Any] | None = None) -> Stored:
+    def parse(
+        self,
+        raw: Mapping[str, Any],
+        *,
+        keep_secrets: Mapping[str, Any] | None = None,
+        app: Settings | None = None,
+    ) -> Stored:
         """Raw input (str, list of str, bool or None per field name) -> (settings, secrets). With
-        ``keep_secrets`` (editing), a blank secret field keeps the stored value."""
+        ``keep_secrets`` (editing), a blank secret field keeps the stored value; with ``app`` (the server's
+        settings) the kind's ``check_app`` runs too."""
         values: Values = {}
         for f in self.fields:
             value = coerce(f, raw.get(f.name))
@@ -144,7 +155,10 @@ class ChannelConfig:
             if value is None and f.required:
                 raise ConfigError(_("{field} is required"), f.name)
             values[f.name] = f.default if value is None else value
-        return self.build(values)
+        stored = self.build(values)
+        if app is not None and self.check_app is not None:
+            self.check_app(stored, app)
+        return stored
 
 
 def _blank(value: Any) -> bool:

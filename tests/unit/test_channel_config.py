@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import click
@@ -11,6 +12,7 @@ from inbox import i18n
 from inbox.channels.config import ChannelConfig, ConfigError, ConfigField, Stored, Values
 from inbox.channels.registry import SPECS
 from inbox.cli import _add_command, channel_add
+from inbox.settings import Settings
 
 
 def build_site(v: Values) -> Stored:
@@ -128,3 +130,21 @@ def test_the_registry_is_the_one_list_of_kinds() -> None:
     assert set(ChannelKind) <= set(KINDS)  # the named built-in kinds are all registered
     assert {k.kind for k in kinds.all_kinds()} == set(KINDS)  # what the core knows comes from the registry
     assert is_kind("telegram") and not is_kind("fax")
+
+
+def test_checks_that_need_the_server_settings_run_with_them(tmp_path: Path) -> None:
+    """The widget's rule: --public-url, else INBOX_PUBLIC_URL, else a clear error."""
+
+    def needs_public_url(stored: Stored, app: Settings) -> None:
+        if not stored[0].get("public_url") and not app.public_url:
+            raise ConfigError(i18n._("{field} is required"), "public_url")
+
+    site = ChannelConfig(fields=SITE.fields, build=build_site, check_app=needs_public_url)
+    raw = {"origin": ["https://a"], "key": "k"}
+    db = "sqlite+aiosqlite:///x"
+    app = Settings(database_url=db, redis_url=None, secret_key="k" * 32, data_dir=tmp_path)
+    with i18n.use_locale("en"), pytest.raises(ConfigError, match="--public-url is required"):
+        site.parse(raw, app=app)
+    assert site.parse(raw, app=app.with_(public_url="https://inbox.example"))[0]["origins"] == ["https://a"]
+    assert site.parse({**raw, "public_url": "https://inbox.example"}, app=app)[0]["public_url"]
+    assert site.parse(raw)[1] == {"key": "k"}  # without the server's settings the check does not run

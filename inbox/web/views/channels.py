@@ -91,7 +91,7 @@ class ChannelsAdmin(Controller):
         try:
             async with transaction(app.factory) as session:
                 row, settings, secrets = await create_account(
-                    session, _box(request), kind, str(data.get("name", "")), _raw(config, data)
+                    session, _box(request), kind, str(data.get("name", "")), _raw(config, data), app.settings
                 )
                 await audit.record(session, me.id, "channel.add", row.name, account_id=row.id, kind=kind)
         except ConfigError as exc:
@@ -125,7 +125,12 @@ class ChannelsAdmin(Controller):
                     raise NotFoundException(f"no channel account {account_id}")
                 config = _config(account.kind)
                 changed = await update_account(
-                    session, _box(request), account, str(data.get("name", "")), _raw(config, data)
+                    session,
+                    _box(request),
+                    account,
+                    str(data.get("name", "")),
+                    _raw(config, data),
+                    app.settings,
                 )
                 if changed:
                     await audit.record(
