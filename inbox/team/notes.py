@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from inbox.core.events import Event
 from inbox.core.meta import typed
 from inbox.models import Author, Customer, Direction, Manager, Message, Thread, utcnow
-from inbox.team import Outcome
+from inbox.team import Outcome, queued
 from inbox.team.assignment import NotFound, TeamError
 from inbox.team.notifications import Kind, notify
 
@@ -68,11 +68,8 @@ async def add_note(
     )
     session.add(note)
     await session.flush()
-    out = Outcome(
-        events=[
-            Event("message.new", thread_id=thread.id, message_id=note.id, data={"direction": "note"}),
-        ]
-    )
+    new = Event("message.new", thread_id=thread.id, message_id=note.id, data={"direction": "note"})
+    out = queued(session, Outcome(events=[new]))
     targets = [m for m in await mentioned(session, body) if m.id != author_id]
     if targets:
         meta = typed(dict(note.meta))

@@ -33,7 +33,7 @@ from inbox.core.threads import BadCursor, BadFilter, ThreadFilter, list_threads,
 from inbox.db import transaction
 from inbox.models import Attachment, ChannelAccount, Manager, Message, Thread, utcnow
 from inbox.sales import segments, tasks
-from inbox.team import Outcome, labels, notifications, presence, publish, waiting
+from inbox.team import Outcome, labels, notifications, presence, waiting
 from inbox.team import settings as team_settings
 from inbox.team.assignment import active_managers, assign
 from inbox.web.auth import manager_of
@@ -163,10 +163,9 @@ class InboxController(Controller):
                         meta=meta,
                     ),
                 )
-                taken = await take_on_reply(session, thread, manager.id)
+                await take_on_reply(session, thread, manager.id)
         except NoChannel as exc:
             return _error(request, i18n._("Cannot send: %(reason)s") % {"reason": str(exc)}, 409)
-        await publish(app.bus, taken)
         app.wake_dispatcher()
         if not request.headers.get("hx-request"):
             return Redirect(path=f"/threads/{thread_id}")
