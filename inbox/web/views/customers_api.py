@@ -28,7 +28,6 @@ from inbox.core.merge import (
     suggest_duplicates,
 )
 from inbox.customer_card.consent import ConsentError, record_consent
-from inbox.db import transaction
 from inbox.models import Customer
 from inbox.web.state import ctx
 from inbox.web.views.customer_schema import CustomerOut, customer_out
@@ -112,12 +111,11 @@ class CustomersApi(Controller):
         decide every one of them; the other customer becomes a tombstone whose ids keep working."""
         app = ctx(request)
         try:
-            async with transaction(app.factory) as session:
+            async with app.bus.transaction(app.factory) as session:
                 result = await merge_customers(session, customer_id, data.other_id, data.choices, actor="api")
                 out = await customer_out(session, result.survivor)
         except CustomerError as exc:
             raise http_error(exc) from exc
-        await app.bus.publish(*result.events)
         return MergeOut(
             customer=out,
             other_id=result.other_id,
@@ -133,12 +131,11 @@ class CustomersApi(Controller):
         """Move one identity (and the messages that came through it) out into a new customer."""
         app = ctx(request)
         try:
-            async with transaction(app.factory) as session:
+            async with app.bus.transaction(app.factory) as session:
                 result = await split_identity(session, customer_id, data.identity_id, actor="api")
                 out = await customer_out(session, result.customer)
         except CustomerError as exc:
             raise http_error(exc) from exc
-        await app.bus.publish(*result.events)
         return out
 
     @get("/customers/{customer_id:int}/suggestions", name="api_customer_suggestions")
