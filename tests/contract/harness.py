@@ -452,16 +452,24 @@ class EmailHarness(Harness):
 
 
 class DemoHarness(Harness):
-    """Demo accounts deliver nowhere: the contract is that a send is acknowledged with an external id."""
+    """Demo accounts: the "play the customer" page is the provider (its events, one per press, so no
+    redelivery); sending delivers nowhere, so the contract is that a send is acknowledged."""
 
     kind = "demo"
-    features = frozenset({"send_ack"})
+    features = frozenset({"send_ack", "inbound_text"})
 
     def __init__(self) -> None:
-        self.chat_id = "demo-customer"
+        self.chat_id = "demo-customer-7"
 
     def account(self) -> AccountConfig:
         return AccountConfig(ACCOUNT_ID, "telegram", "demo", {"demo": True}, {})
+
+    def inbound_text(self, channel: Channel, text: str, provider_id: str) -> list[RawEvent]:
+        from inbox.channels.demo.play import make_event
+        from inbox.models import ChannelAccount
+
+        row = ChannelAccount(id=ACCOUNT_ID, kind="telegram", name="demo", settings={"demo": True}, secrets={})
+        return [make_event(row, self.chat_id, "Анна", text=text)]
 
 
 HARNESSES = ("telegram", "vk", "email", "sms", "demo")
