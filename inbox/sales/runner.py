@@ -101,9 +101,8 @@ class SalesRunner:
         async with transaction(self.factory) as session:
             await sync_bot_carts(session, now)
 
-        fired, events = await run_rules(self.factory, self.settings, now)
-        await self.bus.publish(*events)
-        if events and self.wake_dispatcher is not None:
+        fired, _ = await run_rules(self.factory, self.settings, now, self.bus)
+        if fired and self.wake_dispatcher is not None:
             self.wake_dispatcher()
         return fired
 

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import String, cast, exists, func, literal, not_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from inbox.core.events import Event, committed_events, emit
+from inbox.core.events import Event, EventBus, committed_events, emit
 from inbox.core.outbox import Draft, NoChannel, enqueue
 from inbox.db import SessionFactory, insert_for, transaction
 from inbox.i18n import _, use_locale
@@ -366,9 +366,10 @@ def _sends(rule: TriggerRule) -> bool:
 
 
 async def run_rules(
-    factory: SessionFactory, settings: Settings, now: datetime | None = None
+    factory: SessionFactory, settings: Settings, now: datetime | None = None, bus: EventBus | None = None
 ) -> tuple[int, list[Event]]:
-    """Evaluate every enabled rule once; returns (firings, events to publish)."""
+    """Evaluate every enabled rule once; returns (firings, events). With ``bus`` each firing's events are
+    published as its transaction commits (the list is then empty); without, they are returned."""
     now = now or utcnow()
     tz = ZoneInfo(settings.timezone)
     async with transaction(factory) as session:
@@ -389,7 +390,7 @@ async def run_rules(
         if quiet and _sends(rule):
             continue
         try:
-            n, evs = await run_rule(factory, settings, rule, config, now, tz)
+            n, evs = await run_rule(factory, settings, rule, config, now, tz, bus)
         except Exception:
             log.exception("trigger rule %s failed", rule.id)
             continue
@@ -405,6 +406,7 @@ async def run_rule(
     config: SalesConfig,
     now: datetime,
     tz: ZoneInfo,
+    bus: EventBus | None = None,
 ) -> tuple[int, list[Event]]:
     async with factory() as session:
         if rule.event == "joined_segment":
@@ -445,7 +447,8 @@ async def run_rule(
     fired = 0
     events: list[Event] = []
     for cand in found:
-        async with transaction(factory) as session:
+        firing = bus.transaction(factory) if bus is not None else transaction(factory)
+        async with firing as session:
             claim = await session.execute(
                 insert_for(session, TriggerFire)
                 .values(
@@ -470,7 +473,8 @@ async def run_rule(
                 if cart is not None:
                     cart.reminded_at = now
             fired += 1
-        events += committed_events(session)
+        if bus is None:
+            events += committed_events(session)
     return fired, events
 
 
