@@ -123,7 +123,8 @@ def admin_action(entry: AuditLog, names: Mapping[int, str]) -> str:
     if action == "channel.edit":
         return _("Changed the settings of the channel %(name)s: %(fields)s") % {
             "name": target,
-            "fields": ", ".join(str(f) for f in d.get("fields", [])),
+            # the fields' labels (English msgids, translated here), or their names in older entries
+            "fields": ", ".join(_(str(f)) for f in d.get("labels") or d.get("fields", [])),
         }
     if action == "team.settings":
         parts = [

@@ -56,7 +56,7 @@ async def test_add_edit_disable_a_channel_on_a_phone(browser: Browser, demo_serv
         await expect(row.locator("button", has_text="Включить")).to_be_visible()
         assert await page.evaluate(FITS, 390), "the channel list is wider than the phone"
         await page.goto(demo_server + "/admin/audit")
-        changed = "Изменены настройки канала SMS на сайте: max_parts"
+        changed = "Изменены настройки канала SMS на сайте: Частей не больше"
         await expect(page.locator("main")).to_contain_text(changed)
         assert refused == []
     finally:

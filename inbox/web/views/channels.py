@@ -133,8 +133,15 @@ class ChannelsAdmin(Controller):
                     app.settings,
                 )
                 if changed:
+                    labels = [config.field(n).label if n != "name" else "Name" for n in changed]  # msgids
                     await audit.record(
-                        session, me.id, "channel.edit", account.name, account_id=account.id, fields=changed
+                        session,
+                        me.id,
+                        "channel.edit",
+                        account.name,
+                        account_id=account.id,
+                        fields=changed,
+                        labels=labels,
                     )
         except ConfigError as exc:
             row = await _account(request, account_id)
