@@ -112,6 +112,10 @@ class Harness:
     def sent_button_labels(self) -> list[str]:
         raise NotImplementedError
 
+    def press(self, channel: Channel, label: str) -> list[RawEvent]:
+        """The customer presses the button ``label`` of the last message sent: the provider's callback."""
+        raise NotImplementedError
+
     def fail_next_send(self, how: str) -> None:
         """``how``: "transient" (rate limit / 5xx) or "permanent" (blocked / invalid recipient)."""
         raise NotImplementedError
@@ -189,6 +193,14 @@ class TelegramHarness(Harness):
             labels += [b["text"] for row in markup.get("inline_keyboard", []) for b in row]
         return labels
 
+    def press(self, channel: Channel, label: str) -> list[RawEvent]:
+        markup = self.emu.requests("sendMessage")[-1].params.get("reply_markup") or {}
+        markup = json.loads(markup) if isinstance(markup, str) else markup
+        button = next(b for row in markup["inline_keyboard"] for b in row if b["text"] == label)
+        update = tg.callback_update(int(self.chat_id), button["callback_data"])
+        update["update_id"] = next(_ids)
+        return self._deliver(channel, update)
+
     def fail_next_send(self, how: str) -> None:
         if how == "transient":
             self.emu.fail("sendMessage", "retry_after", retry_after=3)
@@ -258,6 +270,16 @@ class VKHarness(Harness):
             for row in (s.keyboard or {}).get("buttons", []):
                 labels += [b["action"]["label"] for b in row]
         return labels
+
+    def press(self, channel: Channel, label: str) -> list[RawEvent]:
+        keyboard = self.emu.sent[-1].keyboard or {}
+        button = next(b for row in keyboard["buttons"] for b in row if b["action"]["label"] == label)
+        payload = button["action"].get("payload")
+        payload = json.loads(payload) if isinstance(payload, str) else payload
+        event = vkemu.message_event(
+            self.GROUP, user_id=101, payload=payload, button_event_id=f"b{next(_ids)}"
+        )
+        return self._deliver(channel, event)
 
     def fail_next_send(self, how: str) -> None:
         if how == "transient":

@@ -17,6 +17,7 @@ from inbox.core.types import (
     Button,
     Channel,
     DeliveryReceipt,
+    InboundCallback,
     InboundMessage,
     PermanentSendError,
     TransientSendError,
@@ -132,6 +133,9 @@ class TestChannelContract:
         await channel.send(harness.outbound("Чем помочь?", buttons=buttons))
         assert harness.sent_texts() == ["Чем помочь?"]
         assert harness.sent_button_labels() == ["Статус заказа", "Менеджер"]
+        (press,) = await parse_all(channel, harness.press(channel, "Менеджер"))
+        assert isinstance(press, InboundCallback)  # the press comes back with the button's payload
+        assert press.payload == "human" and press.external_user_id == harness.chat_id and press.callback_id
 
     @pytest.mark.feature("receipts")
     async def test_delivery_receipts_name_the_sent_message(self, harness: Harness, channel: Channel) -> None:
