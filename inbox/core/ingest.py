@@ -31,6 +31,7 @@ from inbox.core.types import (
     InboundEdit,
     InboundItem,
     InboundMessage,
+    InboundPermission,
     RawEvent,
 )
 from inbox.db import SessionFactory, insert_for, is_postgres, transaction
@@ -53,6 +54,23 @@ log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 6
 PREVIEW_LEN = 140
+
+# Work other modules do in the transaction that stores an inbound item (so a crash cannot lose it): called
+# with the item and, for a new message, its staged row (no id yet). Registered at import; core imports none.
+InboundHook = Callable[[AsyncSession, InboundItem, Message | None], Awaitable[list[Event]]]
+INBOUND_HOOKS: list[InboundHook] = []
+
+
+def register_inbound_hook(hook: InboundHook) -> None:
+    if hook not in INBOUND_HOOKS:
+        INBOUND_HOOKS.append(hook)
+
+
+async def run_inbound_hooks(session: AsyncSession, item: InboundItem, message: Message | None) -> list[Event]:
+    events: list[Event] = []
+    for hook in INBOUND_HOOKS:
+        events += await hook(session, item, message)
+    return events
 
 
 async def store_raw(
@@ -367,8 +385,9 @@ async def apply_message(session: AsyncSession, msg: InboundMessage, files: list[
     staged = await stage_message(session, msg, files)
     if staged is None:
         return []
+    events = await run_inbound_hooks(session, msg, staged.message)
     await session.flush()
-    return staged_events(staged)
+    return staged_events(staged) + events
 
 
 class EditTargetMissing(Exception):
@@ -551,6 +570,10 @@ class InboundProcessor:
                         one = await stage_message(session, item, p.fetched[id(item)], cache)
                         if one is not None:
                             staged.append(one)
+                            events += await run_inbound_hooks(session, item, one.message)
+                    elif isinstance(item, InboundCallback | InboundPermission):
+                        await session.flush()
+                        events += await run_inbound_hooks(session, item, None)
                     elif isinstance(item, InboundEdit):
                         await session.flush()
                         events += await apply_edit(session, item)
@@ -612,6 +635,8 @@ class InboundProcessor:
         for item in p.items:
             if isinstance(item, InboundMessage):
                 events += await apply_message(session, item, p.fetched[id(item)])
+            elif isinstance(item, InboundCallback | InboundPermission):
+                events += await run_inbound_hooks(session, item, None)
             elif isinstance(item, InboundEdit):
                 events += await apply_edit(session, item)
             elif isinstance(item, DeliveryReceipt):

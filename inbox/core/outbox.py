@@ -581,10 +581,12 @@ class Dispatcher:
                         continue
                 self.wakeup.clear()
                 woken = asyncio.ensure_future(self.wakeup.wait())
-                done, _ = await asyncio.wait(
-                    [woken, *batches], timeout=0.5, return_when=asyncio.FIRST_COMPLETED
-                )
-                woken.cancel()
+                try:
+                    done, _ = await asyncio.wait(
+                        [woken, *batches], timeout=0.5, return_when=asyncio.FIRST_COMPLETED
+                    )
+                finally:
+                    woken.cancel()
                 for batch in done - {woken}:
                     batches.discard(batch)  # type: ignore[arg-type]
                     if not batch.cancelled() and batch.exception() is not None:

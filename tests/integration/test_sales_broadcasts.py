@@ -9,8 +9,9 @@ from datetime import timedelta
 from sqlalchemy import func, select
 
 from inbox.channels.email.compose import compose as compose_email
-from inbox.core.events import Event, EventBus
-from inbox.core.types import OutboundMessage
+from inbox.core.events import EventBus
+from inbox.core.ingest import apply_message, run_inbound_hooks
+from inbox.core.types import ChannelKind, InboundCallback, InboundMessage, OutboundMessage
 from inbox.customer_card.consent import current_consent, record_consent
 from inbox.db import SessionFactory, transaction
 from inbox.models import (
@@ -23,9 +24,8 @@ from inbox.models import (
     Thread,
     utcnow,
 )
-from inbox.sales import broadcasts, segments, unsubscribe
+from inbox.sales import broadcasts, inbound, segments, unsubscribe
 from inbox.sales.config import SalesConfig
-from inbox.sales.runner import SalesRunner
 from inbox.settings import Settings
 from tests.sales_world import Shop, add_customer, base_shop
 
@@ -173,39 +173,48 @@ async def test_planning_respects_consent_channels_and_vk(factory: SessionFactory
         assert st.delivery == {"queued": 4}
 
 
+async def run_unsubscribe_tasks(factory: SessionFactory, settings: Settings) -> int:
+    """Run the queued unsubscribe tasks the way a dispatcher does (these accounts have no adapter)."""
+    from inbox.core.outbox import TASKS, finish_row
+
+    task = TASKS[inbound.TASK](factory, EventBus(), settings, lambda: None, None)  # type: ignore[arg-type]
+    async with factory() as s:
+        rows = list(
+            (
+                await s.execute(select(Outbox).where(Outbox.kind == inbound.TASK, Outbox.done_at.is_(None)))
+            ).scalars()
+        )
+    for row in rows:
+        await task.run(dict(row.payload))
+        async with transaction(factory) as s:
+            await finish_row(s, row)
+    return len(rows)
+
+
 async def test_stop_reply_removes_the_customer_from_the_next_broadcast(
     factory: SessionFactory, settings: Settings
 ) -> None:
     shop = await consent_world(factory)
-    runner = SalesRunner(factory, EventBus(), settings)
     anna = shop.customers["Анна"]
+
+    def said(text: str, n: int) -> InboundMessage:
+        return InboundMessage(
+            kind=ChannelKind.TELEGRAM,
+            account_id=shop.accounts["telegram"],
+            external_user_id=f"telegram-{anna}",
+            external_message_id=f"anna:{n}",
+            sent_at=utcnow(),
+            text=text,
+        )
+
     async with transaction(factory) as s:
-        thread = (await s.execute(select(Thread).where(Thread.customer_id == anna))).scalar_one()
-        stop = Message(
-            thread_id=thread.id,
-            customer_id=anna,
-            direction=Direction.IN,
-            channel="telegram",
-            author=Author.CUSTOMER,
-            text="Стоп!",
-        )
-        other = Message(
-            thread_id=thread.id,
-            customer_id=anna,
-            direction=Direction.IN,
-            channel="telegram",
-            author=Author.CUSTOMER,
-            text="стоп-кран есть?",
-        )
-        s.add_all([stop, other])
-    await runner.on_event(
-        Event("message.new", thread_id=thread.id, message_id=other.id, data={"direction": "in"})
-    )
+        await apply_message(s, said("стоп-кран есть?", 1), [])
+    assert await run_unsubscribe_tasks(factory, settings) == 0
     async with factory() as s:
         assert (await current_consent(s, anna))["telegram"].marketing is True  # not an unsubscribe
-    await runner.on_event(
-        Event("message.new", thread_id=thread.id, message_id=stop.id, data={"direction": "in"})
-    )
+    async with transaction(factory) as s:  # the task is committed with the message
+        await apply_message(s, said("Стоп!", 2), [])
+    assert await run_unsubscribe_tasks(factory, settings) == 1
     async with factory() as s:
         state = await current_consent(s, anna)
         assert state["telegram"].marketing is False and state["telegram"].source == "unsubscribe"
@@ -217,18 +226,20 @@ async def test_stop_reply_removes_the_customer_from_the_next_broadcast(
         assert confirm.channel == "telegram" and "отписаны" in (confirm.text or "")
     # the button of another copy unsubscribes Борис the same way
     token = unsubscribe.make_token(settings.secret_key, shop.customers["Борис"], "vk")
-    from inbox.core.types import InboundCallback
-
-    await runner.on_callback(
-        InboundCallback(
-            kind="vk",  # type: ignore[arg-type]
-            account_id=shop.accounts["vk"],
-            external_user_id=f"vk-{shop.customers['Борис']}",
-            callback_id="cb1",
-            payload=unsubscribe.BUTTON_PREFIX + token,
-            at=utcnow(),
+    async with transaction(factory) as s:
+        await run_inbound_hooks(
+            s,
+            InboundCallback(
+                kind=ChannelKind.VK,
+                account_id=shop.accounts["vk"],
+                external_user_id=f"vk-{shop.customers['Борис']}",
+                callback_id="cb1",
+                payload=unsubscribe.BUTTON_PREFIX + token,
+                at=utcnow(),
+            ),
+            None,
         )
-    )
+    assert await run_unsubscribe_tasks(factory, settings) == 1
     async with transaction(factory) as s:
         everybody = await segments.create_segment(s, "Все", conditions=[])
         b = await broadcasts.create_broadcast(s, segment_id=everybody.id, text="Новинки")
