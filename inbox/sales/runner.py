@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
 
@@ -42,7 +43,7 @@ class SalesRunner:
     async def tick(self, now: datetime | None = None) -> dict[str, int]:
         now = now or utcnow()
         planned = await self.plan_due(now)
-        sent = await self.send_due()
+        sent = await self.send_due(now)
         fired = await self.run_triggers(now)
         return {"planned": planned, "queued": sent, "fired": fired}
 
@@ -69,11 +70,18 @@ class SalesRunner:
                 planned += await broadcasts.plan(session, broadcast, await load_config(session), now)
         return planned
 
-    async def send_due(self) -> int:
+    async def send_due(self, now: datetime | None = None) -> int:
+        """Queue the planned recipients of broadcasts being sent. Marketing waits out the shop's quiet
+        hours (its time zone): nothing is queued then, the planned recipients go when they end."""
+        from inbox.sales.triggers import in_quiet_hours
+
         async with self.factory() as session:
             sending = list(
                 (await session.execute(select(Broadcast.id).where(Broadcast.status == "sending"))).scalars()
             )
+            config = await load_config(session)
+        if sending and in_quiet_hours(config, now or utcnow(), ZoneInfo(self.settings.timezone)):
+            return 0
         queued = 0
         for broadcast_id in sending:
             while True:

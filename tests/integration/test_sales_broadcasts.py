@@ -27,7 +27,7 @@ from inbox.models import (
 from inbox.sales import broadcasts, inbound, segments, unsubscribe
 from inbox.sales.config import SalesConfig
 from inbox.settings import Settings
-from tests.sales_world import Shop, add_customer, base_shop
+from tests.sales_world import Shop, add_customer, base_shop, shop_time
 
 
 async def consent_world(factory: SessionFactory) -> Shop:
@@ -274,3 +274,25 @@ async def test_test_send_and_picture(factory: SessionFactory, settings: Settings
         pictures = (await s.execute(select(Attachment.filename, Attachment.content_type))).all()
         # the test copy and the four planned copies carry the picture, except SMS (Глеб)
         assert sorted(pictures) == [("sale.png", "image/png")] * 4
+
+
+async def test_a_broadcast_waits_out_the_quiet_hours(factory: SessionFactory, settings: Settings) -> None:
+    """Planned at 23:00 shop time (quiet 21-09 by default): nobody is queued until 09:00 has passed."""
+    from inbox.sales.runner import SalesRunner
+
+    await consent_world(factory)
+    runner = SalesRunner(factory, EventBus(), settings)
+    night = shop_time(settings.timezone, 23)
+    async with transaction(factory) as s:
+        everybody = await segments.create_segment(s, "Все", conditions=[])
+        b = await broadcasts.create_broadcast(s, segment_id=everybody.id, text="Ночная распродажа")
+    done = await runner.tick(night)
+    assert done["planned"] == 8 and done["queued"] == 0
+    async with factory() as s:
+        assert (await s.execute(select(func.count()).select_from(Outbox))).scalar_one() == 0
+        assert (await broadcasts.get_broadcast(s, b.id)).status == "sending"
+    assert (await runner.tick(night + timedelta(hours=9)))["queued"] == 0  # 08:00: still quiet
+    morning = await runner.tick(night + timedelta(hours=10, minutes=1))
+    assert morning["queued"] == 4
+    async with factory() as s:
+        assert (await broadcasts.get_broadcast(s, b.id)).status == "done"
