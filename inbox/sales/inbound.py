@@ -24,6 +24,7 @@ from inbox.core.events import Event, EventBus
 from inbox.core.ingest import register_inbound_hook
 from inbox.core.outbox import Draft, NoChannel, Task, TaskRetry, enqueue, queue_task, register_task
 from inbox.core.types import ChannelSource, InboundCallback, InboundItem, InboundPermission
+from inbox.customer_card.consent import current_consent, record_consent
 from inbox.db import SessionFactory, transaction
 from inbox.i18n import _, use_locale
 from inbox.models import Author, Delivery, Direction, Identity, Message, Thread
@@ -32,6 +33,7 @@ from inbox.settings import Settings
 
 log = logging.getLogger(__name__)
 TASK = "unsubscribe"
+CONSENT_TASK = "consent_answer"  # Yes / No to the consent question (``triggers.ask_consent``)
 ALLOW, DENY = "vk:allow", "vk:deny"  # texts of the permission notes (``broadcasts.vk_allowed`` reads them)
 
 
@@ -49,13 +51,21 @@ async def on_inbound(session: AsyncSession, item: InboundItem, message: Message 
                 },
             )
         return []
-    if isinstance(item, InboundCallback) and item.payload.startswith(unsubscribe.BUTTON_PREFIX):
+    if isinstance(item, InboundCallback) and item.payload.startswith(unsubscribe.SALES_BUTTONS):
+        answer: bool | None = None  # None: the unsubscribe button
+        prefix = unsubscribe.BUTTON_PREFIX
+        for start, yes in ((unsubscribe.CONSENT_YES, True), (unsubscribe.CONSENT_NO, False)):
+            if item.payload.startswith(start):
+                answer, prefix = yes, start
+        if answer is None and not item.payload.startswith(unsubscribe.BUTTON_PREFIX):
+            return []
         queue_task(
             session,
-            TASK,
+            TASK if answer is None else CONSENT_TASK,
             f"cb:{item.account_id}:{item.external_user_id}",
             {
-                "token": item.payload[len(unsubscribe.BUTTON_PREFIX) :][:100],
+                "token": item.payload[len(prefix) :][:100],
+                "answer": answer,
                 "channel": str(item.kind),
                 "account_id": item.account_id,
                 "external_user_id": item.external_user_id,
@@ -152,10 +162,14 @@ def unsubscribe_task(
                         return  # someone else's button (a forwarded message)
         if not isinstance(customer_id, int):
             return
+        channel, ref = payload.get("channel"), str(payload["ref"])
         try:
-            events = await opt_out(
-                factory, settings, customer_id, payload.get("channel"), str(payload["ref"])
-            )
+            if isinstance(payload.get("answer"), bool):
+                events = await answer_consent(
+                    factory, settings, customer_id, str(channel), payload["answer"], ref
+                )
+            else:
+                events = await opt_out(factory, settings, customer_id, channel, ref)
         except LookupError:
             return  # the customer was erased meanwhile
         except Exception as exc:
@@ -198,6 +212,37 @@ async def opt_out(
     return events
 
 
+async def answer_consent(
+    factory: SessionFactory, settings: Settings, customer_id: int, channel: str, yes: bool, ref: str
+) -> list[Event]:
+    """The customer answered the consent question on ``channel``: recorded (source ``bot``) unless that is
+    already the state, and acknowledged once per ``ref``."""
+    events: list[Event] = []
+    async with transaction(factory) as session:
+        customer = await live_customer(session, customer_id)
+        current = (await current_consent(session, customer.id)).get(channel)
+        if current is None or current.marketing != yes:
+            await record_consent(session, customer.id, channel, yes, "bot")
+        thread = (
+            await session.execute(select(Thread).where(Thread.customer_id == customer.id))
+        ).scalar_one_or_none()
+        if thread is not None and not await _confirmed(session, thread.id, ref):
+            with use_locale(customer.locale or settings.default_locale):
+                text = (
+                    _("Thank you! We will send you news and offers here; reply «стоп» to unsubscribe.")
+                    if yes
+                    else _("Understood: no offers. Orders and answers keep coming.")
+                )
+            with contextlib.suppress(NoChannel):
+                _msg, events = await enqueue(
+                    session,
+                    thread,
+                    Draft(text=text, author=Author.SYSTEM, channel=channel, meta={"unsubscribe_ref": ref}),
+                )
+        events.append(Event("customer.updated", customer_id=customer.id, data={"consent": yes}))
+    return events
+
+
 async def _confirmed(session: AsyncSession, thread_id: int, ref: str) -> bool:
     """Whether this request was confirmed already (the task ran before a crash cut it short)."""
     recent = (
@@ -216,4 +261,5 @@ async def _confirmed(session: AsyncSession, thread_id: int, ref: str) -> bool:
 
 
 register_task(TASK, unsubscribe_task)
+register_task(CONSENT_TASK, unsubscribe_task)  # the same task: the payload's "answer" tells them apart
 register_inbound_hook(on_inbound)

@@ -134,7 +134,7 @@ class SalesRunner:
     async def on_callback(self, cb: InboundCallback) -> None:
         """An unsubscribe button press: the unsubscribe itself was queued with the raw event
         (``inbox.sales.inbound``); here only the press is answered when no bot (which does) runs."""
-        if not cb.payload.startswith(unsubscribe.BUTTON_PREFIX):
+        if not cb.payload.startswith(unsubscribe.SALES_BUTTONS):
             return
         if self.hub is not None and not self.settings.bots_enabled:
             with contextlib.suppress(Exception):  # an unanswered press only leaves a spinner

@@ -227,3 +227,45 @@ async def test_a_deny_from_a_stranger_creates_nobody(world: World, vk: VKEmulato
     await world.add_vk(vk)
     await world._vk(vk_emu.message_deny(VK_GROUP, user_id=VK_USER + 1))
     assert await world.count(Identity) == 0
+
+
+async def test_the_consent_question_and_its_yes_button(
+    world: World, tg: TelegramEmulator, factory: SessionFactory, settings: Settings
+) -> None:
+    """A rule asks on the customer's birthday (any event would do); "Yes" records consent from the bot,
+    through the same durable path as the unsubscribe button; a customer who answered is not asked again."""
+    from datetime import UTC, date, datetime, timedelta
+
+    from inbox.models import Customer
+    from inbox.sales import triggers
+    from tests.emulators.telegram import callback_update
+
+    noon = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)  # 12:00 in Moscow: outside the quiet hours
+    await world.add_telegram(tg)
+    await world.telegram(text_update(CHAT, "Здравствуйте"), tg)
+    customer = await world.customer_of("telegram", str(CHAT))
+    async with transaction(factory) as s:
+        row = await s.get(Customer, customer)
+        assert row is not None
+        row.birthday = date(1990, 6, 1)
+        await triggers.create_rule(
+            s, name="Спросить согласие", event="birthday", params={}, actions=[{"kind": "ask_consent"}]
+        )
+    await triggers.run_rules(factory, settings, noon)
+    await world.drain()
+    asked = [r for r in tg.requests("sendMessage") if "Можно присылать" in str(r.params.get("text"))]
+    assert len(asked) == 1
+    keyboard = asked[0].params["reply_markup"]["inline_keyboard"]
+    yes = [b["callback_data"] for row in keyboard for b in row if b["text"].startswith("Да")]
+    assert len(yes) == 1 and yes[0].startswith(unsubscribe.CONSENT_YES)
+
+    await world.telegram(callback_update(CHAT, yes[0]), tg)
+    async with factory() as s:
+        state = (await current_consent(s, customer))["telegram"]
+        assert state.marketing is True and state.source == "bot"
+    assert len([r for r in tg.requests("sendMessage") if "Спасибо" in str(r.params.get("text"))]) == 1
+
+    # next year's birthday: they answered, so the rule does not ask again
+    await triggers.run_rules(factory, settings, noon + timedelta(days=365))
+    await world.drain()
+    assert len([r for r in tg.requests("sendMessage") if "Можно присылать" in str(r.params.get("text"))]) == 1
