@@ -29,6 +29,7 @@ from typing import Any, Protocol
 WINDOW = 1.002  # seconds: the provider's second plus a margin for clock granularity
 IN_FLIGHT = 60.0  # a slot whose send never reported its end (a crash) stops counting after this long
 POLL = 0.005  # seconds: asking again while the deciding slot of a window is still in flight
+SPREAD = 3  # the spacing window holds a third of the limit: 30/s -> at most 10 per 1/3 s
 
 
 @dataclass(frozen=True)
@@ -41,13 +42,21 @@ class Limit:
 
 def per_second(key: str, rate: float, margin: float = WINDOW) -> list[Limit]:
     """A rate in sends per second as windows: 30/s -> 30 per 1.002 s, and the sends spread over the window
-    (one per 1.002/30 s from reservation to reservation: a burst of 30 at once would finish late, and the
-    next burst, counted from those ends, would start late); 0.2/s -> 1 per 5.01 s."""
+    (at most 10 per 1.002/3 s from reservation to reservation: a burst of 30 at once would finish late, and
+    the next burst, counted from those ends, would start late); 0.2/s -> 1 per 5.01 s.
+
+    The spacing allows small bursts rather than one send per 1/30 s: with a strict one-by-one spacing a
+    send that finished late (a slow answer, a busy process) pushed every later send back through the
+    spacing, so each second lasted as long as its slowest send allowed; with bursts of 10 the others catch
+    up (measured: 0.92x -> 0.94x of the limit on the same machine and load)."""
     rate = max(rate, 0.001)
     if rate >= 1:
         count = math.floor(rate)
         window = Limit(key, count, margin)
-        return [window] if count == 1 else [window, Limit(key + ":spread", 1, margin / count, from_end=False)]
+        if count == 1:
+            return [window]
+        burst = max(1, count // SPREAD)
+        return [window, Limit(key + ":spread", burst, margin * burst / count, from_end=False)]
     return [Limit(key, 1, margin / rate)]
 
 
