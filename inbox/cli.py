@@ -415,12 +415,17 @@ def customer_erase(customer_id: int, yes: bool) -> None:
 @main.command()
 def demo() -> None:
     """Seed a demo shop (customers, Russian conversations, a manager login). Safe to run twice."""
-    from inbox.demo import seed
+    from inbox.demo import DEMO_EMAIL, seed
+    from inbox.demo.shop import seed_shop
 
     settings = load_settings()
     result = run_db(settings, seed)
-    if result is None:
+    shop = run_db(settings, lambda factory: seed_shop(factory, settings, DEMO_EMAIL))
+    if result is None and not shop:
         console.print("demo data is already there")
+        return
+    if result is None:
+        console.print("[green]demo shop added[/] (catalog, orders, email, bot conversation)")
         return
     email, password = result
     console.print("[green]demo data created[/]")
@@ -1061,9 +1066,12 @@ def carrier_add_cdek(
 @click.option("--login", required=True, help="Tracking API login.")
 @click.option("--password", required=True, help="Tracking API password.")
 @click.option("--api-base", help="Another API endpoint (an emulator).")
-def carrier_add_russianpost(name: str, login: str, password: str, api_base: str | None) -> None:
-    """Connect Почта России tracking by barcode."""
-    settings_: dict[str, Any] = {}
+@click.option("--poll-interval", type=click.IntRange(min=1), default=1800, show_default=True, help="Seconds.")
+def carrier_add_russianpost(
+    name: str, login: str, password: str, api_base: str | None, poll_interval: int
+) -> None:
+    """Connect Почта России tracking by barcode (polled every --poll-interval seconds)."""
+    settings_: dict[str, Any] = {"poll_interval": poll_interval}
     if (base := _http_url("--api-base", api_base)) is not None:
         settings_["api_base"] = base
     add_carrier("russianpost", name, settings_, {"login": login.strip(), "password": password})
@@ -1073,9 +1081,10 @@ def carrier_add_russianpost(name: str, login: str, password: str, api_base: str 
 @click.option("--name", required=True)
 @click.option("--token", "bb_token", required=True, help="The API token from the Boxberry account.")
 @click.option("--api-base", help="Another API endpoint (an emulator).")
-def carrier_add_boxberry(name: str, bb_token: str, api_base: str | None) -> None:
-    """Connect Boxberry tracking by number."""
-    settings_: dict[str, Any] = {}
+@click.option("--poll-interval", type=click.IntRange(min=1), default=1800, show_default=True, help="Seconds.")
+def carrier_add_boxberry(name: str, bb_token: str, api_base: str | None, poll_interval: int) -> None:
+    """Connect Boxberry tracking by number (polled every --poll-interval seconds)."""
+    settings_: dict[str, Any] = {"poll_interval": poll_interval}
     if (base := _http_url("--api-base", api_base)) is not None:
         settings_["api_base"] = base
     add_carrier("boxberry", name, settings_, {"token": bb_token.strip()})
@@ -1098,13 +1107,14 @@ def carrier_list() -> None:
             "no carrier accounts yet: `inbox carrier add cdek --name … --client-id … --client-secret …`"
         )
         return
-    table = Table("id", "kind", "name", "api", "enabled")
+    table = Table("id", "kind", "name", "api", "poll, s", "enabled")
     for r in rows:
         table.add_row(
             str(r.id),
             r.kind,
             r.name,
             str(r.settings.get("api_base") or "default"),
+            str(r.settings.get("poll_interval") or "webhooks"),
             "yes" if r.enabled else "no",
         )
     console.print(table)

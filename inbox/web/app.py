@@ -40,11 +40,13 @@ from inbox.web.state import AppContext
 from inbox.web.views.admin import AdminController, require_admin
 from inbox.web.views.api import ApiV1
 from inbox.web.views.broadcasts import BroadcastsController
+from inbox.web.views.carriers_admin import CarrierStatusesAdmin, ShipmentLabels
 from inbox.web.views.carts import CartsController
 from inbox.web.views.customer_card import CustomerCardController, CustomFieldsAdmin
 from inbox.web.views.customers import CustomersController
 from inbox.web.views.customers_api import CustomersApi
 from inbox.web.views.dashboard import DashboardController
+from inbox.web.views.demo_customer import DemoCustomerController, detect_demo_shop
 from inbox.web.views.email import EmailController
 from inbox.web.views.inbox import InboxController
 from inbox.web.views.ops import metrics_view, readyz, timing_middleware
@@ -197,10 +199,12 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> Litest
             DashboardController,
             EmailController,
             OrdersController,
+            ShipmentLabels,
             TasksController,
             SegmentsController,
             BroadcastsController,
             CartsController,
+            DemoCustomerController,
         ],
         before_request=require_manager,
         include_in_schema=False,
@@ -210,6 +214,7 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> Litest
         route_handlers=[
             AdminController,
             OrderStatusesAdmin,
+            CarrierStatusesAdmin,
             PersonalDataAdmin,
             CustomFieldsAdmin,
             SalesAdmin,
@@ -271,6 +276,7 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> Litest
             title="inbox API", version=__version__, path="/api/schema", render_plugins=[swagger_plugin()]
         ),
         lifespan=[lifespan],
+        on_startup=[detect_demo_shop],
         request_max_body_size=settings.max_upload_bytes + 1024 * 1024,
         debug=False,
         logging_config=LoggingConfig(log_exceptions="never", configure_root_logger=False),
