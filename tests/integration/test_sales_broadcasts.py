@@ -5,6 +5,7 @@ the unsubscribe of its channel; nobody is messaged twice; a "стоп" takes the
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 from sqlalchemy import func, select
 
@@ -296,3 +297,36 @@ async def test_a_broadcast_waits_out_the_quiet_hours(factory: SessionFactory, se
     assert morning["queued"] == 4
     async with factory() as s:
         assert (await broadcasts.get_broadcast(s, b.id)).status == "done"
+
+
+async def test_consent_import_never_overrides_a_customers_own_no(factory: SessionFactory) -> None:
+    from inbox.sales.consent import import_consent
+
+    shop = await consent_world(factory)
+    vera, ira, zhora = shop.customers["Вера"], shop.customers["Ира"], shop.customers["Жора"]
+    async with transaction(factory) as s:
+        await unsubscribe.opt_out(s, vera)  # Вера said «стоп» herself
+        data = f"id\n{ira}\n{vera}\n{zhora}\n999999\n"
+        assert await import_consent(s, data, "email", True) == (2, 1, 1)
+        assert await import_consent(s, data, "email", True) == (0, 1, 1)  # again: nothing new
+    async with factory() as s:
+        assert (await current_consent(s, ira))["email"].source == "import"
+        assert (await current_consent(s, vera))["email"].marketing is False
+
+
+def test_consent_import_command(tmp_path: Path) -> None:
+    from tests.server import cli
+
+    env = {
+        "INBOX_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'cli.sqlite3'}",
+        "INBOX_DATA_DIR": str(tmp_path / "data"),
+        "INBOX_SECRET_KEY": "cli-secret-key-0123456789",
+    }
+    assert cli(env, tmp_path, "db", "upgrade").returncode == 0
+    csv_file = tmp_path / "list.csv"
+    csv_file.write_text("email\nnobody@example.ru\n", encoding="utf-8")
+    done = cli(env, tmp_path, "customer", "consent-import", str(csv_file), "--channel", "email")
+    assert done.returncode == 0, done.stderr
+    assert "0 recorded" in done.stdout and "1 rows matched no customer" in done.stdout
+    bad = cli(env, tmp_path, "customer", "consent-import", str(csv_file), "--channel", "pigeon")
+    assert bad.returncode != 0 and "pigeon" in (bad.stdout + bad.stderr) and "Traceback" not in bad.stderr
