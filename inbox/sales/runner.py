@@ -131,6 +131,11 @@ class SalesRunner:
         queues an outbox task there). Kept so that the bus subscription stays valid."""
         return None
 
+    async def on_events(self, events: tuple[Event, ...]) -> None:
+        """Nothing, like ``on_event``: a «стоп» in a processed batch was queued as a durable task in the
+        batch's own transaction (``inbox.sales.inbound``), once per message."""
+        return None
+
     async def on_callback(self, cb: InboundCallback) -> None:
         """An unsubscribe button press: the unsubscribe itself was queued with the raw event
         (``inbox.sales.inbound``); here only the press is answered when no bot (which does) runs."""

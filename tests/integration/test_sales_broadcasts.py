@@ -10,7 +10,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from inbox.channels.email.compose import compose as compose_email
-from inbox.core.events import EventBus
+from inbox.core.events import Event, EventBus
 from inbox.core.ingest import apply_message, run_inbound_hooks
 from inbox.core.types import ChannelKind, InboundCallback, InboundMessage, OutboundMessage
 from inbox.customer_card.consent import current_consent, record_consent
@@ -27,6 +27,7 @@ from inbox.models import (
 )
 from inbox.sales import broadcasts, inbound, segments, unsubscribe
 from inbox.sales.config import SalesConfig
+from inbox.sales.runner import SalesRunner
 from inbox.settings import Settings
 from tests.sales_world import Shop, add_customer, base_shop, shop_time
 
@@ -330,3 +331,38 @@ def test_consent_import_command(tmp_path: Path) -> None:
     assert "0 recorded" in done.stdout and "1 rows matched no customer" in done.stdout
     bad = cli(env, tmp_path, "customer", "consent-import", str(csv_file), "--channel", "pigeon")
     assert bad.returncode != 0 and "pigeon" in (bad.stdout + bad.stderr) and "Traceback" not in bad.stderr
+
+
+async def test_stop_in_a_processed_batch_unsubscribes_once(
+    factory: SessionFactory, settings: Settings
+) -> None:
+    """Several messages stored in one transaction (as a processed batch is): only the «стоп» one queues an
+    unsubscribe, and it runs once; ``on_events`` (how `inbox serve` wires the bus) adds nothing."""
+    shop = await consent_world(factory)
+    anna = shop.customers["Анна"]
+
+    def said(text: str, n: int) -> InboundMessage:
+        return InboundMessage(
+            kind=ChannelKind.TELEGRAM,
+            account_id=shop.accounts["telegram"],
+            external_user_id=f"telegram-{anna}",
+            external_message_id=f"batch:{n}",
+            sent_at=utcnow(),
+            text=text,
+        )
+
+    events: list[Event] = []
+    async with transaction(factory) as s:
+        for n, text in enumerate(("стоп-кран есть?", "Стоп!", "Спасибо")):
+            events += await apply_message(s, said(text, n), [])
+    await SalesRunner(factory, EventBus(), settings).on_events(tuple(events))
+    assert await run_unsubscribe_tasks(factory, settings) == 1
+    assert await run_unsubscribe_tasks(factory, settings) == 0
+    async with factory() as s:
+        assert (await current_consent(s, anna))["telegram"].marketing is False
+        confirms = (
+            await s.execute(
+                select(Message).where(Message.customer_id == anna, Message.direction == Direction.OUT)
+            )
+        ).scalars()
+        assert len(list(confirms)) == 1
