@@ -432,6 +432,38 @@ def demo() -> None:
     console.print(f"sign in as [bold]{email}[/] with password [bold]{password}[/]")
 
 
+@customer.command("consent-import")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--channel", required=True, help="telegram, vk, email or sms")
+@click.option("--no", "refused", is_flag=True, help="record a refusal instead of a consent")
+@click.option("--source", default="import", show_default=True)
+def customer_consent_import(file: Path, channel: str, refused: bool, source: str) -> None:
+    """Marketing consent collected elsewhere, for the customers FILE names (CSV: id, phone or email)."""
+    from inbox.customer_card.consent import ConsentError
+    from inbox.sales import SalesError
+    from inbox.sales.consent import import_consent
+
+    try:
+        data = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        fail(f"cannot read {file}: {exc}")
+        raise
+    settings = load_settings()
+
+    async def _go(factory: Any) -> tuple[int, int, int]:
+        try:
+            async with transaction(factory) as session:
+                return await import_consent(session, data, channel, not refused, source)
+        except (ConsentError, SalesError) as exc:
+            fail(f"{file}: {exc}")
+            raise
+
+    recorded, kept, missing = run_db(settings, _go)
+    console.print(
+        f"{recorded} recorded, {kept} kept as they said no themselves, {missing} rows matched no customer"
+    )
+
+
 # ---- managers and tokens ---------------------------------------------------------------------------------
 
 

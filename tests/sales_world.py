@@ -188,3 +188,26 @@ async def api_token(factory: SessionFactory) -> dict[str, str]:
 def api_client(base: str, headers: dict[str, str]) -> httpx.Client:
     """A blocking client: the server runs in its own thread (tests.server.threaded_server)."""
     return httpx.Client(base_url=base, headers=headers, timeout=20)
+
+
+def shop_time(settings_timezone: str, hour: int) -> datetime:
+    """The next moment (from now) the shop's clock shows ``hour``:00, in UTC: ticks of the sales worker
+    inside or outside the quiet hours whatever the time the tests run at."""
+    from zoneinfo import ZoneInfo
+
+    from inbox.models import utcnow
+
+    now = utcnow()
+    local = now.astimezone(ZoneInfo(settings_timezone))
+    at = local.replace(hour=hour, minute=0, second=0, microsecond=0)
+    if at <= local:
+        at += timedelta(days=1)
+    return at.astimezone(now.tzinfo)
+
+
+def noon_zone() -> str:
+    """A time zone where it is about noon now (for a server process, whose clock a test cannot set)."""
+    from inbox.models import utcnow
+
+    offset = 12 - utcnow().hour  # -11 … +12; Etc/GMT-N is N hours east of UTC
+    return f"Etc/GMT{-offset:+d}"

@@ -42,8 +42,7 @@ from inbox.models import (
     ThreadStatus,
     utcnow,
 )
-from inbox.sales.unsubscribe import BUTTON_PREFIX as UNSUBSCRIBE_BUTTON
-from inbox.sales.unsubscribe import is_stop
+from inbox.sales.unsubscribe import SALES_BUTTONS, is_stop
 from inbox.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -235,7 +234,7 @@ class BotEngine:
 
     async def on_callback(self, cb: InboundCallback) -> None:
         try:
-            if not cb.payload.startswith(UNSUBSCRIBE_BUTTON):  # inbox.sales handles unsubscribe buttons
+            if not cb.payload.startswith(SALES_BUTTONS):  # inbox.sales handles unsubscribe / consent buttons
                 await self._run(lambda session: self._callback_turn(session, cb))
         finally:
             await self._ack(cb)

@@ -32,6 +32,7 @@ from inbox.core.types import (
     InboundEdit,
     InboundItem,
     InboundMessage,
+    InboundPermission,
     RawEvent,
 )
 from inbox.db import SessionFactory, insert_for, is_postgres, transaction
@@ -54,6 +55,22 @@ log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 6
 PREVIEW_LEN = 140
+
+# Work other modules do in the transaction that stores an inbound item (so a crash cannot lose it): called
+# with the item and, for a new message, its staged row (no id yet). Registered at import; core imports none.
+InboundHook = Callable[[AsyncSession, InboundItem, Message | None], Awaitable[None]]
+INBOUND_HOOKS: list[InboundHook] = []
+
+
+def register_inbound_hook(hook: InboundHook) -> None:
+    if hook not in INBOUND_HOOKS:
+        INBOUND_HOOKS.append(hook)
+
+
+async def run_inbound_hooks(session: AsyncSession, item: InboundItem, message: Message | None) -> None:
+    """Run the hooks; what they change commits with the item, their events go out after the commit."""
+    for hook in INBOUND_HOOKS:
+        await hook(session, item, message)
 
 
 async def store_raw(
@@ -371,6 +388,7 @@ async def apply_message(session: AsyncSession, msg: InboundMessage, files: list[
     staged = await stage_message(session, msg, files)
     if staged is None:
         return None
+    await run_inbound_hooks(session, msg, staged.message)
     await session.flush()
     emit_staged(session, staged)
     return staged.message
@@ -558,6 +576,10 @@ class InboundProcessor:
                         one = await stage_message(session, item, p.fetched[id(item)], cache)
                         if one is not None:
                             staged.append(one)
+                            await run_inbound_hooks(session, item, one.message)
+                    elif isinstance(item, InboundCallback | InboundPermission):
+                        await session.flush()
+                        await run_inbound_hooks(session, item, None)
                     elif isinstance(item, InboundEdit):
                         await session.flush()
                         await apply_edit(session, item)
@@ -617,6 +639,8 @@ class InboundProcessor:
         for item in p.items:
             if isinstance(item, InboundMessage):
                 await apply_message(session, item, p.fetched[id(item)])
+            elif isinstance(item, InboundCallback | InboundPermission):
+                await run_inbound_hooks(session, item, None)
             elif isinstance(item, InboundEdit):
                 await apply_edit(session, item)
             elif isinstance(item, DeliveryReceipt):

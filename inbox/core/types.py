@@ -127,7 +127,20 @@ class DeliveryReceipt:
     error: str | None = None
 
 
-InboundItem = InboundMessage | InboundEdit | InboundCallback | DeliveryReceipt
+@dataclass(frozen=True, slots=True)
+class InboundPermission:
+    """The customer allowed (``allowed``) or forbade messages from us on this channel (VK ``message_allow``
+    / ``message_deny``: a community may write only to users who allowed it)."""
+
+    kind: ChannelKind
+    account_id: int
+    external_user_id: str
+    allowed: bool
+    at: datetime
+    contact: ContactHints = field(default_factory=ContactHints)
+
+
+InboundItem = InboundMessage | InboundEdit | InboundCallback | DeliveryReceipt | InboundPermission
 
 
 @dataclass(frozen=True, slots=True)

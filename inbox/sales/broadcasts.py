@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, exists, func, literal, not_, select
+from sqlalchemy import and_, case, exists, func, literal, not_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -38,7 +38,7 @@ from inbox.models import (
     Thread,
     utcnow,
 )
-from inbox.sales import NotFound, SalesError, unsubscribe
+from inbox.sales import NotFound, SalesError, inbound, unsubscribe
 from inbox.sales.config import SalesConfig
 from inbox.sales.config import load as load_config
 from inbox.sales.consent import consent_table, marketing_allowed
@@ -157,9 +157,23 @@ def channel_choice() -> Any:
 
 
 def vk_allowed(customer_id: Any) -> Any:
-    """VK lets a community write only to users who allowed it: a user who wrote to the community has."""
+    """VK lets a community write only to users who allowed it: a user who wrote to the community has, and
+    so has one whose ``message_allow`` arrived (a note in the thread). A ``message_deny`` marks the VK
+    identity blocked, which no broadcast picks (see :func:`vk_denied`)."""
     return exists().where(
-        Message.customer_id == customer_id, Message.channel == "vk", Message.direction == Direction.IN
+        Message.customer_id == customer_id,
+        Message.channel == "vk",
+        or_(
+            Message.direction == Direction.IN,
+            and_(Message.direction == Direction.EVENT, Message.text == inbound.ALLOW),
+        ),
+    )
+
+
+def vk_denied(customer_id: Any) -> Any:
+    """The customer's VK identity may not be written to (they forbade messages, or VK said so)."""
+    return exists().where(
+        Identity.customer_id == customer_id, Identity.kind == "vk", Identity.blocked.is_(True)
     )
 
 
@@ -180,6 +194,7 @@ async def plan(
     )
     consent = marketing_allowed(chosen.c.customer_id, chosen.c.channel)
     reason = case(
+        (and_(chosen.c.channel.is_(None), vk_denied(chosen.c.customer_id)), literal("vk_not_allowed")),
         (chosen.c.channel.is_(None), literal("no_channel")),
         (not_(consent), literal("no_consent")),
         (and_(chosen.c.channel == "vk", not_(vk_allowed(chosen.c.customer_id))), literal("vk_not_allowed")),

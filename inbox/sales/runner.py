@@ -12,16 +12,15 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
 
-from inbox.core.events import Event, EventBus, emit
-from inbox.core.outbox import Draft, NoChannel, enqueue
+from inbox.core.events import Event, EventBus
 from inbox.core.types import ChannelSource, InboundCallback
 from inbox.db import SessionFactory, transaction
-from inbox.i18n import _, use_locale
-from inbox.models import Author, Broadcast, Customer, Identity, Message, Thread, utcnow
-from inbox.sales import broadcasts, unsubscribe
+from inbox.models import Broadcast, utcnow
+from inbox.sales import broadcasts, inbound, unsubscribe  # inbound: registers its hook and task
 from inbox.sales.config import load as load_config
 from inbox.settings import Settings
 
@@ -44,7 +43,7 @@ class SalesRunner:
     async def tick(self, now: datetime | None = None) -> dict[str, int]:
         now = now or utcnow()
         planned = await self.plan_due(now)
-        sent = await self.send_due()
+        sent = await self.send_due(now)
         fired = await self.run_triggers(now)
         return {"planned": planned, "queued": sent, "fired": fired}
 
@@ -71,11 +70,18 @@ class SalesRunner:
                 planned += await broadcasts.plan(session, broadcast, await load_config(session), now)
         return planned
 
-    async def send_due(self) -> int:
+    async def send_due(self, now: datetime | None = None) -> int:
+        """Queue the planned recipients of broadcasts being sent. Marketing waits out the shop's quiet
+        hours (its time zone): nothing is queued then, the planned recipients go when they end."""
+        from inbox.sales.triggers import in_quiet_hours
+
         async with self.factory() as session:
             sending = list(
                 (await session.execute(select(Broadcast.id).where(Broadcast.status == "sending"))).scalars()
             )
+            config = await load_config(session)
+        if sending and in_quiet_hours(config, now or utcnow(), ZoneInfo(self.settings.timezone)):
+            return 0
         queued = 0
         for broadcast_id in sending:
             while True:
@@ -119,79 +125,30 @@ class SalesRunner:
     # ---- unsubscribing ------------------------------------------------------------------------------------
 
     async def on_event(self, event: Event) -> None:
-        """A customer's "стоп" (or "stop", "отписаться") switches marketing off and is confirmed."""
-        if event.type != "message.new" or event.data.get("direction") != "in" or event.message_id is None:
-            return
-        async with self.factory() as session:
-            message = await session.get(Message, event.message_id)
-            if message is None or message.author != Author.CUSTOMER or not unsubscribe.is_stop(message.text):
-                return
-        await self.opt_out(message.customer_id, message.channel)
+        """Nothing: a "стоп" is handled durably in the transaction that stores it (``inbox.sales.inbound``
+        queues an outbox task there). Kept so that the bus subscription stays valid."""
+        return None
 
     async def on_events(self, events: tuple[Event, ...]) -> None:
-        """``on_event`` for every event of a publish (``bus.subscribe_batch``): the inbound messages of a
-        processed batch are read in one query, not in a transaction each."""
-        ids = [
-            e.message_id
-            for e in events
-            if e.type == "message.new" and e.data.get("direction") == "in" and e.message_id is not None
-        ]
-        if not ids:
-            return
-        async with self.factory() as session:
-            rows = (
-                await session.execute(
-                    select(Message.customer_id, Message.channel, Message.text)
-                    .where(Message.id.in_(ids), Message.author == Author.CUSTOMER)
-                    .order_by(Message.id)
-                )
-            ).all()
-        for customer_id, channel, text in rows:
-            if unsubscribe.is_stop(text):
-                await self.opt_out(customer_id, channel)
+        """Nothing, like ``on_event``: a «стоп» in a processed batch was queued as a durable task in the
+        batch's own transaction (``inbox.sales.inbound``), once per message."""
+        return None
 
     async def on_callback(self, cb: InboundCallback) -> None:
-        if not cb.payload.startswith(unsubscribe.BUTTON_PREFIX):
+        """An unsubscribe button press: the unsubscribe itself was queued with the raw event
+        (``inbox.sales.inbound``); here only the press is answered when no bot (which does) runs."""
+        if not cb.payload.startswith(unsubscribe.SALES_BUTTONS):
             return
-        try:
-            customer_id, _channel = unsubscribe.read_token(
-                self.settings.secret_key, cb.payload[len(unsubscribe.BUTTON_PREFIX) :]
-            )
-        except unsubscribe.BadToken:
-            log.warning("unsubscribe button with a bad token: %r", cb.payload[:80])
-            return
-        async with self.factory() as session:
-            owner = (
-                await session.execute(
-                    select(Identity.customer_id).where(
-                        Identity.kind == cb.kind,
-                        Identity.account_id == cb.account_id,
-                        Identity.external_id == cb.external_user_id,
-                    )
-                )
-            ).scalar()
-        if owner is not None:
-            await self.opt_out(customer_id, cb.kind)
         if self.hub is not None and not self.settings.bots_enabled:
             with contextlib.suppress(Exception):  # an unanswered press only leaves a spinner
                 channel = await self.hub.get(cb.account_id)
                 if channel is not None:
                     await channel.answer_callback(cb.callback_id)
 
-    async def opt_out(self, customer_id: int, channel: str | None) -> None:
-        async with self.bus.transaction(self.factory) as session:
-            await unsubscribe.opt_out(session, customer_id)
-            customer = await session.get(Customer, customer_id)
-            thread = (
-                await session.execute(select(Thread).where(Thread.customer_id == customer_id))
-            ).scalar_one_or_none()
-            if customer is not None and thread is not None:
-                with use_locale(customer.locale or self.settings.default_locale):
-                    text = _("You are unsubscribed from our newsletters. Orders and answers keep coming.")
-                with contextlib.suppress(NoChannel):
-                    await enqueue(session, thread, Draft(text=text, author=Author.SYSTEM, channel=channel))
-            emit(
-                session, Event("customer.updated", customer_id=customer_id, data={"consent": "unsubscribed"})
-            )
+    async def opt_out(self, customer_id: int, channel: str | None, ref: str = "") -> None:
+        """Unsubscribe now (a manager or a test): marketing off, confirmed once per ``ref``."""
+        await inbound.opt_out(
+            self.bus, self.factory, self.settings, customer_id, channel, ref or f"now:{utcnow().isoformat()}"
+        )
         if self.wake_dispatcher is not None:
             self.wake_dispatcher()

@@ -64,7 +64,7 @@ EVENTS: dict[str, tuple[str | None, bool]] = {
     "no_order": ("days", True),
     "birthday": (None, True),
 }
-ACTIONS = ("send", "cross_sell", "label", "assign", "task", "notify")
+ACTIONS = ("send", "cross_sell", "label", "assign", "task", "notify", "ask_consent")
 CATCH_UP = timedelta(days=2)  # how far back a time-based rule looks beyond its own delay
 
 
@@ -97,6 +97,7 @@ def action_names() -> dict[str, str]:
         "assign": _("Assign a manager"),
         "task": _("Create a task"),
         "notify": _("Notify the team"),
+        "ask_consent": _("Ask for marketing consent (Telegram, VK: Yes / No buttons)"),
     }
 
 
@@ -604,6 +605,8 @@ async def perform(
                 continue
             fire.message_id = message.id
             done.append({"kind": kind, "message_id": message.id, "channel": channel, "text": text[:300]})
+        elif kind == "ask_consent":
+            done.append(await ask_consent(session, settings, customer, thread, action, rule, fire))
         elif kind == "label":
             await session.execute(
                 insert_for(session, CustomerLabel)
@@ -672,3 +675,59 @@ async def recent_fires(session: AsyncSession, rule_id: int, limit: int = 50) -> 
         .limit(limit)
     )
     return list((await session.execute(query)).scalars())
+
+
+async def ask_consent(
+    session: AsyncSession,
+    settings: Settings,
+    customer: Customer,
+    thread: Thread,
+    action: dict[str, Any],
+    rule: TriggerRule,
+    fire: TriggerFire,
+) -> dict[str, Any]:
+    """The consent question with Yes / No buttons on the customer's messenger, unless they have answered
+    (any decision recorded on that channel) or the channel has no buttons. The answer is recorded with
+    source ``bot`` by ``inbox.sales.inbound``."""
+    from inbox.core.types import Button
+    from inbox.customer_card.consent import current_consent
+
+    channel = (
+        await session.execute(
+            select(channel_choice())
+            .select_from(Customer)
+            .outerjoin(Thread, Thread.customer_id == Customer.id)
+            .where(Customer.id == customer.id)
+        )
+    ).scalar()
+    if channel not in ("telegram", "vk"):
+        return {"kind": "ask_consent", "skipped": "no buttons"}
+    if channel in await current_consent(session, customer.id):
+        return {"kind": "ask_consent", "skipped": "answered before"}
+    token = unsubscribe.make_token(settings.secret_key, customer.id, channel)
+    with use_locale(customer.locale or settings.default_locale):
+        text = str(action.get("text") or "").strip() or _(
+            "May we send you news and offers here? You can unsubscribe at any time."
+        )
+        buttons = (
+            (
+                Button(_("Yes, send offers"), payload=unsubscribe.CONSENT_YES + token),
+                Button(_("No, thanks"), payload=unsubscribe.CONSENT_NO + token),
+            ),
+        )
+    try:
+        message = await enqueue(
+            session,
+            thread,
+            Draft(
+                text=text,
+                author=Author.SYSTEM,
+                channel=channel,
+                buttons=buttons,
+                meta={"trigger_rule_id": rule.id, "trigger_fire_id": fire.id, "consent_question": True},
+            ),
+        )
+    except NoChannel:
+        return {"kind": "ask_consent", "skipped": "no channel"}
+    fire.message_id = message.id
+    return {"kind": "ask_consent", "message_id": message.id, "channel": channel, "text": text[:300]}

@@ -19,6 +19,8 @@ from inbox.models import Identity
 
 STOP = re.compile(r"^\W*(стоп|stop|отписаться|отписка|unsubscribe|отпишите( меня)?)\W*$", re.IGNORECASE)
 BUTTON_PREFIX = "unsub:"
+CONSENT_YES, CONSENT_NO = "optin:y:", "optin:n:"  # answers to the consent question (+ a token)
+SALES_BUTTONS = (BUTTON_PREFIX, "optin:")  # button payloads inbox.sales answers (bots leave them alone)
 CODES = {"telegram": "t", "vk": "v", "email": "e", "sms": "s", "widget": "w"}
 KINDS = {v: k for k, v in CODES.items()}
 

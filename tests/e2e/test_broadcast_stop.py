@@ -13,7 +13,7 @@ from playwright.async_api import Page, expect
 from tests.e2e.conftest import shot_path, sign_in
 from tests.e2e.test_telegram_inbox import Emulator, emulator, wait_for  # noqa: F401  (fixture)
 from tests.emulators.telegram import DEFAULT_TOKEN, text_update, user
-from tests.sales_world import api_client
+from tests.sales_world import api_client, noon_zone
 from tests.server import ServeProcess, cli
 
 EMAIL, PASSWORD = "olga@shop.ru", "olga-password-1"
@@ -32,6 +32,7 @@ async def test_segment_broadcast_and_stop(page: Page, tmp_path: Path, emulator: 
         "INBOX_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'e2e.sqlite3'}",
         "INBOX_DATA_DIR": str(tmp_path / "data"),
         "INBOX_SECRET_KEY": "e2e-secret-key-0123456789",
+        "INBOX_TIMEZONE": noon_zone(),  # the shop's quiet hours (21-09) never hold this broadcast
     }
     for args in (
         ("db", "upgrade"),

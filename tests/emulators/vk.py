@@ -21,6 +21,8 @@ Out of process: ``python -m tests.emulators.vk --port N [--group-id 77] [--token
     POST /_control/fail {"method", "error_code", "error_msg"?, "times"?: 1, "http_status"?: 500}
     POST /_control/rate_limit {"method", "per_second"}    error 6 beyond that many calls in one second
     POST /_control/block {"peer_id"}              messages.send to it -> error 901
+                                  (``deny(user_id)`` / ``allow(user_id)`` in process: the same, and the
+                                  ``message_deny`` / ``message_allow`` update VK sends about it)
     POST /_control/longpoll/updates {"updates": [...]}    queue Bots Long Poll updates (builders below)
     POST /_control/longpoll/fail {"failed": 1|2|3}        the next a_check answers that failure
     POST /_control/callback {"url", "update", "secret"?, "max_attempts"?: 1}
@@ -149,6 +151,20 @@ def message_event(
         "conversation_message_id": cmid,
     }
     return _update(group_id, "message_event", obj, event_id)
+
+
+def message_allow(
+    group_id: int, *, user_id: int, key: str = "", event_id: str | None = None
+) -> dict[str, Any]:
+    """The user allowed the community to message them (Callback API / Bots Long Poll ``message_allow``:
+    ``{"user_id", "key"}``, ``key`` being what the allow widget or link passed along)."""
+    return _update(group_id, "message_allow", {"user_id": user_id, "key": key}, event_id)
+
+
+def message_deny(group_id: int, *, user_id: int, event_id: str | None = None) -> dict[str, Any]:
+    """The user forbade the community to message them (``message_deny``: ``{"user_id"}``); VK answers
+    error 901 to ``messages.send`` to them from then on."""
+    return _update(group_id, "message_deny", {"user_id": user_id}, event_id)
 
 
 def photo_attachment(
@@ -393,6 +409,17 @@ class VKEmulator:
 
     def block(self, peer_id: int) -> None:
         self.s.blocked.add(peer_id)
+
+    def deny(self, user_id: int) -> dict[str, Any]:
+        """The user forbids the community's messages: sends to them answer 901 from now on; returns the
+        ``message_deny`` update VK sends about it."""
+        self.s.blocked.add(user_id)
+        return message_deny(self.group_id, user_id=user_id)
+
+    def allow(self, user_id: int, key: str = "") -> dict[str, Any]:
+        """The user allows the community's messages again; returns the ``message_allow`` update."""
+        self.s.blocked.discard(user_id)
+        return message_allow(self.group_id, user_id=user_id, key=key)
 
     def calls(self, method: str | None = None) -> list[Call]:
         return [c for c in self.s.calls if method is None or c.method == method]

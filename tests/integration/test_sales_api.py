@@ -4,6 +4,7 @@ site; the admin pages of rules and settings; carts and broadcasts pages."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -14,9 +15,18 @@ from inbox.db import SessionFactory, transaction
 from inbox.demo import DEMO_EMAIL, DEMO_PASSWORD, seed
 from inbox.models import ChannelAccount, Customer, Message, utcnow
 from inbox.sales import carts
+from inbox.sales.config import load as load_config
+from inbox.sales.config import save as save_config
 from inbox.sales.runner import SalesRunner
 from inbox.settings import Settings
-from tests.sales_world import add_customer, add_order, api_client, api_token, base_shop, signed_in
+from tests.sales_world import (
+    add_customer,
+    add_order,
+    api_client,
+    api_token,
+    base_shop,
+    signed_in,
+)
 from tests.server import threaded_server
 
 
@@ -67,6 +77,8 @@ async def test_broadcast_api_unsubscribe_link_and_carts(factory: SessionFactory,
         async with transaction(factory) as s:  # the mailbox exists, but no adapter runs in this test
             for account in (await s.execute(select(ChannelAccount))).scalars():
                 account.enabled = True
+            # no quiet hours: this test runs at any time of day (test_sales_broadcasts covers them)
+            await save_config(s, replace(await load_config(s), quiet_start=0, quiet_end=0))
         runner = SalesRunner(factory, EventBus(), settings)
         done = await runner.tick()
         assert done["planned"] == 2 and done["queued"] == 2

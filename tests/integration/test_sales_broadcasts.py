@@ -5,12 +5,14 @@ the unsubscribe of its channel; nobody is messaged twice; a "стоп" takes the
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 from sqlalchemy import func, select
 
 from inbox.channels.email.compose import compose as compose_email
-from inbox.core.events import Event, EventBus
-from inbox.core.types import OutboundMessage
+from inbox.core.events import EventBus, take_committed
+from inbox.core.ingest import apply_message, run_inbound_hooks
+from inbox.core.types import ChannelKind, InboundCallback, InboundMessage, OutboundMessage
 from inbox.customer_card.consent import current_consent, record_consent
 from inbox.db import SessionFactory, transaction
 from inbox.models import (
@@ -23,11 +25,11 @@ from inbox.models import (
     Thread,
     utcnow,
 )
-from inbox.sales import broadcasts, segments, unsubscribe
+from inbox.sales import broadcasts, inbound, segments, unsubscribe
 from inbox.sales.config import SalesConfig
 from inbox.sales.runner import SalesRunner
 from inbox.settings import Settings
-from tests.sales_world import Shop, add_customer, base_shop
+from tests.sales_world import Shop, add_customer, base_shop, shop_time
 
 
 async def consent_world(factory: SessionFactory) -> Shop:
@@ -173,39 +175,48 @@ async def test_planning_respects_consent_channels_and_vk(factory: SessionFactory
         assert st.delivery == {"queued": 4}
 
 
+async def run_unsubscribe_tasks(factory: SessionFactory, settings: Settings) -> int:
+    """Run the queued unsubscribe tasks the way a dispatcher does (these accounts have no adapter)."""
+    from inbox.core.outbox import TASKS, finish_row
+
+    task = TASKS[inbound.TASK](factory, EventBus(), settings, lambda: None, None)  # type: ignore[arg-type]
+    async with factory() as s:
+        rows = list(
+            (
+                await s.execute(select(Outbox).where(Outbox.kind == inbound.TASK, Outbox.done_at.is_(None)))
+            ).scalars()
+        )
+    for row in rows:
+        await task.run(dict(row.payload))
+        async with transaction(factory) as s:
+            await finish_row(s, row)
+    return len(rows)
+
+
 async def test_stop_reply_removes_the_customer_from_the_next_broadcast(
     factory: SessionFactory, settings: Settings
 ) -> None:
     shop = await consent_world(factory)
-    runner = SalesRunner(factory, EventBus(), settings)
     anna = shop.customers["Анна"]
+
+    def said(text: str, n: int) -> InboundMessage:
+        return InboundMessage(
+            kind=ChannelKind.TELEGRAM,
+            account_id=shop.accounts["telegram"],
+            external_user_id=f"telegram-{anna}",
+            external_message_id=f"anna:{n}",
+            sent_at=utcnow(),
+            text=text,
+        )
+
     async with transaction(factory) as s:
-        thread = (await s.execute(select(Thread).where(Thread.customer_id == anna))).scalar_one()
-        stop = Message(
-            thread_id=thread.id,
-            customer_id=anna,
-            direction=Direction.IN,
-            channel="telegram",
-            author=Author.CUSTOMER,
-            text="Стоп!",
-        )
-        other = Message(
-            thread_id=thread.id,
-            customer_id=anna,
-            direction=Direction.IN,
-            channel="telegram",
-            author=Author.CUSTOMER,
-            text="стоп-кран есть?",
-        )
-        s.add_all([stop, other])
-    await runner.on_event(
-        Event("message.new", thread_id=thread.id, message_id=other.id, data={"direction": "in"})
-    )
+        await apply_message(s, said("стоп-кран есть?", 1), [])
+    assert await run_unsubscribe_tasks(factory, settings) == 0
     async with factory() as s:
         assert (await current_consent(s, anna))["telegram"].marketing is True  # not an unsubscribe
-    await runner.on_event(
-        Event("message.new", thread_id=thread.id, message_id=stop.id, data={"direction": "in"})
-    )
+    async with transaction(factory) as s:  # the task is committed with the message
+        await apply_message(s, said("Стоп!", 2), [])
+    assert await run_unsubscribe_tasks(factory, settings) == 1
     async with factory() as s:
         state = await current_consent(s, anna)
         assert state["telegram"].marketing is False and state["telegram"].source == "unsubscribe"
@@ -217,18 +228,20 @@ async def test_stop_reply_removes_the_customer_from_the_next_broadcast(
         assert confirm.channel == "telegram" and "отписаны" in (confirm.text or "")
     # the button of another copy unsubscribes Борис the same way
     token = unsubscribe.make_token(settings.secret_key, shop.customers["Борис"], "vk")
-    from inbox.core.types import InboundCallback
-
-    await runner.on_callback(
-        InboundCallback(
-            kind="vk",  # type: ignore[arg-type]
-            account_id=shop.accounts["vk"],
-            external_user_id=f"vk-{shop.customers['Борис']}",
-            callback_id="cb1",
-            payload=unsubscribe.BUTTON_PREFIX + token,
-            at=utcnow(),
+    async with transaction(factory) as s:
+        await run_inbound_hooks(
+            s,
+            InboundCallback(
+                kind=ChannelKind.VK,
+                account_id=shop.accounts["vk"],
+                external_user_id=f"vk-{shop.customers['Борис']}",
+                callback_id="cb1",
+                payload=unsubscribe.BUTTON_PREFIX + token,
+                at=utcnow(),
+            ),
+            None,
         )
-    )
+    assert await run_unsubscribe_tasks(factory, settings) == 1
     async with transaction(factory) as s:
         everybody = await segments.create_segment(s, "Все", conditions=[])
         b = await broadcasts.create_broadcast(s, segment_id=everybody.id, text="Новинки")
@@ -265,40 +278,91 @@ async def test_test_send_and_picture(factory: SessionFactory, settings: Settings
         assert sorted(pictures) == [("sale.png", "image/png")] * 4
 
 
+async def test_a_broadcast_waits_out_the_quiet_hours(factory: SessionFactory, settings: Settings) -> None:
+    """Planned at 23:00 shop time (quiet 21-09 by default): nobody is queued until 09:00 has passed."""
+    from inbox.sales.runner import SalesRunner
+
+    await consent_world(factory)
+    runner = SalesRunner(factory, EventBus(), settings)
+    night = shop_time(settings.timezone, 23)
+    async with transaction(factory) as s:
+        everybody = await segments.create_segment(s, "Все", conditions=[])
+        b = await broadcasts.create_broadcast(s, segment_id=everybody.id, text="Ночная распродажа")
+    done = await runner.tick(night)
+    assert done["planned"] == 8 and done["queued"] == 0
+    async with factory() as s:
+        assert (await s.execute(select(func.count()).select_from(Outbox))).scalar_one() == 0
+        assert (await broadcasts.get_broadcast(s, b.id)).status == "sending"
+    assert (await runner.tick(night + timedelta(hours=9)))["queued"] == 0  # 08:00: still quiet
+    morning = await runner.tick(night + timedelta(hours=10, minutes=1))
+    assert morning["queued"] == 4
+    async with factory() as s:
+        assert (await broadcasts.get_broadcast(s, b.id)).status == "done"
+
+
+async def test_consent_import_never_overrides_a_customers_own_no(factory: SessionFactory) -> None:
+    from inbox.sales.consent import import_consent
+
+    shop = await consent_world(factory)
+    vera, ira, zhora = shop.customers["Вера"], shop.customers["Ира"], shop.customers["Жора"]
+    async with transaction(factory) as s:
+        await unsubscribe.opt_out(s, vera)  # Вера said «стоп» herself
+        data = f"id\n{ira}\n{vera}\n{zhora}\n999999\n"
+        assert await import_consent(s, data, "email", True) == (2, 1, 1)
+        assert await import_consent(s, data, "email", True) == (0, 1, 1)  # again: nothing new
+    async with factory() as s:
+        assert (await current_consent(s, ira))["email"].source == "import"
+        assert (await current_consent(s, vera))["email"].marketing is False
+
+
+def test_consent_import_command(tmp_path: Path) -> None:
+    from tests.server import cli
+
+    env = {
+        "INBOX_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'cli.sqlite3'}",
+        "INBOX_DATA_DIR": str(tmp_path / "data"),
+        "INBOX_SECRET_KEY": "cli-secret-key-0123456789",
+    }
+    assert cli(env, tmp_path, "db", "upgrade").returncode == 0
+    csv_file = tmp_path / "list.csv"
+    csv_file.write_text("email\nnobody@example.ru\n", encoding="utf-8")
+    done = cli(env, tmp_path, "customer", "consent-import", str(csv_file), "--channel", "email")
+    assert done.returncode == 0, done.stderr
+    assert "0 recorded" in done.stdout and "1 rows matched no customer" in done.stdout
+    bad = cli(env, tmp_path, "customer", "consent-import", str(csv_file), "--channel", "pigeon")
+    assert bad.returncode != 0 and "pigeon" in (bad.stdout + bad.stderr) and "Traceback" not in bad.stderr
+
+
 async def test_stop_in_a_processed_batch_unsubscribes_once(
     factory: SessionFactory, settings: Settings
 ) -> None:
-    """``on_events`` (how `inbox serve` wires it): a batch's messages are read at once; only the «стоп» one
-    unsubscribes, and a manager's «стоп» in the same batch does nothing."""
+    """Several messages stored in one transaction (as a processed batch is): only the «стоп» one queues an
+    unsubscribe, and it runs once; ``on_events`` (how `inbox serve` wires the bus) adds nothing."""
     shop = await consent_world(factory)
-    runner = SalesRunner(factory, EventBus(), settings)
-    anna, vera = shop.customers["Анна"], shop.customers["Вера"]
+    anna = shop.customers["Анна"]
+
+    def said(text: str, n: int) -> InboundMessage:
+        return InboundMessage(
+            kind=ChannelKind.TELEGRAM,
+            account_id=shop.accounts["telegram"],
+            external_user_id=f"telegram-{anna}",
+            external_message_id=f"batch:{n}",
+            sent_at=utcnow(),
+            text=text,
+        )
+
+    bus = EventBus()
     async with transaction(factory) as s:
-        thread = (await s.execute(select(Thread).where(Thread.customer_id == anna))).scalar_one()
-        vera_thread = (await s.execute(select(Thread).where(Thread.customer_id == vera))).scalar_one()
-
-        def msg(thread: Thread, customer: int, text: str, author: Author = Author.CUSTOMER) -> Message:
-            direction = Direction.IN if author == Author.CUSTOMER else Direction.OUT
-            return Message(
-                thread_id=thread.id,
-                customer_id=customer,
-                direction=direction,
-                channel="telegram",
-                author=author,
-                text=text,
-            )
-
-        rows = [
-            msg(thread, anna, "стоп-кран есть?"),
-            msg(vera_thread, vera, "Стоп", Author.MANAGER),
-            msg(thread, anna, "Стоп!"),
-        ]
-        s.add_all(rows)
-    news = [Event("message.new", m.thread_id, m.id, data={"direction": "in"}) for m in rows]
-    await runner.on_events((*news, Event("thread.updated", thread_id=thread.id)))
+        for n, text in enumerate(("стоп-кран есть?", "Стоп!", "Спасибо")):
+            await apply_message(s, said(text, n), [])
+        await s.flush()
+    events = take_committed(s)
+    assert events, "the stored messages' events"
+    await SalesRunner(factory, bus, settings).on_events(tuple(ev for _, ev in events))
+    assert await run_unsubscribe_tasks(factory, settings) == 1
+    assert await run_unsubscribe_tasks(factory, settings) == 0
     async with factory() as s:
         assert (await current_consent(s, anna))["telegram"].marketing is False
-        assert all(c.marketing for c in (await current_consent(s, vera)).values())
         confirms = (
             await s.execute(
                 select(Message).where(Message.customer_id == anna, Message.direction == Direction.OUT)

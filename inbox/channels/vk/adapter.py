@@ -34,6 +34,7 @@ from vkbottle.tools.uploader import DocMessagesUploader, PhotoMessageUploader
 from inbox.channels.vk.events import (
     IGNORED_TYPES,
     CallbackRef,
+    VKPayloadError,
     event_key,
     new_message_object,
     parse_callback,
@@ -59,6 +60,7 @@ from inbox.core.types import (
     ChannelKind,
     ContactHints,
     InboundItem,
+    InboundPermission,
     InboundSink,
     OutboundMessage,
     PermanentSendError,
@@ -322,6 +324,21 @@ class VKChannel:
             obj = update_object(update)
             contact = await self.contact(int(obj.get("user_id") or 0))
             return [parse_callback(obj, account_id=self.account_id, contact=contact, at=datetime.now(UTC))]
+        if event_type in ("message_allow", "message_deny"):  # the user allowed / forbade our messages
+            obj = update_object(update)
+            user_id = int(obj.get("user_id") or 0)
+            if user_id <= 0:
+                raise VKPayloadError(f"{event_type} has no user_id")
+            return [
+                InboundPermission(
+                    kind=ChannelKind.VK,
+                    account_id=self.account_id,
+                    external_user_id=str(user_id),
+                    allowed=event_type == "message_allow",
+                    at=datetime.now(UTC),
+                    contact=await self.contact(user_id),
+                )
+            ]
         return []
 
     async def contact(self, user_id: int) -> ContactHints:

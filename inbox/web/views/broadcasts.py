@@ -4,6 +4,7 @@ time), its statistics, a test send to yourself, cancelling one that has not fini
 from __future__ import annotations
 
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from litestar import Controller, Request, get, post
 from litestar.datastructures import UploadFile
@@ -15,8 +16,10 @@ from sqlalchemy import func, select
 from inbox import i18n
 from inbox.core.files import store_bytes
 from inbox.db import transaction
-from inbox.models import Broadcast, Customer
+from inbox.models import Broadcast, Customer, utcnow
 from inbox.sales import NotFound, SalesError, broadcasts, segments
+from inbox.sales.config import load as load_config
+from inbox.sales.triggers import in_quiet_hours
 from inbox.web.auth import manager_of
 from inbox.web.state import ctx
 from inbox.web.views.tasks import parse_local
@@ -140,8 +143,12 @@ class BroadcastsController(Controller):
                 broadcast = await broadcasts.get_broadcast(session, broadcast_id)
             except NotFound as exc:
                 raise NotFoundException(str(exc)) from exc
-            stats = await broadcasts.statistics(session, broadcast)
+            config = await load_config(session)
+            stats = await broadcasts.statistics(session, broadcast, config)
             segment = await segments.get_segment(session, broadcast.segment_id)
+            quiet = broadcast.status in ("scheduled", "sending") and in_quiet_hours(
+                config, utcnow(), ZoneInfo(ctx(request).settings.timezone)
+            )
             mine = (
                 await session.execute(
                     select(Customer.id).where(
@@ -160,6 +167,7 @@ class BroadcastsController(Controller):
                 "statuses": status_names(),
                 "my_customer_id": mine,
                 "test_sent": sent,
+                "quiet": (config.quiet_start, config.quiet_end) if quiet else None,
             },
         )
 
