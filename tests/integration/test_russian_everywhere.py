@@ -129,6 +129,10 @@ class Visible(HTMLParser):
         if tag in SKIP_TAGS:
             self.skip += 1
         shaped = any(name == "pattern" for name, _ in attrs)  # its placeholder shows a format, not prose
+        at = dict(attrs)
+        if tag == "input" and at.get("type") == "file" and "file-pick-input" not in (at.get("class") or ""):
+            # the browser draws a bare file input's button in its own language, whatever the page's
+            self.texts.append("Choose File / No file chosen")
         for name, value in attrs:
             if shaped and name == "placeholder":
                 continue
