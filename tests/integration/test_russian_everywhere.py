@@ -275,6 +275,10 @@ async def test_every_page_and_error_is_russian(base: str, shop: SessionFactory, 
         admin.post(f"/customers/{customers[0]}/profile", data={"phone": "12", "email": "x@"}, headers=htmx),
         (400,),
     )
+    details = f"/ui/orders/{ids['order_id']}/details"
+    bad_cost = admin.post(details, data={"delivery_cost": "пятьсот"}, headers=htmx)
+    check("wrong delivery cost", bad_cost, (200, 400, 409))
+    assert "350,50" in bad_cost.text  # the refusal says what to type
     assert not problems, "English in the Russian UI:\n" + "\n".join(
         f"{label}: {sorted(words)}" for label, words in sorted(problems.items())
     )
