@@ -279,6 +279,9 @@ async def test_every_page_and_error_is_russian(base: str, shop: SessionFactory, 
     bad_cost = admin.post(details, data={"delivery_cost": "пятьсот"}, headers=htmx)
     check("wrong delivery cost", bad_cost, (200, 400, 409))
     assert "350,50" in bad_cost.text  # the refusal says what to type
+    good_cost = admin.post(details, data={"delivery_cost": "350,50"}, headers=htmx)
+    assert good_cost.status_code == 200, good_cost.text
+    assert 'name="delivery_cost" value="350,50"' in good_cost.text  # shown back with a Russian comma
     assert not problems, "English in the Russian UI:\n" + "\n".join(
         f"{label}: {sorted(words)}" for label, words in sorted(problems.items())
     )
