@@ -263,6 +263,11 @@ async def test_every_page_and_error_is_russian(base: str, shop: SessionFactory, 
 
     check("bad date range", admin.get("/dashboard", params={"start": "2026-02-30"}), (400,))
     check("no such page", admin.get("/no-such-page"), (404,))
+    browser = {"Accept": "text/html,application/xhtml+xml"}  # a person following a link, not a program
+    for path, said in (("/no-such-page", "Такой страницы нет"), ("/customers/999999", "Такого клиента нет")):
+        page = admin.get(path, headers=browser)
+        check(f"{path} in a browser", page, (404,))
+        assert "text/html" in page.headers["content-type"] and said in page.text, page.text[:300]
     check("forbidden admin page", plain.get("/admin/managers"), (403,))
     htmx = {"HX-Request": "true"}
     check(
