@@ -262,6 +262,10 @@ async def test_every_page_and_error_is_russian(base: str, shop: SessionFactory, 
             check(f"GET {missing}", admin.get(missing, params=params), (200, 303, 400, 404))
 
     check("bad date range", admin.get("/dashboard", params={"start": "2026-02-30"}), (400,))
+    backwards = admin.get("/dashboard", params={"start": "2026-11-20", "end": "2026-11-01"})
+    check("start after end", backwards, (400,))  # picked in the date inputs: the page says it, in Russian
+    assert "text/html" in backwards.headers["content-type"]
+    assert "Начальная дата позже конечной" in backwards.text
     check("no such page", admin.get("/no-such-page"), (404,))
     browser = {"Accept": "text/html,application/xhtml+xml"}  # a person following a link, not a program
     for path, said in (("/no-such-page", "Такой страницы нет"), ("/customers/999999", "Такого клиента нет")):
