@@ -25,7 +25,8 @@ from inbox.bots.intents import Intent, menu_choice, parse
 from inbox.bots.payloads import Action, BadPayload, verify
 from inbox.bots.turn import Turn
 from inbox.core.customers import live_customer, set_preferred_channel
-from inbox.core.events import Event, EventBus
+from inbox.core.events import Event, EventBus, drop_pending_since, emit, pending_mark
+from inbox.core.meta import meta_of
 from inbox.core.outbox import Draft, NoChannel, enqueue
 from inbox.core.types import ChannelSource, InboundCallback
 from inbox.db import SessionFactory, insert_for, is_postgres, transaction
@@ -41,7 +42,6 @@ from inbox.models import (
     ThreadStatus,
     utcnow,
 )
-from inbox.orders.signals import take_events
 from inbox.sales.unsubscribe import BUTTON_PREFIX as UNSUBSCRIBE_BUTTON
 from inbox.sales.unsubscribe import is_stop
 from inbox.settings import Settings
@@ -127,13 +127,11 @@ class BotEngine:
             chunk = ids[start : start + BATCH]
             if len(chunk) > 1:
                 try:
-                    published = await self._batch(chunk)
+                    changed = await self._batch(chunk)
                 except Exception as exc:
                     log.info("bot batch of %d turns fell back to one by one (%s)", len(chunk), exc)
                 else:
-                    if self.bus is not None:
-                        await self.bus.publish(*published)
-                    if self.wake is not None and published:
+                    if self.wake is not None and changed:
                         self.wake()
                     continue
             for message_id in chunk:
@@ -142,33 +140,32 @@ class BotEngine:
                 except Exception:  # as the bus does for each listener: one failing turn stops no other
                     log.exception("bot turn on message %s failed", message_id)
 
-    async def _batch(self, ids: list[int]) -> list[Event]:
-        events: list[Event] = []
-        async with transaction(self.factory) as session:
-            try:
-                pre = await self._prefetch(session, ids)
-                for message_id in ids:
-                    try:
-                        prepared = await self._message_turn(session, message_id, pre)
-                    except Skip as why:  # decided before the turn changed anything
-                        log.debug("bot stays silent: %s", why)
-                        take_events(session)
-                        continue
-                    if prepared is None:
-                        take_events(session)
-                        continue
-                    turn, handler = prepared
-                    try:
-                        with use_locale(turn.locale):
-                            await handler(turn)
-                            events += await self._finish(turn)
-                    except Skip as why:
-                        raise _Fallback(f"a turn stayed silent after it began: {why}") from why
-                    events += take_events(session)
-            except BaseException:
-                take_events(session)
-                raise
-        return events
+    async def _batch(self, ids: list[int]) -> bool:
+        """The turns of ``ids`` in one transaction; their events go out after its commit. True when any
+        turn changed something others should hear about."""
+        changed = False
+        tx = self.bus.transaction(self.factory) if self.bus is not None else transaction(self.factory)
+        async with tx as session:
+            pre = await self._prefetch(session, ids)
+            for message_id in ids:
+                mark = pending_mark(session)
+                try:
+                    prepared = await self._message_turn(session, message_id, pre)
+                except Skip as why:  # decided before the turn changed anything
+                    log.debug("bot stays silent: %s", why)
+                    drop_pending_since(session, mark)
+                    continue
+                if prepared is None:
+                    drop_pending_since(session, mark)
+                    continue
+                turn, handler = prepared
+                try:
+                    with use_locale(turn.locale):
+                        await handler(turn)
+                        changed = await self._finish(turn) or changed
+                except Skip as why:
+                    raise _Fallback(f"a turn stayed silent after it began: {why}") from why
+        return changed
 
     async def _prefetch(self, session: AsyncSession, ids: list[int]) -> Prefetched:
         """Loads the batch's messages, threads and customers into the session (``session.get`` then finds
@@ -247,22 +244,17 @@ class BotEngine:
 
     async def _run(self, build: Callable[[AsyncSession], Awaitable[tuple[Turn, Handler] | None]]) -> None:
         for attempt in range(ATTEMPTS):
-            events: list[Event] = []
+            changed = False
+            tx = self.bus.transaction(self.factory) if self.bus is not None else transaction(self.factory)
             try:
-                async with transaction(self.factory) as session:
-                    try:
-                        prepared = await build(session)
-                        if prepared is None:
-                            take_events(session)
-                            return
-                        turn, handler = prepared
-                        with use_locale(turn.locale):
-                            await handler(turn)
-                            events = await self._finish(turn)
-                        events += take_events(session)
-                    except BaseException:
-                        take_events(session)
-                        raise
+                async with tx as session:
+                    prepared = await build(session)
+                    if prepared is None:
+                        return
+                    turn, handler = prepared
+                    with use_locale(turn.locale):
+                        await handler(turn)
+                        changed = await self._finish(turn)
             except Skip as why:
                 log.debug("bot stays silent: %s", why)
                 return
@@ -272,14 +264,14 @@ class BotEngine:
             except NoChannel as exc:
                 log.warning("bot cannot answer: %s", exc)
                 return
-            if self.bus is not None:
-                await self.bus.publish(*events)
-            if self.wake is not None and events:
+            if self.wake is not None and changed:
                 self.wake()
             return
         log.error("bot turn given up after %s concurrent state changes", ATTEMPTS)
 
-    async def _finish(self, turn: Turn) -> list[Event]:
+    async def _finish(self, turn: Turn) -> bool:
+        """Save the state and queue the replies; their events go out after the commit. True when the turn
+        changed anything others should hear about."""
         state = turn.state
         if turn.understood:
             turn.data["misunderstood"] = 0
@@ -289,9 +281,9 @@ class BotEngine:
         state.window_replies += len(turn.replies)
         state.data = dict(turn.data)
         state.updated_at = turn.now  # always an UPDATE, so that the version check always runs
-        events = list(turn.events)
+        emit(turn.session, *turn.events)
         for reply in turn.replies:
-            _, evs = await enqueue(
+            await enqueue(
                 turn.session,
                 turn.thread,
                 Draft(
@@ -302,9 +294,8 @@ class BotEngine:
                     meta={"bot": True},
                 ),
             )
-            events += evs
         await turn.session.flush()
-        return events
+        return bool(turn.events or turn.replies)
 
     async def _state(self, session: AsyncSession, customer_id: int) -> BotState:
         await session.execute(
@@ -472,7 +463,7 @@ class BotEngine:
 
     async def _on_text(self, turn: Turn, text: str, fresh: bool) -> None:
         intent = parse(text)
-        contact = turn.message is not None and bool(turn.message.meta.get("contact"))
+        contact = turn.message is not None and bool(meta_of(turn.message).get("contact"))
         if intent is not None and intent.kind in ("handoff", "cancel", "start"):
             await self._intent(turn, intent)
             return

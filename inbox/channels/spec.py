@@ -11,8 +11,9 @@ from dataclasses import dataclass
 
 import httpx
 
+from inbox.channels.config import ChannelConfig
 from inbox.core.kinds import NO_HOOKS, KindHooks, KindInfo
-from inbox.core.types import Capabilities, ChannelKind
+from inbox.core.types import Capabilities
 from inbox.models import ChannelAccount
 
 CheckFn = Callable[[httpx.AsyncClient, ChannelAccount], Awaitable[str]]
@@ -20,12 +21,13 @@ CheckFn = Callable[[httpx.AsyncClient, ChannelAccount], Awaitable[str]]
 
 @dataclass(frozen=True, slots=True)
 class ChannelSpec:
-    kind: ChannelKind
+    kind: str  # the registry key; the built-in kinds name it with ChannelKind
     label: str  # for the UI
     capabilities: Capabilities
     adapter: str  # "module:factory", the factory taking (AccountConfig, Settings)
     check: CheckFn | None = None  # "test connection": a short description of what answered, or CheckFailed
     hooks: KindHooks = NO_HOOKS  # what the kind adds to the core's ingest and outbox
+    config: ChannelConfig | None = None  # the one schema behind `inbox channel add <kind>` and the admin form
 
     def info(self) -> KindInfo:
         return KindInfo(str(self.kind), self.label, self.capabilities, self.hooks)
