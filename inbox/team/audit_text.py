@@ -13,6 +13,7 @@ from typing import Any
 from inbox.customer_card.fields import kind_labels
 from inbox.i18n import _
 from inbox.models import AuditLog, OrderHistory
+from inbox.orders.delivery_names import delivery_label
 from inbox.orders.notify import format_rub
 
 StatusLabel = Callable[[str], str]
@@ -55,7 +56,8 @@ def actor_name(kind: str, manager_id: int | None, names: Mapping[int, str]) -> s
 def _delivery(raw: str | None) -> str:
     method, _sep, rest = (raw or "").partition("; ")
     address, _sep2, cost = rest.rpartition("; ")
-    parts = [p for p in (method if method != "None" else "", address if address != "None" else "") if p]
+    method = delivery_label(method) if method != "None" else ""  # "courier" reads "Курьер"
+    parts = [p for p in (method, address if address != "None" else "") if p]
     parts.append(_money(cost))
     return ", ".join(parts)
 
@@ -92,7 +94,9 @@ def order_change(h: OrderHistory, status_label: StatusLabel, names: Mapping[int,
         who = names.get(int(new), new) if new and new.isdigit() else _("nobody")
         return _("Manager: %(name)s") % {"name": who}
     if h.action == "tracking":
-        return _("Tracking number: %(track)s") % {"track": new or ""}
+        code, _sep, number = (new or "").partition(" ")  # "cdek 1098765432": carrier code, number
+        track = f"{delivery_label(code)} {number}" if number else (new or "")
+        return _("Tracking number: %(track)s") % {"track": track}
     if h.action == "reservation.expired":
         return _("The reservation of the draft expired")
     return h.action

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, func, literal_column, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from inbox import i18n
 from inbox.db import is_postgres
 from inbox.models import Author, Manager, Message, Thread, ThreadStatus, utcnow
 
@@ -52,11 +53,11 @@ def period(start: str | None, end: str | None, timezone: str, manager_id: int | 
         last = date.fromisoformat(end) if end else today
         first = date.fromisoformat(start) if start else last - timedelta(days=13)
     except ValueError as exc:
-        raise BadRange("dates look like 2026-11-25") from exc
+        raise BadRange(i18n._("Dates look like 2026-11-25.")) from exc
     if first > last:
-        raise BadRange("the start date is after the end date")
+        raise BadRange(i18n._("The start date is after the end date."))
     if (last - first).days > 366:
-        raise BadRange("at most one year at a time")
+        raise BadRange(i18n._("At most one year at a time."))
     return Period(first, last, timezone, manager_id)
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from litestar import Litestar, Request, Response, Router, get
-from litestar.exceptions import HTTPException
+from litestar.exceptions import HTTPException, NotFoundException
 from litestar.logging.config import LoggingConfig
 from litestar.middleware.base import DefineMiddleware
 from litestar.openapi.config import OpenAPIConfig
@@ -34,6 +34,7 @@ from inbox.web.auth import login, login_page, logout, require_manager, require_t
 from inbox.web.csp import add_csp
 from inbox.web.headers import SecurityHeadersMiddleware
 from inbox.web.live import make_channels_plugin
+from inbox.web.not_found import not_found
 from inbox.web.proxy import is_https
 from inbox.web.session_store import DatabaseStore
 from inbox.web.state import AppContext
@@ -288,6 +289,7 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> Litest
             DBAPIError: database_error,
             RecursionError: undecodable,
             UnicodeDecodeError: undecodable,
+            NotFoundException: not_found,
         },
         before_send=[add_csp],
     )

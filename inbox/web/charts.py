@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from markupsafe import Markup, escape
 
+from inbox import i18n
+
 PALETTE = ["#2f6fed", "#e0623a", "#2e9d5b", "#9c4dcc", "#d4a017", "#00838f", "#c2185b", "#5d4037"]
 W, H, PAD_L, PAD_B, PAD_T, PAD_R = 680, 240, 44, 28, 16, 150
 
@@ -68,12 +70,14 @@ def bar_chart(title: str, rows: list[tuple[str, list[float]]], legend: list[str]
     bar_h, gap = 12, 10
     height = max(PAD_T + len(rows) * (per * bar_h + gap) + PAD_B, 80)
     top = _nice_max(max((v for _, values in rows for v in values), default=0))
-    left, plot_w = 150, W - 150 - 80
+    # room for the longest row label (about 7 px a character at 12 px), so "Переданы менеджерам" is not cut
+    left = min(max(150, 16 + 7 * max((len(label) for label, _ in rows), default=0)), 320)
+    plot_w = W - left - 80
     parts = [
         f'<svg class="chart" role="img" viewBox="0 0 {W} {height}" width="{W}" height="{height}" '
         f'xmlns="http://www.w3.org/2000/svg"><title>{escape(title)}</title>'
     ]
-    for k, name in enumerate(legend):
+    for k, name in enumerate(legend if rows else []):
         parts.append(
             f'<rect x="{left + 110 * k}" y="2" width="10" height="10" fill="{PALETTE[k % len(PALETTE)]}"/>'
             f'<text x="{left + 110 * k + 14}" y="11" font-size="11">{escape(name)}</text>'
@@ -93,6 +97,7 @@ def bar_chart(title: str, rows: list[tuple[str, list[float]]], legend: list[str]
             y += bar_h
         y += gap
     if not rows:
-        parts.append(f'<text x="{W / 2}" y="{height / 2}" text-anchor="middle" fill="#888">—</text>')
+        empty = escape(i18n._("No data for this period"))
+        parts.append(f'<text x="{W / 2}" y="{height / 2}" text-anchor="middle" fill="#888">{empty}</text>')
     parts.append("</svg>")
     return Markup("".join(parts))

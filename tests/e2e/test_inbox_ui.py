@@ -135,9 +135,13 @@ async def test_a_manager_works_the_inbox_on_a_phone(
 
         receipt = tmp_path / "схема-проезда.txt"
         receipt.write_text("Как нас найти", encoding="utf-8")
+        picked = page.locator("#reply-form .file-pick-name")
+        await expect(picked).to_have_text("Файл не выбран")  # our button, not the browser's "No file chosen"
         await page.set_input_files("#reply-form input[type=file]", str(receipt))
+        await expect(picked).to_have_text("схема-проезда.txt")
         await page.click("#reply-form button[type=submit]")
         await expect(page.locator("#messages .msg.out .file").last).to_contain_text("txt")
+        await expect(picked).to_have_text("Файл не выбран")  # the sent file is gone from the box
         await page.screenshot(path=shot_path("phone-3-answered"))
 
         await page.click("#tab-note")
@@ -238,6 +242,17 @@ MAIN_PAGES = (
     "/admin/team",
     "/admin/audit",
     "/admin/order-statuses",
+    "/admin/carrier-statuses",
+    "/admin/custom-fields",
+    "/admin/rules",
+    "/admin/sales",
+    "/tasks",
+    "/segments",
+    "/segments/new",
+    "/broadcasts",
+    "/broadcasts/new",
+    "/carts",
+    "/demo/customer",
 )
 
 

@@ -130,6 +130,10 @@ class Visible(HTMLParser):
         if tag in SKIP_TAGS:
             self.skip += 1
         shaped = any(name == "pattern" for name, _ in attrs)  # its placeholder shows a format, not prose
+        at = dict(attrs)
+        if tag == "input" and at.get("type") == "file" and "file-pick-input" not in (at.get("class") or ""):
+            # the browser draws a bare file input's button in its own language, whatever the page's
+            self.texts.append("Choose File / No file chosen")
         for name, value in attrs:
             if shaped and name == "placeholder":
                 continue
@@ -259,7 +263,16 @@ async def test_every_page_and_error_is_russian(base: str, shop: SessionFactory, 
             check(f"GET {missing}", admin.get(missing, params=params), (200, 303, 400, 404))
 
     check("bad date range", admin.get("/dashboard", params={"start": "2026-02-30"}), (400,))
+    backwards = admin.get("/dashboard", params={"start": "2026-11-20", "end": "2026-11-01"})
+    check("start after end", backwards, (400,))  # picked in the date inputs: the page says it, in Russian
+    assert "text/html" in backwards.headers["content-type"]
+    assert "Начальная дата позже конечной" in backwards.text
     check("no such page", admin.get("/no-such-page"), (404,))
+    browser = {"Accept": "text/html,application/xhtml+xml"}  # a person following a link, not a program
+    for path, said in (("/no-such-page", "Такой страницы нет"), ("/customers/999999", "Такого клиента нет")):
+        page = admin.get(path, headers=browser)
+        check(f"{path} in a browser", page, (404,))
+        assert "text/html" in page.headers["content-type"] and said in page.text, page.text[:300]
     check("forbidden admin page", plain.get("/admin/managers"), (403,))
     htmx = {"HX-Request": "true"}
     check(
@@ -272,6 +285,13 @@ async def test_every_page_and_error_is_russian(base: str, shop: SessionFactory, 
         admin.post(f"/customers/{customers[0]}/profile", data={"phone": "12", "email": "x@"}, headers=htmx),
         (400,),
     )
+    details = f"/ui/orders/{ids['order_id']}/details"
+    bad_cost = admin.post(details, data={"delivery_cost": "пятьсот"}, headers=htmx)
+    check("wrong delivery cost", bad_cost, (200, 400, 409))
+    assert "350,50" in bad_cost.text  # the refusal says what to type
+    good_cost = admin.post(details, data={"delivery_cost": "350,50"}, headers=htmx)
+    assert good_cost.status_code == 200, good_cost.text
+    assert 'name="delivery_cost" value="350,50"' in good_cost.text  # shown back with a Russian comma
     assert not problems, "English in the Russian UI:\n" + "\n".join(
         f"{label}: {sorted(words)}" for label, words in sorted(problems.items())
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from inbox import i18n
 from inbox.team.search import START, STOP, fts5_query, highlight_words, marked
 from inbox.web.charts import bar_chart, line_chart
 
@@ -22,7 +23,16 @@ def test_bar_chart_bars_are_proportional() -> None:
     widths = [float(w) for w in re.findall(r'class="bar" x="\d+" y="\d+" width="([\d.]+)"', svg)]
     assert len(widths) == 4 and widths[0] * 2 == widths[1] and widths[2] * 2 == widths[0] and widths[3] == 0
     assert "Анна" in svg and "—" not in svg
-    assert "—" in str(bar_chart("empty", [], ["x"]))
+    with i18n.use_locale("ru"):
+        empty = str(bar_chart("empty", [], ["x"]))
+    assert "Нет данных за этот период" in empty and ">x</text>" not in empty  # said in words, no lone legend
+
+
+def test_bar_chart_leaves_room_for_long_labels() -> None:
+    label = "Переданы менеджерам и ещё длиннее"
+    svg = str(bar_chart("t", [(label, [1.0])], ["x"]))
+    x = int(re.search(r'class="bar" x="(\d+)"', svg).group(1))  # type: ignore[union-attr]
+    assert x >= 7 * len(label)  # the label is right-aligned at x - 8: its start stays inside the picture
 
 
 def test_highlighting_is_escaped_and_word_prefix_only() -> None:

@@ -14,6 +14,22 @@
     el.form.submit();
   });
 
+  // <span class="file-pick">: the translated file button shows the chosen file's name (or "no file chosen")
+  function showFileName(input) {
+    const pick = input.closest && input.closest(".file-pick");
+    const name = pick && pick.querySelector(".file-pick-name");
+    if (!name) return;
+    const files = Array.prototype.map.call(input.files || [], function (f) { return f.name; });
+    name.textContent = files.length ? files.join(", ") : name.dataset.none;
+  }
+  document.addEventListener("change", function (e) {
+    if (e.target && e.target.classList && e.target.classList.contains("file-pick-input")) showFileName(e.target);
+  });
+  document.addEventListener("reset", function (e) {  // a reset empties the input after this event
+    const form = e.target;
+    window.setTimeout(function () { form.querySelectorAll(".file-pick-input").forEach(showFileName); }, 0);
+  });
+
   // <form data-confirm="question">: a plain (non-htmx) form asks before it is sent
   document.addEventListener("submit", function (e) {
     const form = e.target;

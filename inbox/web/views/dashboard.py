@@ -168,7 +168,12 @@ class DashboardController(Controller):
         manager_id: int | None,
         per_manager: bool = False,
     ) -> Template:
-        p = self._period(request, start, end, manager_id)
+        error = ""
+        try:
+            p = period(start, end, ctx(request).settings.timezone, manager_id)
+        except BadRange as exc:  # a date typed by hand or a start after the end: say so on the page itself
+            error = str(exc)
+            p = period(None, None, ctx(request).settings.timezone, manager_id)
         async with ctx(request).factory() as session:
             tables = await dashboard(session, p)
             team = await active_managers(session)
@@ -197,5 +202,7 @@ class DashboardController(Controller):
                 "threads": threads,
                 "query": query,
                 "segment_counts": segment_counts,
+                "error": error,
             },
+            status_code=400 if error else 200,
         )

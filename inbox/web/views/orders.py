@@ -70,14 +70,15 @@ def _money(raw: str | None, name: str) -> int:
         return 0
     try:
         return parse_price(text)
-    except ValueError as exc:
-        raise OrdersError(f"{name}: {exc}") from exc
+    except ValueError as exc:  # the parser's reason is English: say what to type, in the manager's language
+        hint = i18n._("%(field)s: type an amount in rubles, e.g. 350 or 350,50") % {"field": name}
+        raise OrdersError(hint) from exc
 
 
 def _int(raw: str | None, name: str) -> int:
     text = (raw or "").strip()
     if not text.isdigit():
-        raise OrdersError(f"{name} must be a whole number, got {text!r}")
+        raise OrdersError(i18n._("%(field)s: type a whole number") % {"field": name})
     return int(text)
 
 

@@ -8,6 +8,7 @@
   var chat = document.getElementById("chat");
   var form = document.getElementById("say");
   var error = document.getElementById("say-error");
+  if (!chat || !form) return;  // nobody chosen yet: only the "who are you?" forms, which need no script
   var last = 0, busy = false;
 
   function post(body) {
