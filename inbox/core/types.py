@@ -19,6 +19,7 @@ class ChannelKind(StrEnum):
     VK = "vk"
     EMAIL = "email"
     SMS = "sms"
+    WIDGET = "widget"
 
 
 @dataclass(frozen=True, slots=True)
