@@ -22,13 +22,22 @@ from datetime import timedelta
 from typing import Any, Literal
 
 from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox.core import kinds
-from inbox.core.events import EventBus
+from inbox.core.customers import apply_vouched, live_customer, resolve
+from inbox.core.events import Event, EventBus
+from inbox.core.merge import merge_customers, merge_preview
 from inbox.core.outbox import Task, TaskRetry, queue_task, register_task
-from inbox.core.types import ChannelSource, OutboundMessage, PermanentSendError, TransientSendError
+from inbox.core.types import (
+    ChannelSource,
+    ContactHints,
+    OutboundMessage,
+    PermanentSendError,
+    TransientSendError,
+)
 from inbox.db import SessionFactory, insert_for, transaction
-from inbox.models import ChannelAccount, KeyValue, utcnow
+from inbox.models import ChannelAccount, Customer, Identity, KeyValue, utcnow
 from inbox.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -212,3 +221,88 @@ def _task(
 
 
 register_task(TASK, _task)
+
+
+async def attach_confirmed(
+    session: AsyncSession,
+    *,
+    kind: str,
+    account_id: int,
+    external_id: str,
+    confirmed: Confirmed,
+    display_name: str = "",
+) -> tuple[int, list[Event]]:
+    """The sender ``(kind, account_id, external_id)`` proved it controls ``confirmed.address``, which makes
+    the address a vouched contact point (DESIGN §5). A live customer who already holds it (verified, or as
+    an identity on the shop's email/SMS channel) absorbs the sender's customer; otherwise the sender's
+    customer gets it as verified. Either way the customer gets an identity on the shop's channel for such
+    addresses, so answers can go there. Returns the customer id and the events to publish after commit."""
+    at = utcnow()
+    address = confirmed.address.lower() if confirmed.address_kind == "email" else confirmed.address
+    hints = ContactHints(email=address) if confirmed.address_kind == "email" else ContactHints(phone=address)
+    mine = await resolve(
+        session,
+        kind=kind,
+        account_id=account_id,
+        external_id=external_id,
+        hints=ContactHints(display_name=display_name),
+        at=at,
+    )
+    events: list[Event] = []
+    target = await _account_for(session, confirmed.address_kind)
+    target_row = await session.get(ChannelAccount, target) if target is not None else None
+    holder: Customer | None = None
+    if target_row is not None:
+        ident = (
+            await session.execute(
+                select(Identity).where(
+                    Identity.kind == target_row.kind,
+                    Identity.account_id == target_row.id,
+                    Identity.external_id == address,
+                )
+            )
+        ).scalar_one_or_none()
+        if ident is not None:
+            holder = await live_customer(session, ident.customer_id)
+    if holder is None:
+        column = Customer.email if confirmed.address_kind == "email" else Customer.phone
+        verified = Customer.email_verified if confirmed.address_kind == "email" else Customer.phone_verified
+        holder = (
+            await session.execute(
+                select(Customer)
+                .where(column == address, verified.is_(True), Customer.merged_into_id.is_(None))
+                .order_by(Customer.id)
+                .limit(1)
+            )
+        ).scalar_one_or_none()
+    customer_id = mine.customer.id
+    if holder is not None and holder.id != mine.customer.id:
+        conflicts = await merge_preview(session, holder.id, mine.customer.id)
+        result = await merge_customers(
+            session,
+            holder.id,
+            mine.customer.id,
+            {c.field: "survivor" for c in conflicts},
+            actor="confirmation",
+        )
+        events += result.events
+        customer_id = holder.id
+    else:
+        apply_vouched(mine.customer, hints)
+        events.append(Event("customer.updated", customer_id=customer_id))
+    if target_row is not None:
+        await session.execute(
+            insert_for(session, Identity)
+            .values(
+                kind=target_row.kind,
+                account_id=target_row.id,
+                external_id=address,
+                customer_id=customer_id,
+                display="",
+                verified=True,
+                blocked=False,
+                created_at=at,
+            )
+            .on_conflict_do_nothing(index_elements=["kind", "account_id", "external_id"])
+        )
+    return customer_id, events
