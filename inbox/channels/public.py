@@ -124,21 +124,26 @@ def sse_frame(event: str | None, data: str, event_id: str | None = None) -> byte
 
 def visitor_stream(
     context: PublicContext,
-    channel: str,
+    channels: list[str],
     resync: Callable[[], Awaitable[list[str]]] | None = None,
+    select: Callable[[str], str | None] | None = None,
     keepalive: float = KEEPALIVE_SECONDS,
 ) -> AsyncIterator[bytes]:
-    """Server-sent events for one visitor: everything published to ``channel`` (JSON strings, sent as
-    ``message`` events), a comment every ``keepalive`` seconds. Pub/sub drops what is published while the
-    visitor is away, so after subscribing, ``resync`` returns what the visitor must re-read (sent first)."""
+    """Server-sent events for one visitor: what is published to ``channels`` (JSON strings, sent as
+    ``message`` events) that ``select`` passes (it may rewrite an event, or drop it with None: a visitor
+    must never see another visitor's or a manager-only event), and a comment every ``keepalive`` seconds.
+    Pub/sub drops what is published while the visitor is away, so after subscribing, ``resync`` returns what
+    the visitor must re-read (sent first)."""
 
     async def stream() -> AsyncIterator[bytes]:
-        async with context.subscribe([channel]) as events:
+        async with context.subscribe(channels) as events:
             queue: asyncio.Queue[str] = asyncio.Queue(maxsize=1000)
 
             async def pump() -> None:
                 async for item in events:
-                    await queue.put(item)
+                    chosen = select(item) if select is not None else item
+                    if chosen is not None:
+                        await queue.put(chosen)
 
             pumping = asyncio.create_task(pump())
             try:
