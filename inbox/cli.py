@@ -831,6 +831,15 @@ def print_webhooks(kind: str, account_id: int) -> None:
         click.echo(f"{what} callback: {url}")  # plain: a wrapped URL cannot be pasted
 
 
+def _widget_command() -> click.Command:
+    from inbox.channels.widget.cli import make_command
+
+    return make_command(add_account, fail)
+
+
+channel_add.add_command(_widget_command())
+
+
 @channel.command("list")
 def channel_list() -> None:
     """Show connected channel accounts."""

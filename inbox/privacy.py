@@ -64,6 +64,7 @@ POLICIES: dict[str, Policy] = {
     "broadcast_recipient": Policy(True, "delete", "which broadcasts reached the customer"),
     "trigger_fire": Policy(True, "delete", "which automation rules acted for the customer"),
     "cart": Policy(True, "delete", "unfinished carts"),
+    "widget_visitor": Policy(True, "delete", "website widget visitors (browser sessions) of the customer"),
     "thread_label": Policy(True, "delete"),
     "customer_label": Policy(True, "delete"),
     "bot_state": Policy(True, "delete"),

@@ -78,6 +78,7 @@ POLICIES: dict[str, TablePolicy] = {
     "sales_task": TablePolicy(Policy.MOVE),
     "cart": TablePolicy(Policy.MOVE),
     "segment_member": TablePolicy(Policy.COMBINE),
+    "widget_visitor": TablePolicy(Policy.MOVE),  # website widget visitors follow their customer
     "broadcast_recipient": TablePolicy(Policy.COMBINE, keys=("broadcast_id",)),
     "trigger_fire": TablePolicy(Policy.COMBINE, keys=("rule_id", "event_key")),
 }
