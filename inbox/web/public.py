@@ -109,9 +109,7 @@ def _mount(kind: str, routes: PublicRoutes) -> HTTPRouteHandler:
             answer.body, status_code=answer.status, media_type=answer.media_type, headers=answer.headers
         )
 
-    return route(
-        path=paths, http_method=METHODS, name=f"public_{kind}", include_in_schema=False, sync_to_thread=False
-    )(serve)
+    return route(path=paths, http_method=METHODS, name=f"public_{kind}", include_in_schema=False)(serve)
 
 
 def public_route_handlers() -> list[HTTPRouteHandler]:
