@@ -26,6 +26,7 @@ from typing import Any, Literal
 from sqlalchemy import Table, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from inbox.core import kinds
 from inbox.core.files import resolve as resolve_file
 from inbox.models import (
     Attachment,
@@ -93,6 +94,7 @@ def _references(table: Table, targets: Iterable[str]) -> list[str]:
 def per_customer_tables() -> dict[str, list[str]]:
     """Table name -> its columns that point at customer / thread / message (the customer table itself maps
     to ``["id", "merged_into_id"]``). Tables reached through orders are listed with their order column."""
+    kinds.all_kinds()  # channel packages own tables too (widget visitors): loading the registry declares them
     out: dict[str, list[str]] = {"customer": ["id", "merged_into_id"]}
     for table in Base.metadata.sorted_tables:
         if table.name == "customer":

@@ -1,7 +1,7 @@
 """website widget: visitors (issue 11)
 
 Revision ID: 0011_widget
-Revises: 0010_sales
+Revises: 0009_payments (the head of main)
 
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 import inbox.models.base
 
 revision: str = "0011_widget"
-down_revision: str | None = "0010_sales"
+down_revision: str | None = "0009_payments"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
