@@ -434,3 +434,72 @@ async def test_confirmed_email_joins_the_existing_customer(
 
 async def _value(value: Any) -> Any:
     return value
+
+
+async def test_offline_the_visitor_leaves_a_contact_and_the_answer_goes_there(
+    factory: SessionFactory, settings: Settings, dovecot: Dovecot, smtp_server: SmtpServer
+) -> None:
+    mail = make_account(dovecot, smtp_server.port)
+    async with transaction(factory) as session:
+        session.add(
+            ChannelAccount(
+                kind="email",
+                name="shop mail",
+                settings=dict(mail.settings),
+                secrets=dict(mail.secrets),
+                state={},
+            )
+        )
+    # Nobody works on any day: the widget is offline.
+    await add_widget(factory, "site", "key-off", hours={"days": [], "from": "09:00", "to": "18:00"})
+    with threaded_server(settings) as server:
+        async with httpx.AsyncClient(base_url=server, timeout=20) as client:
+            v = Browser(client, "key-off")
+            started = (await v.start(lang="en")).json()
+            assert started["online"] is False and "offline" in started["strings"]["offline"]
+            assert (await v.post("send", {"id": "o1", "text": "Do you ship to Kazan?"})).status_code == 202
+            await eventually(v.history)
+            before = len(smtp_server.handler.received)
+            r = await v.post("contact", {"contact": "petr@example.org", "offline": True})
+            assert r.status_code == 202, r.text
+
+            def code_letter() -> str | None:
+                for got in smtp_server.handler.received[before:]:
+                    if "petr@example.org" in got.rcpt_tos:
+                        letter = message_from_bytes(got.data, policy=policy.default)
+                        body = letter.get_body(("plain",))
+                        found = re.search(r"\b(\d{6})\b", str(body.get_content()) if body else "")
+                        return found.group(1) if found else None
+                return None
+
+            code = await eventually(lambda: _value(code_letter()))
+            assert (await v.post("confirm", {"code": code})).status_code == 200
+            async with transaction(factory) as session:
+                ident = (
+                    await session.execute(select(Identity).where(Identity.kind == "widget"))
+                ).scalar_one()
+                customer = await session.get(Customer, ident.customer_id)
+                assert (
+                    customer is not None and customer.email == "petr@example.org" and customer.email_verified
+                )
+                assert customer.preferred_channel == "email"
+                thread = (
+                    await session.execute(select(Thread).where(Thread.customer_id == customer.id))
+                ).scalar_one()
+                reply, _ = await enqueue(session, thread, Draft(text="Yes, we ship to Kazan in 3 days."))
+                assert reply.channel == "email"
+            mark = len(smtp_server.handler.received)
+
+            def answered() -> bool:
+                for got in smtp_server.handler.received[mark:]:
+                    letter = message_from_bytes(got.data, policy=policy.default)
+                    body = letter.get_body(("plain",))
+                    if (
+                        "petr@example.org" in got.rcpt_tos
+                        and body
+                        and "ship to Kazan" in str(body.get_content())
+                    ):
+                        return True
+                return False
+
+            await eventually(lambda: _value(answered()))
