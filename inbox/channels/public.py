@@ -126,7 +126,7 @@ def visitor_stream(
     context: PublicContext,
     channels: list[str],
     resync: Callable[[], Awaitable[list[str]]] | None = None,
-    select: Callable[[str], str | None] | None = None,
+    select: Callable[[str], Awaitable[str | None]] | None = None,
     keepalive: float = KEEPALIVE_SECONDS,
 ) -> AsyncIterator[bytes]:
     """Server-sent events for one visitor: what is published to ``channels`` (JSON strings, sent as
@@ -141,7 +141,7 @@ def visitor_stream(
 
             async def pump() -> None:
                 async for item in events:
-                    chosen = select(item) if select is not None else item
+                    chosen = await select(item) if select is not None else item
                     if chosen is not None:
                         await queue.put(chosen)
 

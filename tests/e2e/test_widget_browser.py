@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import re
+import struct
 import threading
+import zlib
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -87,6 +89,22 @@ class ShopSite:
     def __exit__(self, *exc: object) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def tiny_png() -> bytes:
+    """A valid 2x2 red PNG."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    rows = b"".join(b"\x00" + b"\xff\x00\x00" * 2 for _ in range(2))
+    header = struct.pack(">IIBBBBB", 2, 2, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
 
 
 def later_letter() -> bytes:
@@ -221,11 +239,24 @@ async def test_visitor_orders_with_the_bot_talks_to_a_manager_and_confirms_the_e
             await sign_in(manager, server.url, EMAIL, PASSWORD)
             await manager.goto(f"{server.url}/threads/{thread.id}")
             await expect(manager.locator("#messages")).to_contain_text("Есть ли кроссовки?")
-            await manager.fill("#reply-form textarea", "Иван, это Ольга: заказ соберём сегодня.")
+            # The manager types (the visitor sees it), then sends.
+            await manager.locator("#reply-form textarea").press_sequentially(
+                "Иван, это Ольга: заказ соберём сегодня."
+            )
+            await expect(page.locator("[data-inbox-widget] .typing")).to_have_text("печатает…")
             await manager.click("#reply-form button[type=submit]")
             await widget_says(page, "Иван, это Ольга: заказ соберём сегодня.")
             await say(page, "Спасибо, Ольга!")
             await expect(manager.locator("#messages .msg.in", has_text="Спасибо, Ольга!")).to_be_visible()
+            # A picture from the visitor reaches the manager; a file of a refused type never leaves the page.
+            picture = tmp_path / "кроссовки.png"
+            picture.write_bytes(tiny_png())
+            await page.locator("[data-inbox-widget] input[type=file]").set_input_files(str(picture))
+            await expect(manager.locator("#messages .msg.in").last.locator("img")).to_be_visible()
+            await page.locator("[data-inbox-widget] input[type=file]").set_input_files(
+                files=[{"name": "setup.exe", "mimeType": "application/x-msdownload", "buffer": b"MZ"}]
+            )
+            await expect(page.get_by_role("alert")).to_have_text("Такой тип файла отправить нельзя.")
 
             # The visitor leaves an email; the code comes by the shop's mailbox; the visitor confirms it.
             before = len(smtp_server.handler.received)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import logging
 import re
 import secrets
@@ -22,6 +23,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from sqlalchemy import select, update
+from sqlalchemy.orm import selectinload
 
 from inbox import i18n
 from inbox.channels.public import PublicError, PublicRequest, PublicResponse, visitor_stream
@@ -45,7 +47,7 @@ from inbox.core.types import RawEvent
 from inbox.db import insert_for, transaction
 from inbox.i18n import _
 from inbox.keys import Keyring
-from inbox.models import Attachment, ChannelAccount, Customer, Delivery, Identity, Message, utcnow
+from inbox.models import Attachment, ChannelAccount, Customer, Delivery, Identity, Message, Thread, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -378,7 +380,6 @@ async def history(call: Call) -> PublicResponse:
     identity = await _identity(call, visitor)
     if identity is None:
         return _json({"messages": []}, call)
-    from sqlalchemy.orm import selectinload
 
     async with call.req.context.factory() as session:
         query = (
@@ -506,21 +507,9 @@ async def upload(call: Call) -> PublicResponse:
 async def typing(call: Call) -> PublicResponse:
     visitor = call.visitor
     await _limit(call, f"t:{call.account_id}:{visitor.external_id}", (30, 60.0))
-    identity = await _identity(call, visitor)
-    if identity is not None:
-        async with call.req.context.factory() as session:
-            customer = await session.get(Customer, identity.customer_id)
-            thread_id = None
-            if customer is not None:
-                from inbox.models import Thread
-
-                thread_id = (
-                    await session.execute(select(Thread.id).where(Thread.customer_id == customer.id))
-                ).scalar_one_or_none()
-        if thread_id is not None:
-            await call.req.context.bus.publish(
-                Event("visitor.typing", thread_id=thread_id, customer_id=identity.customer_id)
-            )
+    thread_id = await _thread_of(call, visitor)
+    if thread_id is not None:
+        await call.req.context.bus.publish(Event("visitor.typing", thread_id=thread_id))
     return PublicResponse(status=204, headers=call.cors)
 
 
@@ -617,23 +606,24 @@ async def confirm_code(call: Call) -> PublicResponse:
     return _json({"confirmed": confirmed.address, "kind": confirmed.address_kind}, call)
 
 
+async def _thread_of(call: Call, visitor: Visitor) -> int | None:
+    identity = await _identity(call, visitor)
+    if identity is None:
+        return None
+    async with call.req.context.factory() as session:
+        found: int | None = (
+            await session.execute(select(Thread.id).where(Thread.customer_id == identity.customer_id))
+        ).scalar_one_or_none()
+        return found
+
+
 async def stream(call: Call) -> PublicResponse:
     visitor = call.visitor
     await _per_ip(call)
-    identity = await _identity(call, visitor)
-    thread_id: int | None = None
-    if identity is not None:
-        from inbox.models import Thread
+    known: dict[str, int | None] = {"thread": await _thread_of(call, visitor)}
 
-        async with call.req.context.factory() as session:
-            thread_id = (
-                await session.execute(select(Thread.id).where(Thread.customer_id == identity.customer_id))
-            ).scalar_one_or_none()
-
-    def only_mine(data: str) -> str | None:
+    async def only_mine(data: str) -> str | None:
         """The visitor's own stream passes; from the inbox stream only a manager typing in this thread."""
-        import json
-
         try:
             event = json.loads(data)
         except ValueError:
@@ -642,12 +632,11 @@ async def stream(call: Call) -> PublicResponse:
             return None
         if "thread_id" not in event:
             return data  # published to this visitor's own channel
-        if (
-            event.get("type") == "presence"
-            and thread_id is not None
-            and event.get("thread_id") == thread_id
-            and (event.get("data") or {}).get("state") == "typing"
-        ):
+        if event.get("type") != "presence" or (event.get("data") or {}).get("state") != "typing":
+            return None
+        if known["thread"] is None:  # the visitor had not written yet when the stream opened
+            known["thread"] = await _thread_of(call, visitor)
+        if known["thread"] is not None and event.get("thread_id") == known["thread"]:
             return '{"type":"typing"}'
         return None
 
