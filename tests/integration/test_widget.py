@@ -503,3 +503,63 @@ async def test_offline_the_visitor_leaves_a_contact_and_the_answer_goes_there(
                 return False
 
             await eventually(lambda: _value(answered()))
+
+
+async def test_a_phone_is_confirmed_by_sms_and_joins_the_customer_who_texted_from_it(
+    factory: SessionFactory, settings: Settings
+) -> None:
+    from tests.emulators.sms import SMSEmulator
+
+    phone = "+79035550123"
+    with SMSEmulator() as sms, threaded_server(settings) as server:
+        async with transaction(factory) as session:
+            row = ChannelAccount(
+                kind="sms",
+                name="sms",
+                state={},
+                settings={
+                    "provider": "twilio",
+                    "from": "+15005550006",
+                    "api_base": sms.base_url,
+                    "public_url": server,
+                },
+                secrets={"account_sid": sms.twilio_sid, "auth_token": sms.twilio_token},
+            )
+            session.add(row)
+            await session.flush()
+            sms_account = row.id
+        await add_widget(factory, "site", "key-sms")
+        fired = await asyncio.to_thread(
+            sms.fire_twilio_inbound, f"{server}/webhooks/sms/{sms_account}", sender=phone, to="+15005550006",
+            body="Где мой заказ?",
+        )  # fmt: skip
+        assert fired.status == 200
+
+        async def texter() -> Customer | None:
+            async with factory() as session:
+                return (
+                    await session.execute(select(Customer).where(Customer.phone == phone))
+                ).scalar_one_or_none()
+
+        by_sms = await eventually(texter)
+        async with httpx.AsyncClient(base_url=server, timeout=20) as client:
+            v = Browser(client, "key-sms")
+            await v.start(lang="ru")
+            assert (await v.post("send", {"id": "s1", "text": "Пишу с сайта"})).status_code == 202
+            await eventually(v.history)
+            before = len(sms.sent)
+            assert (await v.post("contact", {"contact": "8 (903) 555-01-23"})).json()["sent"] == "phone"
+
+            async def code() -> str | None:
+                for record in sms.sent[before:]:
+                    found = re.search(r"Ваш код подтверждения: (\d{6})", str(record.get("body")))
+                    if record.get("to") == phone and found:
+                        return found.group(1)
+                return None
+
+            got = await eventually(code)
+            ok = await v.post("confirm", {"code": got})
+            assert ok.status_code == 200 and ok.json() == {"confirmed": phone, "kind": "phone"}
+        async with factory() as session:
+            ident = (await session.execute(select(Identity).where(Identity.kind == "widget"))).scalar_one()
+            assert ident.customer_id == by_sms.id
