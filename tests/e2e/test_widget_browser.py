@@ -308,6 +308,17 @@ async def test_visitor_orders_with_the_bot_talks_to_a_manager_and_confirms_the_e
             await page.get_by_role("textbox", name="Ваше сообщение").press("Escape")
             await expect(page.get_by_role("dialog")).to_be_hidden()
             await expect(page.get_by_role("button", name=re.compile("Открыть чат"))).to_be_focused()
+            # On a phone the open chat fits the screen.
+            await page.set_viewport_size({"width": 390, "height": 844})
+            await page.get_by_role("button", name=re.compile("Открыть чат")).click()
+            box = await page.get_by_role("dialog").bounding_box()
+            assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390 and box["y"] >= 0
+            await expect(page.get_by_role("button", name="Отправить")).to_be_in_viewport()
+            await page.screenshot(path=shot_path("widget-phone"))
+            # The picture shows (its Cyrillic name travels in the download header too).
+            picture_shown = page.locator("[data-inbox-widget] .att img").first
+            await expect(picture_shown).to_be_visible()
+            assert await picture_shown.evaluate("i => i.complete && i.naturalWidth") == 2
             assert csp_errors == []
     finally:
         await context.close()

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import selectinload
@@ -668,13 +668,15 @@ async def file(call: Call, attachment_id: str) -> PublicResponse:
         raise PublicError(404, _("No such file."), call.cors)
     data = await asyncio.to_thread(resolve(call.req.context.settings.data_dir, att.path).read_bytes)
     inline = att.content_type in ("image/png", "image/jpeg", "image/gif", "image/webp")
-    name = safe_filename(att.filename).replace('"', "")
+    name = safe_filename(att.filename)
+    ascii_name = name.encode("ascii", "replace").decode().replace("?", "_").replace('"', "")
     headers = {
         **call.cors,
         "Cache-Control": "private, max-age=3600",
         "Content-Security-Policy": "sandbox",
         "Cross-Origin-Resource-Policy": "cross-origin",
-        "Content-Disposition": f'{"inline" if inline else "attachment"}; filename="{name}"',
+        "Content-Disposition": f'{"inline" if inline else "attachment"}; filename="{ascii_name}"; '
+        f"filename*=UTF-8''{quote(name, safe='')}",
     }
     return PublicResponse(
         body=data, media_type=att.content_type if inline else "application/octet-stream", headers=headers
