@@ -21,12 +21,16 @@ from inbox.settings import Settings
 from tests.services import free_port
 
 
-def wait_http(url: str, timeout: float = 20.0) -> None:
+def wait_http(url: str, timeout: float = 20.0, proc: subprocess.Popen[bytes] | None = None) -> None:
+    """Wait until `url` answers below 500; give up early if `proc`, the server, has exited."""
     deadline = time.monotonic() + timeout
     last: Exception | None = None
     while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise TimeoutError(f"{url}: the server exited with code {proc.returncode}")
         try:
-            if httpx.get(url, timeout=1).status_code < 500:
+            # A loaded machine may take seconds over the first request; a short timeout would only retry it.
+            if httpx.get(url, timeout=5).status_code < 500:
                 return
         except httpx.HTTPError as exc:
             last = exc
@@ -96,7 +100,7 @@ class ServeProcess:
             stderr=subprocess.STDOUT,
         )
         try:
-            wait_http(self.url + "/healthz", timeout=30)
+            wait_http(self.url + "/healthz", timeout=60, proc=self.proc)
         except TimeoutError:
             self.kill()
             raise RuntimeError("inbox serve did not start:\n" + self.log.read_text()[-3000:]) from None
