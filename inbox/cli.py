@@ -415,12 +415,17 @@ def customer_erase(customer_id: int, yes: bool) -> None:
 @main.command()
 def demo() -> None:
     """Seed a demo shop (customers, Russian conversations, a manager login). Safe to run twice."""
-    from inbox.demo import seed
+    from inbox.demo import DEMO_EMAIL, seed
+    from inbox.demo.shop import seed_shop
 
     settings = load_settings()
     result = run_db(settings, seed)
-    if result is None:
+    shop = run_db(settings, lambda factory: seed_shop(factory, settings, DEMO_EMAIL))
+    if result is None and not shop:
         console.print("demo data is already there")
+        return
+    if result is None:
+        console.print("[green]demo shop added[/] (catalog, orders, email, bot conversation)")
         return
     email, password = result
     console.print("[green]demo data created[/]")

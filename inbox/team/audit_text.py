@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from inbox.customer_card.fields import kind_labels
 from inbox.i18n import _
 from inbox.models import AuditLog, OrderHistory
 from inbox.orders.notify import format_rub
@@ -139,6 +140,17 @@ def admin_action(entry: AuditLog, names: Mapping[int, str]) -> str:
         return _("Changed the shared canned reply /%(shortcut)s") % {"shortcut": target}
     if action == "canned.delete":
         return _("Deleted the shared canned reply /%(shortcut)s") % {"shortcut": target}
+    if action == "custom_field.add":
+        kind = kind_labels().get(str(d.get("kind", "")), str(d.get("kind", "")))
+        return _("Added the customer card field «%(name)s» (%(kind)s, key %(key)s)") % {
+            "name": d.get("name") or target,
+            "kind": kind,
+            "key": target,
+        }
+    if action == "custom_field.delete":
+        if d.get("name"):
+            return _("Deleted the customer card field «%(name)s»") % {"name": d["name"]}
+        return _("Deleted a customer card field (no. %(id)s)") % {"id": target}
     return f"{action} {target}".strip()
 
 

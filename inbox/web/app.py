@@ -46,6 +46,7 @@ from inbox.web.views.customer_card import CustomerCardController, CustomFieldsAd
 from inbox.web.views.customers import CustomersController
 from inbox.web.views.customers_api import CustomersApi
 from inbox.web.views.dashboard import DashboardController
+from inbox.web.views.demo_customer import DemoCustomerController, detect_demo_shop
 from inbox.web.views.email import EmailController
 from inbox.web.views.inbox import InboxController
 from inbox.web.views.ops import metrics_view, readyz, timing_middleware
@@ -202,6 +203,7 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> Litest
             SegmentsController,
             BroadcastsController,
             CartsController,
+            DemoCustomerController,
         ],
         before_request=require_manager,
         include_in_schema=False,
@@ -274,6 +276,7 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> Litest
             title="inbox API", version=__version__, path="/api/schema", render_plugins=[swagger_plugin()]
         ),
         lifespan=[lifespan],
+        on_startup=[detect_demo_shop],
         request_max_body_size=settings.max_upload_bytes + 1024 * 1024,
         debug=False,
         logging_config=LoggingConfig(log_exceptions="never", configure_root_logger=False),

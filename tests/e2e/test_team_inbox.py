@@ -78,11 +78,11 @@ async def test_team_workflow(page: Page, browser: Browser, tmp_path: Path) -> No
         await expect(page.locator("#canned-menu .canned-item")).to_have_count(1)
         await page.keyboard.press("Enter")
         await expect(page.locator("#reply-form textarea")).to_have_value(
-            "Анна Смирнова, пишет Администратор. Заказ "
+            "Анна Смирнова, пишет Администратор. Заказ 1002"  # her latest order in the demo shop
         )
         await page.click("#reply-form button[type=submit]")
         last = page.locator("#messages .msg.out").last
-        await expect(last.locator(".text")).to_have_text("Анна Смирнова, пишет Администратор. Заказ")
+        await expect(last.locator(".text")).to_have_text("Анна Смирнова, пишет Администратор. Заказ 1002")
         await page.screenshot(path=shot_path("team-thread-ru"))
 
         # presence: a colleague opens the same thread, then types (no reload on either side)

@@ -24,6 +24,8 @@ from inbox.core.types import (
 )
 from inbox.settings import Settings
 
+from .play import parse_play_event
+
 _ids = itertools.count(1)
 
 
@@ -45,7 +47,8 @@ class DemoChannel:
         raise WebhookRejected(404, "demo accounts take no webhooks")
 
     async def parse(self, event: RawEvent) -> list[InboundItem]:
-        return []
+        """What a newcomer typed or pressed on the "play the customer" page (see ``play.py``)."""
+        return parse_play_event(self.kind, self.account_id, event)
 
     async def fetch(self, attachment: Attachment) -> bytes:
         raise LookupError("demo attachments have no remote content")

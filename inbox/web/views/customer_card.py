@@ -20,7 +20,7 @@ from inbox.customer_card.consent import ConsentError, record_consent
 from inbox.customer_card.fields import FieldError, all_fields, define_field, delete_field, kind_labels
 from inbox.customer_card.profile import ProfileError, update_profile
 from inbox.db import transaction
-from inbox.models import Customer
+from inbox.models import Customer, CustomField
 from inbox.team import audit
 from inbox.web.auth import manager_of
 from inbox.web.state import ctx
@@ -135,8 +135,10 @@ class CustomFieldsAdmin(Controller):
     async def delete(self, request: AnyRequest, field_id: FromPath[int]) -> Redirect:
         me = manager_of(request)
         async with transaction(ctx(request).factory) as session:
+            gone = await session.get(CustomField, field_id)
+            named = {"name": gone.name, "key": gone.key} if gone is not None else {}
             await delete_field(session, field_id)
-            await audit.record(session, me.id, "custom_field.delete", str(field_id))
+            await audit.record(session, me.id, "custom_field.delete", str(field_id), **named)
         return Redirect(path="/admin/custom-fields", status_code=303)
 
     async def _page(self, request: AnyRequest, error: str | None, status: int = 200) -> Template:
