@@ -126,7 +126,8 @@ class WidgetChannel:
     async def send(self, msg: OutboundMessage) -> SentMessage:
         external_id = f"widget-{msg.idempotency_key}"
         if self.runtime is not None and self.runtime.bus is not None:
-            self.runtime.bus.publish_to(stream_of(self.account_id, msg.chat_id), {"type": "message"})
+            notice = {"type": "message", "ext": external_id}
+            self.runtime.bus.publish_to(stream_of(self.account_id, msg.chat_id), notice)
         return SentMessage(external_id=external_id, state="sent")
 
     async def answer_callback(self, callback_id: str, text: str | None = None) -> None:
