@@ -1075,9 +1075,12 @@ def carrier_add_cdek(
 @click.option("--login", required=True, help="Tracking API login.")
 @click.option("--password", required=True, help="Tracking API password.")
 @click.option("--api-base", help="Another API endpoint (an emulator).")
-def carrier_add_russianpost(name: str, login: str, password: str, api_base: str | None) -> None:
-    """Connect Почта России tracking by barcode."""
-    settings_: dict[str, Any] = {}
+@click.option("--poll-interval", type=click.IntRange(min=1), default=1800, show_default=True, help="Seconds.")
+def carrier_add_russianpost(
+    name: str, login: str, password: str, api_base: str | None, poll_interval: int
+) -> None:
+    """Connect Почта России tracking by barcode (polled every --poll-interval seconds)."""
+    settings_: dict[str, Any] = {"poll_interval": poll_interval}
     if (base := _http_url("--api-base", api_base)) is not None:
         settings_["api_base"] = base
     add_carrier("russianpost", name, settings_, {"login": login.strip(), "password": password})
@@ -1087,9 +1090,10 @@ def carrier_add_russianpost(name: str, login: str, password: str, api_base: str 
 @click.option("--name", required=True)
 @click.option("--token", "bb_token", required=True, help="The API token from the Boxberry account.")
 @click.option("--api-base", help="Another API endpoint (an emulator).")
-def carrier_add_boxberry(name: str, bb_token: str, api_base: str | None) -> None:
-    """Connect Boxberry tracking by number."""
-    settings_: dict[str, Any] = {}
+@click.option("--poll-interval", type=click.IntRange(min=1), default=1800, show_default=True, help="Seconds.")
+def carrier_add_boxberry(name: str, bb_token: str, api_base: str | None, poll_interval: int) -> None:
+    """Connect Boxberry tracking by number (polled every --poll-interval seconds)."""
+    settings_: dict[str, Any] = {"poll_interval": poll_interval}
     if (base := _http_url("--api-base", api_base)) is not None:
         settings_["api_base"] = base
     add_carrier("boxberry", name, settings_, {"token": bb_token.strip()})
@@ -1112,13 +1116,14 @@ def carrier_list() -> None:
             "no carrier accounts yet: `inbox carrier add cdek --name … --client-id … --client-secret …`"
         )
         return
-    table = Table("id", "kind", "name", "api", "enabled")
+    table = Table("id", "kind", "name", "api", "poll, s", "enabled")
     for r in rows:
         table.add_row(
             str(r.id),
             r.kind,
             r.name,
             str(r.settings.get("api_base") or "default"),
+            str(r.settings.get("poll_interval") or "webhooks"),
             "yes" if r.enabled else "no",
         )
     console.print(table)

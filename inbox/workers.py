@@ -30,6 +30,7 @@ from inbox.db import SessionFactory, make_engine, make_session_factory, transact
 from inbox.db_gate import HIGH
 from inbox.models import ChannelAccount
 from inbox.orders.carriers import service as _carrier_tasks  # noqa: F401 - registers outbox tasks
+from inbox.orders.carriers.polling import CarrierPollers
 from inbox.orders.payments import notifications as _payment_tasks  # noqa: F401 - registers outbox tasks
 from inbox.orders.payments import telegram as telegram_payments
 from inbox.orders.timers import OrderTimers
@@ -106,6 +107,8 @@ class Workers:
         if self.settings.bots_enabled:
             self.bus.subscribe(self.bots.on_event)
             self.processor.callback_handlers.append(self.bots.on_callback)
+        # Carriers without webhooks (Почта России, Boxberry): one poller per account in the cluster.
+        self.carrier_pollers = CarrierPollers(self.engine, self.factory, self.wake_outbox)
         self.order_timers = OrderTimers(self.factory, self.bus, self.settings, self.wake_outbox)
         # Repeat sales: broadcasts, trigger rules, and a customer's "стоп" / unsubscribe button.
         self.sales = SalesRunner(self.factory, self.bus, self.settings, self.wake_outbox, self.hub)
@@ -138,6 +141,7 @@ class Workers:
         if "pollers" in self.roles:
             tasks.append(asyncio.create_task(self.processor.run(self.stop), name="inbound-processor"))
             tasks.append(asyncio.create_task(self._supervise(), name="poller-supervisor"))
+            tasks.append(asyncio.create_task(self.carrier_pollers.run(self.stop), name="carrier-pollers"))
         if "dispatch" in self.roles:
             tasks.append(asyncio.create_task(self.dispatcher.run(self.stop), name="outbox-dispatcher"))
             tasks.append(asyncio.create_task(self.webhooks.run(self.stop), name="shop-webhooks"))

@@ -3,8 +3,12 @@ manager's), checkout collects name, phone, delivery and address, and confirming 
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import select
 
+from inbox.bots import delivery
+from inbox.bots.config import DeliveryMethod
 from inbox.bots.payloads import Action
 from inbox.bots.shop import main_rows
 from inbox.bots.turn import Option, Rows, Turn
@@ -19,7 +23,7 @@ from inbox.orders.notify import format_rub, plan_notification
 from inbox.orders.payments.offers import queue_offer
 
 MAX_LINES = 4  # line buttons in the cart view (the keyboard has room for 6 rows)
-STEPS = ("name", "phone", "delivery", "address", "confirm")
+STEPS = ("name", "phone", "delivery", "address", "confirm", "pvz_city", "pvz_wait", "pvz")
 
 
 async def current_cart(turn: Turn) -> Order | None:
@@ -176,13 +180,37 @@ async def ask(turn: Turn, step: str) -> None:
                     Action("dlv", m.code),
                 )
             ]
-            for m in turn.cfg.delivery
+            for m in await _methods(turn)
         ]
         turn.say(_("How should we deliver the order?"), [*rows, _cancel_row()])
     elif step == "address":
         turn.say(_("The delivery address, please (city, street, house, flat)."), [_cancel_row()])
     elif step == "confirm":
         await _summary(turn, checkout)
+    elif step == "pvz_city":
+        delivery.ask_city(turn)
+    elif step == "pvz_wait":
+        turn.say(_("Still looking for pickup points…"), [_cancel_row()])
+    elif step == "pvz":
+        turn.step = "pvz_city"  # the offered points are not kept as buttons: ask again
+        delivery.ask_city(turn)
+
+
+async def _methods(turn: Turn) -> list[DeliveryMethod]:
+    """The shop's delivery methods, and the СДЭК pickup point when СДЭК is connected."""
+    pvz = await delivery.pvz_method(turn)
+    return [*turn.cfg.delivery, *([pvz] if pvz else [])]
+
+
+async def _method(turn: Turn, code: str) -> DeliveryMethod | None:
+    return next((m for m in await _methods(turn) if m.code == code), None)
+
+
+def _cost(method: DeliveryMethod, checkout: dict[str, Any]) -> int:
+    """The quoted cost for a pickup point, the method's fixed cost otherwise."""
+    if method.code == delivery.CDEK_PVZ:
+        return int(checkout.get("cost") or 0)
+    return method.cost
 
 
 async def _summary(turn: Turn, checkout: dict[str, str]) -> None:
@@ -191,8 +219,8 @@ async def _summary(turn: Turn, checkout: dict[str, str]) -> None:
         turn.step = ""
         await view(turn)
         return
-    method = turn.cfg.delivery_method(checkout.get("delivery", ""))
-    cost = method.cost if method else 0
+    method = await _method(turn, str(checkout.get("delivery", "")))
+    cost = _cost(method, checkout) if method else 0
     text = [_("Please check your order:")]
     text += [
         f"• {ln.name} × {ln.qty} — {format_rub(ln.qty * ln.unit_price)}" for ln in await _lines(turn, order)
@@ -234,9 +262,15 @@ async def answer(turn: Turn, text: str) -> bool:
         checkout["phone"] = phone
         await ask(turn, "delivery")
         return True
+    if step == "pvz_city":
+        await delivery.got_city(turn, text, await current_cart(turn))
+        return True
+    if step in ("pvz_wait", "pvz"):
+        await ask(turn, step)
+        return True
     if step == "delivery":
         wanted = text.casefold()
-        for m in turn.cfg.delivery:
+        for m in await _methods(turn):
             if wanted in (m.code, m.name(turn.locale).casefold()):
                 await choose_delivery(turn, m.code)
                 return True
@@ -266,14 +300,25 @@ async def keep_known(turn: Turn, what: str) -> None:
 
 
 async def choose_delivery(turn: Turn, code: str) -> None:
-    method = turn.cfg.delivery_method(code)
+    method = await _method(turn, code)
     if turn.step != "delivery" or method is None:
         await resume(turn)
         return
     checkout = turn.data.setdefault("checkout", {})
     checkout["delivery"] = method.code
-    checkout.pop("address", None)
+    for key in ("address", "point", "pvz", "cost"):
+        checkout.pop(key, None)
+    if method.code == delivery.CDEK_PVZ:
+        await ask(turn, "pvz_city")
+        return
     await ask(turn, "address" if method.needs_address else "confirm")
+
+
+async def choose_point(turn: Turn, code: str) -> None:
+    if delivery.choose_point(turn, code):
+        await ask(turn, "confirm")
+    else:
+        await resume(turn)
 
 
 async def resume(turn: Turn) -> None:
@@ -293,7 +338,7 @@ async def cancel(turn: Turn) -> None:
 async def confirm(turn: Turn) -> None:
     checkout = turn.data.get("checkout") or {}
     order = await current_cart(turn)
-    method = turn.cfg.delivery_method(str(checkout.get("delivery", "")))
+    method = await _method(turn, str(checkout.get("delivery", "")))
     if turn.step != "confirm" or order is None or method is None or not checkout.get("phone"):
         await resume(turn)
         return
@@ -304,7 +349,7 @@ async def confirm(turn: Turn) -> None:
                 order,
                 method=method.code,
                 address=checkout.get("address"),
-                cost=method.cost,
+                cost=_cost(method, checkout),
                 actor=service.BOT,
                 now=turn.now,
             )

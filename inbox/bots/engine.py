@@ -259,6 +259,21 @@ class BotEngine:
         fresh = turn.state.version == 0 and not turn.data
         return turn, lambda t: self._on_text(t, message.text or "", fresh)
 
+    async def run_for(self, customer_id: int, channel: str, handler: Handler) -> None:
+        """A turn no customer message started (a carrier answered the bot's question): on the customer's
+        thread, answering on ``channel``; silent, like any turn, when a manager holds the thread."""
+
+        async def build(session: AsyncSession) -> tuple[Turn, Handler] | None:
+            customer = await live_customer(session, customer_id)
+            thread = (
+                await session.execute(select(Thread).where(Thread.customer_id == customer.id))
+            ).scalar_one_or_none()
+            if thread is None:
+                return None
+            return await self._turn(session, customer, thread, channel, utcnow()), handler
+
+        await self._run(build)
+
     async def _callback_turn(self, session: AsyncSession, cb: InboundCallback) -> tuple[Turn, Handler] | None:
         identity = (
             await session.execute(
@@ -413,6 +428,8 @@ class BotEngine:
                 await checkout.keep_known(turn, name)
             elif name == "dlv":
                 await checkout.choose_delivery(turn, action.arg)
+            elif name == "pvz":
+                await checkout.choose_point(turn, action.arg)
             elif name == "ok":
                 await checkout.confirm(turn)
             elif name == "cancel":

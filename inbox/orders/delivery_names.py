@@ -10,7 +10,13 @@ CODES: tuple[str, ...] = ("courier", "pickup", "post", "cdek")
 
 def delivery_names() -> dict[str, str]:
     """Known codes -> names in the current locale."""
-    return {"courier": _("Courier"), "pickup": _("Pickup"), "post": _("Russian Post"), "cdek": _("CDEK")}
+    return {
+        "courier": _("Courier"),
+        "pickup": _("Pickup"),
+        "post": _("Russian Post"),
+        "cdek": _("CDEK"),
+        "cdek_pvz": _("CDEK pickup point"),
+    }
 
 
 def delivery_label(code: str | None) -> str:

@@ -134,6 +134,11 @@ def admin_action(entry: AuditLog, names: Mapping[int, str]) -> str:
         return _("Changed the team settings: %(what)s") % {"what": ", ".join(parts)}
     if action == "order_statuses.save":
         return _("Changed the order statuses (%(n)s statuses)") % {"n": d.get("count", "?")}
+    if action == "carrier_statuses.save":
+        return _("Changed the status map of carrier %(kind)s (%(n)s statuses)") % {
+            "kind": target,
+            "n": d.get("count", "?"),
+        }
     if action == "canned.create":
         return _("Added the shared canned reply /%(shortcut)s") % {"shortcut": target}
     if action == "canned.update":

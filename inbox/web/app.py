@@ -41,6 +41,7 @@ from inbox.web.state import AppContext
 from inbox.web.views.admin import AdminController, require_admin
 from inbox.web.views.api import ApiV1
 from inbox.web.views.broadcasts import BroadcastsController
+from inbox.web.views.carriers_admin import CarrierStatusesAdmin, ShipmentLabels
 from inbox.web.views.carts import CartsController
 from inbox.web.views.customer_card import CustomerCardController, CustomFieldsAdmin
 from inbox.web.views.customers import CustomersController
@@ -199,6 +200,7 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> Litest
             DashboardController,
             EmailController,
             OrdersController,
+            ShipmentLabels,
             TasksController,
             SegmentsController,
             BroadcastsController,
@@ -213,6 +215,7 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> Litest
         route_handlers=[
             AdminController,
             OrderStatusesAdmin,
+            CarrierStatusesAdmin,
             PersonalDataAdmin,
             CustomFieldsAdmin,
             SalesAdmin,

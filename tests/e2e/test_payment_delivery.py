@@ -1,4 +1,5 @@
-"""Issue 15's end-to-end story: a customer checks out with the bot in Telegram, pays by the link in the
+"""Issue 15's end-to-end story: a customer checks out with the bot in Telegram (a СДЭК pickup point in their
+city, its tariff cost in the total), pays by the link in the
 browser (the YooKassa emulator's page), the order turns paid, a manager hands it to СДЭК from the order
 panel, the parcel's events arrive, the customer is told it arrived at the pickup point, and the order ends
 delivered with no manager touching the status."""
@@ -127,8 +128,13 @@ async def test_pay_by_link_hand_to_cdek_delivered(
         _text, rows = await turn(emu, callback_update(CHAT, button(rows, "Оформить"), sender=ivan))
         _text, rows = await turn(emu, text_update(CHAT, "Иван Петров", sender=ivan))
         _text, rows = await turn(emu, contact_update(CHAT, "79991234567", sender=ivan))
-        _text, rows = await turn(emu, callback_update(CHAT, button(rows, "Курьер"), sender=ivan))
-        _text, rows = await turn(emu, text_update(CHAT, "Москва, Тверская 1, кв. 2", sender=ivan))
+        # A СДЭК pickup point: the city's points come from СДЭК with the tariff's cost
+        _text, rows = await turn(emu, callback_update(CHAT, button(rows, "Пункт выдачи СДЭК"), sender=ivan))
+        await turn(emu, text_update(CHAT, "Москва", sender=ivan), replies=2)
+        offered, rows = sent(emu)[-1]
+        assert "350" in offered and "Москва" in offered
+        summary, rows = await turn(emu, callback_update(CHAT, button(rows, "Тверская"), sender=ivan))
+        assert "[MSK123] Москва, ул. Тверская, 1" in summary
         thanks, _ = await turn(
             emu, callback_update(CHAT, button(rows, "Подтвердить"), sender=ivan), replies=2
         )
@@ -145,7 +151,7 @@ async def test_pay_by_link_hand_to_cdek_delivered(
         # The customer pays in the browser (the provider's page), on a phone.
         phone = await browser.new_page(viewport={"width": 390, "height": 844})
         await phone.goto(pay_url)
-        await expect(phone.locator(".amount")).to_contain_text("6290.00")
+        await expect(phone.locator(".amount")).to_contain_text("6340.00")  # 5 990 ₽ + 350 ₽ to the point
         await phone.click("#pay")
         await expect(phone.locator("#paid")).to_be_visible()
         await phone.screenshot(path=shot_path("payment-emulator-paid"))
@@ -168,6 +174,8 @@ async def test_pay_by_link_hand_to_cdek_delivered(
         await panel.locator("#hand-to-cdek").click()
         await expect(panel.locator("#tracking-number")).to_have_value(re.compile(r"^\d{10}$"))
         (order_uuid,) = cdek.orders
+        created = next(r for r in cdek.requests if r["path"] == "/v2/orders" and r["method"] == "POST")
+        assert json.loads(created["body"])["delivery_point"] == "MSK123"  # the customer's choice
         hook = f"{server.url}/webhooks/cdek/1"
 
         # The parcel's events arrive; nobody touches the status.

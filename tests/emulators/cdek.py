@@ -7,7 +7,9 @@
 {"uuid", "type", "number", "cdek_number", "tariff_code", "delivery_point", "statuses": [{"code", "name",
 "date_time", "city"}]}, "requests": [...]}``; ``POST /v2/print/orders`` -> ``{"entity": {"uuid"}}``, ``GET
 /v2/print/orders/{uuid}`` -> ``{"entity": {"uuid", "url", "statuses"}}`` and the PDF at that url;
-``GET /v2/deliverypoints?code=`` -> ``[{"code", "location": {"address_full"}, "work_time"}]``. Errors:
+``GET /v2/deliverypoints?code=`` or ``?city_code=&type=PVZ`` -> ``[{"code", "location": {"city",
+"address_full"}, "work_time"}]``; ``GET /v2/location/cities?city=`` -> ``[{"code", "city", "country_code",
+"region"}]``. Errors:
 ``{"requests": [{"state": "INVALID", "errors": [{"code", "message"}]}]}`` / ``{"errors": [...]}``.
 ``ORDER_STATUS`` webhooks are POSTed unsigned, as СДЭК does:
 ``{"type": "ORDER_STATUS", "date_time", "uuid", "attributes": {"is_return", "cdek_number", "number", "code",
@@ -42,6 +44,10 @@ NAMES = {
     "ACCEPTED_AT_PICK_UP_POINT": "Принят на склад до востребования",
     "DELIVERED": "Вручен",
 }
+CITIES = [
+    {"code": 44, "city": "Москва", "country_code": "RU", "region": "Москва"},
+    {"code": 137, "city": "Санкт-Петербург", "country_code": "RU", "region": "Санкт-Петербург"},
+]
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
 
@@ -66,6 +72,19 @@ class CdekEmulator:
     _server: ThreadingHTTPServer | None = None
 
     def __post_init__(self) -> None:
+        self.points.setdefault(
+            "SPB7",
+            {
+                "code": "SPB7",
+                "name": "На Невском",
+                "location": {
+                    "city": "Санкт-Петербург",
+                    "address": "Невский пр., 28",
+                    "address_full": "Санкт-Петербург, Невский пр., 28",
+                },
+                "work_time": "Пн-Вс 09:00-21:00",
+            },
+        )
         self.points.setdefault(
             "MSK123",
             {
@@ -254,6 +273,8 @@ class CdekEmulator:
                 )
                 return
             cost = 350.0 + 50.0 * (weight // 1000)  # a flat tariff: 350 ₽ + 50 ₽ a kilogram
+            if (body["to_location"] or {}).get("code") == 137:  # Санкт-Петербург is farther
+                cost += 100.0
             _json(
                 h,
                 200,
@@ -266,8 +287,19 @@ class CdekEmulator:
                 },
             )
         elif path == "/v2/deliverypoints" and method == "GET":
-            point = self.points.get(query.get("code", ""))
-            _json(h, 200, [point] if point else [])
+            if "code" in query:
+                point = self.points.get(query["code"])
+                _json(h, 200, [point] if point else [])
+            else:
+                city = next((c for c in CITIES if str(c["code"]) == query.get("city_code")), None)
+                _json(
+                    h,
+                    200,
+                    [p for p in self.points.values() if city and p["location"]["city"] == city["city"]],
+                )
+        elif path == "/v2/location/cities" and method == "GET":
+            wanted = (query.get("city") or "").strip().casefold()
+            _json(h, 200, [c for c in CITIES if c["city"].casefold() == wanted])
         else:
             _json(h, 404, {"errors": [{"code": "not_found", "message": f"{method} {path}"}]})
 

@@ -94,7 +94,7 @@ async def test_hand_over_to_cdek_and_follow_the_parcel(
         panel = client.get(f"/ui/threads/{order.thread_id}/order-panel", params={"order": order.id})
         assert 'id="hand-to-cdek"' in panel.text
         quoted = client.post(f"/ui/orders/{order.id}/delivery-quote")
-        assert quoted.status_code == 200 and 'class="error"' not in quoted.text, quoted.text
+        assert quoted.status_code == 200 and "order-error" not in quoted.text, quoted.text
         async with world.factory() as session:
             priced = await session.get(Order, order.id)
         assert priced is not None and priced.delivery_cost == 40000  # 3 × 500 g: 350 ₽ + 50 ₽
@@ -102,10 +102,19 @@ async def test_hand_over_to_cdek_and_follow_the_parcel(
         tariff = json.loads(next(r["body"] for r in cdek.requests if r["path"] == "/v2/calculator/tariff"))
         assert tariff["to_location"] == {"address": "Москва, ул. Ленина, 5"} and tariff["tariff_code"] == 136
         handed = client.post(f"/ui/orders/{order.id}/cdek")
-        assert handed.status_code == 200 and 'class="error"' not in handed.text, handed.text
+        assert handed.status_code == 200 and "order-error" not in handed.text, handed.text
+
+        async def labelled() -> bool:  # registration and the label run as outbox tasks
+            async with world.factory() as session:
+                row = (await session.execute(select(Shipment))).scalar_one_or_none()
+                return row is not None and row.label_path is not None
+
+        await _until(labelled, "the order registered with its label")
         (order_uuid,) = cdek.orders
         number = cdek.orders[order_uuid]["entity"]["cdek_number"]
-        created = json.loads(next(r["body"] for r in cdek.requests if r["path"] == "/v2/orders"))
+        created = json.loads(
+            next(r["body"] for r in cdek.requests if r["path"] == "/v2/orders" and r["method"] == "POST")
+        )
         assert (
             created["number"] == str(order.number)
             and created["to_location"]["address"] == "Москва, ул. Ленина, 5"
@@ -208,3 +217,162 @@ def threaded_server_for(world: World) -> Any:
     from tests.server import threaded_server
 
     return threaded_server(world.settings, run_workers=True)
+
+
+async def test_registration_runs_on_the_outbox_retried_and_shown(
+    factory: SessionFactory, settings: Settings, tg: TelegramEmulator, cdek: CdekEmulator
+) -> None:
+    """СДЭК registration and the label are outbox tasks: retried while СДЭК is down, shown in the thread
+    when the outbox gives up (the button comes back), never creating the order twice at СДЭК."""
+    w = World(
+        factory,
+        settings.with_(
+            telegram_rate_per_chat=1000.0,
+            telegram_rate_per_bot=1000.0,
+            outbox_backoff_cap=1.0,
+            outbox_max_attempts=3,
+        ),
+    )
+    try:
+        products = await seed_catalog(w.factory)
+        await w.add_telegram(tg)
+        await w.telegram(text_update(CHAT, "привет"), tg)
+        order = await _order_for(w, "telegram", str(CHAT), products)
+        async with transaction(w.factory) as session:
+            session.add(
+                Manager(email="olga@shop.ru", name="Ольга", password_hash=hash_password("olga-pass-123"))
+            )
+            session.add(
+                CarrierAccount(
+                    kind="cdek",
+                    name="cdek",
+                    settings={"api_base": cdek.base_url, "tariff_code": 136},
+                    secrets={"client_id": cdek.client_id, "client_secret": cdek.client_secret},
+                    state={},
+                )
+            )
+            row = await session.get(Order, order.id)
+            assert row is not None
+            row.delivery_address = "Москва, ул. Ленина, 5"
+
+        async def events() -> list[str]:
+            async with w.factory() as session:
+                rows = (
+                    await session.execute(select(Message).where(Message.thread_id == order.thread_id))
+                ).scalars()
+                return [
+                    str(m.meta.get("event")) for m in rows if str(m.meta.get("event", "")).startswith("cdek")
+                ]
+
+        with threaded_server_for(w) as base, closing(_signed_in(base)) as client:
+            cdek.down = 1000  # СДЭК is down past the outbox's attempts
+            handed = client.post(f"/ui/orders/{order.id}/cdek")
+            assert handed.status_code == 200 and 'id="cdek-pending"' in handed.text, handed.text
+            assert 'id="hand-to-cdek"' not in handed.text
+            again = client.post(f"/ui/orders/{order.id}/cdek")  # a second click while it is queued
+            assert "order-error" in again.text and "уже регистрируется" in again.text
+
+            async def failed() -> bool:
+                return "cdek_failed" in await events()
+
+            await _until(failed, "the failure shown in the thread")
+            panel = client.get(f"/ui/threads/{order.thread_id}/order-panel", params={"order": order.id})
+            assert 'id="hand-to-cdek"' in panel.text and 'id="cdek-pending"' not in panel.text
+            thread = client.get(f"/threads/{order.thread_id}").text
+            assert "не удалось зарегистрировать в СДЭК" in thread
+
+            # СДЭК had in fact created it before going down (the answer was lost): no second order
+            cdek.down = 0
+            async with httpx.AsyncClient(base_url=cdek.base_url) as outside:
+                token = (
+                    await outside.post(
+                        "/v2/oauth/token",
+                        data={
+                            "grant_type": "client_credentials",
+                            "client_id": cdek.client_id,
+                            "client_secret": cdek.client_secret,
+                        },
+                    )
+                ).json()["access_token"]
+                made = await outside.post(
+                    "/v2/orders",
+                    headers={"Authorization": f"Bearer {token}"},
+                    json={
+                        "type": 1,
+                        "number": str(order.number),
+                        "tariff_code": 136,
+                        "recipient": {"name": "Анна", "phones": [{"number": "+79990000000"}]},
+                        "packages": [{"number": "1", "weight": 500}],
+                        "to_location": {"address": "Москва"},
+                    },
+                )
+                assert made.status_code == 202
+            cdek.down = 2  # and now down for a moment only: retried
+            handed = client.post(f"/ui/orders/{order.id}/cdek")
+            assert "order-error" not in handed.text, handed.text
+
+            async def labelled() -> bool:
+                async with w.factory() as session:
+                    row = (await session.execute(select(Shipment))).scalar_one_or_none()
+                    return row is not None and row.label_path is not None
+
+            await _until(labelled, "registered with the label")
+            assert len(cdek.orders) == 1  # found by the shop's number, not created again
+            async with w.factory() as session:
+                shipment = (await session.execute(select(Shipment))).scalar_one()
+                fresh = await session.get(Order, order.id)
+            assert fresh is not None and fresh.tracking_number == shipment.track
+            label = client.get(f"/ui/shipments/{shipment.id}/label.pdf")
+            assert label.status_code == 200 and label.content.startswith(b"%PDF")
+            assert label.headers["content-type"] == "application/pdf"
+            assert client.get(f"/ui/shipments/{shipment.id + 99}/label.pdf").status_code == 404
+            panel = client.get(f"/ui/threads/{order.thread_id}/order-panel", params={"order": order.id})
+            assert f"/ui/shipments/{shipment.id}/label.pdf" in panel.text
+        assert await events() == [
+            "cdek_registering",
+            "cdek_failed",
+            "cdek_registering",
+            "cdek_registered",
+            "cdek_label",
+        ]
+    finally:
+        await w.close()
+
+
+async def test_manager_chooses_a_pickup_point_in_the_panel(
+    world: World, tg: TelegramEmulator, cdek: CdekEmulator
+) -> None:
+    products = await seed_catalog(world.factory)
+    await world.add_telegram(tg)
+    await world.telegram(text_update(CHAT, "привет"), tg)
+    order = await _order_for(world, "telegram", str(CHAT), products)
+    async with transaction(world.factory) as session:
+        session.add(Manager(email="olga@shop.ru", name="Ольга", password_hash=hash_password("olga-pass-123")))
+        session.add(
+            CarrierAccount(
+                kind="cdek",
+                name="cdek",
+                settings={"api_base": cdek.base_url, "tariff_code": 136},
+                secrets={"client_id": cdek.client_id, "client_secret": cdek.client_secret},
+                state={},
+            )
+        )
+    with threaded_server_for(world) as base, closing(_signed_in(base)) as client:
+        panel = client.get(f"/ui/threads/{order.thread_id}/order-panel", params={"order": order.id})
+        assert 'id="pickup-search"' in panel.text
+        nowhere = client.post(f"/ui/orders/{order.id}/pickup-points", data={"city": "Атлантида"})
+        assert nowhere.status_code == 200 and "нет пунктов выдачи" in nowhere.text
+        found = client.post(f"/ui/orders/{order.id}/pickup-points", data={"city": "Москва"})
+        assert 'id="pickup-choice"' in found.text and 'value="MSK123"' in found.text, found.text
+        assert "Невский" not in found.text  # another city's point
+        forged = client.post(f"/ui/orders/{order.id}/pickup-point", data={"city_code": "44", "point": "SPB7"})
+        assert "order-error" in forged.text and "нет такого пункта" in forged.text
+        chosen = client.post(
+            f"/ui/orders/{order.id}/pickup-point", data={"city_code": "44", "point": "MSK123"}
+        )
+        assert chosen.status_code == 200 and "order-error" not in chosen.text, chosen.text
+    async with world.factory() as session:
+        fresh = await session.get(Order, order.id)
+    assert fresh is not None and fresh.delivery_method == "cdek_pvz"
+    assert fresh.delivery_address == "[MSK123] Москва, ул. Тверская, 1 (Пн-Пт 10:00-21:00, Сб-Вс 10:00-18:00)"
+    assert fresh.delivery_cost == 40000 and fresh.total == fresh.subtotal + 40000  # 1.5 kg: 350 ₽ + 50 ₽

@@ -61,9 +61,12 @@ async def test_carrier_add_and_list(env: dict[str, str], tmp_path: Path, engine:
     bad = run("carrier add boxberry --name bb --token T --api-base nope")
     assert bad.returncode != 0 and "--api-base" in bad.stderr
     assert run("carrier add russianpost --name post --login L --password P").returncode == 0
-    assert run("carrier add boxberry --name bb --token T").returncode == 0
+    never = run("carrier add russianpost --name post2 --login L --password P --poll-interval 0")
+    assert never.returncode != 0 and "--poll-interval" in never.stderr
+    assert run("carrier add boxberry --name bb --token T --poll-interval 600").returncode == 0
     again = run("carrier add boxberry --name bb --token T")
     assert again.returncode != 0 and "already exists" in again.stderr
     listed = run("carrier list").stdout
     assert all(word in listed for word in ("cdek", "russianpost", "boxberry", "http://127.0.0.1:9"))
+    assert "600" in listed and "1800" in listed and "webhooks" in listed  # polled every …; СДЭК: webhooks
     assert "S1" not in listed

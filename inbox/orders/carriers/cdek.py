@@ -13,11 +13,12 @@ import json
 import re
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import httpx
 
+from inbox.orders.carriers.base import ParcelEvent, parse_time
 from inbox.orders.payments.errors import ProviderRefused, ProviderUnavailable
 
 DEFAULT_API_BASE = "https://api.cdek.ru"
@@ -26,11 +27,10 @@ _UUID = re.compile(r"[0-9a-fA-F-]{36}")
 
 
 @dataclass(frozen=True, slots=True)
-class ParcelEvent:
+class PickupOption:
     code: str
-    name: str
-    city: str | None
-    at: datetime
+    address: str
+    hours: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,15 +43,7 @@ class CdekOrder:
 
 
 def _when(value: Any) -> datetime:
-    text = str(value or "")
-    try:
-        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        try:
-            when = datetime.strptime(text, "%Y-%m-%dT%H:%M:%S%z")
-        except ValueError as exc:
-            raise ValueError(f"not a time: {value!r}") from exc
-    return (when if when.tzinfo else when.replace(tzinfo=UTC)).astimezone(UTC)
+    return parse_time(value)
 
 
 def parse_order(data: Any) -> CdekOrder:
@@ -187,14 +179,24 @@ class CdekClient:
         except ValueError as exc:
             raise ProviderUnavailable(f"СДЭК answered with an unexpected order: {exc}") from exc
 
-    async def registered(self, uuid: str, attempts: int = 20) -> CdekOrder:
-        """The order once СДЭК gave it a number (it registers asynchronously)."""
-        for _ in range(attempts):
-            found = await self.order(uuid)
-            if found.cdek_number:
-                return found
-            await asyncio.sleep(0.5)
-        raise ProviderUnavailable("СДЭК has not registered the order yet; retry")
+    async def find_by_im_number(self, number: str) -> CdekOrder | None:
+        """The order with the shop's number ``number``, None when СДЭК has none (404)."""
+        headers = {"Authorization": f"Bearer {await self.token()}"}
+        answer = await self._raw(
+            "GET", f"{self.base}/v2/orders", params={"im_number": number}, headers=headers
+        )
+        if answer.status_code == 404:
+            return None
+        if answer.status_code == 401:
+            self._token = None
+            raise ProviderUnavailable("СДЭК token expired; retry")
+        data = _json(answer)
+        if answer.status_code >= 400:
+            raise ProviderRefused(f"СДЭК refused ({answer.status_code}): {answer.text[:200]}")
+        try:
+            return parse_order(data)
+        except ValueError as exc:
+            raise ProviderUnavailable(f"СДЭК answered with an unexpected order: {exc}") from exc
 
     async def label(self, uuid: str, attempts: int = 20) -> bytes:
         """The waybill PDF (POST /v2/print/orders, then GET until READY, then the file)."""
@@ -239,6 +241,51 @@ class CdekClient:
             low if isinstance(low, int) else None,
             high if isinstance(high, int) else None,
         )
+
+    async def city_code(self, city: str) -> int | None:
+        """GET /v2/location/cities?city=…: СДЭК's code of the city, None when it knows no such city."""
+        data = await self.call("GET", "/v2/location/cities", params={"city": city, "size": "1"})
+        if not isinstance(data, list):
+            raise ProviderUnavailable("СДЭК answered the city search without a list")
+        first = data[0] if data and isinstance(data[0], dict) else {}
+        code = first.get("code")
+        return code if isinstance(code, int) else None
+
+    async def pickup_points(self, city_code: int, limit: int = 5) -> list[PickupOption]:
+        """GET /v2/deliverypoints?city_code=…&type=PVZ: the city's pickup points (code, address, hours)."""
+        data = await self.call(
+            "GET", "/v2/deliverypoints", params={"city_code": str(city_code), "type": "PVZ"}
+        )
+        if not isinstance(data, list):
+            raise ProviderUnavailable("СДЭК answered the pickup points without a list")
+        points = []
+        for point in data:
+            if not isinstance(point, dict) or not isinstance(point.get("code"), str):
+                continue
+            raw = point.get("location")
+            location: dict[str, Any] = raw if isinstance(raw, dict) else {}
+            address = str(location.get("address_full") or location.get("address") or "")
+            if address:
+                points.append(PickupOption(point["code"], address, str(point.get("work_time") or "")))
+            if len(points) >= limit:
+                break
+        return points
+
+    async def tariff_to_city(self, tariff_code: int, city_code: int, weight: int) -> int:
+        """POST /v2/calculator/tariff to a city (a pickup point's): the cost in kopecks."""
+        data = await self.call(
+            "POST",
+            "/v2/calculator/tariff",
+            {
+                "tariff_code": tariff_code,
+                "to_location": {"code": city_code},
+                "packages": [{"weight": max(weight, 1)}],
+            },
+        )
+        total = data.get("total_sum", data.get("delivery_sum")) if isinstance(data, dict) else None
+        if not isinstance(total, int | float) or total < 0:
+            raise ProviderUnavailable("СДЭК answered without a delivery sum")
+        return round(total * 100)
 
     async def delivery_point(self, code: str) -> tuple[str, str] | None:
         """(address, working hours) of a pickup point."""

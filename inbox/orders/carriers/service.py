@@ -1,7 +1,10 @@
 """Handing an order over to a carrier and following the parcel.
 
-* ``register_cdek``: create the order at СДЭК (number + label PDF), set the order's tracking, start tracking.
-* ``start_tracking`` (a manager typed a tracking number): a shipment for the carrier account of that kind.
+* ``register_cdek``: queue ``cdek.register`` (create the order at СДЭК, or find it by the shop's number
+  after a lost answer; its number becomes the tracking; tracking starts), then ``cdek.label`` (the PDF).
+* ``start_tracking`` (a manager typed a tracking number): a shipment for the carrier account of that kind and
+  a first ``parcel.check``; Почта России and Boxberry parcels are then polled (polling.py).
+* ``find_points`` / ``choose_point``: СДЭК pickup points of a city for the order panel, the tariff to one.
 * ``accept_cdek``: an ORDER_STATUS webhook, committed as a ``parcel.check`` outbox task before the answer;
   the task reads the order back from СДЭК (webhooks are unsigned) and applies its statuses. A carrier that
   is down is retried with backoff; when the outbox gives up, the thread shows it.
@@ -10,6 +13,8 @@
 from __future__ import annotations
 
 import logging
+import re
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import or_, select
@@ -20,12 +25,16 @@ from inbox.core.files import store_bytes
 from inbox.core.outbox import Task, TaskRetry, queue_task, register_task
 from inbox.core.types import ChannelSource
 from inbox.db import SessionFactory, transaction
-from inbox.models import CarrierAccount, Order, Shipment
+from inbox.i18n import _
+from inbox.models import CarrierAccount, Order, Outbox, Shipment, utcnow
 from inbox.orders import service
-from inbox.orders.carriers.cdek import CdekClient, parse_webhook
+from inbox.orders.carriers.base import Tracker
+from inbox.orders.carriers.boxberry import BoxberryClient
+from inbox.orders.carriers.cdek import CdekClient, PickupOption, parse_webhook
+from inbox.orders.carriers.russianpost import RussianPostClient
 from inbox.orders.carriers.tracking import PickupPoint, apply_events
 from inbox.orders.conversation import Effects, after_tracking, run_order_action, thread_event
-from inbox.orders.errors import NotFound, OrderError
+from inbox.orders.errors import InvalidInput, NotFound, OrderError
 from inbox.orders.payments.errors import ProviderRefused, ProviderUnavailable
 from inbox.settings import Settings
 
@@ -33,10 +42,38 @@ log = logging.getLogger(__name__)
 KINDS = ("cdek", "russianpost", "boxberry")
 CARRIER_CODE = {"cdek": "cdek", "russianpost": "russian_post", "boxberry": "boxberry"}  # carrier table codes
 CHECK = "parcel.check"
+REGISTER = "cdek.register"
+LABEL = "cdek.label"
 
 
 class BadWebhook(ValueError):
     """Not a carrier webhook we can take (400 with the reason)."""
+
+
+POLLED = ("russianpost", "boxberry")  # carriers without webhooks: followed by polling (polling.py)
+DEFAULT_POLL_SECONDS = 1800
+
+
+def poll_interval(account: CarrierAccount) -> float:
+    value = account.settings.get("poll_interval")
+    return float(value) if isinstance(value, int | float) and value > 0 else float(DEFAULT_POLL_SECONDS)
+
+
+def tracker_for(account: CarrierAccount) -> Tracker:
+    """The tracking client of a polled carrier account."""
+    base = account.settings.get("api_base")
+    if account.kind == "russianpost":
+        return RussianPostClient(
+            str(account.secrets.get("login", "")), str(account.secrets.get("password", "")), base
+        )
+    if account.kind == "boxberry":
+        return BoxberryClient(str(account.secrets.get("token", "")), base)
+    raise ValueError(f"{account.kind} is not followed by polling")
+
+
+def check_key(account_id: int, track: str) -> str:
+    """The outbox chat id of a shipment's checks (one at a time, in order)."""
+    return f"{account_id}:{track}"
 
 
 def cdek_client(account: CarrierAccount) -> CdekClient:
@@ -82,8 +119,10 @@ async def start_tracking(
         )
         session.add(row)
         await session.flush()
-    if kind == "cdek":  # read what СДЭК already knows of it
-        queue_task(session, CHECK, f"{account.id}:{track}", {"account_id": account.id, "number": track})
+    # read what the carrier already knows of it; polled carriers are then checked every poll interval
+    queue_task(session, CHECK, check_key(account.id, track), {"account_id": account.id, "number": track})
+    if kind in POLLED:
+        row.next_poll_at = utcnow() + timedelta(seconds=poll_interval(account))
     return row
 
 
@@ -114,47 +153,183 @@ def _cdek_body(order: Order, lines: list[Any], customer: Any, settings: dict[str
     }
     if settings.get("shipment_point"):
         body["shipment_point"] = settings["shipment_point"]
-    if order.delivery_address:
+    point = pickup_point_code(order)
+    if point:
+        body["delivery_point"] = point
+    elif order.delivery_address:
         body["to_location"] = {"address": order.delivery_address}
     return body
 
 
+_POINT = re.compile(r"^\[([A-Za-z0-9_-]{1,32})\] ")
+
+
+def pickup_point_code(order: Order) -> str | None:
+    """The СДЭК pickup point the customer chose (the bot writes the address as ``[CODE] address``)."""
+    found = _POINT.match(order.delivery_address or "")
+    return found.group(1) if found else None
+
+
 async def register_cdek(
     factory: SessionFactory, bus: EventBus, settings: Settings, order_id: int, wake: Any = None
-) -> Shipment:
-    """Create the order at СДЭК, wait for its number, fetch the label, set tracking, start tracking."""
+) -> None:
+    """Queue the order's registration with СДЭК as a durable outbox task (``cdek.register``: create the order,
+    wait for its number, set the tracking, start tracking; then ``cdek.label``: fetch the label PDF). Each is
+    retried with backoff while СДЭК is down; the thread shows the progress and, when the outbox gives up,
+    the failure."""
     from inbox.core.customers import live_customer
 
-    async with factory() as session:
-        order = await service.get_order(session, order_id)
+    async def act(session: AsyncSession, fx: Effects) -> None:
+        order = await service.get_order(session, order_id, lock=True)
         if order.status == "draft":
-            raise OrderError("submit the draft before handing it over")
+            raise OrderError(_("submit the draft before handing it over"))
         account = await account_of_kind(session, "cdek")
         if account is None:
-            raise NotFound("no СДЭК account is connected: `inbox carrier add cdek …`")
+            raise NotFound(_("no СДЭК account is connected: `inbox carrier add cdek …`"))
+        chat = f"task:{REGISTER}:{order.id}"
+        busy = (
+            await session.execute(select(Outbox.id).where(Outbox.chat_id == chat, Outbox.done_at.is_(None)))
+        ).first()
+        if busy is not None:
+            raise OrderError(_("the order is already being registered with СДЭК"))
         lines = await service.order_lines(session, order.id)
         customer = await live_customer(session, order.customer_id)
         body = _cdek_body(order, lines, customer, account.settings)
-        client = cdek_client(account)
-    uuid = await client.create_order(body)
-    registered = await client.registered(uuid)
-    pdf = await client.label(uuid)
-    label_path = store_bytes(settings.data_dir, pdf).path
-    number = str(registered.cdek_number)
-
-    async def act(session: AsyncSession, fx: Effects) -> Shipment:
-        current = await service.get_order(session, order_id)
-        updated = await service.do_set_tracking(
-            session, current, carrier="cdek", track=number, actor=service.SYSTEM
+        queue_task(
+            session, REGISTER, str(order.id), {"account_id": account.id, "order_id": order.id, "body": body}
         )
-        await after_tracking(session, fx, updated)
-        shipment = await start_tracking(session, updated, number, external_id=uuid)
-        assert shipment is not None
-        shipment.external_id = uuid
-        shipment.label_path = label_path
-        return shipment
+        fx.queued = True
+        await thread_event(session, fx, order, "cdek_registering")
 
-    return await run_order_action(factory, bus, settings, act, wake)
+    await run_order_action(factory, bus, settings, act, wake)
+
+
+async def pending_cdek(session: AsyncSession, order_id: int) -> bool:
+    """A registration or label task of the order is queued or being retried (the panel says so)."""
+    chats = [f"task:{REGISTER}:{order_id}", f"task:{LABEL}:{order_id}"]
+    found = (
+        await session.execute(select(Outbox.id).where(Outbox.chat_id.in_(chats), Outbox.done_at.is_(None)))
+    ).first()
+    return found is not None
+
+
+async def shipment_labels(session: AsyncSession, order_id: int) -> list[tuple[int, str]]:
+    """(shipment id, track) of the order's shipments that have a label PDF."""
+    rows = await session.execute(
+        select(Shipment.id, Shipment.track)
+        .where(Shipment.order_id == order_id, Shipment.label_path.is_not(None))
+        .order_by(Shipment.id)
+    )
+    return [(int(i), str(t)) for i, t in rows.all()]
+
+
+def register_task_factory(
+    factory: SessionFactory, bus: EventBus, settings: Settings, wake: Any, hub: ChannelSource
+) -> Task:
+    async def run(payload: dict[str, Any]) -> None:
+        order_id = int(payload["order_id"])
+        async with factory() as session:
+            account = await session.get(CarrierAccount, int(payload["account_id"]))
+            order = await session.get(Order, order_id)
+            if account is None or not account.enabled:
+                raise RuntimeError("the СДЭК account was removed or disabled")
+            if order is None:
+                return
+            client = cdek_client(account)
+            number = str(order.number)
+        try:
+            # created before a timeout or a crash? (СДЭК has no idempotence key: look the shop's number up)
+            found = await client.find_by_im_number(number)
+            uuid = found.uuid if found is not None else await client.create_order(dict(payload["body"]))
+            registered = found if found is not None and found.cdek_number else await client.order(uuid)
+        except ProviderUnavailable as exc:
+            raise TaskRetry(exc.reason) from exc
+        except ProviderRefused as exc:
+            raise RuntimeError(exc.reason) from exc
+        if not registered.cdek_number:
+            raise TaskRetry("СДЭК has not registered the order yet")
+        cdek_number = registered.cdek_number
+
+        async def act(session: AsyncSession, fx: Effects) -> None:
+            current = await service.get_order(session, order_id, lock=True)
+            if current.tracking_number != cdek_number:
+                current = await service.do_set_tracking(
+                    session, current, carrier="cdek", track=cdek_number, actor=service.SYSTEM
+                )
+                await after_tracking(session, fx, current)
+            shipment = await start_tracking(session, current, cdek_number, external_id=uuid)
+            if shipment is not None:
+                shipment.external_id = uuid
+            queue_task(
+                session,
+                LABEL,
+                str(order_id),
+                {"account_id": int(payload["account_id"]), "order_id": order_id, "uuid": uuid},
+            )
+            fx.queued = True
+            await thread_event(session, fx, current, "cdek_registered", track=cdek_number)
+
+        await run_order_action(factory, bus, settings, act, wake)
+
+    async def give_up(payload: dict[str, Any], reason: str) -> None:
+        await _cdek_failed(factory, bus, settings, wake, int(payload["order_id"]), "register", reason)
+
+    return Task(run=run, give_up=give_up)
+
+
+def label_task_factory(
+    factory: SessionFactory, bus: EventBus, settings: Settings, wake: Any, hub: ChannelSource
+) -> Task:
+    async def run(payload: dict[str, Any]) -> None:
+        async with factory() as session:
+            account = await session.get(CarrierAccount, int(payload["account_id"]))
+            if account is None or not account.enabled:
+                raise RuntimeError("the СДЭК account was removed or disabled")
+            client = cdek_client(account)
+        uuid = str(payload["uuid"])
+        try:
+            pdf = await client.label(uuid, attempts=4)
+        except ProviderUnavailable as exc:
+            raise TaskRetry(exc.reason) from exc
+        except ProviderRefused as exc:
+            raise RuntimeError(exc.reason) from exc
+        path = store_bytes(settings.data_dir, pdf).path
+
+        async def act(session: AsyncSession, fx: Effects) -> None:
+            shipment = (
+                (await session.execute(select(Shipment).where(Shipment.external_id == uuid)))
+                .scalars()
+                .first()
+            )
+            if shipment is None:
+                return
+            shipment.label_path = path
+            order = await service.get_order(session, shipment.order_id)
+            await thread_event(session, fx, order, "cdek_label", track=shipment.track)
+
+        await run_order_action(factory, bus, settings, act, wake)
+
+    async def give_up(payload: dict[str, Any], reason: str) -> None:
+        await _cdek_failed(factory, bus, settings, wake, int(payload["order_id"]), "label", reason)
+
+    return Task(run=run, give_up=give_up)
+
+
+async def _cdek_failed(
+    factory: SessionFactory,
+    bus: EventBus,
+    settings: Settings,
+    wake: Any,
+    order_id: int,
+    stage: str,
+    reason: str,
+) -> None:
+    async def act(session: AsyncSession, fx: Effects) -> None:
+        order = await session.get(Order, order_id)
+        if order is not None:
+            await thread_event(session, fx, order, "cdek_failed", stage=stage, reason=reason[:500])
+
+    await run_order_action(factory, bus, settings, act, wake)
 
 
 async def quote_cdek(
@@ -191,6 +366,57 @@ async def quote_cdek(
     return cost, low, high
 
 
+async def find_points(factory: SessionFactory, city: str) -> tuple[int | None, list[PickupOption]]:
+    """СДЭК's code of ``city`` and its pickup points (the order panel's search)."""
+    city = " ".join(city.split())
+    if not 2 <= len(city) <= 100:
+        raise InvalidInput("city", _("type a city (2 to 100 characters)"))
+    async with factory() as session:
+        account = await account_of_kind(session, "cdek")
+        if account is None:
+            raise NotFound(_("no СДЭК account is connected: `inbox carrier add cdek …`"))
+        client = cdek_client(account)
+    code = await client.city_code(city)
+    return code, (await client.pickup_points(code, limit=10) if code is not None else [])
+
+
+async def choose_point(
+    factory: SessionFactory,
+    bus: EventBus,
+    settings: Settings,
+    order_id: int,
+    city_code: int,
+    point_code: str,
+    actor: Any,
+    wake: Any = None,
+) -> int:
+    """The manager picks a СДЭК pickup point: the order's delivery becomes that point with the tariff's cost
+    to its city (the cost goes into the total); returns the cost."""
+    async with factory() as session:
+        order = await service.get_order(session, order_id)
+        account = await account_of_kind(session, "cdek")
+        if account is None:
+            raise NotFound(_("no СДЭК account is connected: `inbox carrier add cdek …`"))
+        lines = await service.order_lines(session, order.id)
+        weight = sum(int(account.settings.get("item_weight", 500)) * ln.qty for ln in lines)
+        tariff = int(account.settings.get("tariff_code", 136))
+        client = cdek_client(account)
+    point = next((p for p in await client.pickup_points(city_code, limit=200) if p.code == point_code), None)
+    if point is None:
+        raise InvalidInput("point", _("СДЭК has no such pickup point in that city"))
+    cost = await client.tariff_to_city(tariff, city_code, weight)
+    address = f"[{point.code}] {point.address}" + (f" ({point.hours})" if point.hours else "")
+
+    async def act(session: AsyncSession, fx: Effects) -> None:
+        current = await service.get_order(session, order_id)
+        await service.do_set_delivery(
+            session, current, method="cdek_pvz", address=address, cost=cost, actor=actor
+        )
+
+    await run_order_action(factory, bus, settings, act, wake)
+    return cost
+
+
 async def accept_cdek(factory: SessionFactory, account_id: int, body: bytes) -> None:
     try:
         hook = parse_webhook(body)
@@ -212,7 +438,11 @@ def check_task(
             account = await session.get(CarrierAccount, account_id)
             if account is None or not account.enabled:
                 return
-            client = cdek_client(account)
+            client = cdek_client(account) if account.kind == "cdek" else None
+        if account.kind in POLLED:
+            await _check_polled(account, str(payload["number"]))
+            return
+        assert client is not None
         try:
             if payload.get("uuid"):
                 found = await client.order(str(payload["uuid"]))
@@ -247,23 +477,55 @@ def check_task(
                 return
             if shipment.external_id is None:
                 shipment.external_id = found.uuid
+            shipment.poll_failures = 0  # a later failure is shown again
             await apply_events(session, fx, shipment, "cdek", found.events, point)
 
         await run_order_action(factory, bus, settings, act, wake)
 
+    async def _check_polled(account: CarrierAccount, number: str) -> None:
+        try:
+            events = await tracker_for(account).history(number)
+        except ProviderUnavailable as exc:
+            raise TaskRetry(exc.reason) from exc
+        except ProviderRefused as exc:
+            raise RuntimeError(exc.reason) from exc
+
+        async def act(session: AsyncSession, fx: Effects) -> None:
+            shipment = (
+                await session.execute(
+                    select(Shipment)
+                    .where(Shipment.account_id == account.id, Shipment.track == number)
+                    .with_for_update()
+                )
+            ).scalar_one_or_none()
+            if shipment is None:
+                return
+            shipment.poll_failures = 0
+            await apply_events(session, fx, shipment, account.kind, events)
+
+        await run_order_action(factory, bus, settings, act, wake)
+
     async def give_up(payload: dict[str, Any], reason: str) -> None:
+        account_id = int(payload["account_id"])
+
         async def act(session: AsyncSession, fx: Effects) -> None:
             key = payload.get("uuid") or payload.get("number")
             shipment = (
                 (
                     await session.execute(
-                        select(Shipment).where(or_(Shipment.external_id == key, Shipment.track == key))
+                        select(Shipment).where(
+                            Shipment.account_id == account_id,
+                            or_(Shipment.external_id == key, Shipment.track == key),
+                        )
                     )
                 )
                 .scalars()
                 .first()
             )
             if shipment is not None:
+                shipment.poll_failures += 1
+                if shipment.poll_failures > 1:
+                    return  # the manager was told at the first failure of this run; polling goes on
                 order = await service.get_order(session, shipment.order_id)
                 await thread_event(
                     session, fx, order, "parcel_check_failed", track=shipment.track, reason=reason[:500]
@@ -275,3 +537,5 @@ def check_task(
 
 
 register_task(CHECK, check_task)
+register_task(REGISTER, register_task_factory)
+register_task(LABEL, label_task_factory)

@@ -15,7 +15,7 @@ from inbox import i18n
 from inbox.core.customers import live_customer
 from inbox.models import NotificationSent, Order, OrderStatus, Shipment, TrackingEvent
 from inbox.orders import service
-from inbox.orders.carriers.cdek import ParcelEvent
+from inbox.orders.carriers.base import ParcelEvent
 from inbox.orders.carriers.statusmap import lookup
 from inbox.orders.conversation import Effects, after_status, thread_event
 from inbox.orders.errors import TransitionRefused
@@ -57,11 +57,13 @@ def step_text(step: str, order: Order, locale: str | None, point: PickupPoint | 
             text = i18n._("Order №%(n)s has been handed to the carrier.") % {"n": n}
         elif step == "at_pickup":
             text = i18n._("Order №%(n)s has arrived at the pickup point.") % {"n": n}
-            if point is not None:
+            if point is not None and point.hours:
                 text += " " + i18n._("Address: %(a)s. Hours: %(h)s.") % {
                     "a": point.address,
-                    "h": point.hours or "—",
+                    "h": point.hours,
                 }
+            elif point is not None:
+                text += " " + i18n._("Address: %(a)s.") % {"a": point.address}
         elif step == "delivered":
             text = i18n._("Order №%(n)s has been delivered. Thank you for your purchase!") % {"n": n}
         else:
@@ -71,8 +73,37 @@ def step_text(step: str, order: Order, locale: str | None, point: PickupPoint | 
         return text
 
 
+def nearest_of_group(statuses: dict[str, OrderStatus], start: str, group: str) -> str:
+    """The status of ``group`` the matrix reaches from ``start`` in the fewest moves (``group:<g>`` when none
+    does, which the caller flags)."""
+    if start in statuses and statuses[start].group == group:
+        return start
+    best: tuple[int, str] | None = None
+    for code, st in statuses.items():
+        if st.group != group:
+            continue
+        path = path_to(statuses, start, code)
+        if path is not None and (best is None or len(path) < best[0]):
+            best = (len(path), code)
+    return best[1] if best else f"group:{group}"
+
+
 async def _move(session: AsyncSession, fx: Effects, order: Order, target: str, notify: bool) -> Order:
     statuses = await load_statuses(session)
+    if target.startswith("group:"):
+        target = nearest_of_group(statuses, order.status, target[6:])
+        if target.startswith("group:"):
+            current = statuses.get(order.status)
+            if current is None or current.group not in ("complete", "cancel"):
+                await thread_event(
+                    session,
+                    fx,
+                    order,
+                    "move_refused",
+                    to=target,
+                    reason=f"no allowed move from {order.status}",
+                )
+            return order
     if target not in statuses:
         await thread_event(session, fx, order, "move_refused", to=target, reason="unknown status")
         return order
@@ -133,8 +164,9 @@ async def apply_events(
             session, fx, order, "parcel", code=ev.code, name=ev.name, city=ev.city, track=shipment.track
         )
         notify_step = bool(rule and rule.step and rule.notify)
-        if rule is not None and rule.status:
-            order = await _move(session, fx, order, rule.status, notify=not notify_step)
+        target = (rule.status or (f"group:{rule.group}" if rule.group else None)) if rule else None
+        if target:
+            order = await _move(session, fx, order, target, notify=not notify_step)
         if (rule is not None and rule.step == "delivered") or (rule is not None and rule.step == "returned"):
             shipment.active = False
         if not notify_step or rule is None or rule.step is None:
@@ -145,9 +177,10 @@ async def apply_events(
             continue  # this step was already told
         customer = await live_customer(session, order.customer_id)
         locale = customer.locale or fx.settings.default_locale
+        here = point or (PickupPoint(ev.place, "") if ev.place else None)
         texts = {
             k: step_text(
-                rule.step, order, locale, point if rule.step == "at_pickup" else None, order.tracking_url
+                rule.step, order, locale, here if rule.step == "at_pickup" else None, order.tracking_url
             )
             for k in ("messenger", "sms", "email")
         }

@@ -23,7 +23,16 @@ from inbox.core.customers import live_customer
 from inbox.core.outbox import NoChannel
 from inbox.models import DRAFT, Manager, Order, OrderStatus, Product, Thread
 from inbox.orders import catalog, service
-from inbox.orders.carriers.service import account_of_kind, quote_cdek, register_cdek, start_tracking
+from inbox.orders.carriers.service import (
+    account_of_kind,
+    choose_point,
+    find_points,
+    pending_cdek,
+    quote_cdek,
+    register_cdek,
+    shipment_labels,
+    start_tracking,
+)
 from inbox.orders.carriers.tracking import order_events
 from inbox.orders.conversation import Effects, after_status, after_tracking, run_order_action
 from inbox.orders.defaults import GROUPS
@@ -180,7 +189,10 @@ async def panel_context(
         "can_cdek": order is not None
         and order.status != DRAFT
         and not order.tracking_number
-        and await account_of_kind(session, "cdek") is not None,
+        and await account_of_kind(session, "cdek") is not None
+        and not await pending_cdek(session, order.id),
+        "cdek_pending": order is not None and await pending_cdek(session, order.id),
+        "labels": await shipment_labels(session, order.id) if order is not None else [],
         "can_link": order is not None
         and order.status != DRAFT
         and payments.due(order) > 0
@@ -391,6 +403,55 @@ class OrdersController(Controller):
         async with app.factory() as session:
             data = await panel_context(session, order.thread_id or 0, order.id, error)
         return Template("_order_panel.html", context=data)
+
+    @post("/ui/orders/{order_id:int}/pickup-points", name="order_pickup_points")
+    async def pickup_points(self, request: AnyRequest, order_id: FromPath[int], data: Form) -> Template:
+        """СДЭК's pickup points in the typed city, to choose one in the panel."""
+        order = await self._order(request, order_id)
+        app = ctx(request)
+        error: str | None = None
+        city_code: int | None = None
+        points: list[Any] = []
+        city = (data.get("city") or "").strip()
+        try:
+            city_code, points = await find_points(app.factory, city)
+            if city_code is None or not points:
+                error = i18n._("СДЭК has no pickup points in %(city)s.") % {"city": city}
+        except ProviderUnavailable:
+            error = i18n._("СДЭК is unavailable; try again in a minute.")
+        except ProviderRefused as exc:
+            error = i18n._("СДЭК refused: %(reason)s") % {"reason": exc.reason}
+        except OrdersError as exc:
+            error = exc.reason
+        async with app.factory() as session:
+            ctx_data = await panel_context(session, order.thread_id or 0, order.id, error)
+        ctx_data.update({"point_options": points, "point_city": city, "point_city_code": city_code})
+        return Template("_order_panel.html", context=ctx_data)
+
+    @post("/ui/orders/{order_id:int}/pickup-point", name="order_pickup_point")
+    async def pickup_point(self, request: AnyRequest, order_id: FromPath[int], data: Form) -> Template:
+        """The chosen СДЭК pickup point becomes the order's delivery, at the tariff's cost."""
+        order = await self._order(request, order_id)
+        app = ctx(request)
+        actor = service.Actor.manager(manager_of(request).id)
+        error: str | None = None
+        raw_city = (data.get("city_code") or "").strip()
+        code = (data.get("point") or "").strip()
+        try:
+            if not raw_city.isdigit() or not code:
+                raise OrderError(i18n._("Choose a pickup point."))
+            await choose_point(
+                app.factory, app.bus, app.settings, order.id, int(raw_city), code, actor, app.wake_dispatcher
+            )
+        except ProviderUnavailable:
+            error = i18n._("СДЭК is unavailable; try again in a minute.")
+        except ProviderRefused as exc:
+            error = i18n._("СДЭК refused: %(reason)s") % {"reason": exc.reason}
+        except OrdersError as exc:
+            error = exc.reason
+        async with app.factory() as session:
+            data_ = await panel_context(session, order.thread_id or 0, order.id, error)
+        return Template("_order_panel.html", context=data_)
 
     @post("/ui/orders/{order_id:int}/cdek", name="order_cdek")
     async def cdek(self, request: AnyRequest, order_id: FromPath[int]) -> Template:
