@@ -40,7 +40,7 @@ lint: install
 	$(BIN)/lint-imports
 
 i18n: $(BIN)/python
-	$(BIN)/pybabel extract -F locales/babel.cfg -k _ -k gettext -k ngettext:1,2 -o locales/messages.pot --no-location --omit-header .
+	$(BIN)/pybabel extract -F locales/babel.cfg -k _ -k N_ -k gettext -k ngettext:1,2 -o locales/messages.pot --no-location --omit-header .
 	$(BIN)/pybabel update -i locales/messages.pot -d locales --no-fuzzy-matching
 	$(BIN)/pybabel compile -d locales
 

@@ -518,162 +518,77 @@ def channel_add() -> None:
     """Connect a channel account."""
 
 
-def add_account(kind: str, name: str, settings_: dict[str, Any], secrets: dict[str, Any]) -> int:
+def _option(f: Any) -> click.Option:
+    """A schema field -> its click option. Values reach the schema as text: it validates them once."""
+    decls = [f.flag, f.name]
+    help_text = f.help or None
+    if f.type == "bool":
+        return click.Option(decls, is_flag=True, default=False, help=help_text)
+    kwargs: dict[str, Any] = {"help": help_text, "required": False, "multiple": f.multiple}
+    if f.type == "choice":
+        kwargs["type"] = click.Choice(list(f.choices))
+    else:
+        kwargs["metavar"] = {"int": "INTEGER", "float": "NUMBER", "url": "URL"}.get(f.type, "TEXT")
+    if f.default is not None and not f.multiple:
+        kwargs["default"] = str(f.default)
+        kwargs["show_default"] = True
+    elif f.required:
+        kwargs["help"] = f"{help_text or ''} (required)".strip()
+    return click.Option(decls, **kwargs)
+
+
+def _add_command(kind: str, label: str, config: Any) -> click.Command:
+    def run(name: str, **raw: Any) -> None:
+        add_channel_account(kind, name, raw)
+
+    params: list[click.Parameter] = [click.Option(["--name", "name"], required=True)]
+    params += [_option(f) for f in config.fields]
+    return click.Command(kind, callback=run, params=params, help=f"Connect a channel account ({label}).")
+
+
+def add_channel_account(kind: str, name: str, raw: dict[str, Any]) -> int:
+    """Validate through the kind's schema (messages in English, options as --flags), store, audit, print the
+    kind's after-add lines."""
+    from inbox import i18n
+    from inbox.channels.accounts import after_add_lines, create_account
+    from inbox.channels.config import ConfigError
+    from inbox.team import audit
+
     settings = load_settings()
-    name = name.strip()
-    if not name:
-        fail("--name must not be empty")
+    box = secret_box(settings)
 
-    async def _go(factory: Any) -> int:
-        try:
-            async with transaction(factory) as session:
-                sealed = secret_box(settings).seal(secrets)
-                row = ChannelAccount(kind=kind, name=name, settings=settings_, secrets=sealed, state={})
-                session.add(row)
-                await session.flush()
-                return row.id
-        except IntegrityError:
-            fail(f"a channel account named {name!r} already exists")
-            raise
+    async def _go(factory: Any) -> tuple[ChannelAccount, dict[str, Any], dict[str, Any]]:
+        with i18n.use_locale("en"):
+            try:
+                async with transaction(factory) as session:
+                    row, settings_, secrets_ = await create_account(session, box, kind, name, raw, settings)
+                    await audit.record(session, None, "channel.add", row.name, account_id=row.id, kind=kind)
+                    return row, settings_, secrets_
+            except ConfigError as exc:
+                fail(str(exc))
+                raise
+            except IntegrityError:
+                fail(f"a channel account named {name.strip()!r} already exists")
+                raise
 
-    return run_db(settings, _go)
-
-
-@channel_add.command("telegram")
-@click.option("--name", required=True)
-@click.option("--token", "bot_token", required=True, help="The bot token from @BotFather (123456:ABC…).")
-@click.option("--mode", type=click.Choice(["polling", "webhook"]), default="polling", show_default=True)
-@click.option("--public-url", help="Webhook mode: the https URL where Telegram reaches this server.")
-@click.option("--secret", help="Webhook mode: secret token Telegram sends back (generated if omitted).")
-@click.option("--api-base", help="A self-hosted Bot API server, e.g. http://127.0.0.1:8081.")
-def channel_add_telegram(
-    name: str, bot_token: str, mode: str, public_url: str | None, secret: str | None, api_base: str | None
-) -> None:
-    """Connect a Telegram bot."""
-    import re
-    import secrets as pysecrets
-
-    if not re.fullmatch(r"\d+:[A-Za-z0-9_-]+", bot_token.strip()):
-        fail("--token does not look like a Telegram bot token (digits:letters, from @BotFather)")
-    if mode == "webhook":
-        if not public_url or not public_url.startswith(("https://", "http://")):
-            fail("--mode webhook needs --public-url https://your.host")
-        if secret is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", secret):
-            fail("--secret may contain only A-Z, a-z, 0-9, _ and - (Telegram's rule), at most 256 characters")
-        secret = secret or pysecrets.token_urlsafe(32)
-    if api_base and not api_base.startswith(("http://", "https://")):
-        fail("--api-base must be an http(s) URL")
-    settings_: dict[str, Any] = {"mode": mode}
-    if public_url:
-        settings_["public_url"] = public_url.rstrip("/")
-    if api_base:
-        settings_["api_base"] = api_base.rstrip("/")
-    secrets_: dict[str, Any] = {"token": bot_token.strip()}
-    if secret:
-        secrets_["webhook_secret"] = secret
-    account_id = add_account("telegram", name, settings_, secrets_)
-    console.print(f"telegram account {account_id} ({name}) added in {mode} mode")
-    if mode == "webhook":
-        console.print(f"webhook: {settings_['public_url']}/webhooks/telegram/{account_id} (set on start)")
+    row, settings_, secrets_ = run_db(settings, _go)
+    console.print(f"{kind} account {row.id} ({row.name}) added")
+    for line in after_add_lines(row, settings_, secrets_, settings):
+        click.echo(line)  # plain: a wrapped URL cannot be pasted
+    if kind == "email" and not raw.get("no_sync"):
+        first_email_sync(row.id)
+    return row.id
 
 
-@channel_add.command("vk")
-@click.option("--name", required=True)
-@click.option("--token", "vk_token", required=True, help="The community access token (messages allowed).")
-@click.option("--group-id", required=True, type=click.IntRange(min=1), help="The community id (digits).")
-@click.option("--mode", type=click.Choice(["callback", "longpoll"]), default="longpoll", show_default=True)
-@click.option("--secret", help="Callback API: the secret key set in the community settings.")
-@click.option("--confirmation", help="Callback API: the confirmation string VK shows.")
-@click.option("--api-base", help="Another API endpoint (proxy, test emulator), e.g. http://127.0.0.1:8082.")
-@click.option("--rate", type=click.FloatRange(min=0.1), help="Requests per second (default 20).")
-def channel_add_vk(
-    name: str,
-    vk_token: str,
-    group_id: int,
-    mode: str,
-    secret: str | None,
-    confirmation: str | None,
-    api_base: str | None,
-    rate: float | None,
-) -> None:
-    """Connect a VK community (Callback API or Bots Long Poll)."""
-    if len(vk_token.strip()) < 20:
-        fail("--token does not look like a VK community token")
-    if mode == "callback" and not confirmation:
-        fail("--mode callback needs --confirmation (the string VK shows in Callback API settings)")
-    if api_base and not api_base.startswith(("http://", "https://")):
-        fail("--api-base must be an http(s) URL")
-    settings_: dict[str, Any] = {"group_id": group_id, "mode": mode}
-    if api_base:
-        settings_["api_base"] = api_base.rstrip("/")
-    if rate:
-        settings_["rate"] = rate
-    secrets_: dict[str, Any] = {"token": vk_token.strip()}
-    if secret:
-        secrets_["secret"] = secret
-    if confirmation:
-        secrets_["confirmation"] = confirmation
-    account_id = add_account("vk", name, settings_, secrets_)
-    console.print(f"vk account {account_id} ({name}) added in {mode} mode")
-    if mode == "callback":
-        click.echo(f"Callback API URL: <your public URL>/webhooks/vk/{account_id}")
+def _register_add_commands() -> None:
+    from inbox.channels.registry import SPECS
+
+    for spec in SPECS.values():
+        if spec.config is not None:
+            channel_add.add_command(_add_command(str(spec.kind), spec.label, spec.config))
 
 
-@channel_add.command("email")
-@click.option("--name", required=True)
-@click.option("--address", required=True, help="The shop's address, e.g. info@shop.ru.")
-@click.option("--imap-host", required=True)
-@click.option("--imap-port", type=int)
-@click.option("--smtp-host", required=True)
-@click.option("--smtp-port", type=int)
-@click.option("--username", help="Login (defaults to --address).")
-@click.option("--password", required=True)
-@click.option("--security", type=click.Choice(["ssl", "starttls", "none"]), default="ssl", show_default=True)
-@click.option("--folders", default="INBOX", show_default=True, help="Comma-separated IMAP folders to read.")
-@click.option("--since", default="30d", show_default=True, help="History to fetch first: 30d, 2w, 3m, 1y.")
-@click.option("--display-name", default="", help="Sender name on outgoing letters.")
-@click.option("--sent-folder", help="Also copy sent letters into this IMAP folder (e.g. Sent).")
-@click.option("--no-sync", is_flag=True, help="Skip the first sync now; `inbox serve` does it.")
-def channel_add_email(
-    name: str,
-    address: str,
-    imap_host: str,
-    imap_port: int | None,
-    smtp_host: str,
-    smtp_port: int | None,
-    username: str | None,
-    password: str,
-    security: str,
-    folders: str,
-    since: str,
-    display_name: str,
-    sent_folder: str | None,
-    no_sync: bool,
-) -> None:
-    """Connect a mailbox: IMAP in (IDLE + UID catch-up), SMTP out. Fetches the lookback window now."""
-    from inbox.channels.email.account import email_account_config
-
-    try:
-        settings_, secrets_ = email_account_config(
-            address=address,
-            imap_host=imap_host,
-            smtp_host=smtp_host,
-            password=password,
-            username=username,
-            imap_port=imap_port,
-            smtp_port=smtp_port,
-            security=security,
-            folders=folders,
-            since=since,
-            display_name=display_name,
-            sent_folder=sent_folder,
-        )
-    except ValueError as exc:
-        fail(str(exc))
-    account_id = add_account("email", name, settings_, secrets_)
-    console.print(f"email account {account_id} ({name}, {settings_['address']}) added")
-    if not no_sync:
-        first_email_sync(account_id)
+_register_add_commands()
 
 
 def first_email_sync(account_id: int) -> None:
@@ -719,130 +634,6 @@ def first_email_sync(account_id: int) -> None:
         f"first sync: {summary.fetched} letters fetched, {summary.skipped} skipped, "
         f"{summary.errors} errors" + (f", {summary.resets} folders re-synced" if summary.resets else "")
     )
-
-
-@channel_add.command("sms")
-@click.option("--name", required=True)
-@click.option("--provider", type=click.Choice(["twilio", "smsru", "smsc"]), required=True)
-@click.option("--from", "sender", help="Sender: an E.164 number, or the approved sender name (SMS.ru).")
-@click.option("--account-sid", help="Twilio: Account SID.")
-@click.option("--auth-token", help="Twilio: Auth Token (also verifies X-Twilio-Signature).")
-@click.option("--messaging-service-sid", help="Twilio: send through a Messaging Service instead of --from.")
-@click.option("--api-id", help="SMS.ru: api_id.")
-@click.option("--webhook-token", help="SMS.ru: the token in the callback URL (generated if omitted).")
-@click.option("--test", "test_mode", is_flag=True, help="SMS.ru test mode: nothing is delivered or billed.")
-@click.option("--verify-hash", is_flag=True, help="SMS.ru: also check the callback hash field.")
-@click.option(
-    "--max-parts",
-    type=click.IntRange(1, 20),
-    default=6,
-    show_default=True,
-    help="Refuse texts longer than this many SMS parts.",
-)
-@click.option("--public-url", help="The https URL where the provider reaches this server (callbacks).")
-@click.option("--status-callback-url", help="Twilio: override the delivery-status callback URL.")
-@click.option(
-    "--attachments",
-    type=click.Choice(["note", "refuse"]),
-    default="note",
-    show_default=True,
-    help="Files cannot go by SMS: add a note to the text, or refuse (falls back to another channel).",
-)
-@click.option("--api-base", help="Another API endpoint (regional gateway, test emulator).")
-def channel_add_sms(
-    name: str,
-    provider: str,
-    sender: str | None,
-    account_sid: str | None,
-    auth_token: str | None,
-    messaging_service_sid: str | None,
-    api_id: str | None,
-    webhook_token: str | None,
-    test_mode: bool,
-    verify_hash: bool,
-    max_parts: int,
-    public_url: str | None,
-    status_callback_url: str | None,
-    attachments: str,
-    api_base: str | None,
-) -> None:
-    """Connect an SMS number (Twilio or SMS.ru)."""
-    import secrets as pysecrets
-
-    from inbox.core.phones import try_normalize_phone
-
-    if provider == "smsc":
-        fail("SMSC.ru is not supported yet: use --provider twilio or --provider smsru")
-    settings_: dict[str, Any] = {"provider": provider, "max_parts": max_parts, "attachments": attachments}
-    secrets_: dict[str, Any] = {}
-    if sender:
-        phone = try_normalize_phone(sender)
-        if phone is None and (provider == "twilio" or sender.strip().lstrip("+").isdigit()):
-            fail(f"--from {sender!r} is not a valid phone number")
-        settings_["from"] = phone or sender.strip()
-    if provider == "twilio":
-        if not account_sid or not auth_token:
-            fail("Twilio needs --account-sid and --auth-token")
-        if not sender and not messaging_service_sid:
-            fail("Twilio needs --from NUMBER or --messaging-service-sid")
-        secrets_.update(account_sid=account_sid, auth_token=auth_token)
-        if messaging_service_sid:
-            settings_["messaging_service_sid"] = messaging_service_sid
-        if status_callback_url:
-            settings_["status_callback_url"] = status_callback_url
-    else:
-        if not api_id:
-            fail("SMS.ru needs --api-id")
-        secrets_.update(api_id=api_id, webhook_token=webhook_token or pysecrets.token_urlsafe(24))
-        if test_mode:
-            settings_["test"] = True
-        if verify_hash:
-            settings_["verify_hash"] = True
-    for flag, value in (("--public-url", public_url), ("--api-base", api_base)):
-        if value and not value.startswith(("http://", "https://")):
-            fail(f"{flag} must be an http(s) URL")
-    if public_url:
-        settings_["public_url"] = public_url.rstrip("/")
-    if api_base:
-        settings_["api_base"] = api_base.rstrip("/")
-    account_id = add_account("sms", name, settings_, secrets_)
-    console.print(f"sms account {account_id} ({name}, {provider}) added")
-    print_webhooks("sms", account_id)
-
-
-def print_webhooks(kind: str, account_id: int) -> None:
-    """Show the callback URLs to paste into the provider's console."""
-    from inbox.channels.hub import account_config
-    from inbox.channels.registry import build_channel
-
-    settings = load_settings()
-
-    async def _go(factory: Any) -> ChannelAccount | None:
-        async with factory() as session:
-            found: ChannelAccount | None = await session.get(ChannelAccount, account_id)
-            return found
-
-    row = run_db(settings, _go)
-    if row is None:
-        return
-    channel = build_channel(account_config(row, secret_box(settings)), settings)
-    urls: dict[str, str] = getattr(channel, "webhook_urls", dict)()
-    if not urls:
-        console.print(
-            f"set INBOX_PUBLIC_URL (or --public-url) to get the callback URLs: "
-            f"/webhooks/{kind}/{account_id} and /webhooks/{kind}/{account_id}/status"
-        )
-    for what, url in urls.items():
-        click.echo(f"{what} callback: {url}")  # plain: a wrapped URL cannot be pasted
-
-
-def _widget_command() -> click.Command:
-    from inbox.channels.widget.cli import make_command
-
-    return make_command(add_account, fail)
-
-
-channel_add.add_command(_widget_command())
 
 
 @channel.command("list")

@@ -13,6 +13,7 @@ from inbox.bots.payloads import Action
 from inbox.bots.shop import main_rows
 from inbox.bots.turn import Option, Rows, Turn
 from inbox.core.kinds import capabilities
+from inbox.core.meta import ContactMeta, meta_of
 from inbox.core.phones import try_normalize_phone
 from inbox.i18n import _
 from inbox.models import DRAFT, Order, OrderLine
@@ -253,7 +254,7 @@ async def answer(turn: Turn, text: str) -> bool:
         await ask(turn, "phone")
         return True
     if step == "phone":
-        contact = (turn.message.meta.get("contact") if turn.message else None) or {}
+        contact: ContactMeta = (meta_of(turn.message).get("contact") if turn.message else None) or {}
         raw = str(contact.get("phone_number") or "") or text
         phone = try_normalize_phone(raw, turn.settings.default_region)
         if phone is None:

@@ -24,7 +24,8 @@ from inbox.bots.intents import Intent, menu_choice, parse
 from inbox.bots.payloads import Action, BadPayload, verify
 from inbox.bots.turn import Turn
 from inbox.core.customers import live_customer, set_preferred_channel
-from inbox.core.events import Event, EventBus
+from inbox.core.events import Event, EventBus, emit
+from inbox.core.meta import meta_of
 from inbox.core.outbox import Draft, NoChannel, enqueue
 from inbox.core.types import ChannelSource, InboundCallback
 from inbox.db import SessionFactory, insert_for, is_postgres, transaction
@@ -40,7 +41,6 @@ from inbox.models import (
     ThreadStatus,
     utcnow,
 )
-from inbox.orders.signals import take_events
 from inbox.sales.unsubscribe import BUTTON_PREFIX as UNSUBSCRIBE_BUTTON
 from inbox.sales.unsubscribe import is_stop
 from inbox.settings import Settings
@@ -104,22 +104,17 @@ class BotEngine:
 
     async def _run(self, build: Callable[[AsyncSession], Awaitable[tuple[Turn, Handler] | None]]) -> None:
         for attempt in range(ATTEMPTS):
-            events: list[Event] = []
+            changed = False
+            tx = self.bus.transaction(self.factory) if self.bus is not None else transaction(self.factory)
             try:
-                async with transaction(self.factory) as session:
-                    try:
-                        prepared = await build(session)
-                        if prepared is None:
-                            take_events(session)
-                            return
-                        turn, handler = prepared
-                        with use_locale(turn.locale):
-                            await handler(turn)
-                            events = await self._finish(turn)
-                        events += take_events(session)
-                    except BaseException:
-                        take_events(session)
-                        raise
+                async with tx as session:
+                    prepared = await build(session)
+                    if prepared is None:
+                        return
+                    turn, handler = prepared
+                    with use_locale(turn.locale):
+                        await handler(turn)
+                        changed = await self._finish(turn)
             except Skip as why:
                 log.debug("bot stays silent: %s", why)
                 return
@@ -129,14 +124,14 @@ class BotEngine:
             except NoChannel as exc:
                 log.warning("bot cannot answer: %s", exc)
                 return
-            if self.bus is not None:
-                await self.bus.publish(*events)
-            if self.wake is not None and events:
+            if self.wake is not None and changed:
                 self.wake()
             return
         log.error("bot turn given up after %s concurrent state changes", ATTEMPTS)
 
-    async def _finish(self, turn: Turn) -> list[Event]:
+    async def _finish(self, turn: Turn) -> bool:
+        """Save the state and queue the replies; their events go out after the commit. True when the turn
+        changed anything others should hear about."""
         state = turn.state
         if turn.understood:
             turn.data["misunderstood"] = 0
@@ -146,9 +141,9 @@ class BotEngine:
         state.window_replies += len(turn.replies)
         state.data = dict(turn.data)
         state.updated_at = turn.now  # always an UPDATE, so that the version check always runs
-        events = list(turn.events)
+        emit(turn.session, *turn.events)
         for reply in turn.replies:
-            _, evs = await enqueue(
+            await enqueue(
                 turn.session,
                 turn.thread,
                 Draft(
@@ -159,9 +154,8 @@ class BotEngine:
                     meta={"bot": True},
                 ),
             )
-            events += evs
         await turn.session.flush()
-        return events
+        return bool(turn.events or turn.replies)
 
     async def _state(self, session: AsyncSession, customer_id: int) -> BotState:
         await session.execute(
@@ -321,7 +315,7 @@ class BotEngine:
 
     async def _on_text(self, turn: Turn, text: str, fresh: bool) -> None:
         intent = parse(text)
-        contact = turn.message is not None and bool(turn.message.meta.get("contact"))
+        contact = turn.message is not None and bool(meta_of(turn.message).get("contact"))
         if intent is not None and intent.kind in ("handoff", "cancel", "start"):
             await self._intent(turn, intent)
             return

@@ -11,8 +11,9 @@ from inbox.bots.config import BotConfig
 from inbox.bots.hours import next_opening
 from inbox.bots.turn import Turn
 from inbox.core.events import Event
+from inbox.core.system_events import system_event
 from inbox.i18n import _
-from inbox.models import Author, BotState, Delivery, Direction, Message, utcnow
+from inbox.models import BotState, utcnow
 
 REASONS = ("asked", "misunderstood", "button")
 
@@ -35,16 +36,13 @@ async def hand_off(turn: Turn, reason: str) -> None:
     turn.data.pop("checkout", None)
     turn.data["misunderstood"] = 0
     turn.session.add(
-        Message(
+        system_event(
             thread_id=turn.thread.id,
             customer_id=turn.customer.id,
-            direction=Direction.EVENT,
-            author=Author.SYSTEM,
+            kind="handoff",
             text=f"bot.handoff:{reason}",
-            meta={"kind": "handoff", "reason": reason},
-            delivery=Delivery.NONE,
-            revisions=[],
-            created_at=turn.now,
+            at=turn.now,
+            meta={"reason": reason},
         )
     )
     turn.events.append(

@@ -14,7 +14,7 @@ from inbox.channels.registry import build_channel
 from inbox.channels.spec import ChannelRuntime
 from inbox.core.events import EventBus
 from inbox.core.secretbox import SecretBox
-from inbox.core.types import AccountConfig, Channel, ChannelKind
+from inbox.core.types import AccountConfig, Channel
 from inbox.db import SessionFactory
 from inbox.models import ChannelAccount
 from inbox.settings import Settings
@@ -30,7 +30,7 @@ def account_config(row: ChannelAccount, box: SecretBox) -> AccountConfig:
         logs.register_secret(value)  # credentials never reach a log line
     return AccountConfig(
         id=row.id,
-        kind=ChannelKind(row.kind),
+        kind=row.kind,
         name=row.name,
         settings=dict(row.settings),
         secrets=secrets,

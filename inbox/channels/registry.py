@@ -22,6 +22,12 @@ if TYPE_CHECKING:
 AdapterFactory = Callable[[AccountConfig, "Settings"], Channel]
 
 SPECS: dict[str, ChannelSpec] = {str(spec.kind): spec for spec in (TELEGRAM, VK, EMAIL, SMS, WIDGET)}
+KINDS: tuple[str, ...] = tuple(SPECS)  # the one list of channel kinds
+
+
+def is_kind(kind: str) -> bool:
+    return kind in SPECS
+
 
 # Demo accounts (settings.demo) of any kind talk to the in-process demo adapter.
 DEMO = "inbox.channels.demo.adapter:DemoChannel"

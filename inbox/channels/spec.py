@@ -11,10 +11,11 @@ from dataclasses import dataclass
 
 import httpx
 
+from inbox.channels.config import ChannelConfig
 from inbox.channels.public import PublicRoutes
 from inbox.core.events import EventBus
 from inbox.core.kinds import NO_HOOKS, KindHooks, KindInfo
-from inbox.core.types import Capabilities, ChannelKind
+from inbox.core.types import Capabilities
 from inbox.db import SessionFactory
 from inbox.models import ChannelAccount
 
@@ -23,13 +24,14 @@ CheckFn = Callable[[httpx.AsyncClient, ChannelAccount], Awaitable[str]]
 
 @dataclass(frozen=True, slots=True)
 class ChannelSpec:
-    kind: ChannelKind
+    kind: str  # the registry key; the built-in kinds name it with ChannelKind
     label: str  # for the UI
     capabilities: Capabilities
     adapter: str  # "module:factory", the factory taking (AccountConfig, Settings)
     check: CheckFn | None = None  # "test connection": a short description of what answered, or CheckFailed
     hooks: KindHooks = NO_HOOKS  # what the kind adds to the core's ingest and outbox
     public: PublicRoutes | None = None  # routes the kind serves to the public (outside the managers' session)
+    config: ChannelConfig | None = None  # the one schema behind `inbox channel add <kind>` and the admin form
 
     def info(self) -> KindInfo:
         return KindInfo(str(self.kind), self.label, self.capabilities, self.hooks)

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox.core import kinds
 from inbox.core.customers import apply_vouched, live_customer, resolve
-from inbox.core.events import Event, EventBus
+from inbox.core.events import Event, EventBus, emit
 from inbox.core.merge import merge_customers, merge_preview
 from inbox.core.outbox import Task, TaskRetry, queue_task, register_task
 from inbox.core.types import (
@@ -236,7 +236,8 @@ async def attach_confirmed(
     the address a vouched contact point (DESIGN §5). A live customer who already holds it (verified, or as
     an identity on the shop's email/SMS channel) absorbs the sender's customer; otherwise the sender's
     customer gets it as verified. Either way the customer gets an identity on the shop's channel for such
-    addresses, so answers can go there. Returns the customer id and the events to publish after commit."""
+    addresses, so answers can go there. Returns the customer id and the events, which are emitted on the
+    session (published after the commit by ``EventBus.transaction``)."""
     at = utcnow()
     address = confirmed.address.lower() if confirmed.address_kind == "email" else confirmed.address
     hints = ContactHints(email=address) if confirmed.address_kind == "email" else ContactHints(phone=address)
@@ -285,11 +286,13 @@ async def attach_confirmed(
             {c.field: "survivor" for c in conflicts},
             actor="confirmation",
         )
-        events += result.events
+        events += result.events  # already emitted on the session by the merge
         customer_id = holder.id
     else:
         apply_vouched(mine.customer, hints)
-        events.append(Event("customer.updated", customer_id=customer_id))
+        updated = Event("customer.updated", customer_id=customer_id)
+        emit(session, updated)
+        events.append(updated)
     if target_row is not None:
         await session.execute(
             insert_for(session, Identity)

@@ -19,9 +19,10 @@ from sqlalchemy.orm import aliased
 from sqlalchemy.orm.attributes import set_committed_value
 
 from inbox.core.customers import Resolved, apply_vouched, resolve
-from inbox.core.events import Event, EventBus
+from inbox.core.events import Event, EventBus, emit
 from inbox.core.files import safe_filename, store_bytes
 from inbox.core.kinds import hooks_for
+from inbox.core.meta import EmailPart
 from inbox.core.types import (
     Attachment,
     Channel,
@@ -292,12 +293,13 @@ async def stage_message(
     meta = dict(msg.meta)
     hints = msg.thread_hints
     if hints.subject or hints.message_id:
-        meta["email"] = {
+        part: EmailPart = {
             "subject": hints.subject,
             "message_id": hints.message_id,
             "in_reply_to": hints.in_reply_to,
             "references": list(hints.references),
         }
+        meta["email"] = part
     message = Message(
         thread_id=res.thread.id,
         customer_id=res.customer.id,
@@ -349,9 +351,10 @@ async def stage_message(
     return Staged(message, thread, res.customer.id)
 
 
-def staged_events(staged: Staged) -> list[Event]:
-    """The events of a staged message, once it has been flushed (it has an id)."""
-    return [
+def emit_staged(session: AsyncSession, staged: Staged) -> None:
+    """Queue the events of a staged message, once it has been flushed (it has an id)."""
+    emit(
+        session,
         Event(
             "message.new",
             thread_id=staged.thread.id,
@@ -360,22 +363,25 @@ def staged_events(staged: Staged) -> list[Event]:
             data={"direction": "in", "channel": staged.message.channel},
         ),
         Event("thread.updated", thread_id=staged.thread.id, customer_id=staged.customer_id),
-    ]
+    )
 
 
-async def apply_message(session: AsyncSession, msg: InboundMessage, files: list[Fetched]) -> list[Event]:
+async def apply_message(session: AsyncSession, msg: InboundMessage, files: list[Fetched]) -> Message | None:
+    """Store one inbound message (None: a redelivery, already stored); its events go out after commit."""
     staged = await stage_message(session, msg, files)
     if staged is None:
-        return []
+        return None
     await session.flush()
-    return staged_events(staged)
+    emit_staged(session, staged)
+    return staged.message
 
 
 class EditTargetMissing(Exception):
     """An edit arrived before its message: retried later."""
 
 
-async def apply_edit(session: AsyncSession, edit: InboundEdit) -> list[Event]:
+async def apply_edit(session: AsyncSession, edit: InboundEdit) -> bool:
+    """Apply a customer's edit; False when it changes nothing (older, repeated or the same text)."""
     message = (
         await session.execute(
             select(Message).where(
@@ -386,16 +392,18 @@ async def apply_edit(session: AsyncSession, edit: InboundEdit) -> list[Event]:
     if message is None:
         raise EditTargetMissing(f"edit of unknown message {edit.external_message_id}")
     if message.edited_at is not None and message.edited_at >= edit.edited_at:
-        return []  # an older or repeated edit
+        return False  # an older or repeated edit
     if (message.text or "") == (edit.text or ""):
-        return []
+        return False
     message.revisions = [*message.revisions, {"text": message.text, "until": edit.edited_at.isoformat()}]
     message.text = edit.text
     message.edited_at = edit.edited_at
-    return [Event("message.updated", thread_id=message.thread_id, message_id=message.id)]
+    emit(session, Event("message.updated", thread_id=message.thread_id, message_id=message.id))
+    return True
 
 
-async def apply_receipt(session: AsyncSession, receipt: DeliveryReceipt) -> list[Event]:
+async def apply_receipt(session: AsyncSession, receipt: DeliveryReceipt) -> bool:
+    """Move the message's delivery state forward (never back); False when it changes nothing."""
     message = (
         await session.execute(
             select(Message).where(
@@ -404,7 +412,7 @@ async def apply_receipt(session: AsyncSession, receipt: DeliveryReceipt) -> list
         )
     ).scalar_one_or_none()
     if message is None:
-        return []
+        return False
     rank = {Delivery.QUEUED: 0, Delivery.SENT: 1, Delivery.DELIVERED: 2, Delivery.READ: 3}
     if receipt.state == Delivery.FAILED:
         message.delivery = Delivery.FAILED
@@ -412,15 +420,17 @@ async def apply_receipt(session: AsyncSession, receipt: DeliveryReceipt) -> list
     elif rank.get(Delivery(receipt.state), 0) > rank.get(Delivery(message.delivery), -1):
         message.delivery = receipt.state
     else:
-        return []
-    return [
+        return False
+    emit(
+        session,
         Event(
             "message.updated",
             thread_id=message.thread_id,
             message_id=message.id,
             data={"delivery": message.delivery},
-        )
-    ]
+        ),
+    )
+    return True
 
 
 @dataclass(slots=True)
@@ -517,19 +527,17 @@ class InboundProcessor:
                 prepared.append(await self._prepare(row))
             except Exception as exc:
                 failures.append((row, exc))
-        events: list[Event] = []
         done: list[Prepared] = []
-        if prepared:
+        if prepared:  # the messages' events are published as each transaction commits
             try:
-                events, done = await self._apply_fast(prepared)
+                done = await self._apply_fast(prepared)
             except Exception:
                 log.info("batch of %d inbound events failed as a whole; applying one by one", len(prepared))
-                events, done, slow_failures = await self._apply_one_by_one(prepared)
+                done, slow_failures = await self._apply_one_by_one(prepared)
                 failures += slow_failures
         callbacks = [i for p in done for i in p.items if isinstance(i, InboundCallback)]
         for failed_row, error in failures:
             await self._failed(failed_row, error)
-        await self.bus.publish(*events)
         for cb in callbacks:
             for handler in self.callback_handlers:
                 try:
@@ -538,10 +546,9 @@ class InboundProcessor:
                     log.exception("callback handler failed")
         return len(rows)
 
-    async def _apply_fast(self, prepared: list[Prepared]) -> tuple[list[Event], list[Prepared]]:
+    async def _apply_fast(self, prepared: list[Prepared]) -> list[Prepared]:
         """The whole batch in one transaction: a few prefetch queries, one flush, one status update."""
-        events: list[Event] = []
-        async with transaction(self.factory) as session:
+        async with self.bus.transaction(self.factory) as session:
             msgs = [i for p in prepared for i in p.items if isinstance(i, InboundMessage)]
             cache = await BatchCache.load(session, msgs) if msgs else None
             staged: list[Staged] = []
@@ -553,33 +560,32 @@ class InboundProcessor:
                             staged.append(one)
                     elif isinstance(item, InboundEdit):
                         await session.flush()
-                        events += await apply_edit(session, item)
+                        await apply_edit(session, item)
                     elif isinstance(item, DeliveryReceipt):
                         await session.flush()
-                        events += await apply_receipt(session, item)
+                        await apply_receipt(session, item)
             await session.flush()
             for one in staged:
-                events += staged_events(one)
+                emit_staged(session, one)
             await self._mark_done(session, prepared)
-        return events, prepared
+        return prepared
 
     async def _apply_one_by_one(
         self, prepared: list[Prepared]
-    ) -> tuple[list[Event], list[Prepared], list[tuple[InboundEvent, Exception]]]:
-        """A savepoint per event, so that one bad event never holds back the others."""
-        events: list[Event] = []
+    ) -> tuple[list[Prepared], list[tuple[InboundEvent, Exception]]]:
+        """A savepoint per event, so that one bad event never holds back the others (nor publishes)."""
         done: list[Prepared] = []
         failures: list[tuple[InboundEvent, Exception]] = []
-        async with transaction(self.factory) as session:
+        async with self.bus.transaction(self.factory) as session:
             for p in prepared:
                 try:
                     async with session.begin_nested():
-                        events += await self._apply(session, p)
+                        await self._apply(session, p)
                     done.append(p)
                 except Exception as exc:
                     failures.append((p.row, exc))
             await self._mark_done(session, done)
-        return events, done, failures
+        return done, failures
 
     @staticmethod
     async def _mark_done(session: AsyncSession, done: list[Prepared]) -> None:
@@ -607,16 +613,14 @@ class InboundProcessor:
         return Prepared(row, items, fetched)
 
     @staticmethod
-    async def _apply(session: AsyncSession, p: Prepared) -> list[Event]:
-        events: list[Event] = []
+    async def _apply(session: AsyncSession, p: Prepared) -> None:
         for item in p.items:
             if isinstance(item, InboundMessage):
-                events += await apply_message(session, item, p.fetched[id(item)])
+                await apply_message(session, item, p.fetched[id(item)])
             elif isinstance(item, InboundEdit):
-                events += await apply_edit(session, item)
+                await apply_edit(session, item)
             elif isinstance(item, DeliveryReceipt):
-                events += await apply_receipt(session, item)
-        return events
+                await apply_receipt(session, item)
 
     async def _failed(self, row: InboundEvent, exc: Exception) -> None:
         attempts = row.attempts + 1

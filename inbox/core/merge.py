@@ -24,18 +24,17 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox.core.customers import identities_of, live_customer, set_preferred_channel, thread_for
-from inbox.core.events import Event
+from inbox.core.events import Event, emit
 from inbox.core.merge_policy import apply_policies
 from inbox.core.phones import try_normalize_phone
+from inbox.core.system_events import system_event
 from inbox.core.types import ChannelKind
 from inbox.db import lowered
 from inbox.i18n import _
 from inbox.models import (
     Attachment,
-    Author,
     Base,
     Customer,
-    Delivery,
     Direction,
     Identity,
     MergeLog,
@@ -230,17 +229,8 @@ async def recompute_thread(session: AsyncSession, thread: Thread) -> None:
 
 
 def _event_note(thread_id: int, customer_id: int, text: str, meta: dict[str, Any]) -> Message:
-    return Message(
-        thread_id=thread_id,
-        customer_id=customer_id,
-        direction=Direction.EVENT,
-        author=Author.SYSTEM,
-        text=text,
-        meta=meta,
-        delivery=Delivery.NONE,
-        revisions=[],
-        created_at=utcnow(),
-    )
+    rest = {k: v for k, v in meta.items() if k != "kind"}
+    return system_event(thread_id=thread_id, customer_id=customer_id, kind=meta["kind"], text=text, meta=rest)
 
 
 def _rowcount(result: object) -> int:
@@ -435,9 +425,10 @@ async def merge_customers(
     choices: dict[str, str] | None,
     actor: str,
 ) -> MergeResult:
-    """Merge ``other_id`` into ``survivor_id`` in the caller's transaction (publish ``result.events`` after
-    commit). Fields both customers have with different values are conflicts: without ``choices`` covering
-    every one of them the merge is refused with :class:`UnresolvedConflicts` and nothing changes."""
+    """Merge ``other_id`` into ``survivor_id`` in the caller's transaction (``result.events`` are queued on
+    the session and go out after commit). Fields both customers have with different values are conflicts:
+    without ``choices`` covering every one of them the merge is refused with :class:`UnresolvedConflicts`
+    and nothing changes."""
     if survivor_id == other_id:
         raise BadRequest(_("a customer cannot be merged into itself"))
     picked = _check_choices(choices)
@@ -544,6 +535,7 @@ async def merge_customers(
         ),
         Event("thread.updated", thread_id=s_thread.id, customer_id=survivor.id),
     ]
+    emit(session, *events)
     return MergeResult(
         survivor=survivor,
         other_id=other.id,
@@ -708,6 +700,7 @@ async def split_identity(
         Event("thread.updated", thread_id=old_thread.id, customer_id=owner.id),
         Event("thread.updated", thread_id=new_thread.id, customer_id=new.id),
     ]
+    emit(session, *events)
     return SplitResult(
         customer=new,
         thread_id=new_thread.id,

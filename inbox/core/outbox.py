@@ -24,10 +24,12 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from inbox import metrics
 from inbox.core.customers import live_customer, pick_identity
-from inbox.core.events import Event, EventBus
+from inbox.core.events import Event, EventBus, emit
 from inbox.core.files import resolve as resolve_file
 from inbox.core.kinds import capabilities, hooks_for
+from inbox.core.meta import ButtonMeta, button_meta, fallback_from, fell_back_to, meta_of, typed
 from inbox.core.ratelimit import RateLimiter, make_limiter, per_second, slot
+from inbox.core.system_events import system_event
 from inbox.core.types import (
     Attachment,
     Button,
@@ -128,8 +130,9 @@ class Draft:
     order_id: int | None = None
 
 
-async def enqueue(session: AsyncSession, thread: Thread, draft: Draft) -> tuple[Message, list[Event]]:
-    """Create the outbound message and its outbox row in the caller's transaction."""
+async def enqueue(session: AsyncSession, thread: Thread, draft: Draft) -> Message:
+    """Create the outbound message and its outbox row in the caller's transaction; its events are published
+    after that transaction commits."""
     customer = await live_customer(session, thread.customer_id)
     identity = await pick_identity(session, customer, thread, channel=draft.channel)
     if identity is None:
@@ -188,7 +191,8 @@ async def enqueue(session: AsyncSession, thread: Thread, draft: Draft) -> tuple[
         thread.unread_count = 0
         if thread.status == ThreadStatus.OPEN:
             thread.status = ThreadStatus.WAITING
-    return message, [
+    emit(
+        session,
         Event(
             "message.new",
             thread_id=thread.id,
@@ -197,21 +201,22 @@ async def enqueue(session: AsyncSession, thread: Thread, draft: Draft) -> tuple[
             data={"direction": "out", "channel": identity.kind},
         ),
         Event("thread.updated", thread_id=thread.id, customer_id=customer.id),
-    ]
+    )
+    return message
 
 
-def _button(b: Button) -> dict[str, Any]:
-    return {"label": b.label, "payload": b.payload, "url": b.url}
+def _button(b: Button) -> ButtonMeta:
+    return button_meta(b.label, b.payload, b.url)
 
 
-async def retry(session: AsyncSession, message_id: int) -> list[Event]:
+async def retry(session: AsyncSession, message_id: int) -> Message:
     """Resend a failed message (the Retry button): the same outbox row goes back in the queue."""
     message = await session.get(Message, message_id)
     if message is None or message.direction != Direction.OUT:
         raise LookupError(f"no outbound message {message_id}")
     if message.delivery != Delivery.FAILED:
         raise ValueError("only a failed message can be retried")
-    if message.meta.get("fell_back_to"):
+    if meta_of(message).get("fell_back_to"):
         raise ValueError("this message was already sent through another channel")
     row = (await session.execute(select(Outbox).where(Outbox.message_id == message_id))).scalar_one_or_none()
     if row is None:
@@ -224,11 +229,13 @@ async def retry(session: AsyncSession, message_id: int) -> list[Event]:
     row.last_error = None
     message.delivery = Delivery.QUEUED
     message.delivery_error = None
-    return [
+    emit(
+        session,
         Event(
             "message.updated", thread_id=message.thread_id, message_id=message.id, data={"delivery": "queued"}
-        )
-    ]
+        ),
+    )
+    return message
 
 
 def backoff(attempts: int, cap: float) -> float:
@@ -384,8 +391,7 @@ class Dispatcher:
     async def _finish(
         self, row: Outbox, message: Message | None, sent: SentMessage | None = None, error: str | None = None
     ) -> None:
-        events: list[Event] = []
-        async with transaction(self.factory) as session:
+        async with self.bus.transaction(self.factory) as session:
             await finish_row(session, row, error)
             if message is not None and sent is not None:
                 state = sent.state if sent.state in {s.value for s in Delivery} else Delivery.SENT
@@ -404,15 +410,15 @@ class Dispatcher:
                     await session.execute(
                         update(Identity).where(Identity.id == message.identity_id).values(blocked=False)
                     )
-                events.append(
+                emit(
+                    session,
                     Event(
                         "message.updated",
                         thread_id=message.thread_id,
                         message_id=message.id,
                         data={"delivery": state},
-                    )
+                    ),
                 )
-        await self.bus.publish(*events)
 
     async def _run_task(self, row: Outbox) -> None:
         task = self.tasks.get(row.kind)
@@ -451,18 +457,17 @@ class Dispatcher:
             await self._permanent(row, message, f"gave up after {attempts} attempts: {exc.reason}")
             return
         wait = max(exc.retry_after or 0.0, backoff(attempts, self.settings.outbox_backoff_cap))
-        async with transaction(self.factory) as session:
+        async with self.bus.transaction(self.factory) as session:
             await reschedule(session, row, attempts, wait, exc.reason)
             await session.execute(
                 update(Message)
                 .where(Message.id == message.id)
                 .values(delivery_error=f"retrying in {wait:.0f}s: {exc.reason}")
             )
-        await self.bus.publish(Event("message.updated", thread_id=message.thread_id, message_id=message.id))
+            emit(session, Event("message.updated", thread_id=message.thread_id, message_id=message.id))
 
     async def _permanent(self, row: Outbox, message: Message, reason: str) -> None:
-        events: list[Event] = []
-        async with transaction(self.factory) as session:
+        async with self.bus.transaction(self.factory) as session:
             await session.execute(
                 update(Outbox)
                 .where(Outbox.id == row.id)
@@ -483,36 +488,40 @@ class Dispatcher:
                 await session.execute(
                     update(Identity).where(Identity.id == message.identity_id).values(blocked=True)
                 )
-            events.append(
+            emit(
+                session,
                 Event(
                     "message.updated",
                     thread_id=message.thread_id,
                     message_id=message.id,
                     data={"delivery": "failed"},
-                )
+                ),
             )
-            events += await self._fallback(session, message, reason)
-        await self.bus.publish(*events)
+            await self._fallback(session, message, reason)
 
-    async def _fallback(self, session: AsyncSession, failed: Message, reason: str) -> list[Event]:
+    async def _fallback(self, session: AsyncSession, failed: Message, reason: str) -> None:
         """A permanent failure falls back to the customer's next channel (shop-wide order), noted in the
         thread."""
-        if failed.meta.get("no_fallback") or failed.author == Author.SYSTEM:
-            return []
+        before = meta_of(failed)
+        if before.get("no_fallback") or failed.author == Author.SYSTEM:
+            return
         thread = await session.get(Thread, failed.thread_id)
         customer = await session.get(Customer, failed.customer_id)
         if thread is None or customer is None:
-            return []
-        tried = set(failed.meta.get("tried_identities", [])) | {failed.identity_id}
+            return
+        tried = set(before.get("tried_identities", [])) | {failed.identity_id}
         ident = await pick_identity(session, customer, thread, exclude={i for i in tried if i is not None})
         if ident is None:
-            return []
+            return
         attachments = (
             await session.execute(select(AttachmentRow).where(AttachmentRow.message_id == failed.id))
         ).scalars()
-        texts = failed.meta.get("texts")  # order notifications carry a text per channel kind
+        texts = before.get("texts")  # order notifications carry a text per channel kind
         kind = capabilities(ident.kind).notice_text
         text = texts.get(kind) if isinstance(texts, dict) else None
+        meta = typed({k: v for k, v in before.items() if k != "buttons"})
+        meta["fallback_from"] = fallback_from(failed.id, failed.channel, reason)
+        meta["tried_identities"] = sorted(i for i in tried if i is not None)
         draft = Draft(
             text=text if isinstance(text, str) and text else failed.text or "",
             author=Author(failed.author),
@@ -523,35 +532,22 @@ class Dispatcher:
                 for a in attachments
                 if a.path
             ),
-            meta={
-                **{k: v for k, v in failed.meta.items() if k != "buttons"},
-                "fallback_from": {"message_id": failed.id, "channel": failed.channel, "reason": reason},
-                "tried_identities": sorted(i for i in tried if i is not None),
-            },
+            meta=dict(meta),
             order_id=failed.order_id,
         )
-        message, events = await enqueue(session, thread, draft)
+        message = await enqueue(session, thread, draft)
         # The failed copy is settled: it went out on another channel, so it offers no Retry (no double send).
-        await session.execute(
-            update(Message)
-            .where(Message.id == failed.id)
-            .values(
-                meta={**failed.meta, "fell_back_to": {"message_id": message.id, "channel": message.channel}}
-            )
-        )
-        note = Message(
+        settled = typed(dict(before))
+        settled["fell_back_to"] = fell_back_to(message.id, message.channel)
+        await session.execute(update(Message).where(Message.id == failed.id).values(meta=dict(settled)))
+        note = system_event(
             thread_id=thread.id,
             customer_id=customer.id,
-            direction=Direction.EVENT,
-            author=Author.SYSTEM,
+            kind="fallback",
             text=f"fallback:{failed.channel}:{message.channel}",
-            meta={"kind": "fallback", "reason": reason, "from": failed.channel, "to": message.channel},
-            delivery=Delivery.NONE,
-            revisions=[],
-            created_at=utcnow(),
+            meta={"reason": reason, "from": failed.channel, "to": message.channel},
         )
         session.add(note)
-        return events
 
     async def run(self, stop: asyncio.Event) -> None:
         await self.release_own_claims()

@@ -15,11 +15,14 @@ from typing import Any, ClassVar, Protocol
 
 
 class ChannelKind(StrEnum):
+    """Names of the built-in kinds, for code that names one. The list of kinds is the channel registry
+    (``inbox.channels.registry.KINDS``): the core's types take any registered kind as a plain ``str``, so a
+    new channel package needs no member here."""
+
     TELEGRAM = "telegram"
     VK = "vk"
     EMAIL = "email"
     SMS = "sms"
-    WIDGET = "widget"
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +81,7 @@ class ThreadHints:
 
 @dataclass(frozen=True, slots=True)
 class InboundMessage:
-    kind: ChannelKind
+    kind: str  # a registered channel kind
     account_id: int
     external_user_id: str  # tg user id, vk peer id, email address, E.164 phone
     external_message_id: str  # idempotency key, unique per account
@@ -93,7 +96,7 @@ class InboundMessage:
 
 @dataclass(frozen=True, slots=True)
 class InboundEdit:
-    kind: ChannelKind
+    kind: str  # a registered channel kind
     account_id: int
     external_user_id: str
     external_message_id: str
@@ -105,7 +108,7 @@ class InboundEdit:
 class InboundCallback:
     """A button press (Telegram callback query, VK message_event)."""
 
-    kind: ChannelKind
+    kind: str  # a registered channel kind
     account_id: int
     external_user_id: str
     callback_id: str
@@ -116,7 +119,7 @@ class InboundCallback:
 
 @dataclass(frozen=True, slots=True)
 class DeliveryReceipt:
-    kind: ChannelKind
+    kind: str  # a registered channel kind
     account_id: int
     external_message_id: str
     state: str  # sent | delivered | read | failed
@@ -216,7 +219,7 @@ InboundSink = Callable[[list[RawEvent]], Awaitable[None]]
 
 
 class Channel(Protocol):
-    kind: ClassVar[ChannelKind]
+    kind: ClassVar[str]
     capabilities: ClassVar[Capabilities]
     account_id: int
 
@@ -258,7 +261,7 @@ class AccountConfig:
     """What an adapter is built from: one ``channel_account`` row, detached from the ORM."""
 
     id: int
-    kind: ChannelKind
+    kind: str  # a registered channel kind
     name: str
     settings: Mapping[str, Any]
     secrets: Mapping[str, Any]

@@ -19,15 +19,15 @@ from typing import Any, TypeVar
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox.core.customers import live_customer, pick_identity
-from inbox.core.events import Event, EventBus
+from inbox.core.events import Event, EventBus, emit
 from inbox.core.outbox import Draft, NoChannel, enqueue
+from inbox.core.system_events import add_system_event
 from inbox.core.types import Button
-from inbox.db import SessionFactory, transaction
-from inbox.models import Author, Delivery, Direction, Message, Order, Outbox, Thread, utcnow
+from inbox.db import SessionFactory
+from inbox.models import Author, Message, Order, Outbox, Thread, utcnow
 from inbox.orders import webhooks
 from inbox.orders.notify import NotificationRequest, channel_kind, plan_notification
 from inbox.orders.service import StatusChange
-from inbox.orders.signals import take_events
 from inbox.settings import Settings
 
 T = TypeVar("T")
@@ -51,26 +51,15 @@ async def thread_event(
     """A system line in the order's thread: {"kind": "order", "event": created|status|tracking, ...}."""
     if order.thread_id is None:
         return None
-    meta = {"kind": "order", "event": event, "order_id": order.id, "number": order.number, **data}
-    text = f"order:{event}:{order.number or order.id}"
-    message = Message(
+    return await add_system_event(
+        session,
         thread_id=order.thread_id,
         customer_id=order.customer_id,
-        direction=Direction.EVENT,
-        author=Author.SYSTEM,
-        text=text,
-        meta=meta,
-        delivery=Delivery.NONE,
+        kind="order",
+        text=f"order:{event}:{order.number or order.id}",
         order_id=order.id,
-        revisions=[],
-        created_at=utcnow(),
+        meta={"event": event, "order_id": order.id, "number": order.number, **data},
     )
-    session.add(message)
-    await session.flush()
-    fx.events.append(
-        Event("message.new", thread_id=order.thread_id, message_id=message.id, customer_id=order.customer_id)
-    )
-    return message
 
 
 # --- notifications ---------------------------------------------------------------------------------------
@@ -110,10 +99,9 @@ async def queue_notification(
         order_id=order.id,
     )
     try:
-        message, events = await enqueue(session, thread, draft)
+        message = await enqueue(session, thread, draft)
     except NoChannel:  # pragma: no cover - pick_identity found one above
         return None
-    fx.events += events
     fx.queued = True
     return message
 
@@ -200,14 +188,9 @@ async def run_order_action(
     """Run ``action`` in one transaction; after the commit publish the domain and thread events and wake
     the dispatcher when something was queued. On error nothing is published."""
     fx = Effects(settings)
-    async with transaction(factory) as session:
-        try:
-            result = await action(session, fx)
-        except BaseException:
-            take_events(session)
-            raise
-        events = take_events(session) + fx.events
-    await bus.publish(*events)
+    async with bus.transaction(factory) as session:
+        result = await action(session, fx)
+        emit(session, *fx.events)
     if fx.queued and wake is not None:
         wake()
     return result

@@ -1,5 +1,5 @@
 """Order services (Zulip style): ``check_*`` validate and raise, ``do_*`` change state, write history and
-emit events (collected on the session: ``inbox.orders.signals.take_events``).
+emit events (queued on the session, published after commit: ``inbox.core.events``).
 
 Every ``do_*`` takes the session of the caller's transaction and never commits: the caller commits, then
 publishes the events and, for a ``StatusChange``, plans the notification (``notify.plan_notification``)
@@ -20,7 +20,7 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox import i18n
-from inbox.core.events import Event
+from inbox.core.events import Event, emit
 from inbox.i18n import _
 from inbox.models import (
     DRAFT,
@@ -38,7 +38,6 @@ from inbox.models.base import utcnow
 from inbox.orders import stock
 from inbox.orders.defaults import DRAFT_HOLD_MINUTES, ORDER_COUNTER
 from inbox.orders.errors import InvalidInput, NotFound, OrderError, TransitionRefused
-from inbox.orders.signals import emit
 from inbox.orders.sql import insert_ignore, table
 from inbox.orders.statuses import cancel_status, initial_status, load_statuses, status_name
 from inbox.orders.tracking import check_track_number, get_carrier, tracking_url

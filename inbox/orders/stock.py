@@ -19,10 +19,10 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from inbox.core.events import stock_changed
 from inbox.i18n import _
 from inbox.models import Product, Stock, Warehouse
 from inbox.orders.errors import NotFound, OutOfStock, StockError
-from inbox.orders.signals import stock_changed
 from inbox.orders.sql import table
 
 _stock = table(Stock)

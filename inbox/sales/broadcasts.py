@@ -20,7 +20,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from inbox.core.customers import DEFAULT_FALLBACK_ORDER
-from inbox.core.events import Event
 from inbox.core.outbox import Draft, NewAttachment, NoChannel, enqueue
 from inbox.core.types import Button
 from inbox.db import insert_for, is_postgres
@@ -264,8 +263,9 @@ async def _replies_on_sms(session: AsyncSession) -> dict[int, bool]:
 
 async def send_batch(
     session: AsyncSession, broadcast: Broadcast, settings: Settings, limit: int = SEND_BATCH
-) -> tuple[int, list[Event]]:
-    """Queue up to ``limit`` planned recipients; returns (how many were handled, events)."""
+) -> tuple[int, int]:
+    """Queue up to ``limit`` planned recipients; returns (how many were handled, how many were queued).
+    The messages' events are published after the caller's transaction commits."""
     query = (
         select(BroadcastRecipient)
         .where(BroadcastRecipient.broadcast_id == broadcast.id, BroadcastRecipient.state == "planned")
@@ -276,7 +276,7 @@ async def send_batch(
         query = query.with_for_update(skip_locked=True)
     recipients = list((await session.execute(query)).scalars())
     if not recipients:
-        return 0, []
+        return 0, 0
     threads = {
         t.customer_id: t
         for t in (
@@ -295,7 +295,7 @@ async def send_batch(
         ).all()
     )
     sms_replies = await _replies_on_sms(session)
-    events: list[Event] = []
+    queued = 0
     attachments = image_attachment(broadcast)
     now = utcnow()
     for r in recipients:
@@ -320,7 +320,7 @@ async def send_batch(
             text, buttons, meta = compose(broadcast, channel, r.customer_id, settings, replies=replies)
         try:
             async with session.begin_nested():
-                message, evs = await enqueue(
+                message = await enqueue(
                     session,
                     thread,
                     Draft(
@@ -337,14 +337,14 @@ async def send_batch(
             r.state, r.reason = "skipped", "failed"
             continue
         r.state, r.message_id, r.queued_at = "queued", message.id, now
-        events.extend(evs)
+        queued += 1
     await session.flush()
-    return len(recipients), events
+    return len(recipients), queued
 
 
 async def test_send(
     session: AsyncSession, broadcast: Broadcast, customer_id: int, settings: Settings
-) -> tuple[Message, list[Event]]:
+) -> Message:
     """The broadcast as a customer would get it, to one chosen customer (the manager's own account): no
     recipient row, no consent check, marked as a test."""
     thread = (

@@ -15,7 +15,7 @@ from datetime import datetime
 
 from sqlalchemy import select, update
 
-from inbox.core.events import Event, EventBus
+from inbox.core.events import Event, EventBus, emit
 from inbox.core.outbox import Draft, NoChannel, enqueue
 from inbox.core.types import ChannelSource, InboundCallback
 from inbox.db import SessionFactory, transaction
@@ -79,17 +79,16 @@ class SalesRunner:
         queued = 0
         for broadcast_id in sending:
             while True:
-                async with transaction(self.factory) as session:
+                async with self.bus.transaction(self.factory) as session:
                     broadcast = await broadcasts.get_broadcast(session, broadcast_id)
                     if broadcast.status != "sending":
                         break
-                    handled, events = await broadcasts.send_batch(session, broadcast, self.settings)
+                    handled, sent = await broadcasts.send_batch(session, broadcast, self.settings)
                     if not handled:
                         broadcast.status = "done"
                         broadcast.finished_at = utcnow()
-                queued += len([e for e in events if e.type == "message.new"])
-                await self.bus.publish(*events)
-                if self.wake_dispatcher is not None and events:
+                queued += sent
+                if self.wake_dispatcher is not None and sent:
                     self.wake_dispatcher()
                 if not handled:
                     break
@@ -102,9 +101,8 @@ class SalesRunner:
         async with transaction(self.factory) as session:
             await sync_bot_carts(session, now)
 
-        fired, events = await run_rules(self.factory, self.settings, now)
-        await self.bus.publish(*events)
-        if events and self.wake_dispatcher is not None:
+        fired, _ = await run_rules(self.factory, self.settings, now, self.bus)
+        if fired and self.wake_dispatcher is not None:
             self.wake_dispatcher()
         return fired
 
@@ -159,8 +157,7 @@ class SalesRunner:
                     await channel.answer_callback(cb.callback_id)
 
     async def opt_out(self, customer_id: int, channel: str | None) -> None:
-        events: list[Event] = []
-        async with transaction(self.factory) as session:
+        async with self.bus.transaction(self.factory) as session:
             await unsubscribe.opt_out(session, customer_id)
             customer = await session.get(Customer, customer_id)
             thread = (
@@ -170,12 +167,9 @@ class SalesRunner:
                 with use_locale(customer.locale or self.settings.default_locale):
                     text = _("You are unsubscribed from our newsletters. Orders and answers keep coming.")
                 with contextlib.suppress(NoChannel):
-                    _msg, events = await enqueue(
-                        session, thread, Draft(text=text, author=Author.SYSTEM, channel=channel)
-                    )
-            events.append(
-                Event("customer.updated", customer_id=customer_id, data={"consent": "unsubscribed"})
+                    await enqueue(session, thread, Draft(text=text, author=Author.SYSTEM, channel=channel))
+            emit(
+                session, Event("customer.updated", customer_id=customer_id, data={"consent": "unsubscribed"})
             )
-        await self.bus.publish(*events)
         if self.wake_dispatcher is not None:
             self.wake_dispatcher()

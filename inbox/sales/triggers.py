@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import String, cast, exists, func, literal, not_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from inbox.core.events import Event
+from inbox.core.events import Event, EventBus, committed_events, emit
 from inbox.core.outbox import Draft, NoChannel, enqueue
 from inbox.db import SessionFactory, insert_for, transaction
 from inbox.i18n import _, use_locale
@@ -366,9 +366,10 @@ def _sends(rule: TriggerRule) -> bool:
 
 
 async def run_rules(
-    factory: SessionFactory, settings: Settings, now: datetime | None = None
+    factory: SessionFactory, settings: Settings, now: datetime | None = None, bus: EventBus | None = None
 ) -> tuple[int, list[Event]]:
-    """Evaluate every enabled rule once; returns (firings, events to publish)."""
+    """Evaluate every enabled rule once; returns (firings, events). With ``bus`` each firing's events are
+    published as its transaction commits (the list is then empty); without, they are returned."""
     now = now or utcnow()
     tz = ZoneInfo(settings.timezone)
     async with transaction(factory) as session:
@@ -389,7 +390,7 @@ async def run_rules(
         if quiet and _sends(rule):
             continue
         try:
-            n, evs = await run_rule(factory, settings, rule, config, now, tz)
+            n, evs = await run_rule(factory, settings, rule, config, now, tz, bus)
         except Exception:
             log.exception("trigger rule %s failed", rule.id)
             continue
@@ -405,6 +406,7 @@ async def run_rule(
     config: SalesConfig,
     now: datetime,
     tz: ZoneInfo,
+    bus: EventBus | None = None,
 ) -> tuple[int, list[Event]]:
     async with factory() as session:
         if rule.event == "joined_segment":
@@ -445,7 +447,8 @@ async def run_rule(
     fired = 0
     events: list[Event] = []
     for cand in found:
-        async with transaction(factory) as session:
+        firing = bus.transaction(factory) if bus is not None else transaction(factory)
+        async with firing as session:
             claim = await session.execute(
                 insert_for(session, TriggerFire)
                 .values(
@@ -464,14 +467,14 @@ async def run_rule(
                 continue
             fire = await session.get(TriggerFire, fire_id)
             assert fire is not None
-            done, evs = await perform(session, settings, rule, cand, fire, config)
-            fire.done = done
+            fire.done = await perform(session, settings, rule, cand, fire, config)
             if cand.cart_id is not None:
                 cart = await session.get(Cart, cand.cart_id)
                 if cart is not None:
                     cart.reminded_at = now
-            events.extend(evs)
             fired += 1
+        if bus is None:
+            events += committed_events(session)
     return fired, events
 
 
@@ -527,16 +530,16 @@ async def perform(
     cand: Candidate,
     fire: TriggerFire,
     config: SalesConfig,
-) -> tuple[list[Any], list[Event]]:
-    """Do the rule's actions for one firing (in the firing's transaction); returns what was done."""
+) -> list[Any]:
+    """Do the rule's actions for one firing (in the firing's transaction); returns what was done. Their
+    events are published after that transaction commits."""
     customer = await session.get(Customer, cand.customer_id)
     thread = (
         await session.execute(select(Thread).where(Thread.customer_id == cand.customer_id))
     ).scalar_one_or_none()
     if customer is None or customer.merged_into_id is not None or thread is None:
-        return [{"skipped": "no customer"}], []
+        return [{"skipped": "no customer"}]
     done: list[Any] = []
-    events: list[Event] = []
     marketing = bool(rule.params.get("marketing"))
     for action in rule.actions:
         kind = action.get("kind")
@@ -584,7 +587,7 @@ async def perform(
                         url = unsubscribe.link(settings.public_url or "http://127.0.0.1:8000", token)
                         text += "\n\n" + _("Unsubscribe: %(url)s") % {"url": url}
             try:
-                message, evs = await enqueue(
+                message = await enqueue(
                     session,
                     thread,
                     Draft(
@@ -600,7 +603,6 @@ async def perform(
                 done.append({"kind": kind, "skipped": "no channel"})
                 continue
             fire.message_id = message.id
-            events.extend(evs)
             done.append({"kind": kind, "message_id": message.id, "channel": channel, "text": text[:300]})
         elif kind == "label":
             await session.execute(
@@ -613,7 +615,7 @@ async def perform(
             manager = await session.get(Manager, int(action["id"]))
             if manager is not None and manager.active:
                 thread.assignee_id = manager.id
-                events.append(Event("thread.updated", thread_id=thread.id, data={"assignee_id": manager.id}))
+                emit(session, Event("thread.updated", thread_id=thread.id, data={"assignee_id": manager.id}))
                 done.append({"kind": kind, "manager_id": manager.id})
         elif kind == "task":
             task = await create_task(
@@ -644,7 +646,7 @@ async def perform(
                 )
             done.append({"kind": kind, "managers": len(managers)})
     await session.flush()
-    return done, events
+    return done
 
 
 # ---- what a rule did -------------------------------------------------------------------------------------

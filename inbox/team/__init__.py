@@ -1,17 +1,21 @@
 """Team work on the shared inbox: assignment, states, notes and mentions, notifications, presence, canned
-replies, labels, team settings, managers and the audit log. Services take a session and return what to
-publish; callers publish after commit."""
+replies, labels, team settings, managers and the audit log. Services take a session and queue their events
+on it (``queued``), published after the commit; the :class:`Outcome` they return records what was queued."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from inbox.core.events import Event, EventBus, manager_channel
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from inbox.core.events import Event, emit, manager_channel
 
 
 @dataclass(slots=True)
 class Outcome:
-    """Events for every inbox (``events``) and for one manager's stream (``personal``: (id, event))."""
+    """What a service queued: events for every inbox (``events``) and for one manager's stream (``personal``:
+    (id, event)). Already on the session: callers do not publish it (they commit through
+    ``EventBus.transaction``)."""
 
     events: list[Event] = field(default_factory=list)
     personal: list[tuple[int, Event]] = field(default_factory=list)
@@ -22,7 +26,10 @@ class Outcome:
         return self
 
 
-async def publish(bus: EventBus, outcome: Outcome) -> None:
-    await bus.publish(*outcome.events)
+def queued(session: AsyncSession, outcome: Outcome) -> Outcome:
+    """Queue a service's own events on the session (published after commit) and return the record. A service
+    that extends its outcome with another service's does not queue those again."""
+    emit(session, *outcome.events)
     for manager_id, event in outcome.personal:
-        await bus.publish(event, channel=manager_channel(manager_id))
+        emit(session, event, channel=manager_channel(manager_id))
+    return outcome

@@ -8,8 +8,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox.core.events import Event
-from inbox.models import Author, Customer, Direction, Manager, Message, Thread, ThreadStatus, utcnow
-from inbox.team import Outcome
+from inbox.core.system_events import system_event
+from inbox.models import Customer, Manager, Message, Thread, ThreadStatus, utcnow
+from inbox.team import Outcome, queued
 from inbox.team.notifications import Kind, notify
 from inbox.team.presence import online_manager_ids
 from inbox.team.settings import ROUND_ROBIN, get_value, set_value
@@ -32,17 +33,13 @@ async def _thread(session: AsyncSession, thread_id: int) -> Thread:
 
 def event_message(thread: Thread, actor_id: int | None, kind: str, text: str, **meta: object) -> Message:
     """A visible line in the thread history ("Olga assigned Ivan"): direction event, never sent."""
-    now = utcnow()
-    return Message(
+    return system_event(
         thread_id=thread.id,
         customer_id=thread.customer_id,
-        direction=Direction.EVENT,
-        author=Author.MANAGER if actor_id else Author.SYSTEM,
-        manager_id=actor_id,
+        kind=kind,
         text=text,
-        meta={"kind": kind, **meta},
-        revisions=[],
-        created_at=now,
+        actor_id=actor_id,
+        meta=meta,
     )
 
 
@@ -64,7 +61,8 @@ async def assign(
     text = f"{who} → {assignee.name}" if assignee else f"{who} → —"
     session.add(event_message(thread, actor_id, "assign", text, assignee_id=assignee_id))
     await session.flush()
-    out = Outcome(events=[Event("thread.updated", thread_id=thread.id, data={"assignee_id": assignee_id})])
+    updated = Event("thread.updated", thread_id=thread.id, data={"assignee_id": assignee_id})
+    out = queued(session, Outcome(events=[updated]))
     if assignee is not None and assignee_id != actor_id:
         customer = await session.get(Customer, thread.customer_id)
         name = customer.name if customer and customer.name else f"#{thread.id}"
@@ -87,7 +85,9 @@ async def set_status(session: AsyncSession, thread_id: int, status: str, actor_i
     thread.snoozed_until = None
     session.add(event_message(thread, actor_id, "status", str(new), status=str(new)))
     await session.flush()
-    return Outcome(events=[Event("thread.updated", thread_id=thread.id, data={"status": str(new)})])
+    return queued(
+        session, Outcome(events=[Event("thread.updated", thread_id=thread.id, data={"status": str(new)})])
+    )
 
 
 async def snooze(
@@ -104,7 +104,8 @@ async def snooze(
     label = until.isoformat(timespec="minutes") if until else "—"
     session.add(event_message(thread, actor_id, "snooze", label, until=until.isoformat() if until else None))
     await session.flush()
-    return Outcome(events=[Event("thread.updated", thread_id=thread.id, data={"snoozed": until is not None})])
+    snoozed = Event("thread.updated", thread_id=thread.id, data={"snoozed": until is not None})
+    return queued(session, Outcome(events=[snoozed]))
 
 
 async def auto_assign(session: AsyncSession, thread_id: int, at: datetime | None = None) -> Outcome:

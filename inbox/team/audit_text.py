@@ -118,6 +118,14 @@ def admin_action(entry: AuditLog, names: Mapping[int, str]) -> str:
         return _("Enabled the channel %(name)s") % {"name": target}
     if action == "channel.disable":
         return _("Disabled the channel %(name)s") % {"name": target}
+    if action == "channel.add":
+        return _("Added the channel %(name)s (%(kind)s)") % {"name": target, "kind": d.get("kind", "")}
+    if action == "channel.edit":
+        return _("Changed the settings of the channel %(name)s: %(fields)s") % {
+            "name": target,
+            # the fields' labels (English msgids, translated here), or their names in older entries
+            "fields": ", ".join(_(str(f)) for f in d.get("labels") or d.get("fields", [])),
+        }
     if action == "team.settings":
         parts = [
             _("round robin on") if d.get("round_robin") else _("round robin off"),

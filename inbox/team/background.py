@@ -8,8 +8,7 @@ import logging
 import time
 
 from inbox.core.events import Event, EventBus, Listener
-from inbox.db import SessionFactory, transaction
-from inbox.team import publish
+from inbox.db import SessionFactory
 from inbox.team.assignment import auto_assign
 from inbox.team.notifications import notify_waiting
 from inbox.team.settings import ROUND_ROBIN, get_value, options
@@ -36,9 +35,8 @@ def auto_assign_listener(factory: SessionFactory, bus: EventBus) -> Listener:
             checked[0] = now
         if not checked[1]:
             return
-        async with transaction(factory) as session:
-            out = await auto_assign(session, event.thread_id)
-        await publish(bus, out)
+        async with bus.transaction(factory) as session:
+            await auto_assign(session, event.thread_id)
 
     return on_event
 
@@ -49,10 +47,9 @@ async def waiting_alerts(
     """Every minute: tell assignees about customers waiting longer than the team setting allows."""
     while not stop.is_set():
         try:
-            async with transaction(factory) as session:
+            async with bus.transaction(factory) as session:
                 minutes = (await options(session)).waiting_minutes
-                out = await notify_waiting(session, minutes)
-            await publish(bus, out)
+                await notify_waiting(session, minutes)
         except Exception:
             log.exception("waiting-customer scan failed")
         with contextlib.suppress(TimeoutError):

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from inbox.core.events import Event
 from inbox.db import insert_for
 from inbox.models import Customer, CustomerLabel, Label, Thread, ThreadLabel
-from inbox.team import Outcome
+from inbox.team import Outcome, queued
 from inbox.team.assignment import NotFound, TeamError
 
 COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
@@ -56,7 +56,9 @@ async def label_thread(session: AsyncSession, thread_id: int, label_id: int, on:
         await session.execute(
             delete(ThreadLabel).where(ThreadLabel.thread_id == thread_id, ThreadLabel.label_id == label_id)
         )
-    return Outcome(events=[Event("thread.updated", thread_id=thread_id, data={"labels": True})])
+    return queued(
+        session, Outcome(events=[Event("thread.updated", thread_id=thread_id, data={"labels": True})])
+    )
 
 
 async def label_customer(session: AsyncSession, customer_id: int, label_id: int, on: bool = True) -> Outcome:
@@ -75,7 +77,8 @@ async def label_customer(session: AsyncSession, customer_id: int, label_id: int,
                 CustomerLabel.customer_id == customer_id, CustomerLabel.label_id == label_id
             )
         )
-    return Outcome(events=[Event("customer.updated", customer_id=customer_id, data={"labels": True})])
+    updated = Event("customer.updated", customer_id=customer_id, data={"labels": True})
+    return queued(session, Outcome(events=[updated]))
 
 
 async def thread_labels(session: AsyncSession, thread_ids: list[int]) -> dict[int, list[Label]]:

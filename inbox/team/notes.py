@@ -8,8 +8,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox.core.events import Event
+from inbox.core.meta import typed
 from inbox.models import Author, Customer, Direction, Manager, Message, Thread, utcnow
-from inbox.team import Outcome
+from inbox.team import Outcome, queued
 from inbox.team.assignment import NotFound, TeamError
 from inbox.team.notifications import Kind, notify
 
@@ -67,14 +68,13 @@ async def add_note(
     )
     session.add(note)
     await session.flush()
-    out = Outcome(
-        events=[
-            Event("message.new", thread_id=thread.id, message_id=note.id, data={"direction": "note"}),
-        ]
-    )
+    new = Event("message.new", thread_id=thread.id, message_id=note.id, data={"direction": "note"})
+    out = queued(session, Outcome(events=[new]))
     targets = [m for m in await mentioned(session, body) if m.id != author_id]
     if targets:
-        note.meta = {**note.meta, "mentions": [m.id for m in targets]}
+        meta = typed(dict(note.meta))
+        meta["mentions"] = [m.id for m in targets]
+        note.meta = dict(meta)
         customer = await session.get(Customer, thread.customer_id)
         where = customer.name if customer and customer.name else f"#{thread.id}"
         for m in targets:

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from inbox.core.events import Event
 from inbox.db import insert_for
 from inbox.models import Customer, Notification, Thread, ThreadStatus, utcnow
-from inbox.team import Outcome
+from inbox.team import Outcome, queued
 
 
 class Kind(StrEnum):
@@ -55,7 +55,7 @@ async def notify(
         message_id=message_id,
         data={"id": new_id, "kind": str(kind), "text": text[:300]},
     )
-    return Outcome(personal=[(manager_id, event)])
+    return queued(session, Outcome(personal=[(manager_id, event)]))
 
 
 async def unread(session: AsyncSession, manager_id: int, limit: int = 30) -> list[Notification]:

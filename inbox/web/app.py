@@ -43,6 +43,7 @@ from inbox.web.views.api import ApiV1
 from inbox.web.views.broadcasts import BroadcastsController
 from inbox.web.views.carriers_admin import CarrierStatusesAdmin, ShipmentLabels
 from inbox.web.views.carts import CartsController
+from inbox.web.views.channels import ChannelsAdmin
 from inbox.web.views.customer_card import CustomerCardController, CustomFieldsAdmin
 from inbox.web.views.customers import CustomersController
 from inbox.web.views.customers_api import CustomersApi
@@ -214,6 +215,7 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> Litest
         path="/admin",
         route_handlers=[
             AdminController,
+            ChannelsAdmin,
             OrderStatusesAdmin,
             CarrierStatusesAdmin,
             PersonalDataAdmin,

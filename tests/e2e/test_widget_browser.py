@@ -174,7 +174,7 @@ async def test_visitor_orders_with_the_bot_talks_to_a_manager_and_confirms_the_e
         "--public-url", server.url,
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
-    snippet = out.stdout.strip()
+    snippet = next(line for line in out.stdout.splitlines() if line.startswith("<script"))
     assert re.fullmatch(
         rf'<script src="{re.escape(server.url)}/widget\.js" data-key="[^"]+" async></script>', snippet
     )

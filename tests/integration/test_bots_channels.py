@@ -372,8 +372,9 @@ async def test_concurrent_turns_of_one_customer_both_land(world: World, settings
             text=text,
         )
         async with transaction(world.factory) as s:
-            (new, _) = await apply_message(s, msg, [])
-        ids.append((new.message_id, new.customer_id))
+            new = await apply_message(s, msg, [])
+        assert new is not None
+        ids.append((new.id, new.customer_id))
     other = BotEngine(world.factory, settings)
     await asyncio.gather(
         *(

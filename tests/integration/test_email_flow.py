@@ -211,7 +211,7 @@ async def test_answer_from_thread_threads_and_tags_the_order(mailbox: Mailbox) -
     async with transaction(mailbox.factory) as session:
         thread = await session.get(Thread, a2.thread_id)
         assert thread is not None
-        reply, _ = await enqueue(session, thread, Draft(text="Отправим завтра.", channel="email"))
+        reply = await enqueue(session, thread, Draft(text="Отправим завтра.", channel="email"))
         reply_id = reply.id
     await mailbox.dispatch()
     (sent,) = sent_letters(mailbox.smtp)
@@ -258,7 +258,7 @@ async def test_order_links_own_number_header_reference_and_foreign_number(mailbo
     # we write to Anna about order 3001 (a notification from the system: marked automatic)
     async with transaction(mailbox.factory) as session:
         thread = (await session.execute(select(Thread).where(Thread.customer_id == anna))).scalar_one()
-        notice, _ = await enqueue(
+        notice = await enqueue(
             session,
             thread,
             Draft(

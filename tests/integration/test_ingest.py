@@ -63,7 +63,7 @@ async def test_one_customer_identity_thread_per_sender(factory: SessionFactory) 
         )
         dup = await apply_message(session, inbound(acc, "42", "42:2", "Где заказ?"), [])
         await apply_message(session, inbound(acc, "43", "43:1", "Здравствуйте"), [])
-    assert ev1 and ev2 and dup == []
+    assert ev1 and ev2 and dup is None
     assert await count(factory, Customer) == 2
     assert await count(factory, Identity) == 2
     assert await count(factory, Thread) == 2
@@ -113,7 +113,7 @@ async def test_edit_updates_text_and_keeps_original(factory: SessionFactory) -> 
     )
     async with transaction(factory) as session:
         assert await apply_edit(session, edit)
-        assert await apply_edit(session, edit) == []  # the same edit again changes nothing
+        assert await apply_edit(session, edit) is False  # the same edit again changes nothing
     async with factory() as session:
         msg = (await session.execute(select(Message))).scalar_one()
     assert msg.text == "Хочу 3 штуки"

@@ -99,7 +99,7 @@ async def test_blocked_telegram_falls_back_to_merged_sms(
     async with transaction(factory) as session:
         await choose_preferred_channel(session, anna, "telegram")
         thread = (await session.execute(select(Thread).where(Thread.customer_id == anna))).scalar_one()
-        first, _ = await enqueue(session, thread, Draft(text="Заказ 1001 отправлен"))
+        first = await enqueue(session, thread, Draft(text="Заказ 1001 отправлен"))
     assert first.channel == "telegram"
 
     tg_emu.fail("sendMessage", "blocked")

@@ -10,12 +10,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
+from inbox.core.events import Event, EventBus
 from inbox.db import SessionFactory, transaction
 from inbox.models import Customer, Manager, Order, OrderLine, Stock
 from inbox.orders import service as svc
 from inbox.orders.errors import NotFound, OrderError, OutOfStock, StatusConfigError, TransitionRefused
 from inbox.orders.notify import plan_notification
-from inbox.orders.signals import take_events
 from inbox.orders.stats import customer_order_stats
 from inbox.orders.statuses import StatusDef, export_statuses, replace_statuses
 from inbox.orders.stock import set_stock
@@ -170,7 +170,6 @@ async def test_cancel_releases_reservations(factory: SessionFactory) -> None:
         change = await svc.do_cancel(s, await svc.get_order(s, submitted), actor=MGR)
         assert change.status.code == "cancelled"
         await svc.do_cancel(s, await svc.get_order(s, draft), actor=MGR)
-        take_events(s)
     assert await _stock(factory, a, wh) == (10, 0)
     async with transaction(factory) as s:
         order = await svc.get_order(s, submitted)
@@ -253,8 +252,13 @@ async def test_erp_stock_sync_reports_bad_rows(factory: SessionFactory) -> None:
     world = await make_world(factory)
     a, b, wh = world.products["A-1"], world.products["B-2"], world.warehouse_id
     await _draft_with(factory, world, {"B-2": 2})
-    async with transaction(factory) as s:
-        take_events(s)
+    bus, events = EventBus(), list[Event]()
+
+    async def record(event: Event) -> None:
+        events.append(event)
+
+    bus.subscribe(record)
+    async with bus.transaction(factory) as s:
         result = await set_stock(
             s,
             [
@@ -267,7 +271,7 @@ async def test_erp_stock_sync_reports_bad_rows(factory: SessionFactory) -> None:
                 {"sku": "B-2", "on_hand": 3},  # unchanged
             ],
         )
-        events = take_events(s)
+        assert events == []  # published only after the commit
     assert result.updated == 1 and result.unchanged == 1 and result.product_ids == [a]
     reasons = {e.index: e.reason for e in result.errors}
     assert set(reasons) == {1, 2, 3, 4, 5}

@@ -68,6 +68,7 @@ ALLOWED = {
     "ok",
     "cdek",
     "demo",
+    "botfather",  # the Telegram bot that issues bot tokens
     "bot",
     "bots",
     "http",

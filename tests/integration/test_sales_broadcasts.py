@@ -254,7 +254,7 @@ async def test_test_send_and_picture(factory: SessionFactory, settings: Settings
             image=f"path={stored.path};sha256={stored.sha256};size={stored.size};type=image/png;name=sale.png",
         )
         # to yourself: Зоя said no to marketing, but a test copy ignores consent and plans nobody
-        message, _events = await broadcasts.test_send(s, b, shop.customers["Зоя"], settings)
+        message = await broadcasts.test_send(s, b, shop.customers["Зоя"], settings)
         assert message.meta["test"] is True and message.channel == "telegram"
         assert (await s.execute(select(func.count()).select_from(BroadcastRecipient))).scalar_one() == 0
         await broadcasts.plan(s, b, SalesConfig())

@@ -74,7 +74,7 @@ async def test_twilio_inbound_answer_and_receipts(
                 customer.phone == PHONE and customer.phone_verified
             )  # the sender is a vouched contact point
             thread = (await session.execute(select(Thread))).scalar_one()
-            out, _ = await enqueue(session, thread, Draft(text="Да, продлим до пятницы"))
+            out = await enqueue(session, thread, Draft(text="Да, продлим до пятницы"))
 
         async def sent_state() -> str | None:
             async with factory() as session:

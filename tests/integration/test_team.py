@@ -376,7 +376,9 @@ async def test_customer_message_wakes_snoozed_thread_and_round_robin_assigns(
     from inbox.core.types import ChannelKind, InboundMessage
     from inbox.models import Identity
 
-    async with transaction(factory) as session:
+    ingest_bus = EventBus()  # the listener hears the message once its transaction commits
+    ingest_bus.subscribe(listener)
+    async with ingest_bus.transaction(factory) as session:
         ident = (
             (
                 await session.execute(
@@ -389,7 +391,7 @@ async def test_customer_message_wakes_snoozed_thread_and_round_robin_assigns(
             .first()
         )  # type: ignore[union-attr]
         assert ident is not None
-        events = await apply_message(
+        await apply_message(
             session,
             InboundMessage(
                 kind=ChannelKind(ident.kind),
@@ -401,9 +403,6 @@ async def test_customer_message_wakes_snoozed_thread_and_round_robin_assigns(
             ),
             [],
         )
-    async with factory() as session:
-        assert (await session.get(Thread, anna)).snoozed_until is None  # type: ignore[union-attr]
-    await listener(next(e for e in events if e.type == "message.new"))
     async with factory() as session:
         thread = await session.get(Thread, anna)
     assert thread is not None and thread.snoozed_until is None and thread.assignee_id == admin

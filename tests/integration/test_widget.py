@@ -247,7 +247,7 @@ async def test_visitors_chat_live_and_never_see_each_other(
             thread = (
                 await session.execute(select(Thread).where(Thread.customer_id == anna_ident.customer_id))
             ).scalar_one()
-            reply, _ = await enqueue(session, thread, Draft(text="Да, есть размеры S и M"))
+            reply = await enqueue(session, thread, Draft(text="Да, есть размеры S и M"))
             reply_id = reply.id
 
         async def reply_ext() -> str | None:
@@ -494,7 +494,7 @@ async def test_offline_the_visitor_leaves_a_contact_and_the_answer_goes_there(
                 thread = (
                     await session.execute(select(Thread).where(Thread.customer_id == customer.id))
                 ).scalar_one()
-                reply, _ = await enqueue(session, thread, Draft(text="Yes, we ship to Kazan in 3 days."))
+                reply = await enqueue(session, thread, Draft(text="Yes, we ship to Kazan in 3 days."))
                 assert reply.channel == "email"
             mark = len(smtp_server.handler.received)
 

@@ -132,7 +132,7 @@ def make_event(
     )
 
 
-def parse_play_event(kind: ChannelKind, account_id: int, event: RawEvent) -> list[InboundItem]:
+def parse_play_event(kind: str, account_id: int, event: RawEvent) -> list[InboundItem]:
     p = event.payload
     user = str(p.get("user") or "")
     if not user or p.get("type") not in ("message", "callback"):

@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from inbox.channels.config import ConfigError
 from inbox.channels.email.imap import Security
+from inbox.i18n import _
 
 _SINCE = re.compile(r"^\s*(\d{1,5})\s*([dwmy]?)\s*$", re.IGNORECASE)
 _DAYS = {"": 1, "d": 1, "w": 7, "m": 30, "y": 365}
@@ -18,10 +20,12 @@ def parse_since(value: str | int) -> int:
     else:
         match = _SINCE.match(value)
         if not match:
-            raise ValueError(f"--since must look like 30d, 2w, 3m or 1y, got {value!r}")
+            raise ConfigError(
+                _("{field} must look like 30d, 2w, 3m or 1y, got {got}"), "since", got=repr(value)
+            )
         days = int(match.group(1)) * _DAYS[match.group(2).lower()]
     if not 0 < days <= 3650:
-        raise ValueError(f"--since must be between 1 day and 10 years, got {days} days")
+        raise ConfigError(_("{field} must be between 1 day and 10 years, got {got} days"), "since", got=days)
     return days
 
 
@@ -41,26 +45,28 @@ def email_account_config(
     sent_folder: str | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """(channel_account.settings, channel_account.secrets) for a mailbox. Raises ValueError with the
-    option's name on bad input."""
+    option's name on bad input (a ConfigError, which is a ValueError)."""
     address = address.strip()
     if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", address):
-        raise ValueError(f"--address must be an email address, got {address!r}")
+        raise ConfigError(_("{field} must be an email address, got {got}"), "address", got=repr(address))
     if security not in ("ssl", "starttls", "none"):
-        raise ValueError(f"--security must be ssl, starttls or none, got {security!r}")
+        raise ConfigError(
+            _("{field} must be ssl, starttls or none, got {got}"), "security", got=repr(security)
+        )
     sec: Security = security  # type: ignore[assignment]
     default_imap, default_smtp = {"ssl": (993, 465), "starttls": (143, 587), "none": (143, 25)}[sec]
-    for name, port in (("--imap-port", imap_port), ("--smtp-port", smtp_port)):
+    for name, port in (("imap_port", imap_port), ("smtp_port", smtp_port)):
         if port is not None and not 0 < port < 65536:
-            raise ValueError(f"{name} must be a TCP port, got {port}")
-    for name, host in (("--imap-host", imap_host), ("--smtp-host", smtp_host)):
+            raise ConfigError(_("{field} must be a TCP port, got {got}"), name, got=port)
+    for name, host in (("imap_host", imap_host), ("smtp_host", smtp_host)):
         if not host or any(c.isspace() for c in host):
-            raise ValueError(f"{name} must be a host name, got {host!r}")
+            raise ConfigError(_("{field} must be a host name, got {got}"), name, got=repr(host))
     if not password:
-        raise ValueError("--password is required")
+        raise ConfigError(_("{field} is required"), "password")
     folder_list = [f.strip() for f in folders.split(",")] if isinstance(folders, str) else list(folders)
     folder_list = [f for f in folder_list if f]
     if not folder_list:
-        raise ValueError("--folders must name at least one folder")
+        raise ConfigError(_("{field} must name at least one folder"), "folders")
     settings: dict[str, Any] = {
         "address": address.lower(),
         "display_name": display_name,

@@ -30,6 +30,7 @@ from inbox.channels.email.imap import (
     Security,
     SyncSummary,
 )
+from inbox.channels.email.meta import EmailMeta
 from inbox.channels.email.parse import EmailRejected, bounded_id, message_id_of, parse_email, raw_key
 from inbox.channels.email.spec import CAPABILITIES
 from inbox.core.types import (
@@ -102,7 +103,7 @@ def event_for(message: FetchedMessage) -> RawEvent:
 
 
 class EmailChannel:
-    kind: ClassVar[ChannelKind] = ChannelKind.EMAIL
+    kind: ClassVar[str] = ChannelKind.EMAIL
     capabilities: ClassVar[Capabilities] = CAPABILITIES
 
     def __init__(
@@ -234,16 +235,18 @@ class EmailChannel:
                     in_reply_to=parsed.in_reply_to,
                     references=parsed.references,
                 ),
-                meta={
-                    "auto": parsed.is_auto,
-                    "auto_reason": parsed.auto_reason,
-                    "full_text": parsed.full_text,
-                    "subject": parsed.subject,
-                    "to": list(parsed.to),
-                    "cc": list(parsed.cc),
-                    "reply_to": parsed.reply_to,
-                    "folder": event.payload.get("folder"),
-                },
+                meta=EmailMeta(
+                    {
+                        "auto": parsed.is_auto,
+                        "auto_reason": parsed.auto_reason,
+                        "full_text": parsed.full_text,
+                        "subject": parsed.subject,
+                        "to": list(parsed.to),
+                        "cc": list(parsed.cc),
+                        "reply_to": parsed.reply_to,
+                        "folder": event.payload.get("folder"),
+                    }
+                ),
             )
         ]
 

@@ -29,7 +29,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox.channels.email.conversations import DEFAULT_ORDER_PATTERN, OrderNumberMatcher, normalize_subject
-from inbox.core.events import Event
+from inbox.core.events import Event, emit
 from inbox.models import ChannelAccount, Customer, Direction, Message, Order
 
 MAX_KEY = 254
@@ -288,4 +288,6 @@ async def set_order_link(
         }
     meta.pop("order_warnings", None)  # the manager has decided
     message.meta = meta
-    return [Event("message.updated", thread_id=message.thread_id, message_id=message.id)]
+    events = [Event("message.updated", thread_id=message.thread_id, message_id=message.id)]
+    emit(session, *events)  # published after the commit; the list records it for the caller
+    return events

@@ -22,6 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from inbox.channels.email.compose import reply_subject
 from inbox.channels.email.conversations import OrderNumberMatcher
 from inbox.channels.email.links import email_headers, norm_id, parent_summary, previous_conversation
+from inbox.channels.email.meta import email_part
+from inbox.core.meta import EmailPart
 from inbox.models import Author, Direction, Message, Order
 
 if TYPE_CHECKING:
@@ -179,13 +181,13 @@ async def prepare_email_draft(session: AsyncSession, thread_id: int, draft: Draf
     if draft.author == Author.BOT and await _latest_inbound_is_auto(session, thread_id):
         raise AutoAnswerRefused("the latest letter is an auto-reply or bulk mail: bots do not answer it")
     order_id = draft.order_id
-    email = dict(meta.get("email") or {})
+    email: EmailPart = {**email_part(meta)}
     if not meta.get("subject"):
         plan = await _plan(session, thread_id, draft.order_id)
         meta["subject"] = plan.meta.get("subject", "")
         meta.setdefault("in_reply_to", plan.meta.get("in_reply_to"))
         meta.setdefault("references", plan.meta.get("references", []))
-        email = {**plan.meta.get("email", {}), **email}
+        email = {**email_part(plan.meta), **email}
         order_id = order_id or plan.order_id
     if not meta.get("subject"):
         meta["subject"] = _fallback_subject(draft.text)
@@ -204,6 +206,5 @@ async def prepare_email_draft(session: AsyncSession, thread_id: int, draft: Draf
 
 def conversation_of(meta: dict[str, Any]) -> str | None:
     """The conversation key ``prepare_email_draft`` put into a draft's meta."""
-    email = meta.get("email")
-    value = email.get("conversation") if isinstance(email, dict) else None
+    value = email_part(meta).get("conversation")
     return str(value)[:254] if value else None

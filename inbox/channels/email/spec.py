@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from inbox.channels.email.check import check
+from inbox.channels.email.config import CONFIG
 from inbox.channels.email.links import on_email_message
 from inbox.channels.email.reply import conversation_of, prepare_email_draft
 from inbox.channels.spec import ChannelSpec
@@ -28,6 +29,7 @@ SPEC = ChannelSpec(
     capabilities=CAPABILITIES,
     adapter="inbox.channels.email.adapter:EmailChannel",
     check=check,
+    config=CONFIG,
     hooks=KindHooks(
         inbound_stored=on_email_message, prepare_draft=prepare_email_draft, conversation_of=conversation_of
     ),

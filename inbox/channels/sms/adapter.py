@@ -29,8 +29,8 @@ from inbox.channels.sms.providers.base import DEFAULT_TIMEOUT, MediaUnavailable,
 from inbox.channels.sms.providers.forms import parse_form
 from inbox.channels.sms.providers.smsru import SmsRuProvider
 from inbox.channels.sms.providers.twilio import TwilioProvider
-from inbox.channels.sms.segments import count_segments
-from inbox.channels.sms.spec import CAPABILITIES, DEFAULT_MAX_PARTS
+from inbox.channels.sms.segments import DEFAULT_MAX_PARTS, count_segments
+from inbox.channels.sms.spec import CAPABILITIES
 from inbox.core.phones import try_normalize_phone
 from inbox.core.types import (
     AccountConfig,
@@ -57,7 +57,7 @@ if TYPE_CHECKING:
 
 
 class SMSChannel:
-    kind: ClassVar[ChannelKind] = ChannelKind.SMS
+    kind: ClassVar[str] = ChannelKind.SMS
     capabilities: ClassVar[Capabilities] = CAPABILITIES
 
     def __init__(

@@ -16,6 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+DEFAULT_MAX_PARTS = 6  # a longer text is refused rather than sent as a costly wall of parts
+
 Encoding = Literal["GSM-7", "UCS-2"]
 
 # GSM 03.38 default alphabet, in table order (0x00-0x7F). 0x1B is the escape to the extension table and

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from inbox.channels.sms.check import check
+from inbox.channels.sms.config import CONFIG
+from inbox.channels.sms.segments import DEFAULT_MAX_PARTS
 from inbox.channels.spec import ChannelSpec
 from inbox.core.types import Capabilities, ChannelKind
-
-DEFAULT_MAX_PARTS = 6  # a longer text is refused rather than sent as a costly wall of parts
 
 CAPABILITIES = Capabilities(
     buttons=False,
@@ -27,4 +27,5 @@ SPEC = ChannelSpec(
     capabilities=CAPABILITIES,
     adapter="inbox.channels.sms.adapter:SMSChannel",
     check=check,
+    config=CONFIG,
 )

@@ -106,7 +106,7 @@ class AttachmentTooLarge(AttachmentFetchError):
 
 
 class TelegramChannel:
-    kind: ClassVar[ChannelKind] = ChannelKind.TELEGRAM
+    kind: ClassVar[str] = ChannelKind.TELEGRAM
     capabilities: ClassVar[Capabilities] = CAPABILITIES
 
     def __init__(self, account: AccountConfig, settings: Settings) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from inbox.channels.spec import ChannelSpec
 from inbox.channels.telegram.check import check
+from inbox.channels.telegram.config import CONFIG
 from inbox.core.types import Capabilities, ChannelKind
 
 CAPABILITIES = Capabilities(
@@ -24,4 +25,5 @@ SPEC = ChannelSpec(
     capabilities=CAPABILITIES,
     adapter="inbox.channels.telegram.adapter:TelegramChannel",
     check=check,
+    config=CONFIG,
 )

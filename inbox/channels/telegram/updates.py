@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from inbox.channels.telegram.meta import TelegramMeta
+from inbox.core.meta import ContactMeta
 from inbox.core.phones import InvalidPhone, normalize_phone
 from inbox.core.types import (
     Attachment,
@@ -166,7 +168,7 @@ def _attachments(message: Mapping[str, Any]) -> tuple[Attachment, ...]:
     return tuple(found)
 
 
-def _placeholder(message: Mapping[str, Any], meta: dict[str, Any]) -> str | None:
+def _placeholder(message: Mapping[str, Any], meta: TelegramMeta) -> str | None:
     """Readable text for messages that carry no text of their own."""
     if "sticker" in message:
         sticker = _obj(message, "sticker")
@@ -181,7 +183,7 @@ def _placeholder(message: Mapping[str, Any], meta: dict[str, Any]) -> str | None
 
 
 def _shared_contact(
-    message: Mapping[str, Any], hints: ContactHints, region: str, meta: dict[str, Any]
+    message: Mapping[str, Any], hints: ContactHints, region: str, meta: TelegramMeta
 ) -> tuple[ContactHints, str]:
     contact = _obj(message, "contact")
     raw = _str(contact, "phone_number") or ""
@@ -192,11 +194,12 @@ def _shared_contact(
         and contact.get("user_id") == sender.get("id")
     )
     name = " ".join(p for p in (_str(contact, "first_name"), _str(contact, "last_name")) if p)
-    meta["contact"] = {"phone_number": raw, "name": name, "user_id": contact.get("user_id"), "own": own}
+    shared: ContactMeta = {"phone_number": raw, "name": name, "user_id": contact.get("user_id"), "own": own}
+    meta["contact"] = shared
     try:
         phone: str | None = normalize_phone(raw, region)
     except InvalidPhone as exc:
-        meta["contact"]["error"] = str(exc)
+        shared["error"] = str(exc)
         phone = None
     if own and phone:
         hints = ContactHints(
@@ -217,7 +220,7 @@ def _message(message: Mapping[str, Any], account_id: int, region: str) -> Inboun
     message_id = _int(message, "message_id")
     chat = _obj(message, "chat")
     hints = _contact_hints(_sender(message) or chat)
-    meta: dict[str, Any] = {}
+    meta: TelegramMeta = {}
     if chat.get("type") != "private":
         meta["chat_type"] = chat.get("type")
         sender = _sender(message)

@@ -155,7 +155,7 @@ class _NoReschedule(ABCRequestRescheduler):
 
 
 class VKChannel:
-    kind: ClassVar[ChannelKind] = ChannelKind.VK
+    kind: ClassVar[str] = ChannelKind.VK
     capabilities: ClassVar[Capabilities] = CAPABILITIES
 
     def __init__(self, account: AccountConfig, settings: Settings) -> None:

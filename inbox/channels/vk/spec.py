@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from inbox.channels.spec import ChannelSpec
 from inbox.channels.vk.check import check
+from inbox.channels.vk.config import CONFIG
 from inbox.core.types import Capabilities, ChannelKind
 
 CAPABILITIES = Capabilities(
@@ -23,4 +24,5 @@ SPEC = ChannelSpec(
     capabilities=CAPABILITIES,
     adapter="inbox.channels.vk.adapter:VKChannel",
     check=check,
+    config=CONFIG,
 )

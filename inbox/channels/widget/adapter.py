@@ -18,7 +18,6 @@ from inbox.core.types import (
     AccountConfig,
     Attachment,
     Capabilities,
-    ChannelKind,
     ContactHints,
     InboundCallback,
     InboundItem,
@@ -34,7 +33,7 @@ from inbox.core.types import (
 )
 from inbox.settings import Settings
 
-KIND = ChannelKind.WIDGET
+KIND = "widget"
 
 
 def stream_of(account_id: int, external_id: str) -> str:
@@ -50,7 +49,7 @@ def _at(value: object) -> datetime:
 
 
 class WidgetChannel:
-    kind: ClassVar[ChannelKind] = KIND
+    kind: ClassVar[str] = KIND
     capabilities: ClassVar[Capabilities] = CAPABILITIES
 
     def __init__(self, account: AccountConfig, settings: Settings) -> None:
@@ -112,7 +111,6 @@ class WidgetChannel:
                 contact=ContactHints(
                     display_name=str(p.get("name") or ""), locale=str(p.get("locale") or "") or None
                 ),
-                meta={"page": str(p.get("page") or "")[:500]} if p.get("page") else {},
             )
         ]
 

@@ -39,7 +39,7 @@ from inbox.channels.widget.tokens import (
     visitor_token,
 )
 from inbox.core import confirm
-from inbox.core.events import INBOX_CHANNEL, Event
+from inbox.core.events import INBOX_CHANNEL, Event, emit
 from inbox.core.files import resolve, safe_filename, store_bytes
 from inbox.core.phones import try_normalize_phone
 from inbox.core.ratelimit import Limit
@@ -348,7 +348,7 @@ async def _mark_delivered(call: Call, identity_id: int, ids: list[int]) -> None:
     dispatcher has not finished yet keeps its state, the browser reports it later)."""
     if not ids:
         return
-    async with transaction(call.req.context.factory) as session:
+    async with call.req.context.bus.transaction(call.req.context.factory) as session:
         rows = (
             await session.execute(
                 update(Message)
@@ -362,12 +362,15 @@ async def _mark_delivered(call: Call, identity_id: int, ids: list[int]) -> None:
                 .returning(Message.id, Message.thread_id)
             )
         ).all()
-    await call.req.context.bus.publish(
-        *[
-            Event("message.updated", thread_id=r.thread_id, message_id=r.id, data={"delivery": "delivered"})
-            for r in rows
-        ]
-    )
+        emit(
+            session,
+            *[
+                Event(
+                    "message.updated", thread_id=r.thread_id, message_id=r.id, data={"delivery": "delivered"}
+                )
+                for r in rows
+            ],
+        )
 
 
 async def history(call: Call) -> PublicResponse:
@@ -579,8 +582,8 @@ async def confirm_code(call: Call) -> PublicResponse:
             raise PublicError(429, _("Too many wrong codes: ask for a new one."), call.cors) from exc
         raise PublicError(410, _("The code has expired: ask for a new one."), call.cors) from exc
     row = await _visitor_row(call, visitor)
-    async with transaction(call.req.context.factory) as session:
-        customer_id, events = await confirm.attach_confirmed(
+    async with call.req.context.bus.transaction(call.req.context.factory) as session:
+        customer_id, _events = await confirm.attach_confirmed(
             session,
             kind=str(KIND),
             account_id=call.account_id,
@@ -602,7 +605,6 @@ async def confirm_code(call: Call) -> PublicResponse:
             await session.execute(
                 update(Customer).where(Customer.id == customer_id).values(preferred_channel=target)
             )
-    await call.req.context.bus.publish(*events)
     return _json({"confirmed": confirmed.address, "kind": confirmed.address_kind}, call)
 
 

@@ -6,7 +6,8 @@ from inbox.channels.public import PublicRoutes
 from inbox.channels.spec import ChannelSpec
 from inbox.channels.widget import models as _models  # noqa: F401 - the widget_visitor table
 from inbox.channels.widget.check import check
-from inbox.core.types import Capabilities, ChannelKind
+from inbox.channels.widget.schema import CONFIG
+from inbox.core.types import Capabilities
 
 CAPABILITIES = Capabilities(
     buttons=True,
@@ -22,10 +23,11 @@ CAPABILITIES = Capabilities(
 )
 
 SPEC = ChannelSpec(
-    kind=ChannelKind.WIDGET,
+    kind="widget",
     label="Website widget",
     capabilities=CAPABILITIES,
     adapter="inbox.channels.widget.adapter:WidgetChannel",
     check=check,
+    config=CONFIG,
     public=PublicRoutes(prefixes=("/widget.js", "/widget/"), handler="inbox.channels.widget.routes:handle"),
 )

@@ -81,9 +81,8 @@ async def send_payment_link(
         },
         order_id=order.id,
     )
-    message, events = await enqueue(session, thread, draft)
+    message = await enqueue(session, thread, draft)
     if ident.kind == "email":  # the letter's HTML part: the button
         message.html = _email_html(texts["email"], link.url, texts["button"])
-    fx.events += events
     fx.queued = True
     return message

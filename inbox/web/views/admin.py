@@ -1,5 +1,5 @@
 """Admin pages (role admin only; app.py mounts them behind require_admin): managers and roles, the audit
-log, channel accounts (enable / disable, test connection), team settings."""
+log, team settings (channel accounts: inbox.web.views.channels)."""
 
 from __future__ import annotations
 
@@ -14,9 +14,8 @@ from litestar.response import Redirect, Template
 from sqlalchemy import select
 
 from inbox import i18n
-from inbox.channels.checks import CheckFailed, check_connection
 from inbox.db import transaction
-from inbox.models import ChannelAccount, Manager
+from inbox.models import Manager
 from inbox.orders.statuses import load_statuses, status_name
 from inbox.team import audit, audit_text, managers
 from inbox.team.assignment import NotFound, TeamError
@@ -121,42 +120,6 @@ class AdminController(Controller):
             },
         )
 
-    @get("/channels", name="admin_channels")
-    async def channels(self, request: AnyRequest) -> Template:
-        return await self._channels(request, {})
-
-    @post("/channels/{account_id:int}/enabled", name="admin_channel_enabled")
-    async def channel_enabled(self, request: AnyRequest, account_id: FromPath[int], data: Form) -> Redirect:
-        me = manager_of(request)
-        enabled = data.get("enabled") == "1"
-        async with transaction(ctx(request).factory) as session:
-            account = await session.get(ChannelAccount, account_id)
-            if account is None:
-                raise NotFoundException(f"no channel account {account_id}")
-            if account.enabled != enabled:
-                account.enabled = enabled
-                await audit.record(
-                    session,
-                    me.id,
-                    "channel.enable" if enabled else "channel.disable",
-                    account.name,
-                    account_id=account.id,
-                )
-        return Redirect(path="/admin/channels")
-
-    @post("/channels/{account_id:int}/check", name="admin_channel_check")
-    async def channel_check(self, request: AnyRequest, account_id: FromPath[int]) -> Template:
-        app = ctx(request)
-        async with app.factory() as session:
-            account = await session.get(ChannelAccount, account_id)
-        if account is None:
-            raise NotFoundException(f"no channel account {account_id}")
-        try:
-            result = (True, await check_connection(account, app.settings))
-        except CheckFailed as exc:
-            result = (False, str(exc))
-        return await self._channels(request, {account_id: result})
-
     @get("/team", name="admin_team")
     async def team(self, request: AnyRequest) -> Template:
         async with ctx(request).factory() as session:
@@ -204,14 +167,4 @@ class AdminController(Controller):
             "admin_managers.html",
             context={"manager": manager_of(request), "items": items, "error": error},
             status_code=status,
-        )
-
-    async def _channels(self, request: AnyRequest, results: dict[int, tuple[bool, str]]) -> Template:
-        async with ctx(request).factory() as session:
-            accounts = list(
-                (await session.execute(select(ChannelAccount).order_by(ChannelAccount.id))).scalars()
-            )
-        return Template(
-            "admin_channels.html",
-            context={"manager": manager_of(request), "accounts": accounts, "results": results},
         )

@@ -18,7 +18,6 @@ from inbox.core.customers import live_customer
 from inbox.core.merge import live_thread
 from inbox.core.outbox import Draft, NoChannel, enqueue
 from inbox.core.threads import BadCursor, list_threads, thread_messages
-from inbox.db import transaction
 from inbox.models import Customer, Direction, Message, Order
 from inbox.web.state import ctx
 from inbox.web.views.customer_schema import CustomerOut, customer_out
@@ -286,14 +285,13 @@ class ApiV1(Controller):
             raise ClientException("text is longer than 10000 characters")
         app = ctx(request)
         try:
-            async with transaction(app.factory) as session:
+            async with app.bus.transaction(app.factory) as session:
                 thread = await live_thread(session, thread_id)
                 if thread is None:
                     raise NotFoundException(f"no thread {thread_id}")
-                message, events = await enqueue(session, thread, Draft(text=text, channel=data.channel))
+                message = await enqueue(session, thread, Draft(text=text, channel=data.channel))
         except NoChannel as exc:
             raise ClientException(str(exc), status_code=409) from exc
-        await app.bus.publish(*events)
         app.wake_dispatcher()
         return message_out(message)
 

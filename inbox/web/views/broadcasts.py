@@ -172,14 +172,13 @@ class BroadcastsController(Controller):
         if not raw.isdigit():
             raise ClientException(i18n._("Give the customer id to send the test to."))
         try:
-            async with transaction(app.factory) as session:
+            async with app.bus.transaction(app.factory) as session:
                 broadcast = await broadcasts.get_broadcast(session, broadcast_id)
-                _message, events = await broadcasts.test_send(session, broadcast, int(raw), app.settings)
+                await broadcasts.test_send(session, broadcast, int(raw), app.settings)
         except NotFound as exc:
             raise NotFoundException(str(exc)) from exc
         except SalesError as exc:
             raise ClientException(str(exc)) from exc
-        await app.bus.publish(*events)
         app.wake_dispatcher()
         return Redirect(path=f"/broadcasts/{broadcast_id}?sent=1")
 

@@ -14,7 +14,7 @@ from litestar.response import Redirect, Template
 
 from inbox import i18n
 from inbox.core.customers import live_customer
-from inbox.core.events import Event
+from inbox.core.events import Event, emit
 from inbox.customer_card.card import card_data
 from inbox.customer_card.consent import ConsentError, record_consent
 from inbox.customer_card.fields import FieldError, all_fields, define_field, delete_field, kind_labels
@@ -64,13 +64,13 @@ class CustomerCardController(Controller):
         app = ctx(request)
         live_id = await _live_id(request, customer_id)
         try:
-            async with transaction(app.factory) as session:
+            async with app.bus.transaction(app.factory) as session:
                 customer = await session.get(Customer, live_id)
                 assert customer is not None
                 await update_profile(session, customer, data)
+                emit(session, Event("customer.updated", customer_id=live_id, data={"profile": True}))
         except ProfileError as exc:
             return await _card(request, live_id, exc.reasons, 400)
-        await app.bus.publish(Event("customer.updated", customer_id=live_id, data={"profile": True}))
         return await _card(request, live_id, [])
 
     @post("/customers/{customer_id:int}/consent", name="customer_consent", status_code=200)
@@ -81,7 +81,7 @@ class CustomerCardController(Controller):
         live_id = await _live_id(request, customer_id)
         manager = manager_of(request)
         try:
-            async with transaction(app.factory) as session:
+            async with app.bus.transaction(app.factory) as session:
                 await record_consent(
                     session,
                     live_id,
@@ -90,9 +90,9 @@ class CustomerCardController(Controller):
                     "manager",
                     recorded_by=manager.id,
                 )
+                emit(session, Event("customer.updated", customer_id=live_id, data={"consent": True}))
         except ConsentError as exc:
             return await _card(request, live_id, [exc.reason], 400)
-        await app.bus.publish(Event("customer.updated", customer_id=live_id, data={"consent": True}))
         return await _card(request, live_id, [])
 
     @get("/customers/{customer_id:int}/compact", name="customer_compact")

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox import i18n
 from inbox.core.customers import identities_of, live_customer
-from inbox.core.events import Event
+from inbox.core.events import Event, emit
 from inbox.core.merge import (
     FIELDS,
     BadRequest,
@@ -37,7 +37,6 @@ from inbox.core.merge import (
 )
 from inbox.core.types import ChannelKind
 from inbox.customer_card.card import card_data
-from inbox.db import transaction
 from inbox.models import ChannelAccount, Customer, Identity, Thread
 from inbox.sales import card as sales_card
 from inbox.web.auth import manager_of
@@ -177,10 +176,8 @@ class CustomersController(Controller):
             raise ClientException(i18n._("Choose the customer to merge.")) from None
         choices = {f: data[f"choice_{f}"] for f in FIELDS if data.get(f"choice_{f}")}
         try:
-            async with transaction(app.factory) as session:
-                result = await merge_customers(
-                    session, customer_id, other_id, choices, actor=f"manager:{manager.id}"
-                )
+            async with app.bus.transaction(app.factory) as session:
+                await merge_customers(session, customer_id, other_id, choices, actor=f"manager:{manager.id}")
         except CustomerError as exc:
             async with app.factory() as session:
                 try:
@@ -195,7 +192,6 @@ class CustomersController(Controller):
                 else exc.reason
             )
             return Template("customer_merge.html", context=ctx_data, status_code=_status(exc))
-        await app.bus.publish(*result.events)
         return _go(request, f"/customers/{customer_id}")
 
     @post("/customers/{customer_id:int}/split", name="customer_split", status_code=303)
@@ -209,13 +205,12 @@ class CustomersController(Controller):
         except ValueError:
             raise ClientException(i18n._("Choose the identity to split off.")) from None
         try:
-            async with transaction(app.factory) as session:
+            async with app.bus.transaction(app.factory) as session:
                 result = await split_identity(
                     session, customer_id, identity_id, actor=f"manager:{manager.id}"
                 )
         except CustomerError as exc:
             return await self._card_error(request, customer_id, exc)
-        await app.bus.publish(*result.events)
         return _go(request, f"/customers/{result.customer.id}")
 
     @post(
@@ -227,13 +222,12 @@ class CustomersController(Controller):
         app = ctx(request)
         channel = data.get("channel") or None
         try:
-            async with transaction(app.factory) as session:
+            async with app.bus.transaction(app.factory) as session:
                 customer = await choose_preferred_channel(session, customer_id, channel)
+                changed = {"preferred_channel": channel}
+                emit(session, Event("customer.updated", customer_id=customer.id, data=changed))
         except CustomerError as exc:
             return await self._card_error(request, customer_id, exc)
-        await app.bus.publish(
-            Event("customer.updated", customer_id=customer.id, data={"preferred_channel": channel})
-        )
         if request.headers.get("hx-request"):
             async with app.factory() as session:
                 card = await card_context(session, customer.id)

@@ -16,7 +16,7 @@ from litestar.params import FromPath, JSONBody
 from sqlalchemy import select
 
 from inbox.core.customers import live_customer
-from inbox.core.events import Event
+from inbox.core.events import Event, emit
 from inbox.core.merge import (
     BadRequest,
     CustomerError,
@@ -28,7 +28,6 @@ from inbox.core.merge import (
     suggest_duplicates,
 )
 from inbox.customer_card.consent import ConsentError, record_consent
-from inbox.db import transaction
 from inbox.models import Customer
 from inbox.web.state import ctx
 from inbox.web.views.customer_schema import CustomerOut, customer_out
@@ -112,12 +111,11 @@ class CustomersApi(Controller):
         decide every one of them; the other customer becomes a tombstone whose ids keep working."""
         app = ctx(request)
         try:
-            async with transaction(app.factory) as session:
+            async with app.bus.transaction(app.factory) as session:
                 result = await merge_customers(session, customer_id, data.other_id, data.choices, actor="api")
                 out = await customer_out(session, result.survivor)
         except CustomerError as exc:
             raise http_error(exc) from exc
-        await app.bus.publish(*result.events)
         return MergeOut(
             customer=out,
             other_id=result.other_id,
@@ -133,12 +131,11 @@ class CustomersApi(Controller):
         """Move one identity (and the messages that came through it) out into a new customer."""
         app = ctx(request)
         try:
-            async with transaction(app.factory) as session:
+            async with app.bus.transaction(app.factory) as session:
                 result = await split_identity(session, customer_id, data.identity_id, actor="api")
                 out = await customer_out(session, result.customer)
         except CustomerError as exc:
             raise http_error(exc) from exc
-        await app.bus.publish(*result.events)
         return out
 
     @get("/customers/{customer_id:int}/suggestions", name="api_customer_suggestions")
@@ -178,14 +175,13 @@ class CustomersApi(Controller):
         """The channel to answer on by default; null goes back to the last inbound channel."""
         app = ctx(request)
         try:
-            async with transaction(app.factory) as session:
+            async with app.bus.transaction(app.factory) as session:
                 customer = await choose_preferred_channel(session, customer_id, data.channel)
                 out = await customer_out(session, customer)
+                changed = {"preferred_channel": out.preferred_channel}
+                emit(session, Event("customer.updated", customer_id=out.id, data=changed))
         except CustomerError as exc:
             raise http_error(exc) from exc
-        await app.bus.publish(
-            Event("customer.updated", customer_id=out.id, data={"preferred_channel": out.preferred_channel})
-        )
         return out
 
     @put("/customers/{customer_id:int}/consent", name="api_customer_consent")
@@ -196,12 +192,12 @@ class CustomersApi(Controller):
         channel is the state (``consent`` in the answer)."""
         app = ctx(request)
         try:
-            async with transaction(app.factory) as session:
+            async with app.bus.transaction(app.factory) as session:
                 row = await record_consent(session, customer_id, data.channel, data.marketing, data.source)
                 out = await customer_out(session, await live_customer(session, row.customer_id), customer_id)
+                emit(session, Event("customer.updated", customer_id=row.customer_id, data={"consent": True}))
         except ConsentError as exc:
             raise ClientException(exc.reason, status_code=422) from exc
         except LookupError as exc:
             raise NotFoundException(str(exc)) from exc
-        await app.bus.publish(Event("customer.updated", customer_id=row.customer_id, data={"consent": True}))
         return out

@@ -16,7 +16,6 @@ from sqlalchemy.orm import selectinload
 from inbox import i18n
 from inbox.channels.email.links import OrderLinkError, customer_orders, set_order_link
 from inbox.channels.email.reply import email_reply_meta
-from inbox.db import transaction
 from inbox.models import ChannelAccount, Message
 from inbox.orders.statuses import load_statuses, status_name
 from inbox.web.auth import manager_of
@@ -105,13 +104,12 @@ class EmailController(Controller):
         except ValueError as exc:
             raise ClientException(i18n._("Choose an order from the list.")) from exc
         try:
-            async with transaction(app.factory) as session:
+            async with app.bus.transaction(app.factory) as session:
                 events = await set_order_link(session, message_id, order_id, manager_of(request).id)
         except LookupError as exc:
             raise NotFoundException(i18n._("No such message.")) from exc
         except OrderLinkError as exc:
             raise ClientException(exc.reason, status_code=409) from exc
-        await app.bus.publish(*events)
         if not request.headers.get("hx-request"):
             return Redirect(path=f"/threads/{events[0].thread_id}#msg-{message_id}")
         async with app.factory() as session:

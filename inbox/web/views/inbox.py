@@ -33,7 +33,7 @@ from inbox.core.threads import BadCursor, BadFilter, ThreadFilter, list_threads,
 from inbox.db import transaction
 from inbox.models import Attachment, ChannelAccount, Manager, Message, Thread, utcnow
 from inbox.sales import segments, tasks
-from inbox.team import Outcome, labels, notifications, presence, publish, waiting
+from inbox.team import Outcome, labels, notifications, presence, waiting
 from inbox.team import settings as team_settings
 from inbox.team.assignment import active_managers, assign
 from inbox.web.auth import manager_of
@@ -147,12 +147,12 @@ class InboxController(Controller):
         if not text and not attachments:
             return _error(request, i18n._("Write a message or attach a file."), 400)
         try:
-            async with transaction(app.factory) as session:
+            async with app.bus.transaction(app.factory) as session:
                 thread = await live_thread(session, thread_id)
                 if thread is None:
                     raise NotFoundException(i18n._("No such conversation."))
                 meta = await reply_meta(session, thread_id, channel, data.get("reply_to"))
-                _message, events = await enqueue(
+                await enqueue(
                     session,
                     thread,
                     Draft(
@@ -163,11 +163,9 @@ class InboxController(Controller):
                         meta=meta,
                     ),
                 )
-                taken = await take_on_reply(session, thread, manager.id)
+                await take_on_reply(session, thread, manager.id)
         except NoChannel as exc:
             return _error(request, i18n._("Cannot send: %(reason)s") % {"reason": str(exc)}, 409)
-        await app.bus.publish(*events)
-        await publish(app.bus, taken)
         app.wake_dispatcher()
         if not request.headers.get("hx-request"):
             return Redirect(path=f"/threads/{thread_id}")
@@ -177,17 +175,16 @@ class InboxController(Controller):
     async def retry_message(self, request: AnyRequest, message_id: FromPath[int]) -> Response[str] | Redirect:
         app = ctx(request)
         try:
-            async with transaction(app.factory) as session:
-                events = await retry(session, message_id)
+            async with app.bus.transaction(app.factory) as session:
+                message = await retry(session, message_id)
         except LookupError as exc:
             raise NotFoundException(str(exc)) from exc
         except ValueError as exc:
             raise ClientException(str(exc), status_code=409) from exc
-        await app.bus.publish(*events)
         app.wake_dispatcher()
         if request.headers.get("hx-request"):
             return Response(content="", status_code=204)
-        return Redirect(path=f"/threads/{events[0].thread_id}")
+        return Redirect(path=f"/threads/{message.thread_id}")
 
     @get("/attachments/{attachment_id:int}/{name:str}", name="attachment")
     async def attachment(

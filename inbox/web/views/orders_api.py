@@ -18,7 +18,6 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox.core.customers import _by_vouched_contact, thread_for
-from inbox.core.events import Event
 from inbox.core.phones import InvalidPhone, normalize_phone
 from inbox.core.types import ContactHints
 from inbox.db import transaction
@@ -38,7 +37,6 @@ from inbox.orders.errors import (
 )
 from inbox.orders.payments import service as payments
 from inbox.orders.payments.errors import ProviderRefused, ProviderUnavailable
-from inbox.orders.signals import take_events
 from inbox.orders.stock import RowError, set_stock
 from inbox.web.state import ctx
 
@@ -379,11 +377,10 @@ class OrdersApi(Controller):
             raise ClientException("at most 10000 rows per request")
         app = ctx(request)
         try:
-            async with transaction(app.factory) as session:
+            async with app.bus.transaction(app.factory) as session:
                 outcome = await set_stock(
                     session, [{"sku": r.sku, "warehouse": r.warehouse, "on_hand": r.on_hand} for r in data]
                 )
-                events: list[Event] = take_events(session)
                 if outcome.errors:
                     raise _BatchRefused(outcome.errors)
         except _BatchRefused as refused:
@@ -395,7 +392,6 @@ class OrdersApi(Controller):
                 status_code=422,
                 extra={"errors": [{"index": e.index, "sku": e.sku, "reason": e.reason} for e in errors]},
             ) from None
-        await app.bus.publish(*events)
         return BatchResult(created=0, updated=outcome.updated, unchanged=outcome.unchanged, errors=[])
 
     @get("/orders", name="api_orders")

@@ -17,7 +17,7 @@ from litestar.params import Body, FromPath
 from litestar.response import Template
 
 from inbox import i18n
-from inbox.core.events import Event
+from inbox.core.events import Event, emit
 from inbox.db import transaction
 from inbox.privacy import NotFound, erase_customer, export_customer
 from inbox.team import audit
@@ -71,7 +71,7 @@ class PersonalDataAdmin(Controller):
         app = ctx(request)
         me = manager_of(request)
         try:
-            async with transaction(app.factory) as session:
+            async with app.bus.transaction(app.factory) as session:
                 result = await erase_customer(session, customer_id, app.settings.data_dir)
                 await audit.record(
                     session,
@@ -82,9 +82,9 @@ class PersonalDataAdmin(Controller):
                     files=result.files,
                     raw_payloads=result.raw_payloads,
                 )
+                emit(session, Event("customer.updated", customer_id=customer_id, data={"erased": True}))
         except NotFound as exc:
             raise NotFoundException(i18n._("No such customer.")) from exc
-        await app.bus.publish(Event("customer.updated", customer_id=customer_id, data={"erased": True}))
         return Template(
             "customer_erased.html",
             context={"manager": me, "customer_id": customer_id, "result": result},

@@ -17,10 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox import i18n
 from inbox.bots import hand_back
-from inbox.core.events import Event
+from inbox.core.events import Event, emit
 from inbox.db import transaction
 from inbox.models import CannedReply, Thread
-from inbox.team import Outcome, audit, canned, labels, notifications, presence, publish
+from inbox.team import Outcome, audit, canned, labels, notifications, presence, queued
 from inbox.team.assignment import (
     NotFound,
     TeamError,
@@ -72,7 +72,8 @@ class TeamController(Controller):
             if not await hand_back(session, thread.customer_id):
                 raise TeamError(i18n._("The bot is not waiting for a manager in this conversation."))
             session.add(event_message(thread, me.id, "handback", "bot"))
-            return Outcome(events=[Event("thread.updated", thread_id=thread.id, data={"bot": "back"})])
+            back = Event("thread.updated", thread_id=thread.id, data={"bot": "back"})
+            return queued(session, Outcome(events=[back]))
 
         return await self._act(request, thread_id, act)
 
@@ -106,13 +107,12 @@ class TeamController(Controller):
         me = manager_of(request)
         app = ctx(request)
         try:
-            async with transaction(app.factory) as session:
-                _note, out = await add_note(session, thread_id, me.id, data.get("text", ""))
+            async with app.bus.transaction(app.factory) as session:
+                await add_note(session, thread_id, me.id, data.get("text", ""))
         except NotFound as exc:
             raise NotFoundException(i18n._("No such conversation.")) from exc
         except TeamError as exc:
             return _error(request, str(exc))
-        await publish(app.bus, out)
         if not request.headers.get("hx-request"):
             return Redirect(path=f"/threads/{thread_id}")
         return Response(content="", status_code=204, headers={"HX-Trigger": "inbox:sent"})
@@ -291,11 +291,11 @@ class TeamController(Controller):
         me = manager_of(request)
         away = data.get("away") == "1"
         app = ctx(request)
-        async with transaction(app.factory) as session:
+        async with app.bus.transaction(app.factory) as session:
             await presence.set_away(session, me.id, away)
-        await app.bus.publish(
-            Event("presence", data={"manager_id": me.id, "state": "away" if away else "online"})
-        )
+            emit(
+                session, Event("presence", data={"manager_id": me.id, "state": "away" if away else "online"})
+            )
         if request.headers.get("hx-request"):
             return Template("_presence.html", context={"away": away})
         return Redirect(path="/")
@@ -315,13 +315,12 @@ class TeamController(Controller):
     async def _act(self, request: AnyRequest, thread_id: int, action: Any) -> Response[Any]:
         app = ctx(request)
         try:
-            async with transaction(app.factory) as session:
-                out: Outcome = await action(session)
+            async with app.bus.transaction(app.factory) as session:
+                await action(session)
         except NotFound as exc:
             raise NotFoundException(str(exc)) from exc
         except TeamError as exc:
             return _error(request, str(exc))
-        await publish(app.bus, out)
         if not request.headers.get("hx-request"):
             return Redirect(path=f"/threads/{thread_id}")
         data = await thread_context(request, thread_id, mark=False)

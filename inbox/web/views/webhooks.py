@@ -8,7 +8,8 @@ from litestar import Request, Response, post
 from litestar.exceptions import ClientException, NotFoundException
 from litestar.params import FromPath
 
-from inbox.core.types import ChannelKind, WebhookRejected, WebhookRequest
+from inbox.channels.registry import is_kind
+from inbox.core.types import WebhookRejected, WebhookRequest
 from inbox.orders.carriers.service import BadWebhook, accept_cdek
 from inbox.orders.errors import NotFound
 from inbox.orders.payments.notifications import BadNotification, accept_yookassa
@@ -61,10 +62,8 @@ async def _handle(request: AnyRequest, kind: str, account_id: int, sub_path: str
         return await _yookassa(request, account_id)
     if kind == "cdek" and not sub_path:
         return await _cdek(request, account_id)
-    try:
-        ChannelKind(kind)
-    except ValueError as exc:
-        raise NotFoundException(f"unknown channel kind {kind!r}") from exc
+    if not is_kind(kind):
+        raise NotFoundException(f"unknown channel kind {kind!r}")
     length = int(request.headers.get("content-length") or 0)
     if length > app.settings.max_webhook_bytes:
         raise ClientException("request body too large", status_code=413)
