@@ -29,6 +29,7 @@ from inbox import i18n
 from inbox.channels.public import PublicError, PublicRequest, PublicResponse, visitor_stream
 from inbox.channels.widget.adapter import KIND, stream_of
 from inbox.channels.widget.config import BadConfig, WidgetConfig, parse_config
+from inbox.channels.widget.events import button_event, message_event
 from inbox.channels.widget.models import WidgetVisitor
 from inbox.channels.widget.tokens import (
     Visitor,
@@ -43,7 +44,6 @@ from inbox.core.events import INBOX_CHANNEL, Event, emit
 from inbox.core.files import resolve, safe_filename, store_bytes
 from inbox.core.phones import try_normalize_phone
 from inbox.core.ratelimit import Limit
-from inbox.core.types import RawEvent
 from inbox.db import insert_for, transaction
 from inbox.i18n import _
 from inbox.keys import Keyring
@@ -440,18 +440,15 @@ async def send(call: Call) -> PublicResponse:
     await _limit(call, f"v:{call.account_id}:{visitor.external_id}", call.cfg.rate_messages)
     await _per_ip(call)
     row = await _visitor_row(call, visitor)
-    payload = {
-        "type": "message",
-        "visitor": visitor.external_id,
-        "id": cid,
-        "text": text,
-        "attachments": files,
-        "at": datetime.now(UTC).isoformat(),
-        "name": row.name if row else "",
-        "locale": row.locale if row else None,
-        "page": str(data.get("page") or "")[:500],
-    }
-    await call.req.context.store_events(call.account_id, [RawEvent(f"{visitor.external_id}/{cid}", payload)])
+    event = message_event(
+        visitor.external_id,
+        cid,
+        text,
+        files,
+        name=row.name if row else "",
+        locale=row.locale if row else None,
+    )
+    await call.req.context.store_events(call.account_id, [event])
     call.req.context.bus.publish_to(
         stream_of(call.account_id, visitor.external_id), {"type": "echo", "ext": cid, "text": text}
     )
@@ -479,14 +476,7 @@ async def button(call: Call) -> PublicResponse:
     if not payload or len(payload) > 256:
         raise PublicError(400, _("A button press needs its payload."), call.cors)
     await _limit(call, f"v:{call.account_id}:{visitor.external_id}", call.cfg.rate_messages)
-    event = {
-        "type": "button",
-        "visitor": visitor.external_id,
-        "id": cid,
-        "payload": payload,
-        "at": datetime.now(UTC).isoformat(),
-    }
-    await call.req.context.store_events(call.account_id, [RawEvent(f"{visitor.external_id}/b/{cid}", event)])
+    await call.req.context.store_events(call.account_id, [button_event(visitor.external_id, cid, payload)])
     return _json({"id": cid}, call, status=202)
 
 
