@@ -95,3 +95,42 @@ def test_registry_and_policies_know_the_widget() -> None:
     assert SPECS["widget"].public is not None and "/widget/" in SPECS["widget"].public.prefixes
     assert "widget_visitor" in per_customer_tables()
     assert "widget_visitor" in MERGE and "widget_visitor" in ERASE
+
+
+def test_the_config_schema_makes_a_key_once_and_keeps_it_on_edit() -> None:
+    from inbox.channels.config import ConfigError
+    from inbox.channels.widget.schema import CONFIG
+    from inbox.settings import Settings
+
+    app = Settings(
+        database_url="sqlite+aiosqlite://",
+        redis_url=None,
+        secret_key="k" * 20,
+        data_dir=STATIC,
+        public_url=None,
+    )
+    raw = {
+        "origin": ["https://Shop.example/", "https://shop.example"],
+        "public_url": "https://inbox.example/",
+    }
+    settings, secrets = CONFIG.parse(raw, app=app)
+    assert (
+        settings["origins"] == ["https://shop.example"] and settings["public_url"] == "https://inbox.example"
+    )
+    assert len(settings["key"]) >= 16 and len(secrets["secret"]) == 64
+    # The edit form shows the key back and leaves the secret blank: both stay.
+    form = {f.name: f.form_value({**settings, **secrets}) for f in CONFIG.form_fields()}
+    assert form["key"] == settings["key"] and form["secret"] == ""
+    again, kept = CONFIG.parse(
+        {**form, "origin": form["origin"].splitlines(), "hours": "1-5 09:00-18:00"},
+        keep_secrets=secrets,
+        app=app,
+    )
+    assert again["key"] == settings["key"] and kept == secrets
+    assert again["hours"] == {"days": [0, 1, 2, 3, 4], "from": "09:00", "to": "18:00", "tz": "Europe/Moscow"}
+    with pytest.raises(ConfigError):  # no --public-url and no INBOX_PUBLIC_URL
+        CONFIG.parse({"origin": ["https://shop.example"]}, app=app)
+    with pytest.raises(ConfigError):
+        CONFIG.parse({"origin": ["shop.example"], "public_url": "https://inbox.example"}, app=app)
+    with pytest.raises(ConfigError):
+        CONFIG.parse({**raw, "hours": "Mon-Fri"}, app=app)
