@@ -55,6 +55,7 @@ class Event:
 
 
 Listener = Callable[[Event], Awaitable[None]]
+BatchListener = Callable[[tuple[Event, ...]], Awaitable[None]]
 
 
 # ---- the session queue ----------------------------------------------------------------------------------
@@ -66,6 +67,20 @@ def emit(session: AsyncSession | Session, *events: Event, channel: str = INBOX_C
     trans = sync.get_nested_transaction() or sync.get_transaction()
     pending: list[tuple[SessionTransaction | None, str, Event]] = sync.info.setdefault(_PENDING, [])
     pending.extend((trans, channel, ev) for ev in events)
+
+
+def pending_mark(session: AsyncSession | Session) -> int:
+    """How many events the session has queued so far; :func:`drop_pending_since` forgets later ones."""
+    sync = session.sync_session if isinstance(session, AsyncSession) else session
+    return len(sync.info.get(_PENDING, []))
+
+
+def drop_pending_since(session: AsyncSession | Session, mark: int) -> None:
+    """Forget the events queued after ``mark`` (a step that decided to change nothing after all)."""
+    sync = session.sync_session if isinstance(session, AsyncSession) else session
+    pending = sync.info.get(_PENDING)
+    if pending is not None:
+        del pending[mark:]
 
 
 def stock_changed(session: AsyncSession | Session, *product_ids: int) -> None:
@@ -145,6 +160,7 @@ class EventBus:
     def __init__(self, plugin: Publisher | None = None) -> None:
         self.plugin = plugin
         self._listeners: list[Listener] = []
+        self._batch_listeners: list[BatchListener] = []
 
     def subscribe(self, listener: Listener) -> None:
         self._listeners.append(listener)
@@ -158,6 +174,11 @@ class EventBus:
             self.plugin.publish(json.dumps(data, ensure_ascii=False), channels=[channel])
         except Exception:  # a dead live-update transport must not undo committed work
             log.exception("publishing to %s failed", channel)
+
+    def subscribe_batch(self, listener: BatchListener) -> None:
+        """A listener that takes the events of one commit (or one publish() call) at once, after the
+        per-event listeners: the bot answers a batch of inbound messages in one transaction."""
+        self._batch_listeners.append(listener)
 
     @asynccontextmanager
     async def transaction(self, factory: SessionFactory) -> AsyncIterator[AsyncSession]:
@@ -191,3 +212,9 @@ class EventBus:
                     await listener(ev)
                 except Exception:
                     log.exception("event listener failed on %s", ev.type)
+        batch = tuple(ev for _, ev in events)
+        for batch_listener in self._batch_listeners if batch else ():
+            try:
+                await batch_listener(batch)
+            except Exception:
+                log.exception("event listener failed on %d events", len(events))

@@ -26,7 +26,7 @@ from inbox.customer_card.fields import define_field
 from inbox.customer_card.profile import update_profile
 from inbox.db import SessionFactory, transaction
 from inbox.demo.images import draw_all
-from inbox.models import ChannelAccount, Customer, Manager, Message, Product, Thread, utcnow
+from inbox.models import ChannelAccount, Customer, Identity, Manager, Message, Product, Thread, utcnow
 from inbox.orders import service
 from inbox.orders.importers import import_catalog
 from inbox.orders.statuses import ensure_defaults
@@ -258,20 +258,19 @@ async def _conversations(c: Ctx) -> list[int]:
     complaint = await labels.create_label(s, "Претензия", "#b91c1c")
 
     # Orders of the four first customers (their conversations come from ``seed``).
-    first = {
-        name: m
-        for name, m in [
-            (
-                cust.name,
-                (
-                    await s.execute(
-                        select(Message).where(Message.customer_id == cust.id).order_by(Message.id).limit(1)
-                    )
-                ).scalar_one(),
+    # Only customers of the demo channels: the database may hold a shop's own customers already.
+    demo_accounts = [a.id for a in c.accounts.values()]
+    demo_customers = select(Identity.customer_id).where(Identity.account_id.in_(demo_accounts))
+    first: dict[str, Message] = {}
+    ours = select(Customer).where(Customer.id.in_(demo_customers)).order_by(Customer.id).limit(4)
+    for one in (await s.execute(ours)).scalars():
+        message = (
+            await s.execute(
+                select(Message).where(Message.customer_id == one.id).order_by(Message.id).limit(1)
             )
-            for cust in (await s.execute(select(Customer).order_by(Customer.id).limit(4))).scalars()
-        ]
-    }
+        ).scalar_one_or_none()
+        if message is not None:
+            first.setdefault(one.name, message)
     anna, igor, maria = first.get("Анна Смирнова"), first.get("Игорь Петров"), first.get("Мария Кузнецова")
     if anna is not None:
         await _order(
