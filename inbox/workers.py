@@ -105,14 +105,14 @@ class Workers:
         # Team work on new customer messages: a snoozed thread wakes up, round robin assigns (when on).
         self.bus.subscribe(auto_assign_listener(self.factory, self.bus))
         if self.settings.bots_enabled:
-            self.bus.subscribe(self.bots.on_event)
+            self.bus.subscribe_batch(self.bots.on_events)  # a batch of turns per transaction
             self.processor.callback_handlers.append(self.bots.on_callback)
         # Carriers without webhooks (Почта России, Boxberry): one poller per account in the cluster.
         self.carrier_pollers = CarrierPollers(self.engine, self.factory, self.wake_outbox)
         self.order_timers = OrderTimers(self.factory, self.bus, self.settings, self.wake_outbox)
         # Repeat sales: broadcasts, trigger rules, and a customer's "стоп" / unsubscribe button.
         self.sales = SalesRunner(self.factory, self.bus, self.settings, self.wake_outbox, self.hub)
-        self.bus.subscribe(self.sales.on_event)
+        self.bus.subscribe_batch(self.sales.on_events)  # one read per processed batch
         self.processor.callback_handlers.insert(0, self.sales.on_callback)
         self.bus.subscribe(_count_inbound)
 

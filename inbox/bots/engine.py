@@ -9,8 +9,10 @@ also locked with SELECT … FOR UPDATE). A lost race rolls the whole turn back a
 from __future__ import annotations
 
 import copy
+import functools
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -50,6 +52,23 @@ ATTEMPTS = 4
 WINDOW = timedelta(minutes=1)
 
 Handler = Callable[[Turn], Awaitable[None]]
+BATCH = 100  # turns per transaction in on_events
+
+
+@dataclass(slots=True)
+class Prefetched:
+    """What the turns of a batch read, in a few queries for the whole batch instead of several per turn."""
+
+    cfg: BotConfig
+    manager_recent: set[int]  # threads a manager wrote in within the quiet period
+    states: dict[int, BotState]  # by customer id
+    # The loaded rows, held here because the session's identity map keeps only weak references: without
+    # these, session.get() would query them again.
+    rows: list[object]
+
+
+class _Fallback(Exception):
+    """The batch cannot go on as one transaction: run its turns one by one."""
 
 
 class Skip(Exception):
@@ -92,6 +111,131 @@ class BotEngine:
             return
         message_id = event.message_id
         await self._run(lambda session: self._message_turn(session, message_id))
+
+    async def on_events(self, events: tuple[Event, ...]) -> None:
+        """``bus.subscribe_batch(engine.on_events)``: what ``on_event`` does for each event, with the turns of
+        a batch of inbound messages in one transaction whose reads are done up front for the whole batch
+        (a turn otherwise costs a transaction and some ten queries, which bounded the bot-on ingest rate).
+        A batch that cannot finish as one (a concurrent state change, a reply no channel can take, an
+        error) is rolled back and its turns run again one by one, each in its own transaction."""
+        ids: list[int] = []
+        for ev in events:
+            if ev.type == "message.new" and ev.data.get("direction") == "in" and ev.message_id is not None:
+                ids.append(ev.message_id)
+            else:
+                await self.on_event(ev)
+        for start in range(0, len(ids), BATCH):
+            chunk = ids[start : start + BATCH]
+            if len(chunk) > 1:
+                try:
+                    published = await self._batch(chunk)
+                except Exception as exc:
+                    log.info("bot batch of %d turns fell back to one by one (%s)", len(chunk), exc)
+                else:
+                    if self.bus is not None:
+                        await self.bus.publish(*published)
+                    if self.wake is not None and published:
+                        self.wake()
+                    continue
+            for message_id in chunk:
+                try:
+                    await self._run(functools.partial(self._message_turn, message_id=message_id))
+                except Exception:  # as the bus does for each listener: one failing turn stops no other
+                    log.exception("bot turn on message %s failed", message_id)
+
+    async def _batch(self, ids: list[int]) -> list[Event]:
+        events: list[Event] = []
+        async with transaction(self.factory) as session:
+            try:
+                pre = await self._prefetch(session, ids)
+                for message_id in ids:
+                    try:
+                        prepared = await self._message_turn(session, message_id, pre)
+                    except Skip as why:  # decided before the turn changed anything
+                        log.debug("bot stays silent: %s", why)
+                        take_events(session)
+                        continue
+                    if prepared is None:
+                        take_events(session)
+                        continue
+                    turn, handler = prepared
+                    try:
+                        with use_locale(turn.locale):
+                            await handler(turn)
+                            events += await self._finish(turn)
+                    except Skip as why:
+                        raise _Fallback(f"a turn stayed silent after it began: {why}") from why
+                    events += take_events(session)
+            except BaseException:
+                take_events(session)
+                raise
+        return events
+
+    async def _prefetch(self, session: AsyncSession, ids: list[int]) -> Prefetched:
+        """Loads the batch's messages, threads and customers into the session (``session.get`` then finds
+        them without a query), its bot state rows (created when missing; locked on PostgreSQL), the bot
+        configuration and which threads a manager answered recently."""
+        rows: list[object] = []
+        messages = list((await session.execute(select(Message).where(Message.id.in_(ids)))).scalars())
+        rows += messages
+        thread_ids = {m.thread_id for m in messages}
+        customer_ids = {m.customer_id for m in messages if m.customer_id is not None}
+        if thread_ids:
+            rows += (await session.execute(select(Thread).where(Thread.id.in_(thread_ids)))).scalars().all()
+        if customer_ids:
+            found = await session.execute(select(Customer).where(Customer.id.in_(customer_ids)))
+            rows += found.scalars().all()
+        live_rows = [await live_customer(session, cid) for cid in customer_ids]
+        rows += live_rows
+        live = {c.id for c in live_rows}
+        cfg = await load_config(session, self.settings.timezone)
+        recent: set[int] = set()
+        if cfg.manager_quiet_minutes > 0 and thread_ids:
+            since = utcnow() - timedelta(minutes=cfg.manager_quiet_minutes)
+            recent = set(
+                (
+                    await session.execute(
+                        select(Message.thread_id)
+                        .where(
+                            Message.thread_id.in_(thread_ids),
+                            Message.author == Author.MANAGER,
+                            Message.direction == Direction.OUT,
+                            Message.created_at >= since,
+                        )
+                        .distinct()
+                    )
+                ).scalars()
+            )
+        states: dict[int, BotState] = {}
+        if live:
+            await session.execute(
+                insert_for(session, BotState)
+                .values(
+                    [
+                        {
+                            "customer_id": cid,
+                            "version": 0,
+                            "step": "",
+                            "data": {},
+                            "handoff": False,
+                            "window_replies": 0,
+                            "updated_at": utcnow(),
+                        }
+                        for cid in sorted(live)
+                    ]
+                )
+                .on_conflict_do_nothing(index_elements=["customer_id"])
+            )
+            stmt = (
+                select(BotState)
+                .where(BotState.customer_id.in_(live))
+                .order_by(BotState.customer_id)
+                .execution_options(populate_existing=True)
+            )
+            if is_postgres(session):
+                stmt = stmt.with_for_update()
+            states = {st.customer_id: st for st in (await session.execute(stmt)).scalars()}
+        return Prefetched(cfg=cfg, manager_recent=recent, states=states, rows=rows)
 
     async def on_callback(self, cb: InboundCallback) -> None:
         try:
@@ -194,15 +338,21 @@ class BotEngine:
         channel: str,
         now: datetime,
         message: Message | None = None,
+        pre: Prefetched | None = None,
     ) -> Turn:
-        cfg = await load_config(session, self.settings.timezone)
+        cfg = pre.cfg if pre is not None else await load_config(session, self.settings.timezone)
         if not cfg.enabled:
             raise Skip("the bot is switched off")
         if thread.assignee_id is not None:
             raise Skip("a manager holds the thread")
-        if await self._manager_recently(session, thread, cfg, now):
+        if (
+            thread.id in pre.manager_recent
+            if pre is not None
+            else await self._manager_recently(session, thread, cfg, now)
+        ):
             raise Skip("a manager answered recently")
-        state = await self._state(session, customer.id)
+        known = pre.states.get(customer.id) if pre is not None else None
+        state = known if known is not None else await self._state(session, customer.id)
         if state.handoff:
             raise Skip("the thread is handed off to managers")
         if (
@@ -243,7 +393,9 @@ class BotEngine:
         )
         return found.first() is not None
 
-    async def _message_turn(self, session: AsyncSession, message_id: int) -> tuple[Turn, Handler] | None:
+    async def _message_turn(
+        self, session: AsyncSession, message_id: int, pre: Prefetched | None = None
+    ) -> tuple[Turn, Handler] | None:
         message = await session.get(Message, message_id)
         if message is None or message.direction != Direction.IN or message.author != Author.CUSTOMER:
             return None
@@ -255,7 +407,7 @@ class BotEngine:
         if thread is None or message.channel is None:
             return None
         customer = await live_customer(session, message.customer_id)
-        turn = await self._turn(session, customer, thread, message.channel, utcnow(), message)
+        turn = await self._turn(session, customer, thread, message.channel, utcnow(), message, pre)
         fresh = turn.state.version == 0 and not turn.data
         return turn, lambda t: self._on_text(t, message.text or "", fresh)
 

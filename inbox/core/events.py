@@ -42,6 +42,7 @@ class Event:
 
 
 Listener = Callable[[Event], Awaitable[None]]
+BatchListener = Callable[[tuple[Event, ...]], Awaitable[None]]
 
 
 class Publisher(Protocol):
@@ -57,6 +58,7 @@ class EventBus:
     def __init__(self, plugin: Publisher | None = None) -> None:
         self.plugin = plugin
         self._listeners: list[Listener] = []
+        self._batch_listeners: list[BatchListener] = []
 
     def subscribe(self, listener: Listener) -> None:
         self._listeners.append(listener)
@@ -71,6 +73,11 @@ class EventBus:
         except Exception:  # a dead live-update transport must not undo committed work
             log.exception("publishing to %s failed", channel)
 
+    def subscribe_batch(self, listener: BatchListener) -> None:
+        """A listener that takes every publish() call's events at once (after the per-event listeners):
+        the bot answers a batch of inbound messages in one transaction."""
+        self._batch_listeners.append(listener)
+
     async def publish(self, *events: Event, channel: str = INBOX_CHANNEL) -> None:
         for ev in events:
             if self.plugin is not None:
@@ -83,3 +90,8 @@ class EventBus:
                     await listener(ev)
                 except Exception:
                     log.exception("event listener failed on %s", ev.type)
+        for batch_listener in self._batch_listeners if events else ():
+            try:
+                await batch_listener(events)
+            except Exception:
+                log.exception("event listener failed on %d events", len(events))

@@ -402,7 +402,9 @@ class Dispatcher:
                 )
                 if message.identity_id is not None:  # it reached them: the channel works again
                     await session.execute(
-                        update(Identity).where(Identity.id == message.identity_id).values(blocked=False)
+                        update(Identity)
+                        .where(Identity.id == message.identity_id, Identity.blocked.is_(True))
+                        .values(blocked=False)
                     )
                 events.append(
                     Event(

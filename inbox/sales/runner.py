@@ -130,6 +130,28 @@ class SalesRunner:
                 return
         await self.opt_out(message.customer_id, message.channel)
 
+    async def on_events(self, events: tuple[Event, ...]) -> None:
+        """``on_event`` for every event of a publish (``bus.subscribe_batch``): the inbound messages of a
+        processed batch are read in one query, not in a transaction each."""
+        ids = [
+            e.message_id
+            for e in events
+            if e.type == "message.new" and e.data.get("direction") == "in" and e.message_id is not None
+        ]
+        if not ids:
+            return
+        async with self.factory() as session:
+            rows = (
+                await session.execute(
+                    select(Message.customer_id, Message.channel, Message.text)
+                    .where(Message.id.in_(ids), Message.author == Author.CUSTOMER)
+                    .order_by(Message.id)
+                )
+            ).all()
+        for customer_id, channel, text in rows:
+            if unsubscribe.is_stop(text):
+                await self.opt_out(customer_id, channel)
+
     async def on_callback(self, cb: InboundCallback) -> None:
         if not cb.payload.startswith(unsubscribe.BUTTON_PREFIX):
             return

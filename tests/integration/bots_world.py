@@ -38,12 +38,16 @@ class World:
     bus: EventBus = field(default_factory=EventBus)
     accounts: dict[str, int] = field(default_factory=dict)
     seen: list[Event] = field(default_factory=list)
+    batched: bool = False  # the engine takes each publish's events at once, as `inbox serve` wires it
 
     def __post_init__(self) -> None:
         self.hub = ChannelHub(self.factory, self.settings)
         self.processor = InboundProcessor(self.factory, self.hub, self.bus, self.settings)
         self.engine = BotEngine(self.factory, self.settings, bus=self.bus, hub=self.hub)
-        self.bus.subscribe(self.engine.on_event)
+        if self.batched:
+            self.bus.subscribe_batch(self.engine.on_events)
+        else:
+            self.bus.subscribe(self.engine.on_event)
         self.processor.callback_handlers.append(self.engine.on_callback)
 
         async def record(ev: Event) -> None:

@@ -43,6 +43,6 @@ def test_wrk_output_and_the_table(tmp_path: Path) -> None:
 def test_a_very_short_ingest_run_on_sqlite(tmp_path: Path) -> None:
     rows = bench_ingest.run(tmp_path, 1, only="sqlite", bots=False)
     figures = {r.metric: r for r in rows if r.database == "SQLite"}
-    assert {"ack rate", "ack p99", "processed", "ack p50", "RSS"} <= set(figures)
+    assert {"ack rate", "ack p99", "processed", "ack p50", "peak RSS"} <= set(figures)
     ack = figures["ack rate"]
     assert ack.figure > 0 and ack.baseline is not None and ack.baseline > 0 and ack.ratio is not None

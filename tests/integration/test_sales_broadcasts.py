@@ -263,3 +263,45 @@ async def test_test_send_and_picture(factory: SessionFactory, settings: Settings
         pictures = (await s.execute(select(Attachment.filename, Attachment.content_type))).all()
         # the test copy and the four planned copies carry the picture, except SMS (Глеб)
         assert sorted(pictures) == [("sale.png", "image/png")] * 4
+
+
+async def test_stop_in_a_processed_batch_unsubscribes_once(
+    factory: SessionFactory, settings: Settings
+) -> None:
+    """``on_events`` (how `inbox serve` wires it): a batch's messages are read at once; only the «стоп» one
+    unsubscribes, and a manager's «стоп» in the same batch does nothing."""
+    shop = await consent_world(factory)
+    runner = SalesRunner(factory, EventBus(), settings)
+    anna, vera = shop.customers["Анна"], shop.customers["Вера"]
+    async with transaction(factory) as s:
+        thread = (await s.execute(select(Thread).where(Thread.customer_id == anna))).scalar_one()
+        vera_thread = (await s.execute(select(Thread).where(Thread.customer_id == vera))).scalar_one()
+
+        def msg(thread: Thread, customer: int, text: str, author: Author = Author.CUSTOMER) -> Message:
+            direction = Direction.IN if author == Author.CUSTOMER else Direction.OUT
+            return Message(
+                thread_id=thread.id,
+                customer_id=customer,
+                direction=direction,
+                channel="telegram",
+                author=author,
+                text=text,
+            )
+
+        rows = [
+            msg(thread, anna, "стоп-кран есть?"),
+            msg(vera_thread, vera, "Стоп", Author.MANAGER),
+            msg(thread, anna, "Стоп!"),
+        ]
+        s.add_all(rows)
+    news = [Event("message.new", m.thread_id, m.id, data={"direction": "in"}) for m in rows]
+    await runner.on_events((*news, Event("thread.updated", thread_id=thread.id)))
+    async with factory() as s:
+        assert (await current_consent(s, anna))["telegram"].marketing is False
+        assert all(c.marketing for c in (await current_consent(s, vera)).values())
+        confirms = (
+            await s.execute(
+                select(Message).where(Message.customer_id == anna, Message.direction == Direction.OUT)
+            )
+        ).scalars()
+        assert len(list(confirms)) == 1

@@ -1,4 +1,4 @@
-"""The Telegram adapter against the Bot API emulator, through the real aiogram client."""
+"""The Telegram adapter against the Bot API emulator, through our Bot API client (botapi.BotApi)."""
 
 from __future__ import annotations
 

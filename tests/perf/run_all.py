@@ -25,14 +25,14 @@ from tests.perf.table import Row, render_text, write_readme
 def suites(
     seconds: float, quick: bool, profile: Path | None, rows: list[Row]
 ) -> list[tuple[str, Callable[[Path], list[Row]]]]:
-    def live_rate() -> float:
-        """Half the sustained ingest rate measured above on SQLite (100/s when ingest did not run)."""
-        sustained = [r.figure for r in rows if r.bench == "ingest sustained" and r.database == "SQLite"]
+    def live_rate(database: str) -> float:
+        """Half the sustained ingest rate measured above on that database (100/s when ingest did not run)."""
+        sustained = [r.figure for r in rows if r.bench == "ingest sustained" and r.database == database]
         return max(sustained[0] / 2, 25.0) if sustained else 100.0
 
     return [
         ("ingest", lambda w: bench_ingest.run(w, seconds, bots=not quick, profile=profile)),
-        ("live", lambda w: bench_live.run(live_rate(), seconds, w)),
+        ("live", lambda w: bench_live.run(live_rate("SQLite"), seconds, w, live_rate("PostgreSQL"))),
         ("pacing", lambda w: bench_pacing.run(60 if quick else 300, w)),
         ("broadcast", lambda w: bench_broadcast_send.run(90 if quick else 1000, w)),
         ("catalog", lambda w: bench_catalog.run(5_000 if quick else 100_000, w)),

@@ -1,4 +1,5 @@
-"""Telegram adapter (aiogram 3): long polling or webhook in, Bot API methods out.
+"""Telegram adapter: long polling or webhook in, Bot API methods out (``botapi.BotApi``, not aiogram's
+``Bot``: aiogram's types cost every process ~150 MB, see botapi's docstring).
 
 Account configuration (``channel_account`` row):
 - ``secrets["token"]``: the bot token from @BotFather (``123456:ABC...``).
@@ -24,32 +25,22 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import aiohttp
-from aiogram import Bot
-from aiogram.client.session.aiohttp import AiohttpSession
-from aiogram.client.telegram import PRODUCTION, TelegramAPIServer
-from aiogram.exceptions import (
-    ClientDecodeError,
-    TelegramAPIError,
-    TelegramBadRequest,
-    TelegramEntityTooLarge,
-    TelegramForbiddenError,
-    TelegramMigrateToChat,
-    TelegramNotFound,
-    TelegramRetryAfter,
-    TelegramUnauthorizedError,
-)
-from aiogram.types import (
-    BufferedInputFile,
-    FSInputFile,
-    InlineKeyboardButton,
-    InlineKeyboardMarkup,
-    InputFile,
-    Message,
-    ReplyParameters,
-)
 
 from inbox import textsafe
 from inbox.channels.splitting import split_text, utf16_len
+from inbox.channels.telegram.botapi import (
+    BadRequest,
+    BotApi,
+    BotApiError,
+    DecodeError,
+    EntityTooLarge,
+    Forbidden,
+    MigrateToChat,
+    NotFound,
+    RetryAfter,
+    Unauthorized,
+    Upload,
+)
 from inbox.channels.telegram.spec import CAPABILITIES
 from inbox.channels.telegram.updates import message_external_id, parse_update
 from inbox.core.types import (
@@ -143,8 +134,7 @@ class TelegramChannel:
         self.rate_per_account: float = settings.telegram_rate_per_bot
         self.rate_per_chat: float = settings.telegram_rate_per_chat
         api_base = cfg.get("api_base")
-        api = TelegramAPIServer.from_base(str(api_base).rstrip("/")) if api_base else PRODUCTION
-        self.bot = Bot(token, session=AiohttpSession(api=api, timeout=self.request_timeout))
+        self.bot = BotApi(token, str(api_base) if api_base else None, timeout=self.request_timeout)
 
     @property
     def webhook_url(self) -> str:
@@ -162,17 +152,18 @@ class TelegramChannel:
             )
         try:
             if self.mode == "webhook":
-                await self.bot.set_webhook(url=self.webhook_url, secret_token=self.webhook_secret)
+                params = {"url": self.webhook_url, "secret_token": self.webhook_secret}
+                await self.bot.call("setWebhook", params)
             else:
-                await self.bot.delete_webhook(drop_pending_updates=False)
-        except (TelegramAPIError, ClientDecodeError) as exc:
+                await self.bot.call("deleteWebhook", {"drop_pending_updates": False})
+        except BotApiError as exc:
             error = map_error(exc)
             if isinstance(error, PermanentSendError):
                 raise TelegramConfigError(f"telegram refused the {self.mode} setup: {error.reason}") from exc
             raise error from exc
 
     async def close(self) -> None:
-        await self.bot.session.close()
+        await self.bot.close()
 
     # ---- inbound ------------------------------------------------------------------------------------------
 
@@ -188,22 +179,23 @@ class TelegramChannel:
         delay = BACKOFF_START
         while True:
             try:
-                updates = await self.bot.get_updates(
-                    offset=offset,
-                    timeout=self.poll_timeout,
-                    request_timeout=int(self.request_timeout + self.poll_timeout),
+                answer = await self.bot.call(
+                    "getUpdates",
+                    {"offset": offset, "timeout": self.poll_timeout},
+                    timeout=int(self.request_timeout + self.poll_timeout),
                 )
-            except TelegramRetryAfter as exc:
+                updates = _updates(answer)
+            except RetryAfter as exc:
                 log.warning(
                     "telegram %s: getUpdates flood control, waiting %ss", self.account_id, exc.retry_after
                 )
                 await asyncio.sleep(exc.retry_after)
                 continue
-            except TelegramUnauthorizedError as exc:
+            except Unauthorized as exc:
                 raise TelegramConfigError(
                     f"telegram account {self.account.name!r}: the bot token was rejected ({exc.message})"
                 ) from exc
-            except (TelegramAPIError, ClientDecodeError) as exc:
+            except BotApiError as exc:
                 log.warning(
                     "telegram %s: getUpdates failed (%s), retrying in %.1fs", self.account_id, exc, delay
                 )
@@ -213,15 +205,10 @@ class TelegramChannel:
             if not updates:
                 delay = BACKOFF_START
                 continue
-            events = [
-                RawEvent(
-                    key=str(u.update_id), payload=u.model_dump(mode="json", exclude_unset=True, by_alias=True)
-                )
-                for u in updates
-            ]
+            events = [RawEvent(key=str(u["update_id"]), payload=u) for u in updates]
             try:
                 await sink(events)
-                new_offset = max(u.update_id for u in updates) + 1
+                new_offset = max(int(u["update_id"]) for u in updates) + 1
                 saved["offset"] = new_offset
                 await state.save(dict(saved))
             except Exception:
@@ -272,24 +259,26 @@ class TelegramChannel:
         if attachment.size > MAX_DOWNLOAD_BYTES:
             raise _too_large(attachment.filename, attachment.size)
         try:
-            file = await self.bot.get_file(attachment.ref)
-        except TelegramBadRequest as exc:
+            file = await self.bot.call("getFile", {"file_id": attachment.ref})
+        except BadRequest as exc:
             if "too big" in exc.message.lower():
                 raise _too_large(attachment.filename, attachment.size) from exc
             raise AttachmentFetchError(f"Telegram refused the file: {exc.message}") from exc
-        except (TelegramAPIError, ClientDecodeError) as exc:
+        except BotApiError as exc:
             error = map_error(exc)
             raise AttachmentFetchError(error.reason, transient=isinstance(error, TransientSendError)) from exc
-        if file.file_size and file.file_size > MAX_DOWNLOAD_BYTES:
-            raise _too_large(attachment.filename, file.file_size)
-        if not file.file_path:
+        if not isinstance(file, dict):
+            raise AttachmentFetchError("Telegram answered getFile without a file", transient=True)
+        file_size = file.get("file_size")
+        if isinstance(file_size, int) and file_size > MAX_DOWNLOAD_BYTES:
+            raise _too_large(attachment.filename, file_size)
+        file_path = file.get("file_path")
+        if not file_path or not isinstance(file_path, str):
             raise AttachmentFetchError("Telegram gave no file_path for the file", transient=True)
-        url = self.bot.session.api.file_url(self.bot.token, file.file_path)
+        url = self.bot.file_url(file_path)
         buf = io.BytesIO()
         try:
-            async for chunk in self.bot.session.stream_content(
-                url, timeout=int(max(1, self.request_timeout))
-            ):
+            async for chunk in self.bot.stream(url, timeout=int(max(1, self.request_timeout))):
                 buf.write(chunk)
                 if buf.tell() > MAX_DOWNLOAD_BYTES:
                     raise _too_large(attachment.filename, buf.tell())
@@ -325,25 +314,33 @@ class TelegramChannel:
         sent: list[str] = []
         try:
             for chunk in chunks:
-                m = await self.bot.send_message(
-                    chat_id,
-                    chunk,
-                    reply_parameters=reply if not sent else None,
-                    reply_markup=markup if len(sent) == total - 1 else None,
+                m = await self.bot.call(
+                    "sendMessage",
+                    {
+                        "chat_id": chat_id,
+                        "text": chunk,
+                        "reply_parameters": reply if not sent else None,
+                        "reply_markup": markup if len(sent) == total - 1 else None,
+                    },
                 )
                 sent.append(_external_id(m))
             for i, (attachment, input_file) in enumerate(files):
-                kwargs: dict[str, Any] = {
+                field = "photo" if _as_photo(attachment) else "document"
+                params: dict[str, Any] = {
+                    "chat_id": chat_id,
                     "caption": caption if i == 0 else None,
                     "reply_parameters": reply if not sent else None,
                     "reply_markup": markup if len(sent) == total - 1 else None,
                 }
-                if _as_photo(attachment):
-                    m = await self.bot.send_photo(chat_id, input_file, **kwargs)
+                uploads: dict[str, Upload] = {}
+                if isinstance(input_file, Upload):
+                    uploads[field] = input_file
                 else:
-                    m = await self.bot.send_document(chat_id, input_file, **kwargs)
+                    params[field] = input_file
+                method = "sendPhoto" if field == "photo" else "sendDocument"
+                m = await self.bot.call(method, params, files=uploads)
                 sent.append(_external_id(m))
-        except (TelegramAPIError, ClientDecodeError) as exc:
+        except BotApiError as exc:
             error = map_error(exc)
             if sent:
                 error.reason = f"{error.reason} (after {len(sent)} of {total} parts were delivered)"
@@ -353,8 +350,8 @@ class TelegramChannel:
 
     async def answer_callback(self, callback_id: str, text: str | None = None) -> None:
         try:
-            await self.bot.answer_callback_query(callback_id, text=text)
-        except (TelegramAPIError, ClientDecodeError) as exc:
+            await self.bot.call("answerCallbackQuery", {"callback_query_id": callback_id, "text": text})
+        except BotApiError as exc:
             raise map_error(exc) from exc
 
     # ---- Telegram Payments ------------------------------------------------------------------------------
@@ -372,29 +369,31 @@ class TelegramChannel:
         provider_data: str | None = None,
     ) -> str:
         """sendInvoice; returns the message's external id. Raises Transient/PermanentSendError."""
-        from aiogram.types import LabeledPrice
-
         try:
-            sent = await self.bot.send_invoice(
-                chat_id=_chat_id(chat_id),
-                title=title[:32],
-                description=description[:255],
-                payload=payload,
-                provider_token=provider_token,
-                currency=currency,
-                prices=[LabeledPrice(label=label[:64], amount=amount) for label, amount in prices],
-                provider_data=provider_data,
+            sent = await self.bot.call(
+                "sendInvoice",
+                {
+                    "chat_id": _chat_id(chat_id),
+                    "title": title[:32],
+                    "description": description[:255],
+                    "payload": payload,
+                    "provider_token": provider_token,
+                    "currency": currency,
+                    "prices": [{"label": label[:64], "amount": amount} for label, amount in prices],
+                    "provider_data": provider_data,
+                },
             )
-        except (TelegramAPIError, ClientDecodeError) as exc:
+        except BotApiError as exc:
             raise map_error(exc) from exc
         return _external_id(sent)
 
     async def answer_pre_checkout(self, query_id: str, ok: bool, error_message: str | None = None) -> None:
         try:
-            await self.bot.answer_pre_checkout_query(
-                pre_checkout_query_id=query_id, ok=ok, error_message=None if ok else error_message
+            await self.bot.call(
+                "answerPreCheckoutQuery",
+                {"pre_checkout_query_id": query_id, "ok": ok, "error_message": None if ok else error_message},
             )
-        except (TelegramAPIError, ClientDecodeError) as exc:
+        except BotApiError as exc:
             raise map_error(exc) from exc
 
     async def edit_text(self, external_id: str, text: str) -> None:
@@ -403,15 +402,17 @@ class TelegramChannel:
         if not message.isdigit():
             raise PermanentSendError(f"not a Telegram message id: {external_id!r}")
         try:
-            await self.bot.edit_message_text(text=text, chat_id=_chat_id(chat), message_id=int(message))
-        except TelegramBadRequest as exc:
+            await self.bot.call(
+                "editMessageText", {"text": text, "chat_id": _chat_id(chat), "message_id": int(message)}
+            )
+        except BadRequest as exc:
             if "message is not modified" in exc.message:
                 return
             raise map_error(exc) from exc
-        except (TelegramAPIError, ClientDecodeError) as exc:
+        except BotApiError as exc:
             raise map_error(exc) from exc
 
-    def _input_file(self, attachment: Attachment) -> InputFile | str:
+    def _input_file(self, attachment: Attachment) -> Upload | str:
         if attachment.path:
             path = Path(attachment.path)
             if not path.is_absolute():
@@ -426,9 +427,9 @@ class TelegramChannel:
                 raise PermanentSendError(
                     f"attachment {attachment.filename!r} is {size} bytes; bots send up to 50 MB"
                 )
-            return FSInputFile(path, filename=attachment.filename or path.name)
+            return Upload(filename=attachment.filename or path.name, path=path)
         if attachment.data is not None:
-            return BufferedInputFile(attachment.data, filename=attachment.filename or "file")
+            return Upload(filename=attachment.filename or "file", data=attachment.data)
         if attachment.ref:
             return attachment.ref  # a file Telegram already has
         raise PermanentSendError(f"attachment {attachment.filename!r} has neither a path, data nor a file_id")
@@ -437,23 +438,21 @@ class TelegramChannel:
 # ---- helpers -------------------------------------------------------------------------------------------
 
 
-def map_error(exc: TelegramAPIError | ClientDecodeError) -> SendError:
-    """aiogram's exceptions -> our error tree (transient: try again later; permanent: never on this chat)."""
-    if isinstance(exc, TelegramRetryAfter):
+def map_error(exc: BotApiError) -> SendError:
+    """The Bot API's errors -> our error tree (transient: try again later; permanent: never on this chat)."""
+    if isinstance(exc, RetryAfter):
         return TransientSendError(
             f"flood control: retry after {exc.retry_after}s", retry_after=float(exc.retry_after)
         )
-    if isinstance(exc, TelegramMigrateToChat):
+    if isinstance(exc, MigrateToChat):
         return PermanentSendError(f"the group moved to supergroup {exc.migrate_to_chat_id}")
-    if isinstance(
-        exc, TelegramForbiddenError | TelegramBadRequest | TelegramNotFound | TelegramEntityTooLarge
-    ):
+    if isinstance(exc, Forbidden | BadRequest | NotFound | EntityTooLarge):
         # blocked by the user, deactivated, chat not found, malformed request: repeating it cannot succeed.
         return PermanentSendError(exc.message)
-    if isinstance(exc, TelegramUnauthorizedError):
+    if isinstance(exc, Unauthorized):
         # The whole account is broken (token revoked): retry with backoff so messages survive a token fix.
         return TransientSendError(f"the bot token was rejected: {exc.message}")
-    if isinstance(exc, ClientDecodeError):
+    if isinstance(exc, DecodeError):
         return TransientSendError(f"unreadable answer from the Bot API: {exc.message}")
     # network errors, timeouts, 5xx, 409 conflicts and anything unexpected
     return TransientSendError(exc.message)
@@ -491,28 +490,40 @@ def _chat_id(raw: str) -> int | str:
     raise PermanentSendError(f"not a Telegram chat id: {raw!r}")
 
 
-def _external_id(message: Message) -> str:
-    return message_external_id(message.chat.id, message.message_id)
+def _external_id(message: Any) -> str:
+    """``chat_id:message_id`` of a sent Message (a dict as the Bot API returns it)."""
+    try:
+        return message_external_id(message["chat"]["id"], message["message_id"])
+    except (KeyError, TypeError) as exc:
+        reason = f"unreadable answer from the Bot API: no message in {message!r:.200}"
+        raise TransientSendError(reason) from exc
+
+
+def _updates(answer: Any) -> list[dict[str, Any]]:
+    """getUpdates' result: the updates as Telegram sent them (those without an integer update_id dropped)."""
+    if not isinstance(answer, list):
+        raise DecodeError("getUpdates", f"Failed to deserialize object: {answer!r:.200}")
+    return [u for u in answer if isinstance(u, dict) and type(u.get("update_id")) is int]
 
 
 def _as_photo(attachment: Attachment) -> bool:
     return attachment.kind == "photo" and attachment.size <= MAX_PHOTO_UPLOAD
 
 
-def _reply_parameters(external_id: str | None, chat_id: int | str) -> ReplyParameters | None:
+def _reply_parameters(external_id: str | None, chat_id: int | str) -> dict[str, Any] | None:
     if not external_id:
         return None
     chat, _, message = external_id.partition(":")
     if not message.isdigit() or chat != str(chat_id):
         log.warning("telegram: ignoring reply_to %r for chat %s", external_id, chat_id)
         return None
-    return ReplyParameters(message_id=int(message), allow_sending_without_reply=True)
+    return {"message_id": int(message), "allow_sending_without_reply": True}
 
 
-def _keyboard(rows: tuple[tuple[Button, ...], ...]) -> InlineKeyboardMarkup | None:
-    keyboard: list[list[InlineKeyboardButton]] = []
+def _keyboard(rows: tuple[tuple[Button, ...], ...]) -> dict[str, Any] | None:
+    keyboard: list[list[dict[str, str]]] = []
     for row in rows:
-        buttons: list[InlineKeyboardButton] = []
+        buttons: list[dict[str, str]] = []
         for b in row:
             if not b.label.strip():
                 raise PermanentSendError("a button needs a label")
@@ -522,11 +533,11 @@ def _keyboard(rows: tuple[tuple[Button, ...], ...]) -> InlineKeyboardMarkup | No
                     raise PermanentSendError(
                         f"button {b.label!r}: callback data is {size} bytes, at most 64 allowed"
                     )
-                buttons.append(InlineKeyboardButton(text=b.label, callback_data=b.payload))
+                buttons.append({"text": b.label, "callback_data": b.payload})
             elif b.url:
-                buttons.append(InlineKeyboardButton(text=b.label, url=b.url))
+                buttons.append({"text": b.label, "url": b.url})
             else:
                 raise PermanentSendError(f"button {b.label!r} has neither a payload nor a url")
         if buttons:
             keyboard.append(buttons)
-    return InlineKeyboardMarkup(inline_keyboard=keyboard) if keyboard else None
+    return {"inline_keyboard": keyboard} if keyboard else None

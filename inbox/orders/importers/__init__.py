@@ -9,6 +9,7 @@ is called with bytes read and the file size, for a progress bar.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 from collections.abc import Iterator
 from pathlib import Path
@@ -82,14 +83,22 @@ async def import_catalog(
     parser = {"csv": csv.parse, "yml": yml.parse, "commerceml": commerceml.parse}[fmt]
     size = (await asyncio.to_thread(path.stat)).st_size
     raw = await asyncio.to_thread(path.open, "rb")
+    ahead: asyncio.Future[list[Item]] | None = None
     try:
         reader = CountingReader(raw, size, progress)
         items = parser(reader, warehouse)
-        while chunk := await asyncio.to_thread(_take, items, batch_size):
+        # The next chunk is parsed (in a thread) while this one is written (mostly in SQLite's or the
+        # network's wait): the two overlap instead of taking turns.
+        ahead = asyncio.ensure_future(asyncio.to_thread(_take, items, batch_size))
+        while chunk := await ahead:
+            ahead = asyncio.ensure_future(asyncio.to_thread(_take, items, batch_size))
             for item in chunk:
                 await writer.add(item)
         await writer.finish()
         reader.finish()
     finally:
+        if ahead is not None and not ahead.done():
+            with contextlib.suppress(Exception):
+                await ahead  # the parser thread still reads the file: let it finish before closing it
         raw.close()
     return summary

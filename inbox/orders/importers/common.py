@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, BinaryIO, NamedTuple
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, insert, select, update
 
 from inbox.core.events import Event
 from inbox.db import SessionFactory, transaction
-from inbox.models import Category, Product, Stock, Warehouse, product_related
+from inbox.models import Category, Product, Stock, Warehouse, product_related, utcnow
 from inbox.orders.errors import ImportFormatError
 from inbox.orders.sql import insert_ignore, table
 
@@ -285,6 +285,9 @@ class CatalogWriter:
                     rows[rec.key].parent_id = parent
 
     async def _write_products(self, batch: list[ProductRecord]) -> None:
+        """Known products go through the ORM (compare, update what changed); new ones are inserted in bulk
+        (a multi-row INSERT ... RETURNING per batch: building an ORM object per new product cost more than
+        the database work, 1,000-3,500 offers/s)."""
         async with transaction(self.factory) as s:
             skus = [r.sku for r in batch]
             by_sku = {
@@ -297,7 +300,8 @@ class CatalogWriter:
                     if p.external_id is not None:
                         by_ext.setdefault(p.external_id, p)
             outcome: dict[int, str] = {}  # position -> created | updated | unchanged
-            products: list[tuple[ProductRecord, Product]] = []
+            products: list[tuple[ProductRecord, int]] = []
+            fresh: list[tuple[ProductRecord, dict[str, Any]]] = []
             for rec in batch:
                 product = by_sku.get(rec.sku) or (by_ext.get(rec.external_id) if rec.external_id else None)
                 if product is None:
@@ -306,23 +310,30 @@ class CatalogWriter:
                             Rejection(rec.position, f"unknown product {rec.sku!r}: import the catalog first")
                         )
                         continue
-                    product = Product(
-                        sku=rec.sku, name=rec.name, price=rec.price or 0, external_id=rec.external_id
-                    )
-                    s.add(product)
+                    fresh.append((rec, self._new_row(rec)))
                     outcome[rec.position] = "created"
-                else:
-                    outcome[rec.position] = "unchanged"
-                if self._apply(rec, product) and outcome[rec.position] == "unchanged":
-                    outcome[rec.position] = "updated"
-                products.append((rec, product))
+                    continue
+                outcome[rec.position] = "updated" if self._apply(rec, product) else "unchanged"
+                products.append((rec, product.id))
             await s.flush()
-            for position in await self._write_stock(s, products):
+            created: set[int] = set()
+            if fresh:
+                ids = list(
+                    (
+                        await s.execute(
+                            insert(Product).returning(Product.id, sort_by_parameter_order=True),
+                            [row for _, row in fresh],
+                        )
+                    ).scalars()
+                )
+                products += [(rec, pid) for (rec, _), pid in zip(fresh, ids, strict=True)]
+                created.update(ids)
+            for position in await self._write_stock(s, products, created):
                 if outcome[position] == "unchanged":
                     outcome[position] = "updated"
-            for rec, product in products:
+            for rec, _pid in products:
                 if rec.related is not None:
-                    self.related[product.sku] = (rec.position, rec.related)
+                    self.related[rec.sku] = (rec.position, rec.related)
         for value in outcome.values():
             if value == "created":
                 self.summary.created += 1
@@ -330,6 +341,33 @@ class CatalogWriter:
                 self.summary.updated += 1
             else:
                 self.summary.unchanged += 1
+
+    def _new_row(self, rec: ProductRecord) -> dict[str, Any]:
+        """The INSERT parameters of a new product: what ``Product(...)`` plus ``_apply`` would set."""
+        assert rec.name is not None
+        name = rec.name[:500]
+        category: int | None = None
+        if rec.category_key is not None:
+            category = self.categories.get(rec.category_key)
+            if category is None:
+                self.summary.warnings.append(
+                    Rejection(rec.position, f"unknown category {rec.category_key!r}")
+                )
+        now = utcnow()
+        return {
+            "sku": rec.sku,
+            "external_id": rec.external_id,
+            "name": name,
+            "description": rec.description if rec.description is not None else "",
+            "price": rec.price or 0,
+            "images": rec.images if rec.images is not None else [],
+            "category_id": category,
+            "attributes": rec.attributes if rec.attributes is not None else {},
+            "active": rec.active if rec.active is not None else True,
+            "search_key": f"{rec.sku} {name}".casefold(),
+            "created_at": now,
+            "updated_at": now,
+        }
 
     def _apply(self, rec: ProductRecord, product: Product) -> bool:
         changed = False
@@ -358,11 +396,14 @@ class CatalogWriter:
                 put("category_id", category)
         return changed
 
-    async def _write_stock(self, s: Any, products: list[tuple[ProductRecord, Product]]) -> set[int]:
-        """Set on-hand counts; returns the positions of the records whose stock changed."""
+    async def _write_stock(
+        self, s: Any, products: list[tuple[ProductRecord, int]], created: set[int]
+    ) -> set[int]:
+        """Set on-hand counts; returns the positions of the records whose stock changed. Products in
+        ``created`` (inserted in this batch) have no stock rows yet: theirs are inserted in bulk."""
         changed: set[int] = set()
         wanted: list[tuple[ProductRecord, int, int, int]] = []  # record, product id, warehouse id, qty
-        for rec, product in products:
+        for rec, pid in products:
             counts: dict[str, int] = dict(rec.stock or {})
             for ext, qty in (rec.stock_by_external or {}).items():
                 code = self.warehouses_by_external.get(ext)
@@ -377,19 +418,22 @@ class CatalogWriter:
                         Rejection(rec.position, f"unknown warehouse {code!r}: stock not changed")
                     )
                     continue
-                wanted.append((rec, product.id, wid, qty))
+                wanted.append((rec, pid, wid, qty))
         if not wanted:
             return changed
-        ids = sorted({pid for _, pid, _, _ in wanted})
-        current = {
-            (row.product_id, row.warehouse_id): row
-            for row in (await s.execute(select(Stock).where(Stock.product_id.in_(ids)))).scalars()
-        }
+        ids = sorted({pid for _, pid, _, _ in wanted if pid not in created})
+        current: dict[tuple[int, int], Any] = {}
+        if ids:
+            current = {
+                (row.product_id, row.warehouse_id): row
+                for row in (await s.execute(select(Stock).where(Stock.product_id.in_(ids)))).scalars()
+            }
         stock = table(Stock)
+        new_rows: dict[tuple[int, int], dict[str, int]] = {}
         for rec, pid, wid, qty in wanted:
             row = current.get((pid, wid))
             if row is None:
-                s.add(Stock(product_id=pid, warehouse_id=wid, on_hand=qty, reserved=0))
+                new_rows[(pid, wid)] = {"product_id": pid, "warehouse_id": wid, "on_hand": qty, "reserved": 0}
                 changed.add(rec.position)
                 continue
             if row.on_hand == qty:
@@ -407,6 +451,9 @@ class CatalogWriter:
                 )
             else:
                 changed.add(rec.position)
+        inserts = list(new_rows.values())
+        for start in range(0, len(inserts), 1000):  # multi-row INSERTs (SQLite allows 32,766 parameters)
+            await s.execute(stock.insert().values(inserts[start : start + 1000]))
         await s.flush()
         return changed
 
