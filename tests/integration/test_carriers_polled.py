@@ -209,7 +209,7 @@ async def test_typed_tracking_number_is_polled_to_delivered(
             f"/ui/orders/{order.id}/tracking",
             data={"carrier": carrier.code, "tracking_number": carrier.track},
         )
-        assert typed.status_code == 200 and "order-error" not in typed.text, typed.text
+        assert typed.status_code == 200 and 'order-error' not in typed.text, typed.text
         # the first check reads what the carrier knows; the matrix walks new → … → handed_to_delivery
         await _status_is(world, order.id, "handed_to_delivery")
         await told("передан перевозчику")
