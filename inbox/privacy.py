@@ -26,6 +26,7 @@ from typing import Any, Literal
 from sqlalchemy import Table, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from inbox.core import kinds
 from inbox.core.files import resolve as resolve_file
 from inbox.models import (
     Attachment,
@@ -64,6 +65,7 @@ POLICIES: dict[str, Policy] = {
     "broadcast_recipient": Policy(True, "delete", "which broadcasts reached the customer"),
     "trigger_fire": Policy(True, "delete", "which automation rules acted for the customer"),
     "cart": Policy(True, "delete", "unfinished carts"),
+    "widget_visitor": Policy(True, "delete", "website widget visitors (browser sessions) of the customer"),
     "thread_label": Policy(True, "delete"),
     "customer_label": Policy(True, "delete"),
     "bot_state": Policy(True, "delete"),
@@ -92,6 +94,7 @@ def _references(table: Table, targets: Iterable[str]) -> list[str]:
 def per_customer_tables() -> dict[str, list[str]]:
     """Table name -> its columns that point at customer / thread / message (the customer table itself maps
     to ``["id", "merged_into_id"]``). Tables reached through orders are listed with their order column."""
+    kinds.all_kinds()  # channel packages own tables too (widget visitors): loading the registry declares them
     out: dict[str, list[str]] = {"customer": ["id", "merged_into_id"]}
     for table in Base.metadata.sorted_tables:
         if table.name == "customer":

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from inbox import health, metrics
 from inbox.bots import BotEngine
 from inbox.channels.hub import ChannelHub
+from inbox.core import confirm as _confirm_tasks  # noqa: F401 - registers the confirmation-code task
 from inbox.core.events import Event, EventBus
 from inbox.core.ingest import InboundProcessor, RawEventWriter, store_raw
 from inbox.core.kvstore import KeyValueStore
@@ -86,7 +87,7 @@ class Workers:
     _pollers: dict[int, tuple[str, asyncio.Task[None]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.hub = ChannelHub(self.factory, self.settings)
+        self.hub = ChannelHub(self.factory, self.settings, self.bus)
         self.dispatcher = Dispatcher(self.factory, self.hub, self.bus, self.settings)
         self.webhooks = WebhookSender(self.factory, self.settings)  # shop webhooks, same durable queue
         # Webhooks never wait behind processing: on SQLite the raw-event writer has its own connection (WAL

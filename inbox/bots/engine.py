@@ -8,6 +8,7 @@ also locked with SELECT … FOR UPDATE). A lost race rolls the whole turn back a
 
 from __future__ import annotations
 
+import copy
 import functools
 import logging
 from collections.abc import Awaitable, Callable
@@ -362,7 +363,7 @@ class BotEngine:
             locale=locale,
             now=now,
             message=message,
-            data=dict(state.data or {}),
+            data=copy.deepcopy(dict(state.data or {})),  # nested changes must not touch the loaded row
         )
 
     @staticmethod

@@ -11,6 +11,8 @@ from sqlalchemy import select
 
 from inbox import logs
 from inbox.channels.registry import build_channel
+from inbox.channels.spec import ChannelRuntime
+from inbox.core.events import EventBus
 from inbox.core.secretbox import SecretBox
 from inbox.core.types import AccountConfig, Channel
 from inbox.db import SessionFactory
@@ -40,9 +42,10 @@ def _fingerprint(cfg: AccountConfig) -> str:
 
 
 class ChannelHub:
-    def __init__(self, factory: SessionFactory, settings: Settings) -> None:
+    def __init__(self, factory: SessionFactory, settings: Settings, bus: EventBus | None = None) -> None:
         self.factory = factory
         self.settings = settings
+        self.runtime = ChannelRuntime(factory=factory, bus=bus)
         self.box = SecretBox(settings.secret_key, settings.secret_key_old)
         self._cache: dict[int, tuple[str, AccountConfig, Channel]] = {}
         self._lock = asyncio.Lock()
@@ -89,6 +92,9 @@ class ChannelHub:
             if cached is not None and cached[0] == fp:
                 return cached[2]
             channel = build_channel(cfg, self.settings)
+            bind = getattr(channel, "bind", None)
+            if callable(bind):  # adapters that keep state on our side (widget) get the database and bus
+                bind(self.runtime)
             self._cache[cfg.id] = (fp, cfg, channel)
         if cached is not None:
             await _close_quietly(cached[2])

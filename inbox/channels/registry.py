@@ -12,6 +12,7 @@ from inbox.channels.sms.spec import SPEC as SMS
 from inbox.channels.spec import ChannelSpec
 from inbox.channels.telegram.spec import SPEC as TELEGRAM
 from inbox.channels.vk.spec import SPEC as VK
+from inbox.channels.widget.spec import SPEC as WIDGET
 from inbox.core import kinds
 from inbox.core.types import AccountConfig, Channel
 
@@ -20,12 +21,13 @@ if TYPE_CHECKING:
 
 AdapterFactory = Callable[[AccountConfig, "Settings"], Channel]
 
-SPECS: dict[str, ChannelSpec] = {str(spec.kind): spec for spec in (TELEGRAM, VK, EMAIL, SMS)}
+SPECS: dict[str, ChannelSpec] = {str(spec.kind): spec for spec in (TELEGRAM, VK, EMAIL, SMS, WIDGET)}
 KINDS: tuple[str, ...] = tuple(SPECS)  # the one list of channel kinds
 
 
 def is_kind(kind: str) -> bool:
     return kind in SPECS
+
 
 # Demo accounts (settings.demo) of any kind talk to the in-process demo adapter.
 DEMO = "inbox.channels.demo.adapter:DemoChannel"

@@ -36,6 +36,12 @@ def manager_channel(manager_id: int) -> str:
     return f"manager:{manager_id}"
 
 
+def visitor_channel(kind: str, account_id: int, visitor: str) -> str:
+    """The live stream of one outside visitor of a channel (a website widget's visitor): only what that
+    visitor may see is published here, never an inbox event."""
+    return f"visitor:{kind}:{account_id}:{visitor}"
+
+
 @dataclass(frozen=True, slots=True)
 class Event:
     type: str  # message.new, message.updated, thread.updated, customer.updated, order.*, stock.changed
@@ -158,6 +164,16 @@ class EventBus:
 
     def subscribe(self, listener: Listener) -> None:
         self._listeners.append(listener)
+
+    def publish_to(self, channel: str, data: dict[str, Any]) -> None:
+        """Transport only (no in-process listeners): JSON ``data`` to one named channel, e.g. a visitor's
+        stream (:func:`visitor_channel`). Call it after the data is committed."""
+        if self.plugin is None:
+            return
+        try:
+            self.plugin.publish(json.dumps(data, ensure_ascii=False), channels=[channel])
+        except Exception:  # a dead live-update transport must not undo committed work
+            log.exception("publishing to %s failed", channel)
 
     def subscribe_batch(self, listener: BatchListener) -> None:
         """A listener that takes the events of one commit (or one publish() call) at once, after the

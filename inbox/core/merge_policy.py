@@ -25,6 +25,8 @@ from typing import Any
 from sqlalchemy import MetaData, Table, and_, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from inbox.core import kinds
+
 OWNERS = ("customer", "thread")
 
 
@@ -78,6 +80,7 @@ POLICIES: dict[str, TablePolicy] = {
     "sales_task": TablePolicy(Policy.MOVE),
     "cart": TablePolicy(Policy.MOVE),
     "segment_member": TablePolicy(Policy.COMBINE),
+    "widget_visitor": TablePolicy(Policy.MOVE),  # website widget visitors follow their customer
     "broadcast_recipient": TablePolicy(Policy.COMBINE, keys=("broadcast_id",)),
     "trigger_fire": TablePolicy(Policy.COMBINE, keys=("rule_id", "event_key")),
 }
@@ -153,6 +156,7 @@ async def apply_policies(
     """Re-point every non-core row of the other customer (``customers[0]``) and its thread
     (``threads[0]``) to the survivor (``customers[1]``, ``threads[1]``) by each table's policy; returns
     the rows taken over per table. Raises LookupError for a table without a policy."""
+    kinds.all_kinds()  # channel packages own tables too (widget visitors): loading the registry declares them
     missing = unhandled(metadata)
     if missing:
         raise LookupError(f"no merge policy for table(s): {', '.join(missing)}")

@@ -36,6 +36,7 @@ from inbox.web.headers import SecurityHeadersMiddleware
 from inbox.web.live import make_channels_plugin
 from inbox.web.not_found import not_found
 from inbox.web.proxy import is_https
+from inbox.web.public import public_prefixes, public_route_handlers
 from inbox.web.session_store import DatabaseStore
 from inbox.web.state import AppContext
 from inbox.web.views.admin import AdminController, require_admin
@@ -251,6 +252,7 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> Litest
             "/static/",
             "/u/",
             f"{SWAGGER_UI}/",
+            *public_prefixes(),  # channels' public routes (the website widget) carry their own credentials
         ),
     )
     template_engine = JinjaTemplateEngine.from_environment(jinja_environment(settings))
@@ -264,6 +266,7 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> Litest
             healthz,
             readyz,
             metrics_view,
+            *public_route_handlers(),
             create_static_files_router(
                 path="/static", directories=[HERE / "static"], include_in_schema=False
             ),

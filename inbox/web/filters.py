@@ -48,7 +48,8 @@ def linkify(text: str | None) -> Markup:
 
 
 def channel_label(kind: str | None) -> str:
-    return kind_info(kind).label if kind else ""
+    """A brand name stays as it is; a descriptive label (the website widget) is an English msgid."""
+    return i18n.gettext(kind_info(kind).label) if kind else ""
 
 
 def isolate(text: str) -> str:

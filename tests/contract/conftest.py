@@ -17,6 +17,7 @@ from tests.contract.harness import (
     SMSHarness,
     TelegramHarness,
     VKHarness,
+    WidgetHarness,
     settings_for,
 )
 
@@ -39,6 +40,7 @@ FEATURES = {
     "email": EmailHarness.features,
     "sms": SMSHarness.features,
     "demo": DemoHarness.features,
+    "widget": WidgetHarness.features,
 }
 
 
@@ -53,6 +55,7 @@ def harnesses() -> Iterator[dict[str, Harness]]:
         "email": email,
         "sms": sms,
         "demo": DemoHarness(),
+        "widget": WidgetHarness(),
     }
     try:
         yield made

@@ -494,4 +494,38 @@ class DemoHarness(Harness):
         return [make_event(row, self.chat_id, "Анна", text=text)]
 
 
-HARNESSES = ("telegram", "vk", "email", "sms", "demo")
+class WidgetHarness(Harness):
+    """The website widget: its provider is the visitor's browser, whose calls the widget's routes commit as
+    raw events (``channels/widget/events.py``); a send stores nothing remote (the message row is the
+    delivery) and is acknowledged. No provider errors, receipts come from the browser's own fetch."""
+
+    kind = "widget"
+    features = frozenset({"send_ack", "inbound_text", "media", "redelivery"})
+
+    def __init__(self) -> None:
+        self.chat_id = "v:contract-visitor"
+
+    def account(self) -> AccountConfig:
+        settings = {"key": "contract-widget-key-0123", "origins": ["https://shop.example"]}
+        return AccountConfig(ACCOUNT_ID, "widget", "site", settings, {"secret": "s"})
+
+    def inbound_text(self, channel: Channel, text: str, provider_id: str) -> list[RawEvent]:
+        from inbox.channels.widget.events import message_event
+
+        return [message_event(self.chat_id, f"m{provider_id}", text)]
+
+    def inbound_media(self, channel: Channel, data: bytes) -> list[RawEvent]:
+        from inbox.channels.widget.events import message_event
+        from inbox.core.files import store_bytes
+
+        stored = store_bytes(channel.settings.data_dir, data)  # type: ignore[attr-defined]  # the upload
+        info = {
+            "path": stored.path,
+            "filename": "photo.jpg",
+            "content_type": "image/jpeg",
+            "size": stored.size,
+        }
+        return [message_event(self.chat_id, f"m{next(_ids)}", "", [info])]
+
+
+HARNESSES = ("telegram", "vk", "email", "sms", "demo", "widget")

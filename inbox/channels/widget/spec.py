@@ -1,0 +1,33 @@
+"""The widget's entry in the registry: capabilities, adapter, connection check, public routes."""
+
+from __future__ import annotations
+
+from inbox.channels.public import PublicRoutes
+from inbox.channels.spec import ChannelSpec
+from inbox.channels.widget import models as _models  # noqa: F401 - the widget_visitor table
+from inbox.channels.widget.check import check
+from inbox.channels.widget.schema import CONFIG
+from inbox.core.types import Capabilities
+
+CAPABILITIES = Capabilities(
+    buttons=True,
+    numbered_menus=False,
+    media=True,
+    html=False,
+    edits=False,
+    max_text_length=4000,
+    rate_per_account=200.0,
+    rate_per_chat=20.0,
+    address=None,  # an opaque visitor id
+    notice_text="messenger",
+)
+
+SPEC = ChannelSpec(
+    kind="widget",
+    label="Website widget",
+    capabilities=CAPABILITIES,
+    adapter="inbox.channels.widget.adapter:WidgetChannel",
+    check=check,
+    config=CONFIG,
+    public=PublicRoutes(prefixes=("/widget.js", "/widget/"), handler="inbox.channels.widget.routes:handle"),
+)
