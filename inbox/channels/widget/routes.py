@@ -43,7 +43,7 @@ from inbox.core import confirm
 from inbox.core.events import INBOX_CHANNEL, Event, emit
 from inbox.core.files import resolve, safe_filename, store_bytes
 from inbox.core.phones import try_normalize_phone
-from inbox.core.ratelimit import Limit
+from inbox.core.ratelimit import Limit, try_acquire
 from inbox.db import insert_for, transaction
 from inbox.i18n import _
 from inbox.keys import Keyring
@@ -172,7 +172,7 @@ async def _call(req: PublicRequest, *, need_origin: bool = True) -> Call:
 
 async def _limit(call: Call, key: str, rule: tuple[int, float]) -> None:
     count, window = rule
-    wait, _slots = await call.req.context.limiter.try_acquire([Limit(f"widget:{key}", count, window, False)])
+    wait, _slots = await try_acquire(call.req.context.limiter, [Limit(f"widget:{key}", count, window, False)])
     if wait > 0:
         raise PublicError(
             429,
