@@ -91,7 +91,9 @@ class RateLimiter(Protocol):
 async def try_acquire(limiter: RateLimiter, limits: Sequence[Limit]) -> tuple[float, Slots]:
     """A slot now: (0, the slots), or (seconds to wait before asking again, nothing reserved)."""
     grant = await limiter.reserve(limits, 0.0)
-    return (0.0, grant.slots) if grant.slots else (max(grant.wait, 1e-6), [])
+    # Reserved when there is nothing to wait for: limits counted from the reservation (``from_end=False``,
+    # e.g. requests per IP) take slots without handing any back, so an empty ``slots`` is no refusal.
+    return (0.0, grant.slots) if grant.wait <= 0 else (grant.wait, [])
 
 
 @contextlib.asynccontextmanager

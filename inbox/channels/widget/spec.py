@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from inbox.channels.config import N_
 from inbox.channels.public import PublicRoutes
 from inbox.channels.spec import ChannelSpec
 from inbox.channels.widget import models as _models  # noqa: F401 - the widget_visitor table
@@ -24,7 +25,7 @@ CAPABILITIES = Capabilities(
 
 SPEC = ChannelSpec(
     kind="widget",
-    label="Website widget",
+    label=N_("Website widget"),  # translated where shown (web.filters)
     capabilities=CAPABILITIES,
     adapter="inbox.channels.widget.adapter:WidgetChannel",
     check=check,
