@@ -9,8 +9,8 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from inbox.core import kinds
 from inbox.core.customers import live_customer
-from inbox.core.types import ChannelKind
 from inbox.i18n import _
 from inbox.models import Customer, CustomerConsent, utcnow
 
@@ -36,7 +36,7 @@ class ConsentState:
 
 
 def channels() -> list[str]:
-    return [k.value for k in ChannelKind]
+    return [str(k.kind) for k in kinds.all_kinds()]  # the registered kinds (the widget too)
 
 
 def check_consent(channel: str, source: str) -> None:

@@ -23,6 +23,7 @@ from axe_playwright_python.async_playwright import Axe
 from playwright.async_api import Browser, Page, expect
 from sqlalchemy import select
 
+from inbox.customer_card.consent import current_consent
 from inbox.db import make_engine, make_session_factory
 from inbox.models import Identity, Message, Order, Thread
 from tests.dovecot import Dovecot
@@ -246,6 +247,21 @@ async def test_visitor_orders_with_the_bot_talks_to_a_manager_and_confirms_the_e
             await expect(page.locator("[data-inbox-widget] .typing")).to_have_text("печатает…")
             await manager.click("#reply-form button[type=submit]")
             await widget_says(page, "Иван, это Ольга: заказ соберём сегодня.")
+            # The visitor types: the manager sees it in the thread's presence line, like a colleague's typing.
+            presence = manager.locator("#presence-line")
+            box = page.get_by_role("textbox", name="Ваше сообщение")
+            for attempt in range(
+                3
+            ):  # the loader reports typing at most every 3 s: a later try always goes out
+                await box.press_sequentially("Спасибо")
+                try:
+                    await expect(presence).to_contain_text("Клиент", timeout=5_000)
+                    break
+                except AssertionError:
+                    await box.fill("")
+                    if attempt == 2:
+                        raise
+            await expect(presence).to_contain_text("печатает…")
             await say(page, "Спасибо, Ольга!")
             await expect(manager.locator("#messages .msg.in", has_text="Спасибо, Ольга!")).to_be_visible()
             # A picture from the visitor reaches the manager; a file of a refused type never leaves the page.
@@ -263,6 +279,12 @@ async def test_visitor_orders_with_the_bot_talks_to_a_manager_and_confirms_the_e
             await page.get_by_role(
                 "textbox", name="Оставьте почту или телефон, чтобы получать ответы и туда"
             ).fill("ivan@example.org")
+            # The marketing consent box: unticked until the visitor ticks it.
+            agree = page.get_by_role(
+                "checkbox", name="Присылать мне новости и предложения в этот чат и на этот адрес"
+            )
+            await expect(agree).not_to_be_checked()
+            await agree.check()
             await page.get_by_role("button", name="Получить код").click()
             code_box = page.get_by_role("textbox", name=re.compile("Мы отправили код на ivan@example.org"))
             await expect(code_box).to_be_visible()
@@ -287,6 +309,11 @@ async def test_visitor_orders_with_the_bot_talks_to_a_manager_and_confirms_the_e
                     )
                 ).scalar_one()
                 assert letter.thread_id == thread.id and letter.customer_id == ident.customer_id
+                consent = await current_consent(session, ident.customer_id)
+                assert {ch: (c.marketing, c.source) for ch, c in consent.items()} == {
+                    "widget": (True, "widget"),
+                    "email": (True, "widget"),
+                }
 
             # A reload (and so a new tab) keeps the history.
             await page.reload()

@@ -1,7 +1,7 @@
 """The website widget over real HTTP (uvicorn) on SQLite and PostgreSQL: the loader's caching, the origin
 allow-list, visitor tokens, one visitor never reading another's data, rate limits and size limits, live
-updates, the signed customer id, and an email confirmation that joins the visitor to an existing customer
-(the code travels by the shop's real mailbox: aiosmtpd + dovecot)."""
+updates, the signed customer id, an email confirmation that joins the visitor to an existing customer
+(the code travels by the shop's real mailbox: aiosmtpd + dovecot), and the marketing consent box."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from sqlalchemy import select
 from inbox.channels.widget.config import WidgetConfig
 from inbox.channels.widget.tokens import Visitor, read_visitor_token, sign_user, visitor_token
 from inbox.core.outbox import Draft, enqueue
+from inbox.customer_card.consent import current_consent
 from inbox.db import SessionFactory, transaction
 from inbox.keys import Keyring
 from inbox.models import ChannelAccount, Customer, Identity, Message, Thread
@@ -571,3 +572,70 @@ async def test_a_phone_is_confirmed_by_sms_and_joins_the_customer_who_texted_fro
         async with factory() as session:
             ident = (await session.execute(select(Identity).where(Identity.kind == "widget"))).scalar_one()
             assert ident.customer_id == by_sms.id
+
+
+async def test_the_consent_box_records_marketing_consent_once_the_address_is_confirmed(
+    factory: SessionFactory, settings: Settings, dovecot: Dovecot, smtp_server: SmtpServer
+) -> None:
+    mail = make_account(dovecot, smtp_server.port)
+    async with transaction(factory) as session:
+        session.add(
+            ChannelAccount(
+                kind="email",
+                name="shop mail",
+                settings=dict(mail.settings),
+                secrets=dict(mail.secrets),
+                state={},
+            )
+        )
+    await add_widget(factory, "site", "key-consent")
+
+    def code_for(address: str, since: int) -> str | None:
+        for got in smtp_server.handler.received[since:]:
+            if address in got.rcpt_tos:
+                body = message_from_bytes(got.data, policy=policy.default).get_body(("plain",))
+                found = re.search(r"\b(\d{6})\b", str(body.get_content()) if body else "")
+                return found.group(1) if found else None
+        return None
+
+    async def consent_of(v: Browser) -> dict[str, tuple[bool, str]]:
+        visitor = read_visitor_token(Keyring(settings.secret_key), v.token)
+        assert visitor is not None
+        async with factory() as session:
+            ident = (
+                await session.execute(
+                    select(Identity).where(
+                        Identity.kind == "widget", Identity.external_id == visitor.external_id
+                    )
+                )
+            ).scalar_one()
+            state = await current_consent(session, ident.customer_id)
+            return {ch: (s.marketing, s.source) for ch, s in state.items()}
+
+    with threaded_server(settings) as server:
+        async with httpx.AsyncClient(base_url=server, timeout=20) as client:
+            yes, no = Browser(client, "key-consent"), Browser(client, "key-consent")
+            for v, cid in ((yes, "y1"), (no, "n1")):
+                await v.start(lang="ru")
+                assert (await v.post("send", {"id": cid, "text": "Здравствуйте"})).status_code == 202
+                await eventually(v.history)
+            # The box is a boolean, checked on the server.
+            bad = await yes.post("contact", {"contact": "olga@example.org", "consent": "yes"})
+            assert bad.status_code == 400, bad.text
+
+            before = len(smtp_server.handler.received)
+            r = await yes.post("contact", {"contact": "olga@example.org", "consent": True})
+            assert r.status_code == 202, r.text
+            r = await no.post("contact", {"contact": "ivan@example.org", "consent": False})
+            assert r.status_code == 202, r.text
+            assert await consent_of(yes) == {}  # nothing before the address is confirmed
+            yes_code = await eventually(lambda: _value(code_for("olga@example.org", before)))
+            no_code = await eventually(lambda: _value(code_for("ivan@example.org", before)))
+            # The token decides whose consent it is: Ivan's token with Olga's code confirms nothing.
+            if yes_code != no_code:
+                assert (await no.post("confirm", {"code": yes_code})).status_code == 400
+            assert (await yes.post("confirm", {"code": yes_code})).status_code == 200
+            assert (await no.post("confirm", {"code": no_code})).status_code == 200
+
+            assert await consent_of(yes) == {"widget": (True, "widget"), "email": (True, "widget")}
+            assert await consent_of(no) == {}

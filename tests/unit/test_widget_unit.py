@@ -8,9 +8,10 @@ from datetime import UTC, datetime
 
 import pytest
 
+from inbox import i18n
 from inbox.channels.registry import SPECS
 from inbox.channels.widget.config import BadConfig, normalize_origin, parse_config
-from inbox.channels.widget.routes import STATIC
+from inbox.channels.widget.routes import STATIC, strings
 from inbox.channels.widget.tokens import (
     Visitor,
     read_upload_ref,
@@ -22,6 +23,7 @@ from inbox.channels.widget.tokens import (
 )
 from inbox.core import kinds
 from inbox.core.merge_policy import POLICIES as MERGE
+from inbox.customer_card.consent import ConsentError, check_consent
 from inbox.keys import Keyring
 from inbox.privacy import POLICIES as ERASE
 from inbox.privacy import per_customer_tables
@@ -134,3 +136,15 @@ def test_the_config_schema_makes_a_key_once_and_keeps_it_on_edit() -> None:
         CONFIG.parse({"origin": ["shop.example"], "public_url": "https://inbox.example"}, app=app)
     with pytest.raises(ConfigError):
         CONFIG.parse({**raw, "hours": "Mon-Fri"}, app=app)
+
+
+def test_the_consent_box_is_labelled_in_both_languages_and_the_widget_is_a_consent_channel() -> None:
+    with i18n.use_locale("en"):
+        assert strings()["consent"] == "Send me news and offers in this chat and at this address"
+    with i18n.use_locale("ru"):
+        assert strings()["consent"] == "Присылать мне новости и предложения в этот чат и на этот адрес"
+    check_consent("widget", "widget")  # the widget is a channel consent can be given on
+    with pytest.raises(ConsentError):
+        check_consent("pigeon", "widget")
+    js = (STATIC / "widget.js").read_text()
+    assert 'type: "checkbox", id: "iw-consent"' in js and 'for: "iw-consent"' in js and "checked:" not in js

@@ -17,12 +17,13 @@ import re
 import secrets
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from inbox import i18n
@@ -44,10 +45,21 @@ from inbox.core.events import INBOX_CHANNEL, Event, emit
 from inbox.core.files import resolve, safe_filename, store_bytes
 from inbox.core.phones import try_normalize_phone
 from inbox.core.ratelimit import Limit, try_acquire
+from inbox.customer_card.consent import record_consent
 from inbox.db import insert_for, transaction
 from inbox.i18n import _
 from inbox.keys import Keyring
-from inbox.models import Attachment, ChannelAccount, Customer, Delivery, Identity, Message, Thread, utcnow
+from inbox.models import (
+    Attachment,
+    ChannelAccount,
+    Customer,
+    Delivery,
+    Identity,
+    KeyValue,
+    Message,
+    Thread,
+    utcnow,
+)
 
 log = logging.getLogger(__name__)
 
@@ -211,6 +223,7 @@ def strings() -> dict[str, str]:
         "contact_label": _("Email or phone"),
         "contact_hint": _("Leave your email or phone to get answers there too"),
         "get_code": _("Get a code"),
+        "consent": _("Send me news and offers in this chat and at this address"),
         "code_sent": _("We sent a code to {address}. Enter it here."),
         "code_label": _("Confirmation code"),
         "confirm": _("Confirm"),
@@ -514,6 +527,9 @@ async def contact(call: Call) -> PublicResponse:
     visitor = call.visitor
     data = _body(call)
     raw = str(data.get("contact") or "").strip()
+    agreed = data.get("consent", False)
+    if not isinstance(agreed, bool):
+        raise PublicError(400, _("The consent box must be true or false."), call.cors)
     kind: confirm.AddressKind
     if EMAIL.fullmatch(raw):
         kind, address = "email", raw.lower()
@@ -543,6 +559,7 @@ async def contact(call: Call) -> PublicResponse:
             call.cors,
         ) from exc
     call.req.context.wake_outbox()
+    await _remember_consent(call, visitor, address if agreed else None)
     if data.get("offline"):
         async with transaction(call.req.context.factory) as session:
             await session.execute(
@@ -554,6 +571,43 @@ async def contact(call: Call) -> PublicResponse:
                 .values(offline_contact=address)
             )
     return _json({"sent": kind, "address": address}, call, status=202)
+
+
+CONSENT_NS = "widget_consent"  # kv_store: the address a visitor ticked "news and offers" for
+CONSENT_TTL = timedelta(days=1)
+
+
+async def _remember_consent(call: Call, visitor: Visitor, address: str | None) -> None:
+    """The box ticked with this contact (kept until the address is confirmed); unticked forgets it."""
+    subject = _subject(call, visitor)
+    async with transaction(call.req.context.factory) as session:
+        await session.execute(
+            delete(KeyValue).where(KeyValue.namespace == CONSENT_NS, KeyValue.key == subject)
+        )
+        if address is not None:
+            session.add(
+                KeyValue(
+                    namespace=CONSENT_NS,
+                    key=subject,
+                    value=address.encode(),
+                    expires_at=utcnow() + CONSENT_TTL,
+                )
+            )
+
+
+async def _consent_on_confirm(
+    session: AsyncSession, subject: str, customer_id: int, confirmed: confirm.Confirmed
+) -> None:
+    """Marketing consent for the widget and the confirmed address's channel, if the box was ticked for it."""
+    row = await session.get(KeyValue, (CONSENT_NS, subject))
+    if row is None:
+        return
+    await session.delete(row)
+    alive = row.expires_at is None or row.expires_at > utcnow()
+    if not alive or row.value.decode() != confirmed.address:
+        return
+    for channel in (str(KIND), "email" if confirmed.address_kind == "email" else "sms"):
+        await record_consent(session, customer_id, channel, True, source="widget")
 
 
 async def confirm_code(call: Call) -> PublicResponse:
@@ -589,6 +643,7 @@ async def confirm_code(call: Call) -> PublicResponse:
             )
             .values(**values)
         )
+        await _consent_on_confirm(session, _subject(call, visitor), customer_id, confirmed)
         if row is not None and row.offline_contact == confirmed.address:
             # Left while nobody was working: the answer goes to the confirmed address.
             target = "email" if confirmed.address_kind == "email" else "sms"

@@ -197,7 +197,7 @@
       if (!first) line.appendChild(document.createTextNode(" · "));
       first = false;
       const typingNow = w.state === "typing";
-      line.appendChild(document.createTextNode(w.name + " "));
+      line.appendChild(document.createTextNode((w.customer ? line.dataset.customer : w.name) + " "));
       line.appendChild(svgIcon(typingNow ? "pen" : "eye"));
       line.appendChild(document.createTextNode(" " + (typingNow ? line.dataset.typing : line.dataset.viewing)));
     });
@@ -228,6 +228,10 @@
           watchers[data.data.manager_id] = { name: data.data.name || "", state: data.data.state, thread: data.thread_id,
             until: Date.now() + (data.data.state === "typing" ? 6000 : 60000) };
         }
+        renderPresence();
+      }
+      if (data.type === "visitor.typing" && data.thread_id) {  // the website widget's visitor types
+        watchers["customer:" + data.thread_id] = { customer: true, state: "typing", thread: data.thread_id, until: Date.now() + 6000 };
         renderPresence();
       }
       if (data.type === "notification.new") {

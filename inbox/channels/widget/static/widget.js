@@ -68,6 +68,7 @@
     ".contact{flex-direction:column;align-items:stretch}",
     ".contact label{font-size:13px;color:#333}",
     ".row{display:flex;gap:6px}",
+    ".agree{display:flex;gap:6px;align-items:flex-start}.agree input{width:18px;height:18px;margin:1px 0 0;flex:none}",
     ".sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}",
   ].join("");
 
@@ -292,11 +293,13 @@
     var btn = el("button", { class: "small", type: "submit", text: t("get_code") });
     contactForm.appendChild(el("label", { for: "iw-contact", text: cfg.online ? t("contact_hint") : t("contact_label") }));
     contactForm.appendChild(el("div", { class: "row" }, [input, btn]));
+    var agree = el("input", { type: "checkbox", id: "iw-consent", name: "consent" });
+    contactForm.appendChild(el("label", { class: "agree", for: "iw-consent" }, [agree, t("consent")]));
     contactForm.onsubmit = function (ev) {
       ev.preventDefault();
       var v = input.value.trim();
       if (!v) return;
-      api("POST", "contact", { contact: v, offline: !cfg.online }).then(function (j) { codeStep(j.address); }, function (e) { showError(e.message); });
+      api("POST", "contact", { contact: v, offline: !cfg.online, consent: agree.checked }).then(function (j) { codeStep(j.address); }, function (e) { showError(e.message); });
     };
     contactForm.hidden = false;
   }
