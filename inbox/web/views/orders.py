@@ -64,6 +64,15 @@ AnyRequest = Request[Any, Any, Any]
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
 
 
+def _cdek_error(exc: ProviderUnavailable | ProviderRefused | OrdersError) -> str:
+    """What the panel says when a СДЭК call fails."""
+    if isinstance(exc, ProviderUnavailable):
+        return i18n._("СДЭК is unavailable; try again in a minute.")
+    if isinstance(exc, ProviderRefused):
+        return i18n._("СДЭК refused: %(reason)s") % {"reason": exc.reason}
+    return exc.reason
+
+
 def _money(raw: str | None, name: str) -> int:
     text = (raw or "").strip()
     if not text:
@@ -395,12 +404,8 @@ class OrdersController(Controller):
         error: str | None = None
         try:
             await quote_cdek(app.factory, app.bus, app.settings, order.id, actor, app.wake_dispatcher)
-        except ProviderUnavailable:
-            error = i18n._("СДЭК is unavailable; try again in a minute.")
-        except ProviderRefused as exc:
-            error = i18n._("СДЭК refused: %(reason)s") % {"reason": exc.reason}
-        except OrdersError as exc:
-            error = exc.reason
+        except (ProviderUnavailable, ProviderRefused, OrdersError) as exc:
+            error = _cdek_error(exc)
         async with app.factory() as session:
             data = await panel_context(session, order.thread_id or 0, order.id, error)
         return Template("_order_panel.html", context=data)
@@ -418,12 +423,8 @@ class OrdersController(Controller):
             city_code, points = await find_points(app.factory, city)
             if city_code is None or not points:
                 error = i18n._("СДЭК has no pickup points in %(city)s.") % {"city": city}
-        except ProviderUnavailable:
-            error = i18n._("СДЭК is unavailable; try again in a minute.")
-        except ProviderRefused as exc:
-            error = i18n._("СДЭК refused: %(reason)s") % {"reason": exc.reason}
-        except OrdersError as exc:
-            error = exc.reason
+        except (ProviderUnavailable, ProviderRefused, OrdersError) as exc:
+            error = _cdek_error(exc)
         async with app.factory() as session:
             ctx_data = await panel_context(session, order.thread_id or 0, order.id, error)
         ctx_data.update({"point_options": points, "point_city": city, "point_city_code": city_code})
@@ -444,12 +445,8 @@ class OrdersController(Controller):
             await choose_point(
                 app.factory, app.bus, app.settings, order.id, int(raw_city), code, actor, app.wake_dispatcher
             )
-        except ProviderUnavailable:
-            error = i18n._("СДЭК is unavailable; try again in a minute.")
-        except ProviderRefused as exc:
-            error = i18n._("СДЭК refused: %(reason)s") % {"reason": exc.reason}
-        except OrdersError as exc:
-            error = exc.reason
+        except (ProviderUnavailable, ProviderRefused, OrdersError) as exc:
+            error = _cdek_error(exc)
         async with app.factory() as session:
             data_ = await panel_context(session, order.thread_id or 0, order.id, error)
         return Template("_order_panel.html", context=data_)
@@ -462,12 +459,8 @@ class OrdersController(Controller):
         error: str | None = None
         try:
             await register_cdek(app.factory, app.bus, app.settings, order.id, app.wake_dispatcher)
-        except ProviderUnavailable:
-            error = i18n._("СДЭК is unavailable; try again in a minute.")
-        except ProviderRefused as exc:
-            error = i18n._("СДЭК refused: %(reason)s") % {"reason": exc.reason}
-        except OrdersError as exc:
-            error = exc.reason
+        except (ProviderUnavailable, ProviderRefused, OrdersError) as exc:
+            error = _cdek_error(exc)
         async with app.factory() as session:
             data = await panel_context(session, order.thread_id or 0, order.id, error)
         return Template("_order_panel.html", context=data)
