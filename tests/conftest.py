@@ -36,6 +36,20 @@ def pg_url() -> Iterator[str]:
         services.drop_pg_database(url)
 
 
+@pytest.fixture
+def private_pg_url() -> Iterator[str]:
+    """A PostgreSQL database of the test's own, migrated: what other tests left in the shared one (rows,
+    counters, a server or worker still running) cannot meet it."""
+    if not services.pg_available():
+        services.missing("PostgreSQL at 127.0.0.1:5432")
+    url = services.create_pg_database()
+    try:
+        upgrade(url)
+        yield url
+    finally:
+        services.drop_pg_database(url)
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request: pytest.FixtureRequest) -> str:
     """Run the test once on SQLite and once on PostgreSQL."""

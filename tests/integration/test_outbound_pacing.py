@@ -143,21 +143,6 @@ async def redis_prefix() -> AsyncIterator[str]:
         await client.aclose()
 
 
-@pytest.fixture
-async def private_pg_url() -> AsyncIterator[str]:
-    """A database of this test's own: no server or worker another test left behind can claim its rows."""
-    from inbox.migrate import upgrade
-
-    if not services.pg_available():
-        services.missing("PostgreSQL at 127.0.0.1:5432")
-    url = await asyncio.to_thread(services.create_pg_database)
-    try:
-        await asyncio.to_thread(upgrade, url)
-        yield url
-    finally:
-        await asyncio.to_thread(services.drop_pg_database, url)
-
-
 async def test_two_dispatchers_share_the_limits_through_redis(
     private_pg_url: str, redis_prefix: str, tmp_path: object, emulator: TelegramEmulator
 ) -> None:

@@ -39,10 +39,10 @@ async def login(client: httpx.AsyncClient, email: str, password: str) -> None:
 
 
 async def test_live_update_crosses_processes_through_redis(
-    pg_url: str, redis_url: str, tmp_path: Path
+    private_pg_url: str, redis_url: str, tmp_path: Path
 ) -> None:
     env = {
-        "INBOX_DATABASE_URL": pg_url,
+        "INBOX_DATABASE_URL": private_pg_url,
         "INBOX_REDIS_URL": redis_url,
         "INBOX_DATA_DIR": str(tmp_path / "d"),
         "INBOX_SECRET_KEY": "scale-out-secret-0123456789",
