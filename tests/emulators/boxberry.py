@@ -17,55 +17,23 @@ import json
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from tests.emulators.threaded_http import ThreadedHTTPEmulator
 
 MSK = timezone(timedelta(hours=3))
 
 
 @dataclass
-class BoxberryEmulator:
-    host: str = "127.0.0.1"
-    port: int = 0
+class BoxberryEmulator(ThreadedHTTPEmulator):
     token: str = "d6f33e419c16131e5325cbd84d5d6000"
     parcels: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     requests: list[dict[str, str]] = field(default_factory=list)
     down: int = 0
     garbage: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _server: ThreadingHTTPServer | None = None
-
-    def __enter__(self) -> BoxberryEmulator:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def start(self) -> None:
-        emu = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                emu._handle(self)
-
-        self._server = ThreadingHTTPServer((self.host, self.port), Handler)
-        self.port = self._server.server_address[1]
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    @property
-    def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
 
     def add_status(self, number: str, name: str, comment: str = "") -> None:
         with self._lock:

@@ -20,9 +20,11 @@ import threading
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from xml.sax.saxutils import escape
+
+from tests.emulators.threaded_http import ThreadedHTTPEmulator
 
 OPERATIONS: dict[tuple[int, int], tuple[str, str]] = {
     (1, 1): ("Прием", "Единичный"),
@@ -42,9 +44,7 @@ NS = (
 
 
 @dataclass
-class RussianPostEmulator:
-    host: str = "127.0.0.1"
-    port: int = 0
+class RussianPostEmulator(ThreadedHTTPEmulator):
     login: str = "hLPVyMoSoCaSxy"
     password: str = "Ti7Hb9uYhz2H"
     parcels: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
@@ -52,38 +52,6 @@ class RussianPostEmulator:
     down: int = 0
     garbage: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _server: ThreadingHTTPServer | None = None
-
-    def __enter__(self) -> RussianPostEmulator:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def start(self) -> None:
-        emu = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                emu._handle(self)
-
-        self._server = ThreadingHTTPServer((self.host, self.port), Handler)
-        self.port = self._server.server_address[1]
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    @property
-    def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
 
     def add_operation(
         self,
