@@ -99,6 +99,7 @@ class ImportSummary:
 
 
 _SPACES = re.compile(r"[\s\u00a0\u202f\u2009']")
+_PLAIN_PRICE = re.compile(r"(\d+)(?:\.(\d{1,2}))?")
 _CURRENCY = re.compile(r"(₽|руб\.?|rub|р\.)$", re.IGNORECASE)
 
 
@@ -106,6 +107,13 @@ def parse_price(raw: str | None) -> int:
     """ "1 990,00", "1990.00", "1,990.50", "1990 ₽" → kopecks. ValueError with a reason otherwise."""
     if raw is None or not raw.strip():
         raise ValueError("price is empty")
+    plain = _PLAIN_PRICE.fullmatch(raw)
+    if plain is not None:  # "1990" or "1990.5" / "1990.50", what YML and most CSVs carry: no Decimal needed
+        rubles, cents = plain.groups()
+        kopecks = int(rubles) * 100 + int((cents or "0").ljust(2, "0"))
+        if kopecks > MAX_PRICE:
+            raise ValueError(f"price {raw!r} is implausibly large")
+        return kopecks
     text = _CURRENCY.sub("", _SPACES.sub("", raw.strip())).strip()
     text = _SPACES.sub("", text)
     if "," in text and "." in text:
@@ -131,6 +139,8 @@ def parse_quantity(raw: str | None) -> int | None:
     """Stock count: "", None → None (not given); "5", "5.000" (1C writes decimals) → 5."""
     if raw is None or not raw.strip():
         return None
+    if raw.isascii() and raw.isdigit():
+        return int(raw)
     text = _SPACES.sub("", raw.strip()).replace(",", ".")
     try:
         value = Decimal(text)
