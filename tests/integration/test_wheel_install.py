@@ -55,6 +55,15 @@ def build_and_install(tmp: Path) -> Path:
         "inbox/migrations/versions/0001_core.py",
     ):
         assert needed in names, f"{needed} is not in the wheel"
+    # Every file of the package that is not Python (templates, static files of the web and of each channel
+    # package, the Alembic config) is package data: a new one outside package-data fails here.
+    data = [
+        path.relative_to(REPO).as_posix()
+        for path in (REPO / "inbox").rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts and path.suffix not in (".py", ".pyc")
+    ]
+    assert any(name.startswith("inbox/channels/widget/") for name in data), data
+    assert not [name for name in data if name not in names], "package data missing from the wheel"
     venv = tmp / "venv"
     base_python = getattr(sys, "_base_executable", sys.executable)
     run([base_python, "-m", "venv", str(venv)], cwd=tmp, env=clean_env())
@@ -134,6 +143,8 @@ async def test_wheel_installs_and_serves(tmp_path: Path) -> None:
                 await asyncio.sleep(0.1)
             page = await client.get("/login")
             assert "Пароль" in page.text  # the Russian catalog from inside the wheel
+            loader = await client.get("/widget.js")  # a channel package's static file, from the wheel
+            assert loader.status_code == 200 and "javascript" in loader.headers["content-type"], loader.text
             csrf = page.text.split('name="_csrf_token" value="', 1)[1].split('"', 1)[0]
             done = await client.post(
                 "/login",
