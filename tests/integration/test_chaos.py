@@ -176,7 +176,9 @@ async def test_cluster_survives_kills_and_a_provider_outage(redis_url: str, tmp_
             "INBOX_SECRET_KEY": "chaos-secret-key-0123456789",
             # The bot is on (the default): it answers the customers' texts it does not understand, then hands
             # off; its sends are counted apart from the managers' (unique texts make every copy countable).
-            "INBOX_OUTBOX_LEASE_SECONDS": "6",
+            # Longer than a send can take (a slot starts within 0.8 of the lease, plus the 10 s request
+            # timeout), or a slow send outlives its lease and another worker sends the row again.
+            "INBOX_OUTBOX_LEASE_SECONDS": "20",
             "INBOX_INBOUND_LEASE_SECONDS": "6",
             "INBOX_OUTBOX_BACKOFF_CAP": "2",
             "INBOX_OUTBOX_MAX_ATTEMPTS": "1000",
