@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox.channels.accounts import create_account
+from inbox.channels.widget.config import normalize_origin
 from inbox.core.events import EventBus
 from inbox.core.secretbox import SecretBox
 from inbox.customer_card.consent import record_consent
@@ -68,11 +69,13 @@ LEVELS = (
 )
 
 
-def site_origins(settings: Settings) -> list[str]:
+def site_origins(settings: Settings, port: int = 8000) -> list[str]:
     """This server's addresses a browser may open the demo site at (and the public URL when set)."""
     out = list(SITE_ORIGINS)
+    if port != 8000:
+        out += [f"http://127.0.0.1:{port}", f"http://localhost:{port}"]
     if settings.public_url:
-        out.append(settings.public_url.rstrip("/"))
+        out.append(normalize_origin(settings.public_url))
     return out
 
 
@@ -98,14 +101,20 @@ async def _first_message(session: AsyncSession, customer_id: int) -> Message:
     ).scalar_one()
 
 
-async def seed_widget(factory: SessionFactory, settings: Settings) -> bool:
+async def seed_widget(factory: SessionFactory, settings: Settings, port: int = 8000) -> bool:
+    """The demo site's widget key; on a later run, the allow-list gains this run's addresses if missing."""
     async with transaction(factory) as session:
-        taken = await session.execute(
-            select(ChannelAccount.id).where(
-                ChannelAccount.kind == "widget", ChannelAccount.name == WIDGET_NAME
+        taken = (
+            await session.execute(
+                select(ChannelAccount).where(
+                    ChannelAccount.kind == "widget", ChannelAccount.name == WIDGET_NAME
+                )
             )
-        )
-        if taken.scalar_one_or_none() is not None:
+        ).scalar_one_or_none()
+        if taken is not None:
+            origins = list(dict.fromkeys([*taken.settings.get("origins", []), *site_origins(settings, port)]))
+            if origins != taken.settings.get("origins"):
+                taken.settings = {**taken.settings, "origins": origins}
             return False
         box = SecretBox(settings.secret_key, settings.secret_key_old)
         row, _settings, _secrets = await create_account(
@@ -114,7 +123,7 @@ async def seed_widget(factory: SessionFactory, settings: Settings) -> bool:
             "widget",
             WIDGET_NAME,
             {
-                "origin": site_origins(settings),
+                "origin": site_origins(settings, port),
                 "public_url": settings.public_url or SITE_ORIGINS[0],
                 "title": "Демо-магазин",
                 "greeting": "Здравствуйте! Спросите о товаре, заказе или доставке: ответим здесь.",
@@ -170,7 +179,11 @@ async def _new_order(
 
 
 async def seed_payments(
-    factory: SessionFactory, settings: Settings, admin_id: int, wake: Callable[[], None] | None = None
+    factory: SessionFactory,
+    settings: Settings,
+    admin_id: int,
+    wake: Callable[[], None] | None = None,
+    port: int = 8000,
 ) -> bool:
     """The demo provider's account; Олег's order paid through its link, Игорь's link sent and waiting."""
     async with transaction(factory) as session:
@@ -178,7 +191,14 @@ async def seed_payments(
             await session.execute(select(PaymentAccount.id).where(PaymentAccount.name == PAY_NAME))
         ).scalar_one_or_none() is not None:
             return False
-        session.add(PaymentAccount(kind=PAY_KIND, name=PAY_NAME, settings={"demo": True}, secrets={}))
+        session.add(
+            PaymentAccount(
+                kind=PAY_KIND,
+                name=PAY_NAME,
+                settings={"demo": True, "return_url": _home(settings, port) + "/demo/site"},
+                secrets={},
+            )
+        )
         oleg = await _customer(session, "telegram", "100004")
         igor = await _customer(session, "vk", "200002")
         paid_id = None
@@ -215,6 +235,11 @@ async def seed_payments(
 
         await run_order_action(factory, bus, settings, send, wake)
     return True
+
+
+def _home(settings: Settings, port: int) -> str:
+    """Where the customer's browser reaches this server (the demo provider's pages are there)."""
+    return (settings.public_url or f"http://127.0.0.1:{port}").rstrip("/")
 
 
 def _external_id(url: str) -> str:
@@ -260,7 +285,7 @@ async def seed_carrier(factory: SessionFactory, admin_id: int) -> bool:
     return True
 
 
-async def seed_sales(factory: SessionFactory, settings: Settings, admin_id: int) -> bool:
+async def seed_sales(factory: SessionFactory, settings: Settings, admin_id: int, port: int = 8000) -> bool:
     async with transaction(factory) as session:
         if (
             await session.execute(select(Segment.id).where(Segment.name == SEGMENTS[0]))
@@ -317,7 +342,7 @@ async def seed_sales(factory: SessionFactory, settings: Settings, admin_id: int)
             session,
             segment_id=consenting.id,
             text=SENT_TEXT,
-            buttons=[{"text": "Смотреть каталог", "url": "http://127.0.0.1:8000/demo/site"}],
+            buttons=[{"text": "Смотреть каталог", "url": _home(settings, port) + "/demo/site"}],
             send_at=now - timedelta(days=2),
             created_by_id=admin_id,
         )
@@ -337,19 +362,23 @@ async def seed_sales(factory: SessionFactory, settings: Settings, admin_id: int)
 
 
 async def seed_extras(
-    factory: SessionFactory, settings: Settings, admin_email: str, wake: Callable[[], None] | None = None
+    factory: SessionFactory,
+    settings: Settings,
+    admin_email: str,
+    wake: Callable[[], None] | None = None,
+    port: int = 8000,
 ) -> list[str]:
     """Add what is missing of the widget, payments, carrier and repeat-sales demo; returns what was added."""
     async with factory() as session:
         admin = (await session.execute(select(Manager).where(Manager.email == admin_email))).scalar_one()
         admin_id = admin.id
     added = []
-    if await seed_widget(factory, settings):
+    if await seed_widget(factory, settings, port):
         added.append("widget")
-    if await seed_payments(factory, settings, admin_id, wake):
+    if await seed_payments(factory, settings, admin_id, wake, port):
         added.append("payments")
     if await seed_carrier(factory, admin_id):
         added.append("carrier")
-    if await seed_sales(factory, settings, admin_id):
+    if await seed_sales(factory, settings, admin_id, port):
         added.append("sales")
     return added

@@ -201,12 +201,17 @@ async def _thread_of(session: AsyncSession, customer_id: int) -> Thread:
 
 
 async def seed_shop(
-    factory: SessionFactory, settings: Settings, admin_email: str, wake: Callable[[], None] | None = None
+    factory: SessionFactory,
+    settings: Settings,
+    admin_email: str,
+    wake: Callable[[], None] | None = None,
+    port: int = 8000,
 ) -> bool:
     """Everything around the conversations; False when it is already there. The newer features (widget,
-    payments, carrier, repeat sales) are added when missing either way (``inbox.demo.extras``)."""
+    payments, carrier, repeat sales) are added when missing either way (``inbox.demo.extras``); ``port``:
+    the one ``inbox serve`` will listen on, which the demo site's widget key must allow."""
     added = await _seed_shop(factory, settings, admin_email)
-    await seed_extras(factory, settings, admin_email, wake)
+    await seed_extras(factory, settings, admin_email, wake, port)
     return added
 
 

@@ -70,12 +70,16 @@ async def test_the_demo_seeds_widget_payments_carrier_and_repeat_sales_once(
     first = await counts(factory)
     assert await seed_shop(factory, settings, DEMO_EMAIL) is False
     assert await counts(factory) == first
+    # `make run PORT=8001`: the next run lets the demo site at that port use the widget too
+    assert await seed_shop(factory, settings, DEMO_EMAIL, port=8001) is False
+    assert await counts(factory) == first
 
     async with factory() as session:
         widget = (
             await session.execute(select(ChannelAccount).where(ChannelAccount.name == WIDGET_NAME))
         ).scalar_one()
         assert widget.kind == "widget" and set(SITE_ORIGINS) <= set(widget.settings["origins"])
+        assert {"http://127.0.0.1:8001", "http://localhost:8001"} <= set(widget.settings["origins"])
         assert not widget.settings.get("demo")  # the real widget adapter serves it, not the demo one
         pay = (
             await session.execute(select(PaymentAccount).where(PaymentAccount.name == PAY_NAME))
