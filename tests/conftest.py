@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -10,24 +9,12 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-import inbox.demo
 from inbox.db import SessionFactory, make_engine, make_session_factory
 from inbox.migrate import upgrade
 from inbox.models import Base
 from inbox.settings import Settings
 from tests import services
 from tests.failures import FAILED
-
-
-@pytest.fixture(scope="session", autouse=True)
-def demo_password_hashed_once() -> Iterator[None]:
-    """The demo shop is seeded in-process by a hundred tests, and each seeding hashed the demo manager's
-    password with argon2 (64 MiB, the slowest step of the seeding, over a second on a loaded machine): the
-    tests' process hashes it once and every seeding stores that same genuine hash, which sign-in verifies
-    as before. Other passwords, and the CLI's ``inbox demo``, are hashed as in production."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(inbox.demo, "hash_password", functools.cache(inbox.demo.hash_password))
-        yield
 
 
 @pytest.fixture(scope="session")
