@@ -74,7 +74,6 @@ async def test_wheel_installs_and_serves(tmp_path: Path) -> None:
     env = clean_env(
         INBOX_DATABASE_URL=f"sqlite+aiosqlite:///{work / 'inbox.sqlite3'}",
         INBOX_DATA_DIR=str(work / "data"),
-        INBOX_BOTS="off",
     )
     where = run(
         [str(venv / "bin" / "python"), "-c", "import inbox; print(inbox.__file__)"], cwd=work, env=env
@@ -144,7 +143,7 @@ async def test_wheel_installs_and_serves(tmp_path: Path) -> None:
             emu.queue_update(text_update(4242, "Привет из колёсика"))
             for _ in range(300):
                 inbox_page = await client.get("/")
-                if "Привет из колёсика" in inbox_page.text:
+                if 'href="/threads/' in inbox_page.text:
                     break
                 await asyncio.sleep(0.1)
             else:
@@ -152,6 +151,12 @@ async def test_wheel_installs_and_serves(tmp_path: Path) -> None:
                     "the Telegram message did not reach the inbox:\n"
                     + (work / "serve.log").read_text()[-3000:]
                 )
+            link = inbox_page.text.split('href="/threads/', 1)[1].split("?", 1)[0].split('"', 1)[0]
+            thread_page = await client.get(f"/threads/{link}")
+            assert "Привет из колёсика" in thread_page.text, thread_page.text[-2000:]
+            # The bot (on by default) answered from the installed package: its texts and keyboards load.
+            replies = await emu.wait_for_requests("sendMessage", timeout=30)
+            assert replies[0].params["chat_id"] in (4242, "4242"), replies[0].params
     finally:
         if proc is not None:
             proc.terminate()
