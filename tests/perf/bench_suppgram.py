@@ -50,6 +50,7 @@ PEER_TOKEN = "987654321:BENCH-suppgram-customer-bot"
 SECRET = "bench-secret"
 CUSTOMERS = 500
 CONNECTIONS = 32
+STALLED_S = 30.0  # no new raw event for this long while wrk runs: some webhooks failed for good
 
 
 def update(n: int, customers: int = CUSTOMERS) -> dict[str, Any]:
@@ -113,11 +114,19 @@ async def ours(db_url: str, work: Path, emulator: TelegramEmulator, n: int) -> f
                 run_wrk_until, hook, SCRIPT, acknowledged.is_set, connections=CONNECTIONS, env=wrk_env
             )
         )
+        seen, since = -1, time.monotonic()
         while not load.done():  # every update's raw event committed: stop wrk (it redelivers the last)
             async with factory() as session:
-                if (await session.execute(select(func.count()).select_from(InboundEvent))).scalar_one() >= n:
-                    acknowledged.set()
-                    break
+                count = (await session.execute(select(func.count()).select_from(InboundEvent))).scalar_one()
+            if count >= n:
+                acknowledged.set()
+                break
+            if count != seen:
+                seen, since = count, time.monotonic()
+            elif time.monotonic() - since > STALLED_S:  # wrk does not redeliver a failed update
+                acknowledged.set()
+                result = await load
+                raise RuntimeError(f"ours: {count} of {n} updates stored, {result.errors} webhooks failed")
             await asyncio.sleep(0.05)
         result = await load
         if result.errors:
