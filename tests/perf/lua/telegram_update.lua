@@ -1,11 +1,15 @@
 -- wrk script: one Telegram text update per request, each with a new update_id and message_id, from
 -- BENCH_CUSTOMERS customers (default 500). Environment: BENCH_OFFSET (first id), BENCH_SECRET (webhook
--- secret header), BENCH_DELAY_MS (pause before each request). Prints one WRKJSON line with the figures the harness reads.
+-- secret header), BENCH_DELAY_MS (pause before each request), BENCH_TOTAL (this many distinct
+-- updates, then the last one again until the harness stops wrk with SIGINT). Prints one WRKJSON line with the figures
+-- the harness reads. tests/perf/bench_suppgram.py builds the same updates in Python: keep them in step.
 local offset = tonumber(os.getenv("BENCH_OFFSET") or "0")
 local customers = tonumber(os.getenv("BENCH_CUSTOMERS") or "500")
 local secret = os.getenv("BENCH_SECRET")
 local delay_ms = tonumber(os.getenv("BENCH_DELAY_MS") or "0")
+local total = tonumber(os.getenv("BENCH_TOTAL") or "0")
 local counter = 0
+local verified = false
 
 if delay_ms > 0 then
   -- spaced requests: "one webhook at a time", each meeting a server that finished the previous one
@@ -19,8 +23,19 @@ if secret and secret ~= "" then
 end
 
 request = function()
-  counter = counter + 1
-  local n = offset + counter
+  if not verified then
+    -- wrk calls request() once before the run to check what it returns, and never sends that one
+    verified = true
+    return wrk.format(nil, nil, nil, "{}")
+  end
+  local n
+  if total > 0 and counter >= total then
+    -- past the total: redeliver the last update (the server stores it once) until the harness stops wrk
+    n = offset + total
+  else
+    counter = counter + 1
+    n = offset + counter
+  end
   local uid = 100000 + n % customers
   local body = string.format(
     '{"update_id":%d,"message":{"message_id":%d,"date":%d,' ..
@@ -34,8 +49,8 @@ end
 done = function(summary, latency, requests)
   io.write(string.format(
     'WRKJSON {"requests":%d,"duration_us":%d,"connect":%d,"read":%d,"write":%d,"status":%d,' ..
-    '"timeout":%d,"p50_us":%d,"p99_us":%d,"max_us":%d,"mean_us":%.1f}\n',
+    '"timeout":%d,"p50_us":%d,"p95_us":%d,"p99_us":%d,"max_us":%d,"mean_us":%.1f}\n',
     summary.requests, summary.duration, summary.errors.connect, summary.errors.read,
     summary.errors.write, summary.errors.status, summary.errors.timeout,
-    latency:percentile(50), latency:percentile(99), latency.max, latency.mean))
+    latency:percentile(50), latency:percentile(95), latency:percentile(99), latency.max, latency.mean))
 end
