@@ -69,7 +69,7 @@ def run_db(settings: Settings, fn: Callable[[Any], Awaitable[T]]) -> T:
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "--verbose", is_flag=True, help="More logging.")
 def main(verbose: bool) -> None:
-    """inbox: one thread per customer across Telegram, VK, email and SMS."""
+    """inbox: one thread per customer across Telegram, VK, email, SMS and the shop's website chat."""
     from inbox import logs
     from inbox.settings import log_format
 
@@ -544,7 +544,7 @@ def token_create(name: str) -> None:
 
 @main.group()
 def channel() -> None:
-    """Channel accounts: Telegram bots, VK communities, mailboxes, SMS numbers."""
+    """Channel accounts: Telegram bots, VK communities, mailboxes, SMS numbers, website chat widgets."""
 
 
 @channel.group("add")
@@ -695,7 +695,7 @@ def channel_list() -> None:
 
 @main.group()
 def payment() -> None:
-    """Payment provider accounts (YooKassa)."""
+    """Payment provider accounts (YooKassa, Telegram Payments)."""
 
 
 @payment.group("add")

@@ -14,6 +14,7 @@ from inbox.migrate import upgrade
 from inbox.models import Base
 from inbox.settings import Settings
 from tests import services
+from tests.failures import FAILED
 
 
 @pytest.fixture(scope="session")
@@ -89,3 +90,17 @@ def settings(db_url: str, tmp_path: Path) -> Settings:
         secret_key="test-secret-key-0123456789",
         data_dir=tmp_path / "data",
     )
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> object:
+    """A failed test that ran `inbox serve` children shows the end of their logs (CI keeps no files)."""
+    report = yield
+    if report.failed:
+        item.stash[FAILED] = True
+        tmp = getattr(item, "funcargs", {}).get("tmp_path")
+        if isinstance(tmp, Path):
+            for log in sorted(tmp.glob("**/serve-*.log")):
+                tail = log.read_text(errors="replace")[-6000:]
+                report.sections.append((f"{log.name} (its last 6,000 characters)", tail))
+    return report

@@ -10,6 +10,7 @@ import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
 from tests import services
+from tests.failures import FAILED
 
 # Live updates cross processes and a loaded 2-core CI machine: give assertions room.
 expect.set_options(timeout=15_000)
@@ -41,14 +42,27 @@ async def browser() -> AsyncIterator[Browser]:
 
 
 @pytest.fixture
-async def page(browser: Browser) -> AsyncIterator[Page]:
+async def page(browser: Browser, request: pytest.FixtureRequest) -> AsyncIterator[Page]:
     context = await browser.new_context(viewport={"width": 1280, "height": 800}, locale="ru-RU")
     pg = await context.new_page()
     pg.set_default_timeout(20_000)
     try:
         yield pg
     finally:
+        if request.node.stash.get(FAILED, False):
+            await shoot_all(browser, request.node.name)
         await context.close()
+
+
+async def shoot_all(browser: Browser, test: str) -> None:
+    """Every open tab of a failed test, for test-artifacts/ (best effort: a crashed tab is skipped)."""
+    name = "".join(c if c.isalnum() else "-" for c in test)
+    for i, context in enumerate(browser.contexts):
+        for j, tab in enumerate(context.pages):
+            try:
+                await tab.screenshot(path=shot_path(f"failed-{name}-{i}-{j}"), timeout=5_000)
+            except Exception as exc:  # diagnostics must not hide the test's own failure
+                print(f"no screenshot of tab {i}-{j}: {exc}")
 
 
 def shot_path(name: str) -> str:

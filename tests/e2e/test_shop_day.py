@@ -213,7 +213,9 @@ async def test_a_shop_day(
         await pavel.locator("a").click()
         await expect(page.locator("#thread .thread-head h2")).to_have_text("Павел Соколов")
         await expect(page.locator("#thread-head .badge.handoff")).to_be_visible()
+        await settled(page)
         await page.select_option("#assign-form select", label="Ольга")
+        await expect(page.locator("#thread-head")).not_to_have_attribute("data-assignee", "")  # saved
         await expect(olga.locator("#count-mine")).to_have_text("1")
         await roman.locator("a").click()
         await expect(page.locator("#thread .thread-head h2")).to_have_text("Роман Ильин")

@@ -9,7 +9,8 @@
     const el = e.target;
     const how = el && el.dataset && el.dataset.autosubmit;
     if (!how || !el.form) return;
-    if (how === "htmx") { htmx.trigger(el.form, "submit"); return; }
+    // htmx wires swapped-in content when it settles: wire this form now, or a change made in that moment is lost
+    if (how === "htmx") { htmx.process(el.form); htmx.trigger(el.form, "submit"); return; }
     if (how === "here" && el.form.elements.next) el.form.elements.next.value = location.pathname + location.search;
     el.form.submit();
   });
