@@ -450,6 +450,7 @@ class Prepared:
 CallbackHandler = Callable[[InboundCallback], Awaitable[None]]
 
 
+BATCH = 50  # raw events per claim
 CLAIM_LOCK = 0x1B0D_0001  # advisory transaction lock that serialises inbound claims on PostgreSQL
 
 
@@ -644,10 +645,12 @@ class InboundProcessor:
             # is kept (cleared after it, the event it announced waited for the one-second poll).
             self.wakeup.clear()
             try:
-                n = await self.process_batch()
+                n = await self.process_batch(BATCH)
             except Exception:
                 log.exception("inbound processor loop failed; retrying")
                 n = 0
-            if n == 0:
+            if n < BATCH and not self.wakeup.is_set():
+                # A short batch took all there was, and nothing was committed since: no claim that would
+                # find nothing (on SQLite, a write transaction the webhooks wait behind) until a wake-up.
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.wakeup.wait(), timeout=1.0)
