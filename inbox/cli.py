@@ -294,6 +294,7 @@ def worker(only: tuple[str, ...]) -> None:
     """Channel pollers, inbound processor and outbox dispatcher, without the web server."""
     from inbox import health
     from inbox.core.events import EventBus
+    from inbox.gcpolicy import freeze_long_lived
     from inbox.web.live import make_channels_plugin
     from inbox.workers import Workers
 
@@ -314,6 +315,7 @@ def worker(only: tuple[str, ...]) -> None:
             roles=roles,
         )
         workers.start()
+        freeze_long_lived()  # no full-collection pauses over what start-up loaded (inbox.gcpolicy)
         console.print(f"worker running ({', '.join(sorted(roles))}); Ctrl+C stops it")
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

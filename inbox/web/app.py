@@ -27,6 +27,7 @@ from inbox import __version__, i18n, logs
 from inbox.core.events import EventBus
 from inbox.core.secretbox import SecretBox, seal_all
 from inbox.db import make_engine, make_session_factory
+from inbox.gcpolicy import freeze_long_lived
 from inbox.keys import Keyring
 from inbox.settings import Settings
 from inbox.web import filters
@@ -185,6 +186,7 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> Litest
         await warm_adapters(workers)
         if start_workers:
             workers.start()
+        freeze_long_lived()  # no full-collection pauses over what start-up loaded (inbox.gcpolicy)
         try:
             yield
         finally:

@@ -43,7 +43,10 @@ def suites(
 
     return [
         ("ingest", lambda w: bench_ingest.run(w, seconds, bots=not quick, profile=profile)),
-        ("live", lambda w: bench_live.run(live_rate("SQLite"), seconds, w, live_rate("PostgreSQL"))),
+        (
+            "live",
+            lambda w: bench_live.run(live_rate("SQLite"), seconds, w, live_rate("PostgreSQL"), profile),
+        ),
         ("pacing", lambda w: bench_pacing.run(60 if quick else 300, w)),
         ("broadcast", lambda w: bench_broadcast_send.run(90 if quick else 1000, w)),
         ("catalog", lambda w: bench_catalog.run(5_000 if quick else 100_000, w)),
@@ -77,7 +80,7 @@ def main() -> None:
         help="ingest, live, pacing, broadcast, catalog, pages, email or suppgram (repeatable)",
     )
     parser.add_argument("--readme", type=Path, help="rewrite this README's benchmark block")
-    parser.add_argument("--profile", type=Path, help="py-spy raw profiles of the ingest server go here")
+    parser.add_argument("--profile", type=Path, help="py-spy raw profiles of the loaded servers go here")
     args = parser.parse_args()
     if args.profile:
         args.profile.mkdir(parents=True, exist_ok=True)
