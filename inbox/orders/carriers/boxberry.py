@@ -74,7 +74,8 @@ class BoxberryClient:
             async with httpx.AsyncClient(timeout=TIMEOUT, transport=self.transport) as client:
                 answer = await client.get(f"{self.base}/json.php", params=query)
         except httpx.HTTPError as exc:
-            raise ProviderUnavailable(f"Boxberry is unreachable: {type(exc).__name__}: {exc}") from exc
+            reason = f"{type(exc).__name__}: {exc}".replace(self.token, "***") if self.token else str(exc)
+            raise ProviderUnavailable(f"Boxberry is unreachable: {reason}") from exc
         if answer.status_code == 429 or answer.status_code >= 500:
             raise ProviderUnavailable(f"Boxberry answered HTTP {answer.status_code}; retry later")
         try:
