@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import select
 
+from inbox import logs
 from inbox.db import SessionFactory, transaction
 from inbox.models import CarrierAccount, ChannelAccount, PaymentAccount
 
@@ -84,8 +85,12 @@ def box_for(settings: Settings) -> SecretBox:
 
 
 def open_secrets(settings: Settings, row: Any) -> dict[str, Any]:
-    """A payment or carrier account's secrets in clear (sealed, or plain as an older version stored them)."""
-    return box_for(settings).open(row.secrets)
+    """A payment or carrier account's secrets in clear (sealed, or plain as an older version stored them);
+    each value is registered with the log masking, so it never reaches a log line."""
+    opened = box_for(settings).open(row.secrets)
+    for value in opened.values():
+        logs.register_secret(value)
+    return opened
 
 
 async def seal_all(factory: SessionFactory, box: SecretBox, *, only_plaintext: bool) -> int:

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, text
 
+from inbox import logs
 from inbox.core.secretbox import MARK, SecretBox, SecretsUnreadable
 from inbox.db import SessionFactory, transaction
 from inbox.models import CarrierAccount, ChannelAccount, PaymentAccount
@@ -244,6 +245,9 @@ async def test_providers_authenticate_after_rotation(
     assert code is not None and [p.code for p in points] == ["SPB7"]
     assert [e.code for e in await tracker_for(post_row, new_only).history(BARCODE)]
     assert await tracker_for(bb_row, new_only).history(BB_NUMBER)
+    # opened once, a provider secret is masked in every log line that would carry it
+    line = logs.redact(" ".join(f"failed with {s}" for s in provider_secrets(yk, cdek, post, bb)))
+    assert not any(s in line for s in provider_secrets(yk, cdek, post, bb)), line
 
 
 async def test_a_wrong_secret_is_refused_by_the_emulators(
