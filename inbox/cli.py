@@ -69,7 +69,7 @@ def run_db(settings: Settings, fn: Callable[[Any], Awaitable[T]]) -> T:
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "--verbose", is_flag=True, help="More logging.")
 def main(verbose: bool) -> None:
-    """inbox: one thread per customer across Telegram, VK, email and SMS."""
+    """inbox: one thread per customer across Telegram, VK, email, SMS and the shop's website chat."""
     from inbox import logs
     from inbox.settings import log_format
 
@@ -546,7 +546,7 @@ def token_create(name: str) -> None:
 
 @main.group()
 def channel() -> None:
-    """Channel accounts: Telegram bots, VK communities, mailboxes, SMS numbers."""
+    """Channel accounts: Telegram bots, VK communities, mailboxes, SMS numbers, website chat widgets."""
 
 
 @channel.group("add")
@@ -588,6 +588,7 @@ def add_channel_account(kind: str, name: str, raw: dict[str, Any]) -> int:
     from inbox import i18n
     from inbox.channels.accounts import after_add_lines, create_account
     from inbox.channels.config import ConfigError
+    from inbox.core.kinds import capabilities
     from inbox.team import audit
 
     settings = load_settings()
@@ -611,8 +612,8 @@ def add_channel_account(kind: str, name: str, raw: dict[str, Any]) -> int:
     console.print(f"{kind} account {row.id} ({row.name}) added")
     for line in after_add_lines(row, settings_, secrets_, settings):
         click.echo(line)  # plain: a wrapped URL cannot be pasted
-    if kind == "email" and not raw.get("no_sync"):
-        first_email_sync(row.id)
+    if capabilities(kind).history_sync and not raw.get("no_sync"):
+        first_sync(row.id)
     return row.id
 
 
@@ -627,13 +628,14 @@ def _register_add_commands() -> None:
 _register_add_commands()
 
 
-def first_email_sync(account_id: int) -> None:
-    """Fetch the lookback window with a progress bar; letters are committed as raw events and become
-    messages in the running (or next) `inbox serve`."""
+def first_sync(account_id: int) -> None:
+    """Fetch the account's history (a mailbox: the lookback window) with a progress bar, for a kind that
+    declares ``history_sync``; what arrives is committed as raw events and becomes messages in the running
+    (or next) `inbox serve`."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from inbox.channels.email.adapter import EmailChannel
     from inbox.channels.hub import account_config
+    from inbox.channels.registry import build_channel
     from inbox.core.ingest import store_raw
     from inbox.core.types import RawEvent
     from inbox.workers import DbPollState
@@ -643,7 +645,7 @@ def first_email_sync(account_id: int) -> None:
     async def _go(factory: Any) -> Any:
         async with factory() as session:
             row = await session.get(ChannelAccount, account_id)
-        channel = EmailChannel(account_config(row, secret_box(settings)), settings)
+        channel: Any = build_channel(account_config(row, secret_box(settings)), settings)
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
         with Progress(*columns, console=console) as bar:
             tasks: dict[str, Any] = {}
@@ -697,7 +699,7 @@ def channel_list() -> None:
 
 @main.group()
 def payment() -> None:
-    """Payment provider accounts (YooKassa)."""
+    """Payment provider accounts (YooKassa, Telegram Payments)."""
 
 
 @payment.group("add")

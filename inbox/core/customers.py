@@ -18,8 +18,9 @@ from inbox.core.types import ContactHints
 from inbox.db import insert_for, is_postgres
 from inbox.models import ChannelAccount, Customer, Identity, Thread, utcnow
 
-# When a customer has no explicit choice and the last inbound channel cannot be used.
-DEFAULT_FALLBACK_ORDER = ("telegram", "vk", "sms", "email")
+# When a customer has no explicit choice and the last inbound channel cannot be used (the website widget
+# last: it reaches a visitor only while they are on the site).
+DEFAULT_FALLBACK_ORDER = ("telegram", "vk", "sms", "email", "widget")
 
 
 @dataclass(frozen=True, slots=True)

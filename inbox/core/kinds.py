@@ -11,7 +11,7 @@ so ``inbox.core`` has no import of ``inbox.channels``.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -80,3 +80,31 @@ def capabilities(kind: str) -> Capabilities:
 
 def hooks_for(kind: str) -> KindHooks:
     return kind_info(kind).hooks
+
+
+def kinds_with(wanted: Callable[[Capabilities], bool]) -> tuple[str, ...]:
+    """The registered kinds whose capabilities are ``wanted``, in registry order: code outside a channel's
+    package asks this instead of naming kinds, so a new channel gets the behaviour by declaring it."""
+    return tuple(info.kind for info in all_kinds() if wanted(info.capabilities))
+
+
+def link_codes() -> dict[str, str]:
+    """kind -> the letter naming it in short signed links (:attr:`Capabilities.link_code`)."""
+    return {info.kind: info.capabilities.link_code for info in all_kinds() if info.capabilities.link_code}
+
+
+class ByKind(Mapping[str, str]):
+    """A read-only mapping built from the registered kinds when read (the registry loads on first use, so
+    a module may hold one at import time)."""
+
+    def __init__(self, build: Callable[[], dict[str, str]]) -> None:
+        self._build = build
+
+    def __getitem__(self, key: str) -> str:
+        return self._build()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._build())
+
+    def __len__(self) -> int:
+        return len(self._build())

@@ -25,10 +25,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox.core.customers import identities_of, live_customer, set_preferred_channel, thread_for
 from inbox.core.events import Event, emit
+from inbox.core.kinds import all_kinds, capabilities, kinds_with
 from inbox.core.merge_policy import apply_policies
 from inbox.core.phones import try_normalize_phone
 from inbox.core.system_events import system_event
-from inbox.core.types import ChannelKind
+from inbox.core.types import Capabilities
 from inbox.db import lowered
 from inbox.i18n import _
 from inbox.models import (
@@ -240,6 +241,16 @@ def _rowcount(result: object) -> int:
 # ---- suggestions -----------------------------------------------------------------------------------------
 
 
+def is_phone(caps: Capabilities) -> bool:
+    """An identity of this kind is a phone number (SMS): it vouches for the customer's phone."""
+    return caps.address == "phone"
+
+
+def is_email(caps: Capabilities) -> bool:
+    """An identity of this kind is an email address: it vouches for the customer's email."""
+    return caps.address == "email"
+
+
 async def suggest_duplicates(session: AsyncSession, customer_id: int) -> list[Suggestion]:
     """Other live customers that are probably the same person: the same phone (E.164) or email — from the
     customer row or an SMS / email identity — or the same name and the same phone digits. Pairs a manager
@@ -250,10 +261,11 @@ async def suggest_duplicates(session: AsyncSession, customer_id: int) -> list[Su
     )
     phones = {customer.phone} if customer.phone else set()
     emails = {customer.email.lower()} if customer.email else set()
+    phone_kinds, email_kinds = kinds_with(is_phone), kinds_with(is_email)
     for ident in idents:
-        if ident.kind == ChannelKind.SMS and (p := try_normalize_phone(ident.external_id)):
+        if ident.kind in phone_kinds and (p := try_normalize_phone(ident.external_id)):
             phones.add(p)
-        elif ident.kind == ChannelKind.EMAIL and "@" in ident.external_id:
+        elif ident.kind in email_kinds and "@" in ident.external_id:
             emails.add(ident.external_id.lower())
 
     split_apart: set[int] = set()
@@ -291,7 +303,7 @@ async def suggest_duplicates(session: AsyncSession, customer_id: int) -> list[Su
                 (
                     await session.execute(
                         select(Identity.customer_id).where(
-                            Identity.kind == ChannelKind.SMS, Identity.external_id.in_(phones)
+                            Identity.kind.in_(phone_kinds), Identity.external_id.in_(phones)
                         )
                     )
                 ).scalars()
@@ -314,7 +326,7 @@ async def suggest_duplicates(session: AsyncSession, customer_id: int) -> list[Su
                 (
                     await session.execute(
                         select(Identity.customer_id).where(
-                            Identity.kind == ChannelKind.EMAIL,
+                            Identity.kind.in_(email_kinds),
                             lowered(session, Identity.external_id).in_(emails),
                         )
                     )
@@ -608,9 +620,10 @@ async def split_identity(
         created_at=utcnow(),
         updated_at=utcnow(),
     )
-    if identity.kind == ChannelKind.SMS and (phone := try_normalize_phone(identity.external_id)):
+    address = capabilities(identity.kind).address
+    if address == "phone" and (phone := try_normalize_phone(identity.external_id)):
         new.phone, new.phone_verified = phone, True
-    elif identity.kind == ChannelKind.EMAIL and "@" in identity.external_id:
+    elif address == "email" and "@" in identity.external_id:
         new.email, new.email_verified = identity.external_id.lower(), True
     session.add(new)
     await session.flush()
@@ -721,7 +734,7 @@ async def choose_preferred_channel(session: AsyncSession, customer_id: int, chan
         raise NotFound(f"customer {customer_id} does not exist")
     customer = await live_customer(session, customer_id)
     if channel is not None:
-        known = [k.value for k in ChannelKind]
+        known = [info.kind for info in all_kinds()]
         if channel not in known:
             raise BadRequest(
                 _("unknown channel {channel}; one of: {known} or null").format(

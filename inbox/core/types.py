@@ -40,6 +40,17 @@ class Capabilities:
     contact_sharing: bool = False  # the customer can share a vouched phone number with one tap
     address: str | None = None  # what an identity's external id is: "phone", "email", or an opaque id
     notice_text: str = "messenger"  # which order-notice template the kind gets: messenger, sms, email
+    # Marketing and the rest of the shop read these instead of the kind:
+    link_code: str = ""  # one lowercase letter naming the kind in short signed links (unsubscribe); never
+    #   reused or changed, since links already sent carry it
+    subject: bool = False  # a message has a subject line (a broadcast's first line becomes it)
+    list_unsubscribe: bool = False  # marketing carries an unsubscribe link and a List-Unsubscribe header
+    consent_question: bool = False  # a trigger may ask for marketing consent with Yes / No buttons
+    write_permission: bool = False  # the provider lets the shop write only to users who wrote first or
+    #   allowed messages (a permission note in the thread); a blocked identity is a refusal
+    send_only_providers: tuple[str, ...] = ()  # providers (account setting ``provider``) that bring no
+    #   replies in: an answer "stop" cannot arrive, so marketing gets an unsubscribe link instead
+    history_sync: bool = False  # `inbox channel add` fetches the account's history at once (``--no-sync``)
 
 
 # ---- inbound ---------------------------------------------------------------------------------------------

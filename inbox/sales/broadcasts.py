@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from inbox.core.customers import DEFAULT_FALLBACK_ORDER
+from inbox.core.kinds import capabilities, kinds_with
 from inbox.core.outbox import Draft, NewAttachment, NoChannel, enqueue
 from inbox.core.types import Button
 from inbox.db import insert_for, is_postgres
@@ -49,7 +50,6 @@ from inbox.settings import Settings
 log = logging.getLogger(__name__)
 MAX_TEXT = 3500
 MAX_BUTTONS = 6
-BUTTON_CHANNELS = ("telegram", "vk", "widget")  # an unsubscribe button; they also carry replies
 SEND_BATCH = 200
 
 
@@ -156,13 +156,24 @@ def channel_choice() -> Any:
     return case((and_(preferred.is_not(None), usable), preferred), else_=fallback)
 
 
+def button_unsubscribe(channel: str) -> bool:
+    """Marketing on ``channel`` carries an unsubscribe button (the channel has buttons; it also carries
+    replies, so the footer asks for «стоп»)."""
+    return capabilities(channel).buttons
+
+
+def permission_kinds() -> tuple[str, ...]:
+    """Kinds whose provider lets the shop write only to users who allowed it (``write_permission``)."""
+    return kinds_with(lambda caps: caps.write_permission)
+
+
 def vk_allowed(customer_id: Any) -> Any:
-    """VK lets a community write only to users who allowed it: a user who wrote to the community has, and
-    so has one whose ``message_allow`` arrived (a note in the thread). A ``message_deny`` marks the VK
-    identity blocked, which no broadcast picks (see :func:`vk_denied`)."""
+    """VK (any kind with ``write_permission``) lets a community write only to users who allowed it: a user
+    who wrote to the community has, and so has one whose ``message_allow`` arrived (a note in the thread).
+    A ``message_deny`` marks the identity blocked, which no broadcast picks (see :func:`vk_denied`)."""
     return exists().where(
         Message.customer_id == customer_id,
-        Message.channel == "vk",
+        Message.channel.in_(permission_kinds()),
         or_(
             Message.direction == Direction.IN,
             and_(Message.direction == Direction.EVENT, Message.text == inbound.ALLOW),
@@ -171,9 +182,12 @@ def vk_allowed(customer_id: Any) -> Any:
 
 
 def vk_denied(customer_id: Any) -> Any:
-    """The customer's VK identity may not be written to (they forbade messages, or VK said so)."""
+    """The customer's VK identity (of a ``write_permission`` kind) may not be written to (they forbade
+    messages, or VK said so)."""
     return exists().where(
-        Identity.customer_id == customer_id, Identity.kind == "vk", Identity.blocked.is_(True)
+        Identity.customer_id == customer_id,
+        Identity.kind.in_(permission_kinds()),
+        Identity.blocked.is_(True),
     )
 
 
@@ -197,7 +211,10 @@ async def plan(
         (and_(chosen.c.channel.is_(None), vk_denied(chosen.c.customer_id)), literal("vk_not_allowed")),
         (chosen.c.channel.is_(None), literal("no_channel")),
         (not_(consent), literal("no_consent")),
-        (and_(chosen.c.channel == "vk", not_(vk_allowed(chosen.c.customer_id))), literal("vk_not_allowed")),
+        (
+            and_(chosen.c.channel.in_(permission_kinds()), not_(vk_allowed(chosen.c.customer_id))),
+            literal("vk_not_allowed"),
+        ),
         else_=literal(None),
     )
     judging = select(chosen.c.customer_id, chosen.c.channel, reason.label("reason"))
@@ -238,13 +255,15 @@ def compose(
     url = unsubscribe.link(settings.public_url or "http://127.0.0.1:8000", token)
     rows: list[tuple[Button, ...]] = [(Button(b["text"], url=b["url"]),) for b in broadcast.buttons]
     meta: dict[str, Any] = {"broadcast_id": broadcast.id, "marketing": True}
-    if channel in BUTTON_CHANNELS:
+    caps = capabilities(channel)
+    if caps.subject:
+        meta["subject"] = broadcast.text.splitlines()[0][:80]
+    if button_unsubscribe(channel):
         rows.append((Button(_("Unsubscribe"), payload=unsubscribe.BUTTON_PREFIX + token),))
         footer = _("Reply «стоп» to unsubscribe.")
-    elif channel == "email":
+    elif caps.list_unsubscribe:
         footer = _("Unsubscribe: %(url)s") % {"url": url}
         meta["list_unsubscribe"] = url
-        meta["subject"] = broadcast.text.splitlines()[0][:80]
     elif replies:
         footer = _("Reply «стоп» to unsubscribe.")
     else:
@@ -268,12 +287,19 @@ def image_attachment(broadcast: Broadcast) -> tuple[NewAttachment, ...]:
     )
 
 
-async def _replies_on_sms(session: AsyncSession) -> dict[int, bool]:
-    """SMS accounts whose provider brings replies in (Twilio does; SMS.ru sends only)."""
+async def _replies_by_account(session: AsyncSession) -> dict[int, bool]:
+    """The accounts of kinds with send-only providers (SMS: Twilio brings replies in, SMS.ru only sends):
+    account id -> whether its provider brings replies in."""
+    kinds = kinds_with(lambda caps: bool(caps.send_only_providers))
     rows = await session.execute(
-        select(ChannelAccount.id, ChannelAccount.settings).where(ChannelAccount.kind == "sms")
+        select(ChannelAccount.id, ChannelAccount.kind, ChannelAccount.settings).where(
+            ChannelAccount.kind.in_(kinds)
+        )
     )
-    return {aid: (s or {}).get("provider") != "smsru" for aid, s in rows.all()}
+    return {
+        aid: (s or {}).get("provider") not in capabilities(kind).send_only_providers
+        for aid, kind, s in rows.all()
+    }
 
 
 async def send_batch(
@@ -309,7 +335,7 @@ async def send_batch(
             )
         ).all()
     )
-    sms_replies = await _replies_on_sms(session)
+    account_replies = await _replies_by_account(session)
     queued = 0
     attachments = image_attachment(broadcast)
     now = utcnow()
@@ -319,18 +345,19 @@ async def send_batch(
         if thread is None:
             r.state, r.reason = "skipped", "no_channel"
             continue
-        sms_account = None
-        if channel == "sms":
-            sms_account = (
+        caps = capabilities(channel)
+        replies = True
+        if caps.send_only_providers:  # replies come in only through some providers: ask the account's
+            account_id = (
                 await session.execute(
                     select(Identity.account_id).where(
                         Identity.customer_id == r.customer_id,
-                        Identity.kind == "sms",
+                        Identity.kind == channel,
                         Identity.blocked.is_(False),
                     )
                 )
             ).scalar()
-        replies = sms_replies.get(sms_account or 0, False) if channel == "sms" else True
+            replies = account_replies.get(account_id or 0, False)
         with use_locale(locales.get(r.customer_id) or settings.default_locale):
             text, buttons, meta = compose(broadcast, channel, r.customer_id, settings, replies=replies)
         try:
@@ -344,7 +371,7 @@ async def send_batch(
                         channel=channel,
                         buttons=buttons,
                         meta=meta,
-                        attachments=attachments if channel != "sms" else (),
+                        attachments=attachments if caps.media else (),
                     ),
                 )
         except (NoChannel, SalesError, ValueError, LookupError) as exc:  # one customer never stops the rest

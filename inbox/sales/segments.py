@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import and_, case, delete, exists, func, literal, not_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from inbox.core.kinds import all_kinds
 from inbox.core.phones import try_normalize_phone
 from inbox.core.threads import THREAD_FILTERS
 from inbox.db import insert_for
@@ -38,8 +39,14 @@ from inbox.sales import NotFound, SalesError
 from inbox.sales.config import SalesConfig
 from inbox.sales.metrics import customer_stats, placed_order
 
-CHANNELS = ("telegram", "vk", "email", "sms", "widget")
 RFM_GROUPS = ("champions", "loyal", "new", "promising", "at_risk", "lost", "none")
+
+
+def channels() -> tuple[str, ...]:
+    """The channel kinds a condition may name: every registered kind."""
+    return tuple(info.kind for info in all_kinds())
+
+
 # field -> the operators it takes
 FIELDS: dict[str, tuple[str, ...]] = {
     "channel": ("is", "is_not"),
@@ -99,9 +106,9 @@ def _check_value(i: int, field: str, op: str, value: Any) -> Any:
     text = str(value or "").strip()
     if not text:
         raise SalesError(_("Condition %(n)s: %(field)s needs a value.") % {"n": i, "field": field})
-    if field == "channel" and text not in CHANNELS:
+    if field == "channel" and text not in channels():
         raise SalesError(_("Condition %(n)s: unknown channel %(v)r.") % {"n": i, "v": text})
-    if field == "consent" and text not in (*CHANNELS, "any"):
+    if field == "consent" and text not in (*channels(), "any"):
         raise SalesError(_("Condition %(n)s: unknown channel %(v)r.") % {"n": i, "v": text})
     if field == "rfm" and text not in RFM_GROUPS:
         raise SalesError(_("Condition %(n)s: unknown RFM group %(v)r.") % {"n": i, "v": text})

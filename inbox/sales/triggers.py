@@ -20,6 +20,7 @@ from sqlalchemy import String, cast, exists, func, literal, not_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox.core.events import Event, EventBus, committed_events, emit
+from inbox.core.kinds import capabilities
 from inbox.core.outbox import Draft, NoChannel, enqueue
 from inbox.db import SessionFactory, insert_for, transaction
 from inbox.i18n import _, use_locale
@@ -42,7 +43,7 @@ from inbox.models import (
 )
 from inbox.orders.notify import format_rub
 from inbox.sales import NotFound, SalesError, unsubscribe
-from inbox.sales.broadcasts import BUTTON_CHANNELS, channel_choice
+from inbox.sales.broadcasts import button_unsubscribe, channel_choice
 from inbox.sales.config import SalesConfig
 from inbox.sales.config import load as load_config
 from inbox.sales.consent import marketing_allowed
@@ -579,7 +580,7 @@ async def perform(
                         done.append({"kind": kind, "skipped": "no consent"})
                         continue
                     token = unsubscribe.make_token(settings.secret_key, customer.id, channel)
-                    if channel in BUTTON_CHANNELS:
+                    if button_unsubscribe(channel):
                         from inbox.core.types import Button
 
                         buttons = ((Button(_("Unsubscribe"), payload=unsubscribe.BUTTON_PREFIX + token),),)
@@ -700,7 +701,7 @@ async def ask_consent(
             .where(Customer.id == customer.id)
         )
     ).scalar()
-    if channel not in ("telegram", "vk"):
+    if channel is None or not capabilities(channel).consent_question:
         return {"kind": "ask_consent", "skipped": "no buttons"}
     if channel in await current_consent(session, customer.id):
         return {"kind": "ask_consent", "skipped": "answered before"}

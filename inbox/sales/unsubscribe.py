@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox.core.customers import live_customer
+from inbox.core.kinds import ByKind, link_codes
 from inbox.customer_card.consent import current_consent, record_consent
 from inbox.models import Identity
 
@@ -22,8 +23,8 @@ STOP = re.compile(r"^\W*(стоп|stop|отписаться|отписка|unsub
 BUTTON_PREFIX = "unsub:"
 CONSENT_YES, CONSENT_NO = "optin:y:", "optin:n:"  # answers to the consent question (+ a token)
 SALES_BUTTONS = (BUTTON_PREFIX, "optin:")  # button payloads inbox.sales answers (bots leave them alone)
-CODES = {"telegram": "t", "vk": "v", "email": "e", "sms": "s", "widget": "w"}
-KINDS = {v: k for k, v in CODES.items()}
+CODES = ByKind(link_codes)  # kind -> its letter in a token, as each channel declares it (``link_code``)
+KINDS = ByKind(lambda: {code: kind for kind, code in link_codes().items()})
 
 
 class BadToken(ValueError):

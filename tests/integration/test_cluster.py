@@ -94,7 +94,6 @@ async def test_poller_taken_over_when_its_holder_dies(
         "INBOX_DATABASE_URL": pg_url,
         "INBOX_DATA_DIR": str(tmp_path / "d"),
         "INBOX_SECRET_KEY": "cluster-secret-0123456789",
-        "INBOX_BOTS": "off",
     }
     engine = make_engine(pg_url)
     factory = make_session_factory(engine)
@@ -170,7 +169,6 @@ async def test_serve_processes_on_postgresql(pg_url: str, redis_url: str, tmp_pa
         "INBOX_REDIS_URL": redis_url,
         "INBOX_DATA_DIR": str(tmp_path / "d"),
         "INBOX_SECRET_KEY": "cluster-secret-0123456789",
-        "INBOX_BOTS": "off",
     }
     server = ServeProcess(env, tmp_path)
     proc = spawn_group(

@@ -38,7 +38,6 @@ async def test_json_logs_request_ids_and_no_secrets(tmp_path: Path) -> None:
         "INBOX_DATA_DIR": str(tmp_path / "data"),
         "INBOX_SECRET_KEY": SECRET_KEY,
         "INBOX_LOG_FORMAT": "json",
-        "INBOX_BOTS": "off",
     }
     emu = TelegramEmulator(default_token=BOT_TOKEN)
     await emu.start()

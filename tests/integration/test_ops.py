@@ -146,7 +146,6 @@ async def test_readyz_follows_postgresql_and_redis(tmp_path: Path) -> None:
             "INBOX_REDIS_URL": f"redis://127.0.0.1:{redis.port}/15",
             "INBOX_DATA_DIR": str(tmp_path / "data"),
             "INBOX_SECRET_KEY": "readyz-secret-0123456789",
-            "INBOX_BOTS": "off",
         }
         server = ServeProcess(env, tmp_path)
         await asyncio.to_thread(server.start)

@@ -55,6 +55,15 @@ def build_and_install(tmp: Path) -> Path:
         "inbox/migrations/versions/0001_core.py",
     ):
         assert needed in names, f"{needed} is not in the wheel"
+    # Every file of the package that is not Python (templates, static files of the web and of each channel
+    # package, the Alembic config) is package data: a new one outside package-data fails here.
+    data = [
+        path.relative_to(REPO).as_posix()
+        for path in (REPO / "inbox").rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts and path.suffix not in (".py", ".pyc")
+    ]
+    assert any(name.startswith("inbox/channels/widget/") for name in data), data
+    assert not [name for name in data if name not in names], "package data missing from the wheel"
     venv = tmp / "venv"
     base_python = getattr(sys, "_base_executable", sys.executable)
     run([base_python, "-m", "venv", str(venv)], cwd=tmp, env=clean_env())
@@ -74,7 +83,6 @@ async def test_wheel_installs_and_serves(tmp_path: Path) -> None:
     env = clean_env(
         INBOX_DATABASE_URL=f"sqlite+aiosqlite:///{work / 'inbox.sqlite3'}",
         INBOX_DATA_DIR=str(work / "data"),
-        INBOX_BOTS="off",
     )
     where = run(
         [str(venv / "bin" / "python"), "-c", "import inbox; print(inbox.__file__)"], cwd=work, env=env
@@ -135,6 +143,8 @@ async def test_wheel_installs_and_serves(tmp_path: Path) -> None:
                 await asyncio.sleep(0.1)
             page = await client.get("/login")
             assert "Пароль" in page.text  # the Russian catalog from inside the wheel
+            loader = await client.get("/widget.js")  # a channel package's static file, from the wheel
+            assert loader.status_code == 200 and "javascript" in loader.headers["content-type"], loader.text
             csrf = page.text.split('name="_csrf_token" value="', 1)[1].split('"', 1)[0]
             done = await client.post(
                 "/login",
@@ -144,7 +154,7 @@ async def test_wheel_installs_and_serves(tmp_path: Path) -> None:
             emu.queue_update(text_update(4242, "Привет из колёсика"))
             for _ in range(300):
                 inbox_page = await client.get("/")
-                if "Привет из колёсика" in inbox_page.text:
+                if 'href="/threads/' in inbox_page.text:
                     break
                 await asyncio.sleep(0.1)
             else:
@@ -152,6 +162,12 @@ async def test_wheel_installs_and_serves(tmp_path: Path) -> None:
                     "the Telegram message did not reach the inbox:\n"
                     + (work / "serve.log").read_text()[-3000:]
                 )
+            link = inbox_page.text.split('href="/threads/', 1)[1].split("?", 1)[0].split('"', 1)[0]
+            thread_page = await client.get(f"/threads/{link}")
+            assert "Привет из колёсика" in thread_page.text, thread_page.text[-2000:]
+            # The bot (on by default) answered from the installed package: its texts and keyboards load.
+            replies = await emu.wait_for_requests("sendMessage", timeout=30)
+            assert replies[0].params["chat_id"] in (4242, "4242"), replies[0].params
     finally:
         if proc is not None:
             proc.terminate()

@@ -35,13 +35,19 @@ from inbox.orders.webhooks import sign, verify
         ("590 руб.", 59000),
         ("0,005", 1),
         ("12.3", 1230),
+        ("0.99", 99),
+        ("1990.05", 199005),
+        ("12.345", 1235),
+        ("10000000000", 10**12),
     ],
 )
 def test_parse_price(raw: str, kopecks: int) -> None:
     assert parse_price(raw) == kopecks
 
 
-@pytest.mark.parametrize("raw", ["", "  ", "девятьсот", "-5", "1e5", "12.3.4x", "99999999999999"])
+@pytest.mark.parametrize(
+    "raw", ["", "  ", "девятьсот", "-5", "1e5", "12.3.4x", "99999999999999", "10000000000.01"]
+)
 def test_parse_price_rejects(raw: str) -> None:
     with pytest.raises(ValueError):
         parse_price(raw)

@@ -21,6 +21,10 @@ CAPABILITIES = Capabilities(
     rate_per_chat=5.0,
     address="email",
     notice_text="email",
+    link_code="e",
+    subject=True,
+    list_unsubscribe=True,
+    history_sync=True,
 )
 
 SPEC = ChannelSpec(

@@ -19,6 +19,8 @@ CAPABILITIES = Capabilities(
     rate_per_chat=1.0,
     address="phone",
     notice_text="sms",
+    link_code="s",
+    send_only_providers=("smsru",),  # SMS.ru only sends; Twilio brings replies in
 )
 
 SPEC = ChannelSpec(

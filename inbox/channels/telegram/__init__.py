@@ -1,1 +1,1 @@
-"""Telegram channel: Bot API adapter (aiogram), update parsing, sending."""
+"""Telegram channel: Bot API adapter (our own aiohttp client, botapi.py), update parsing, sending."""

@@ -17,6 +17,8 @@ CAPABILITIES = Capabilities(
     rate_per_account=30.0,
     rate_per_chat=1.0,
     contact_sharing=True,
+    link_code="t",
+    consent_question=True,
 )
 
 SPEC = ChannelSpec(

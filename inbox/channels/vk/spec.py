@@ -16,6 +16,9 @@ CAPABILITIES = Capabilities(
     max_text_length=4096,
     rate_per_account=20.0,
     rate_per_chat=1.0,
+    link_code="v",
+    consent_question=True,
+    write_permission=True,  # message_allow / message_deny
 )
 
 SPEC = ChannelSpec(

@@ -21,6 +21,8 @@ CAPABILITIES = Capabilities(
     rate_per_chat=20.0,
     address=None,  # an opaque visitor id
     notice_text="messenger",
+    link_code="w",
+    consent_question=False,  # not asked in the widget (yet), though it has buttons
 )
 
 SPEC = ChannelSpec(

@@ -15,12 +15,14 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, BinaryIO, NamedTuple
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, select, update
 
+from inbox import textsafe
 from inbox.core.events import Event
 from inbox.db import SessionFactory, transaction
 from inbox.models import Category, Product, Stock, Warehouse, product_related, utcnow
 from inbox.orders.errors import ImportFormatError
+from inbox.orders.importers.bulk import insert_rows
 from inbox.orders.sql import insert_ignore, table
 
 Progress = Callable[[int, int], None]  # (bytes read so far, file size in bytes)
@@ -97,6 +99,7 @@ class ImportSummary:
 
 
 _SPACES = re.compile(r"[\s\u00a0\u202f\u2009']")
+_PLAIN_PRICE = re.compile(r"(\d+)(?:\.(\d{1,2}))?")
 _CURRENCY = re.compile(r"(₽|руб\.?|rub|р\.)$", re.IGNORECASE)
 
 
@@ -104,6 +107,13 @@ def parse_price(raw: str | None) -> int:
     """ "1 990,00", "1990.00", "1,990.50", "1990 ₽" → kopecks. ValueError with a reason otherwise."""
     if raw is None or not raw.strip():
         raise ValueError("price is empty")
+    plain = _PLAIN_PRICE.fullmatch(raw)
+    if plain is not None:  # "1990" or "1990.5" / "1990.50", what YML and most CSVs carry: no Decimal needed
+        rubles, cents = plain.groups()
+        kopecks = int(rubles) * 100 + int((cents or "0").ljust(2, "0"))
+        if kopecks > MAX_PRICE:
+            raise ValueError(f"price {raw!r} is implausibly large")
+        return kopecks
     text = _CURRENCY.sub("", _SPACES.sub("", raw.strip())).strip()
     text = _SPACES.sub("", text)
     if "," in text and "." in text:
@@ -129,6 +139,8 @@ def parse_quantity(raw: str | None) -> int | None:
     """Stock count: "", None → None (not given); "5", "5.000" (1C writes decimals) → 5."""
     if raw is None or not raw.strip():
         return None
+    if raw.isascii() and raw.isdigit():
+        return int(raw)
     text = _SPACES.sub("", raw.strip()).replace(",", ".")
     try:
         value = Decimal(text)
@@ -285,9 +297,9 @@ class CatalogWriter:
                     rows[rec.key].parent_id = parent
 
     async def _write_products(self, batch: list[ProductRecord]) -> None:
-        """Known products go through the ORM (compare, update what changed); new ones are inserted in bulk
-        (a multi-row INSERT ... RETURNING per batch: building an ORM object per new product cost more than
-        the database work, 1,000-3,500 offers/s)."""
+        """Known products go through the ORM (compare, update what changed); new ones, and their stock rows,
+        are inserted in bulk, one statement each per batch (``bulk.insert_rows``): an ORM object, or
+        SQLAlchemy's per-value bind processing, per new product cost more than the database work."""
         async with transaction(self.factory) as s:
             skus = [r.sku for r in batch]
             by_sku = {
@@ -318,16 +330,14 @@ class CatalogWriter:
             await s.flush()
             created: set[int] = set()
             if fresh:
-                ids = list(
-                    (
-                        await s.execute(
-                            insert(Product).returning(Product.id, sort_by_parameter_order=True),
-                            [row for _, row in fresh],
-                        )
-                    ).scalars()
+                returned = await insert_rows(
+                    s, table(Product), [row for _, row in fresh], utcnow(), returning=("sku", "id")
                 )
-                products += [(rec, pid) for (rec, _), pid in zip(fresh, ids, strict=True)]
-                created.update(ids)
+                ids: dict[str, int] = {sku: pid for sku, pid in returned}
+                for rec, row in fresh:
+                    pid = ids[textsafe.scrub(row["sku"])]
+                    products.append((rec, pid))
+                    created.add(pid)
             for position in await self._write_stock(s, products, created):
                 if outcome[position] == "unchanged":
                     outcome[position] = "updated"
@@ -343,7 +353,7 @@ class CatalogWriter:
                 self.summary.unchanged += 1
 
     def _new_row(self, rec: ProductRecord) -> dict[str, Any]:
-        """The INSERT parameters of a new product: what ``Product(...)`` plus ``_apply`` would set."""
+        """The columns of a new product: what ``Product(...)`` plus ``_apply`` would set."""
         assert rec.name is not None
         name = rec.name[:500]
         category: int | None = None
@@ -353,7 +363,6 @@ class CatalogWriter:
                 self.summary.warnings.append(
                     Rejection(rec.position, f"unknown category {rec.category_key!r}")
                 )
-        now = utcnow()
         return {
             "sku": rec.sku,
             "external_id": rec.external_id,
@@ -365,9 +374,7 @@ class CatalogWriter:
             "attributes": rec.attributes if rec.attributes is not None else {},
             "active": rec.active if rec.active is not None else True,
             "search_key": f"{rec.sku} {name}".casefold(),
-            "created_at": now,
-            "updated_at": now,
-        }
+        }  # created_at and updated_at: the time of the INSERT (bulk.insert_rows)
 
     def _apply(self, rec: ProductRecord, product: Product) -> bool:
         changed = False
@@ -451,9 +458,7 @@ class CatalogWriter:
                 )
             else:
                 changed.add(rec.position)
-        inserts = list(new_rows.values())
-        for start in range(0, len(inserts), 1000):  # multi-row INSERTs (SQLite allows 32,766 parameters)
-            await s.execute(stock.insert().values(inserts[start : start + 1000]))
+        await insert_rows(s, stock, list(new_rows.values()), utcnow())
         await s.flush()
         return changed
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 
@@ -9,6 +10,7 @@ from inbox.orders.errors import ImportFormatError
 from inbox.orders.importers.common import CountingReader
 
 
+@functools.cache  # a catalog has a few dozen distinct tags and millions of elements
 def local(tag: str) -> str:
     """Tag without its namespace: "{urn:1C.ru:commerceml_2}Товар" → "Товар"."""
     return tag.rsplit("}", 1)[-1]
@@ -31,6 +33,14 @@ def children(elem: ET.Element, name: str) -> list[ET.Element]:
 
 def child_text(elem: ET.Element, name: str) -> str:
     return text(child(elem, name))
+
+
+def first_children(elem: ET.Element) -> dict[str, ET.Element]:
+    """Each child's local name -> the first child of that name: one pass instead of one per lookup."""
+    first: dict[str, ET.Element] = {}
+    for c in elem:
+        first.setdefault(local(c.tag), c)
+    return first
 
 
 Wanted = Callable[[str, list[str]], bool]  # (local name, ancestors' local names) -> yield it?

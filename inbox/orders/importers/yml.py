@@ -23,7 +23,7 @@ from inbox.orders.importers.common import (
     parse_price,
     parse_quantity,
 )
-from inbox.orders.importers.xmlstream import child_text, children, local, stream, text
+from inbox.orders.importers.xmlstream import children, first_children, local, stream, text
 
 RUB = {"RUB", "RUR", ""}
 
@@ -35,47 +35,53 @@ def _wanted(name: str, ancestors: list[str]) -> bool:
 
 
 def _offer(elem: ET.Element, position: int, warehouse: str) -> Item:
+    fields = first_children(elem)
+
+    def field(name: str) -> str:
+        return text(fields.get(name))
+
     offer_id = (elem.get("id") or "").strip()
-    sku = child_text(elem, "vendorCode") or offer_id
+    sku = field("vendorCode") or offer_id
     if not sku:
         return Rejection(position, "offer has neither vendorCode nor id")
     if len(sku) > 100:
         return Rejection(position, f"{sku[:20]}…: sku is longer than 100 characters")
-    name = child_text(elem, "name") or child_text(elem, "model")
+    name = field("name") or field("model")
     if not name:
         return Rejection(position, f"{sku}: offer has no name")
-    currency = child_text(elem, "currencyId").upper()
+    currency = field("currencyId").upper()
     if currency not in RUB:
         return Rejection(position, f"{sku}: currency {currency} is not supported (RUB only)")
     try:
-        price = parse_price(child_text(elem, "price"))
+        price = parse_price(field("price"))
         qty = None
         for tag in ("count", "stock", "quantity"):
-            if child_text(elem, tag):
-                qty = parse_quantity(child_text(elem, tag))
+            if field(tag):
+                qty = parse_quantity(field(tag))
                 break
     except ValueError as exc:
         return Rejection(position, f"{sku}: {exc}")
     attributes: dict[str, Any] = {}
-    for param in children(elem, "param"):
+    for param in children(elem, "param") if "param" in fields else ():
         key = (param.get("name") or "").strip()
         if key:
             unit = (param.get("unit") or "").strip()
             attributes[key] = f"{text(param)} {unit}".strip()
     for tag in ("vendor", "url", "barcode"):
-        if child_text(elem, tag):
-            attributes[f"_{tag}"] = child_text(elem, tag)
+        if field(tag):
+            attributes[f"_{tag}"] = field(tag)
     if (elem.get("available") or "").strip().lower() == "false":
         attributes["_available"] = "false"
-    category = child_text(elem, "categoryId")
+    category = field("categoryId")
+    pictures = children(elem, "picture") if "picture" in fields else []
     return ProductRecord(
         position=position,
         sku=sku,
         external_id=offer_id or None,
         name=name,
         price=price,
-        description=child_text(elem, "description"),
-        images=[text(p) for p in children(elem, "picture") if text(p)],
+        description=field("description"),
+        images=[text(p) for p in pictures if text(p)],
         category_key=f"yml:{category}" if category else None,
         attributes=attributes,
         active=True,

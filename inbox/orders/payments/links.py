@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox import i18n
 from inbox.core.customers import live_customer, pick_identity
+from inbox.core.kinds import capabilities
 from inbox.core.outbox import Draft, NoChannel, enqueue
 from inbox.core.types import Button
 from inbox.models import Author, Message, Order, Thread
@@ -82,7 +83,7 @@ async def send_payment_link(
         order_id=order.id,
     )
     message = await enqueue(session, thread, draft)
-    if ident.kind == "email":  # the letter's HTML part: the button
+    if capabilities(ident.kind).html:  # a letter: its HTML part has the button
         message.html = _email_html(texts["email"], link.url, texts["button"])
     fx.queued = True
     return message

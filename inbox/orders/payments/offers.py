@@ -40,6 +40,7 @@ from inbox.models import (
 from inbox.orders import service
 from inbox.orders.conversation import Effects, run_order_action, thread_event
 from inbox.orders.errors import NotFound, OrdersError
+from inbox.orders.notify import channel_kind
 from inbox.orders.payments import telegram as tgpay
 from inbox.orders.payments.errors import ProviderUnavailable
 from inbox.orders.payments.links import send_payment_link
@@ -123,7 +124,7 @@ def _payment_task(kind: str) -> TaskFactory:
                         await live_customer(session, current.customer_id)
                     ).locale or settings.default_locale
                     texts = await _reminder_text(current, link, locale)
-                    kind_of = message.channel if message.channel in ("sms", "email") else "messenger"
+                    kind_of = channel_kind(message.channel)  # its notice_text: messenger, sms, email
                     message.text = texts[kind_of]
                     message.meta = {**message.meta, "texts": texts, "reminder": "unpaid"}
 

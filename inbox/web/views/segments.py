@@ -17,7 +17,7 @@ from inbox.db import transaction
 from inbox.models import Label, Segment
 from inbox.sales import NotFound, SalesError, segments
 from inbox.sales import config as sales_config
-from inbox.sales.segments import CHANNELS, FIELDS, RFM_GROUPS
+from inbox.sales.segments import FIELDS, RFM_GROUPS, channels
 from inbox.team import labels
 from inbox.web.auth import manager_of
 from inbox.web.state import ctx
@@ -94,7 +94,7 @@ async def editor_context(request: AnyRequest, session: Any, segment: Segment | N
         "field_names": field_names(),
         "op_names": op_names(),
         "rfm_names": rfm_names(),
-        "channels": CHANNELS,
+        "channels": channels(),
         "rfm_groups": RFM_GROUPS,
         "all_labels": all_labels,
         "config": await sales_config.load(session),
