@@ -417,19 +417,25 @@ def customer_erase(customer_id: int, yes: bool) -> None:
 
 
 @main.command()
-def demo() -> None:
+@click.option(
+    "--port", default=8000, show_default=True, help="the port `inbox serve` will use (the demo site's widget)"
+)
+def demo(port: int) -> None:
     """Seed a demo shop (customers, Russian conversations, a manager login). Safe to run twice."""
     from inbox.demo import DEMO_EMAIL, seed
     from inbox.demo.shop import seed_shop
 
     settings = load_settings()
     result = run_db(settings, seed)
-    shop = run_db(settings, lambda factory: seed_shop(factory, settings, DEMO_EMAIL))
+    shop = run_db(settings, lambda factory: seed_shop(factory, settings, DEMO_EMAIL, port=port))
     if result is None and not shop:
         console.print("demo data is already there")
         return
     if result is None:
-        console.print("[green]demo shop added[/] (catalog, orders, email, bot conversation)")
+        console.print(
+            "[green]demo shop added[/] (catalog, orders, email, bot conversation, website widget, payments, "
+            "a parcel, repeat sales)"
+        )
         return
     email, password = result
     console.print("[green]demo data created[/]")

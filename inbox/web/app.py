@@ -50,6 +50,7 @@ from inbox.web.views.customers import CustomersController
 from inbox.web.views.customers_api import CustomersApi
 from inbox.web.views.dashboard import DashboardController
 from inbox.web.views.demo_customer import DemoCustomerController, detect_demo_shop
+from inbox.web.views.demo_shop import DemoShopController
 from inbox.web.views.email import EmailController
 from inbox.web.views.inbox import InboxController
 from inbox.web.views.ops import metrics_view, readyz, timing_middleware
@@ -208,6 +209,7 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> Litest
             BroadcastsController,
             CartsController,
             DemoCustomerController,
+            DemoShopController,
         ],
         before_request=require_manager,
         include_in_schema=False,
