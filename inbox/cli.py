@@ -105,7 +105,7 @@ def db_upgrade() -> None:
 
     sealed = run_db(settings, lambda factory: seal_all(factory, secret_box(settings), only_plaintext=True))
     if sealed:
-        console.print(f"encrypted the secrets of {sealed} channel account(s)")
+        console.print(f"encrypted the secrets of {sealed} channel, payment or carrier account(s)")
     console.print("[green]database is up to date[/]")
 
 
@@ -119,7 +119,8 @@ def secret() -> None:
 
 @secret.command("rotate")
 def secret_rotate() -> None:
-    """Re-encrypt channel secrets under a new INBOX_SECRET_KEY (the previous key in INBOX_SECRET_KEY_OLD).
+    """Re-encrypt channel, payment and carrier secrets under a new INBOX_SECRET_KEY (the previous key in
+    INBOX_SECRET_KEY_OLD).
 
     Run it once the new key is set everywhere; keep INBOX_SECRET_KEY_OLD set until sessions, CSRF tokens and
     signed bot buttons from before have expired (a day is plenty), then unset it."""
@@ -136,7 +137,10 @@ def secret_rotate() -> None:
         )
     except SecretsUnreadable as exc:
         fail(str(exc))
-    console.print(f"[green]re-encrypted the secrets of {count} channel account(s) under the new key[/]")
+    console.print(
+        f"[green]re-encrypted the secrets of {count} channel, payment or carrier account(s)"
+        " under the new key[/]"
+    )
 
 
 @db.command("backup")
@@ -750,7 +754,10 @@ def payment_add_yookassa(
         try:
             async with transaction(factory) as session:
                 row = PaymentAccount(
-                    kind="yookassa", name=name, settings=settings_, secrets={"secret_key": secret_key}
+                    kind="yookassa",
+                    name=name,
+                    settings=settings_,
+                    secrets=secret_box(settings).seal({"secret_key": secret_key}),
                 )
                 session.add(row)
                 await session.flush()
@@ -797,7 +804,7 @@ def payment_add_telegram(name: str, channel_name: str, provider_token: str) -> N
                         kind="telegram",
                         name=name,
                         settings={"channel_id": bot.id},
-                        secrets={"provider_token": provider_token},
+                        secrets=secret_box(settings).seal({"provider_token": provider_token}),
                     )
                     session.add(row)
                     await session.flush()
@@ -862,7 +869,13 @@ def add_carrier(kind: str, name: str, settings_: dict[str, Any], secrets: dict[s
     async def _go(factory: Any) -> int:
         try:
             async with transaction(factory) as session:
-                row = CarrierAccount(kind=kind, name=name, settings=settings_, secrets=secrets, state={})
+                row = CarrierAccount(
+                    kind=kind,
+                    name=name,
+                    settings=settings_,
+                    secrets=secret_box(settings).seal(secrets),
+                    state={},
+                )
                 session.add(row)
                 await session.flush()
                 return row.id

@@ -16,7 +16,6 @@ from litestar.exceptions import HTTPException, NotFoundException
 from litestar.logging.config import LoggingConfig
 from litestar.middleware.base import DefineMiddleware
 from litestar.openapi.config import OpenAPIConfig
-from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.plugins.htmx import HTMXPlugin
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
@@ -40,6 +39,7 @@ from inbox.web.proxy import is_https
 from inbox.web.public import public_prefixes, public_route_handlers
 from inbox.web.session_store import DatabaseStore
 from inbox.web.state import AppContext
+from inbox.web.swagger import OfflineSwagger
 from inbox.web.views.admin import AdminController, require_admin
 from inbox.web.views.api import ApiV1
 from inbox.web.views.broadcasts import BroadcastsController
@@ -82,8 +82,8 @@ def swagger_ui_dir() -> Path:
     return Path(spec.origin).parent / "static"
 
 
-def swagger_plugin() -> SwaggerRenderPlugin:
-    return SwaggerRenderPlugin(
+def swagger_plugin() -> OfflineSwagger:
+    return OfflineSwagger(
         js_url=f"{SWAGGER_UI}/swagger-ui-bundle.js",
         css_url=f"{SWAGGER_UI}/swagger-ui.css",
         standalone_preset_js_url=f"{SWAGGER_UI}/swagger-ui-standalone-preset.js",

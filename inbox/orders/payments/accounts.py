@@ -5,9 +5,11 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from inbox.core.secretbox import open_secrets
 from inbox.models import PaymentAccount
 from inbox.orders.errors import NotFound
 from inbox.orders.payments.yookassa import YooKassaClient
+from inbox.settings import Settings
 
 KINDS = ("yookassa", "telegram", "demo")  # demo: the offline provider of the demo shop only
 LINK_KINDS = ("yookassa", "demo")
@@ -40,13 +42,14 @@ async def link_account(session: AsyncSession) -> PaymentAccount:
     return row
 
 
-def yookassa_client(account: PaymentAccount) -> YooKassaClient:
+def yookassa_client(account: PaymentAccount, settings: Settings) -> YooKassaClient:
+    """The client with the account's secret key opened from the box (``INBOX_SECRET_KEY``)."""
     if account.kind == "demo":
         from inbox.orders.payments.demo import DemoPayClient
 
         return DemoPayClient()
     return YooKassaClient(
         str(account.settings.get("shop_id", "")),
-        str(account.secrets.get("secret_key", "")),
+        str(open_secrets(settings, account).get("secret_key", "")),
         account.settings.get("api_base"),
     )
