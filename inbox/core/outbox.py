@@ -571,6 +571,9 @@ class Dispatcher:
         batches: set[asyncio.Task[int]] = set()
         try:
             while not stop.is_set():
+                # Cleared before the claim: a row committed while the claim runs wakes the wait below at
+                # once instead of being found by the next half-second poll.
+                self.wakeup.clear()
                 if len(batches) < overlap:
                     try:
                         claimed = await self.claim()
@@ -580,7 +583,6 @@ class Dispatcher:
                     if claimed:
                         batches.add(asyncio.create_task(self._dispatch(claimed)))
                         continue
-                self.wakeup.clear()
                 woken = asyncio.ensure_future(self.wakeup.wait())
                 try:
                     done, _ = await asyncio.wait(
