@@ -446,7 +446,7 @@ def demo(port: int) -> None:
 
 @customer.command("consent-import")
 @click.argument("file", type=click.Path(path_type=Path))
-@click.option("--channel", required=True, help="telegram, vk, email or sms")
+@click.option("--channel", required=True, help="a channel kind: telegram, vk, email, sms, widget…")
 @click.option("--no", "refused", is_flag=True, help="record a refusal instead of a consent")
 @click.option("--source", default="import", show_default=True)
 def customer_consent_import(file: Path, channel: str, refused: bool, source: str) -> None:
