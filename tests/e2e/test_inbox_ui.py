@@ -165,7 +165,11 @@ async def test_a_manager_works_the_inbox_on_a_phone(
         await page.click("#show-side")
         panel = page.locator("#order-panel")
         await expect(page.locator("#thread")).to_be_hidden()
-        await panel.locator("#order-new").click()
+        # Олег paid a demo order through a payment link: the panel shows it, and a second order starts
+        # from the customer's orders below it.
+        await expect(panel.locator(".order-head h3")).to_contain_text("№")
+        await panel.locator("#order-another").click()
+        await expect(panel.locator("#product-q")).to_be_visible()
         await settled(page)
         await panel.locator("#product-q").fill("TS-002")
         hit = page.locator(".product-hit[data-sku='TS-002']")
