@@ -24,7 +24,7 @@ install: install-run
 
 run: install-run
 	$(BIN)/inbox db upgrade
-	$(BIN)/inbox demo
+	$(BIN)/inbox demo --port $(PORT)
 	$(BIN)/inbox serve --host $(HOST) --port $(PORT)
 
 test: install

@@ -105,7 +105,7 @@ def db_upgrade() -> None:
 
     sealed = run_db(settings, lambda factory: seal_all(factory, secret_box(settings), only_plaintext=True))
     if sealed:
-        console.print(f"encrypted the secrets of {sealed} channel account(s)")
+        console.print(f"encrypted the secrets of {sealed} channel, payment or carrier account(s)")
     console.print("[green]database is up to date[/]")
 
 
@@ -119,7 +119,8 @@ def secret() -> None:
 
 @secret.command("rotate")
 def secret_rotate() -> None:
-    """Re-encrypt channel secrets under a new INBOX_SECRET_KEY (the previous key in INBOX_SECRET_KEY_OLD).
+    """Re-encrypt channel, payment and carrier secrets under a new INBOX_SECRET_KEY (the previous key in
+    INBOX_SECRET_KEY_OLD).
 
     Run it once the new key is set everywhere; keep INBOX_SECRET_KEY_OLD set until sessions, CSRF tokens and
     signed bot buttons from before have expired (a day is plenty), then unset it."""
@@ -136,7 +137,10 @@ def secret_rotate() -> None:
         )
     except SecretsUnreadable as exc:
         fail(str(exc))
-    console.print(f"[green]re-encrypted the secrets of {count} channel account(s) under the new key[/]")
+    console.print(
+        f"[green]re-encrypted the secrets of {count} channel, payment or carrier account(s)"
+        " under the new key[/]"
+    )
 
 
 @db.command("backup")
@@ -294,6 +298,7 @@ def worker(only: tuple[str, ...]) -> None:
     """Channel pollers, inbound processor and outbox dispatcher, without the web server."""
     from inbox import health
     from inbox.core.events import EventBus
+    from inbox.gcpolicy import freeze_long_lived
     from inbox.web.live import make_channels_plugin
     from inbox.workers import Workers
 
@@ -314,6 +319,7 @@ def worker(only: tuple[str, ...]) -> None:
             roles=roles,
         )
         workers.start()
+        freeze_long_lived()  # no full-collection pauses over what start-up loaded (inbox.gcpolicy)
         console.print(f"worker running ({', '.join(sorted(roles))}); Ctrl+C stops it")
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -413,19 +419,25 @@ def customer_erase(customer_id: int, yes: bool) -> None:
 
 
 @main.command()
-def demo() -> None:
+@click.option(
+    "--port", default=8000, show_default=True, help="the port `inbox serve` will use (the demo site's widget)"
+)
+def demo(port: int) -> None:
     """Seed a demo shop (customers, Russian conversations, a manager login). Safe to run twice."""
     from inbox.demo import DEMO_EMAIL, seed
     from inbox.demo.shop import seed_shop
 
     settings = load_settings()
     result = run_db(settings, seed)
-    shop = run_db(settings, lambda factory: seed_shop(factory, settings, DEMO_EMAIL))
+    shop = run_db(settings, lambda factory: seed_shop(factory, settings, DEMO_EMAIL, port=port))
     if result is None and not shop:
         console.print("demo data is already there")
         return
     if result is None:
-        console.print("[green]demo shop added[/] (catalog, orders, email, bot conversation)")
+        console.print(
+            "[green]demo shop added[/] (catalog, orders, email, bot conversation, website widget, payments, "
+            "a parcel, repeat sales)"
+        )
         return
     email, password = result
     console.print("[green]demo data created[/]")
@@ -434,7 +446,7 @@ def demo() -> None:
 
 @customer.command("consent-import")
 @click.argument("file", type=click.Path(path_type=Path))
-@click.option("--channel", required=True, help="telegram, vk, email or sms")
+@click.option("--channel", required=True, help="a channel kind: telegram, vk, email, sms, widget…")
 @click.option("--no", "refused", is_flag=True, help="record a refusal instead of a consent")
 @click.option("--source", default="import", show_default=True)
 def customer_consent_import(file: Path, channel: str, refused: bool, source: str) -> None:
@@ -742,7 +754,10 @@ def payment_add_yookassa(
         try:
             async with transaction(factory) as session:
                 row = PaymentAccount(
-                    kind="yookassa", name=name, settings=settings_, secrets={"secret_key": secret_key}
+                    kind="yookassa",
+                    name=name,
+                    settings=settings_,
+                    secrets=secret_box(settings).seal({"secret_key": secret_key}),
                 )
                 session.add(row)
                 await session.flush()
@@ -789,7 +804,7 @@ def payment_add_telegram(name: str, channel_name: str, provider_token: str) -> N
                         kind="telegram",
                         name=name,
                         settings={"channel_id": bot.id},
-                        secrets={"provider_token": provider_token},
+                        secrets=secret_box(settings).seal({"provider_token": provider_token}),
                     )
                     session.add(row)
                     await session.flush()
@@ -854,7 +869,13 @@ def add_carrier(kind: str, name: str, settings_: dict[str, Any], secrets: dict[s
     async def _go(factory: Any) -> int:
         try:
             async with transaction(factory) as session:
-                row = CarrierAccount(kind=kind, name=name, settings=settings_, secrets=secrets, state={})
+                row = CarrierAccount(
+                    kind=kind,
+                    name=name,
+                    settings=settings_,
+                    secrets=secret_box(settings).seal(secrets),
+                    state={},
+                )
                 session.add(row)
                 await session.flush()
                 return row.id

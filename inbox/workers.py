@@ -99,7 +99,7 @@ class Workers:
             self.raw_engine = make_engine(self.settings.database_url, write_priority=HIGH)
             raw_factory = make_session_factory(self.raw_engine)
         self.raw_writer = RawEventWriter(raw_factory)
-        self.processor = InboundProcessor(self.factory, self.hub, self.bus, self.settings, self.raw_writer)
+        self.processor = InboundProcessor(self.factory, self.hub, self.bus, self.settings)
         # The bot answers routine questions in every channel (inbox/bots), reacting to committed events.
         self.bots = BotEngine(self.factory, self.settings, bus=self.bus, hub=self.hub, wake=self.wake_outbox)
         # Team work on new customer messages: a snoozed thread wakes up, round robin assigns (when on).

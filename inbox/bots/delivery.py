@@ -129,7 +129,7 @@ def points_task(
             account = await session.get(CarrierAccount, int(payload["account_id"]))
         if account is None or not account.enabled:
             raise RuntimeError("the СДЭК account was removed or disabled")
-        client = cdek_client(account)
+        client = cdek_client(account, settings)
         city = str(payload["city"])
         try:
             code = await client.city_code(city)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -109,15 +108,6 @@ class RawEventWriter:
         self.max_batch = max_batch
         self._queue: list[tuple[int, list[RawEvent], asyncio.Future[None]]] = []
         self._task: asyncio.Task[None] | None = None
-        self.last_write = 0.0  # time.monotonic() of the last commit
-
-    def busy(self, quiet: float = 0.003) -> bool:
-        """Webhooks are arriving: something is queued or committing, or a commit ended moments ago."""
-        return (
-            bool(self._queue)
-            or (self._task is not None and not self._task.done())
-            or time.monotonic() - self.last_write < quiet
-        )
 
     async def store(self, account_id: int, events: list[RawEvent]) -> None:
         if not events:
@@ -158,7 +148,6 @@ class RawEventWriter:
                     if not future.done():
                         future.set_exception(exc)
                 continue
-            self.last_write = time.monotonic()
             for _, _, future in batch:
                 if not future.done():
                     future.set_result(None)
@@ -461,6 +450,7 @@ class Prepared:
 CallbackHandler = Callable[[InboundCallback], Awaitable[None]]
 
 
+BATCH = 50  # raw events per claim
 CLAIM_LOCK = 0x1B0D_0001  # advisory transaction lock that serialises inbound claims on PostgreSQL
 
 
@@ -474,8 +464,6 @@ class InboundProcessor:
         hub: ChannelSource,
         bus: EventBus,
         settings: Settings,
-        writer: RawEventWriter | None = None,
-        max_defer: float = 0.02,
     ) -> None:
         self.factory = factory
         self.hub = hub
@@ -483,17 +471,6 @@ class InboundProcessor:
         self.settings = settings
         self.wakeup = asyncio.Event()
         self.callback_handlers: list[CallbackHandler] = []
-        self.writer = writer
-        self.max_defer = max_defer
-
-    async def _defer_to_webhooks(self) -> None:
-        """Webhooks go first: while they are arriving, wait (at most ``max_defer``) so that an
-        acknowledgement does not queue behind a batch of processing; the batch then takes what came."""
-        if self.writer is None:
-            return
-        deadline = time.monotonic() + self.max_defer
-        while self.writer.busy() and time.monotonic() < deadline:
-            await asyncio.sleep(0.002)
 
     def wake(self) -> None:
         self.wakeup.set()
@@ -661,14 +638,19 @@ class InboundProcessor:
             await session.execute(update(InboundEvent).where(InboundEvent.id == row.id).values(**values))
 
     async def run(self, stop: asyncio.Event) -> None:
+        """Process as soon as a webhook or poller has committed something (no pause between batches: a
+        batch takes whatever is waiting, so it stays small below saturation and grows with the load)."""
         while not stop.is_set():
+            # Cleared before the claim, so that a wake-up that arrives while an empty claim is in flight
+            # is kept (cleared after it, the event it announced waited for the one-second poll).
+            self.wakeup.clear()
             try:
-                await self._defer_to_webhooks()
-                n = await self.process_batch()
+                n = await self.process_batch(BATCH)
             except Exception:
                 log.exception("inbound processor loop failed; retrying")
                 n = 0
-            if n == 0:
-                self.wakeup.clear()
+            if n < BATCH and not self.wakeup.is_set():
+                # A short batch took all there was, and nothing was committed since: no claim that would
+                # find nothing (on SQLite, a write transaction the webhooks wait behind) until a wake-up.
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.wakeup.wait(), timeout=1.0)

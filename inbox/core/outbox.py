@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import os
 import random
@@ -42,6 +41,7 @@ from inbox.core.types import (
     TransientSendError,
 )
 from inbox.db import SessionFactory, is_postgres, transaction
+from inbox.gcpolicy import freeze_long_lived
 from inbox.models import Attachment as AttachmentRow
 from inbox.models import (
     Author,
@@ -350,7 +350,8 @@ class Dispatcher:
         if channel is None:
             await self._permanent(row, message, "the channel account is disabled or was removed")
             return
-        _freeze_long_lived()
+        # The adapter's libraries are imported now: their objects live as long as the process.
+        freeze_long_lived("first channel adapter")
         caps = channel.capabilities
         acct_rate = getattr(channel, "rate_per_account", caps.rate_per_account)
         chat_rate = getattr(channel, "rate_per_chat", caps.rate_per_chat)
@@ -570,6 +571,9 @@ class Dispatcher:
         batches: set[asyncio.Task[int]] = set()
         try:
             while not stop.is_set():
+                # Cleared before the claim: a row committed while the claim runs wakes the wait below at
+                # once instead of being found by the next half-second poll.
+                self.wakeup.clear()
                 if len(batches) < overlap:
                     try:
                         claimed = await self.claim()
@@ -579,7 +583,6 @@ class Dispatcher:
                     if claimed:
                         batches.add(asyncio.create_task(self._dispatch(claimed)))
                         continue
-                self.wakeup.clear()
                 woken = asyncio.ensure_future(self.wakeup.wait())
                 try:
                     done, _ = await asyncio.wait(
@@ -663,20 +666,6 @@ async def reschedule(session: AsyncSession, row: Outbox, attempts: int, wait: fl
             last_error=reason,
         )
     )
-
-
-_frozen = False
-
-
-def _freeze_long_lived() -> None:
-    """Once per process, when the first channel adapter is built (its libraries imported): the objects
-    alive then (modules, classes, pydantic schemas) stay for good, so the collector stops scanning them.
-    A full collection over them stalled the process for 0.3-0.7 s twice per 1,000 sends, and a stalled
-    sender loses that time against the provider's window (measured: 674 ms -> 34 ms of gen-2 pauses)."""
-    global _frozen
-    if not _frozen:
-        _frozen = True
-        gc.freeze()
 
 
 def _process_alive(holder: str) -> bool:

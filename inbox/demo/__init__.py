@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -62,6 +63,13 @@ CONVERSATIONS: list[tuple[str, str, str, str | None, list[tuple[int, str, str]]]
 ]
 
 
+@functools.cache
+def demo_password_hash() -> str:
+    """The demo manager's argon2 hash, made once per process (a process that seeds several demo databases,
+    like the test suite, pays for the 64 MiB hash once; each hash is a genuine one sign-in verifies)."""
+    return hash_password(DEMO_PASSWORD)
+
+
 async def seed(factory: SessionFactory) -> tuple[str, str] | None:
     """Create the demo shop; returns the manager login, or None when it already exists."""
     async with transaction(factory) as session:
@@ -71,7 +79,7 @@ async def seed(factory: SessionFactory) -> tuple[str, str] | None:
             Manager(
                 email=DEMO_EMAIL,
                 name="Администратор",
-                password_hash=hash_password(DEMO_PASSWORD),
+                password_hash=demo_password_hash(),
                 role="admin",
                 locale="ru",
             )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -25,6 +26,7 @@ from inbox.customer_card.consent import record_consent
 from inbox.customer_card.fields import define_field
 from inbox.customer_card.profile import update_profile
 from inbox.db import SessionFactory, transaction
+from inbox.demo.extras import seed_extras
 from inbox.demo.images import draw_all
 from inbox.models import ChannelAccount, Customer, Identity, Manager, Message, Product, Thread, utcnow
 from inbox.orders import service
@@ -198,8 +200,22 @@ async def _thread_of(session: AsyncSession, customer_id: int) -> Thread:
     return (await session.execute(select(Thread).where(Thread.customer_id == customer_id))).scalar_one()
 
 
-async def seed_shop(factory: SessionFactory, settings: Settings, admin_email: str) -> bool:
-    """Everything around the conversations; False when it is already there."""
+async def seed_shop(
+    factory: SessionFactory,
+    settings: Settings,
+    admin_email: str,
+    wake: Callable[[], None] | None = None,
+    port: int = 8000,
+) -> bool:
+    """Everything around the conversations; False when it is already there. The newer features (widget,
+    payments, carrier, repeat sales) are added when missing either way (``inbox.demo.extras``); ``port``:
+    the one ``inbox serve`` will listen on, which the demo site's widget key must allow."""
+    added = await _seed_shop(factory, settings, admin_email)
+    await seed_extras(factory, settings, admin_email, wake, port)
+    return added
+
+
+async def _seed_shop(factory: SessionFactory, settings: Settings, admin_email: str) -> bool:
     async with transaction(factory) as session:
         await ensure_defaults(session)  # statuses, carriers, the main warehouse (the migrations add them too)
     await seed_catalog(factory, settings.data_dir)

@@ -77,12 +77,12 @@ class WebhookSender:
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
+            self.wakeup.clear()  # before the claim: a webhook queued meanwhile is not left to the next poll
             try:
                 n = await self.send_once()
             except Exception:
                 log.exception("webhook sender loop failed; retrying")
                 n = 0
             if n == 0:
-                self.wakeup.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.wakeup.wait(), timeout=0.5)

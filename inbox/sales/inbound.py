@@ -137,7 +137,7 @@ def unsubscribe_task(
         customer_id = payload.get("customer_id")
         if "token" in payload:  # a button: the token names the customer, the presser must be them
             try:
-                customer_id, _channel = unsubscribe.read_token(settings.secret_key, str(payload["token"]))
+                customer_id, _channel = unsubscribe.read_token(settings.signing_keys, str(payload["token"]))
             except unsubscribe.BadToken:
                 log.warning("unsubscribe button with a bad token: %r", str(payload["token"])[:80])
                 return

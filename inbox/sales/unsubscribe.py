@@ -9,6 +9,7 @@ import base64
 import hashlib
 import hmac
 import re
+from collections.abc import Sequence
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -40,13 +41,22 @@ def _sig(secret: str, body: str) -> str:
 
 
 def make_token(secret: str, customer_id: int, channel: str) -> str:
+    """Signed with ``secret``: the current ``INBOX_SECRET_KEY``."""
     body = f"{customer_id}{CODES.get(channel, 'x')}"
     return f"{body}{_sig(secret, body)}"
 
 
-def read_token(secret: str, token: str) -> tuple[int, str]:
+def read_token(keys: str | Sequence[str], token: str) -> tuple[int, str]:
+    """The customer and channel of a token signed with any of ``keys`` (``Settings.signing_keys``: the current
+    key, then during a rotation the previous one), so links in letters sent before `inbox secret rotate` still
+    work while ``INBOX_SECRET_KEY_OLD`` is set."""
     m = re.fullmatch(r"(\d{1,18})([a-z])([A-Za-z0-9_-]{12})", token or "")
-    if not m or not hmac.compare_digest(_sig(secret, m.group(1) + m.group(2)), m.group(3)):
+    if not m:
+        raise BadToken("the unsubscribe link is damaged")
+    ok = False
+    for key in (keys,) if isinstance(keys, str) else keys:  # no early exit: the same work whichever matches
+        ok |= hmac.compare_digest(_sig(key, m.group(1) + m.group(2)), m.group(3))
+    if not ok:
         raise BadToken("the unsubscribe link is damaged")
     return int(m.group(1)), KINDS.get(m.group(2), "")
 

@@ -162,15 +162,18 @@ def customer_id_queries(
     if words:
         if is_postgres(session):
             tsq = func.to_tsquery(literal_column("'simple'"), " & ".join(f"{w}:*" for w in words))
+            # Ordered by "id + 0", not "id": given the primary key's order, the planner walks it backwards
+            # testing every row's tsvector until it has `limit` matches, which for a rare word is the whole
+            # table (about 1 s for 100k customers); this way it takes the GIN index and sorts the matches.
             queries.append(
                 select(Customer.id)
                 .where(literal_column(CUSTOMER_DOC_PG).op("@@")(tsq))
-                .order_by(Customer.id.desc())
+                .order_by((Customer.id + 0).desc())
             )
             queries.append(
                 select(Identity.customer_id)
                 .where(literal_column(IDENTITY_DOC_PG).op("@@")(tsq))
-                .order_by(Identity.id.desc())
+                .order_by((Identity.id + 0).desc())
             )
         else:
             match = " ".join('"' + w + '"*' for w in words)

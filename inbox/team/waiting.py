@@ -71,9 +71,14 @@ async def waiting_since(session: AsyncSession, thread_ids: Iterable[int]) -> dic
     return {tid: at for tid, at in (await session.execute(query)).all() if at is not None}
 
 
-async def view_counts(session: AsyncSession, manager_id: int) -> dict[str, int]:
+COUNT_CAP = 99  # the views show "99+" past this: counting every thread costs seconds on a large inbox
+
+
+async def view_counts(session: AsyncSession, manager_id: int, cap: int = COUNT_CAP) -> dict[str, int]:
     """Threads not closed that are mine or unassigned, and those waiting for an answer (snoozed ones are
-    not counted, as the lists do not show them)."""
+    not counted, as the lists do not show them). Each count stops at ``cap + 1``: "more than ``cap``" is
+    all the views show, and an exact count of the waiting ones checks every open thread's messages (over
+    three seconds with 100k customers and 1M messages on SQLite)."""
     views = {
         "mine": ThreadFilter(assignee_id=manager_id, extra={ACTIVE: "1"}),
         "unassigned": ThreadFilter(unassigned=True, extra={ACTIVE: "1"}),
@@ -81,6 +86,6 @@ async def view_counts(session: AsyncSession, manager_id: int) -> dict[str, int]:
     }
     out: dict[str, int] = {}
     for name, filters in views.items():
-        inner = thread_list_query(filters).order_by(None).subquery()
+        inner = thread_list_query(filters).order_by(None).limit(cap + 1).subquery()
         out[name] = (await session.execute(select(func.count()).select_from(inner))).scalar_one()
     return out

@@ -16,7 +16,6 @@ from litestar.exceptions import HTTPException, NotFoundException
 from litestar.logging.config import LoggingConfig
 from litestar.middleware.base import DefineMiddleware
 from litestar.openapi.config import OpenAPIConfig
-from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.plugins.htmx import HTMXPlugin
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
@@ -27,6 +26,7 @@ from inbox import __version__, i18n, logs
 from inbox.core.events import EventBus
 from inbox.core.secretbox import SecretBox, seal_all
 from inbox.db import make_engine, make_session_factory
+from inbox.gcpolicy import freeze_long_lived
 from inbox.keys import Keyring
 from inbox.settings import Settings
 from inbox.web import filters
@@ -39,6 +39,7 @@ from inbox.web.proxy import is_https
 from inbox.web.public import public_prefixes, public_route_handlers
 from inbox.web.session_store import DatabaseStore
 from inbox.web.state import AppContext
+from inbox.web.swagger import OfflineSwagger
 from inbox.web.views.admin import AdminController, require_admin
 from inbox.web.views.api import ApiV1
 from inbox.web.views.broadcasts import BroadcastsController
@@ -50,6 +51,7 @@ from inbox.web.views.customers import CustomersController
 from inbox.web.views.customers_api import CustomersApi
 from inbox.web.views.dashboard import DashboardController
 from inbox.web.views.demo_customer import DemoCustomerController, detect_demo_shop
+from inbox.web.views.demo_shop import DemoShopController
 from inbox.web.views.email import EmailController
 from inbox.web.views.inbox import InboxController
 from inbox.web.views.ops import metrics_view, readyz, timing_middleware
@@ -80,8 +82,8 @@ def swagger_ui_dir() -> Path:
     return Path(spec.origin).parent / "static"
 
 
-def swagger_plugin() -> SwaggerRenderPlugin:
-    return SwaggerRenderPlugin(
+def swagger_plugin() -> OfflineSwagger:
+    return OfflineSwagger(
         js_url=f"{SWAGGER_UI}/swagger-ui-bundle.js",
         css_url=f"{SWAGGER_UI}/swagger-ui.css",
         standalone_preset_js_url=f"{SWAGGER_UI}/swagger-ui-standalone-preset.js",
@@ -184,6 +186,7 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> Litest
         await warm_adapters(workers)
         if start_workers:
             workers.start()
+        freeze_long_lived()  # no full-collection pauses over what start-up loaded (inbox.gcpolicy)
         try:
             yield
         finally:
@@ -208,6 +211,7 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> Litest
             BroadcastsController,
             CartsController,
             DemoCustomerController,
+            DemoShopController,
         ],
         before_request=require_manager,
         include_in_schema=False,

@@ -56,7 +56,10 @@ async def test_manager_builds_an_order_and_the_customer_gets_the_tracking_link(
         await hit.locator("button.add").click()
         await expect(panel.locator(".order-error")).to_contain_text("в наличии только 25")
         await settled(page)
-        await panel.locator("#product-q").fill("TS-001")
+        # The hit of the first search is still on the page: wait for this search's answer, or the quantity
+        # typed below lands in the old hit just before the new one replaces it (with a quantity of 1).
+        async with page.expect_response(lambda r: "/products?" in r.url and "TS-001" in r.url):
+            await panel.locator("#product-q").fill("TS-001")
         hit = page.locator(".product-hit[data-sku='TS-001']")
         await expect(hit).to_be_visible()
         await settled(page)

@@ -82,7 +82,7 @@ def plain(msg: EmailMessage) -> str:
     return str(body.get_content()) if body is not None else ""
 
 
-async def wait_for(check: Callable[[], Any], timeout: float = 20.0) -> Any:
+async def wait_for(check: Callable[[], Any], timeout: float = 45.0) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if value := check():

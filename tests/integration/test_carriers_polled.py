@@ -33,6 +33,9 @@ from tests.integration.test_payments_links import _order_for, _signed_in
 CHAT = 7171
 BARCODE = "80083577295862"
 BB_NUMBER = "BBR0012345678"
+# The account's poll interval (seconds; production accounts default to 30 minutes). Short, so that the steps
+# below, each of which waits for a poll or a few, do not wait through a second each time.
+POLL_INTERVAL = 0.2
 
 
 @pytest.fixture
@@ -147,7 +150,7 @@ async def _setup(world: World, tg: TelegramEmulator, carrier: Carrier) -> tuple[
         account = CarrierAccount(
             kind=carrier.kind,
             name=carrier.kind,
-            settings={"api_base": carrier.emulator.base_url, "poll_interval": 1},
+            settings={"api_base": carrier.emulator.base_url, "poll_interval": POLL_INTERVAL},
             secrets=carrier.secrets,
             state={},
         )

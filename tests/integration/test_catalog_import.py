@@ -232,3 +232,18 @@ async def test_unreadable_files_are_refused(seeded: SessionFactory, tmp_path: Pa
         await import_catalog(seeded, headless)
     with pytest.raises(ImportFormatError, match="unknown warehouse"):
         await import_catalog(seeded, FIXTURES / "products.csv", warehouse="moon")
+
+
+async def test_a_nul_in_a_sku_is_stored_replaced_and_found_again(
+    seeded: SessionFactory, tmp_path: Path
+) -> None:
+    """PostgreSQL refuses NUL in text: the SKU is stored with U+FFFD, and a second import of the same file
+    must find that product (it looked the raw SKU up and inserted a duplicate key before)."""
+    path = tmp_path / "nul.csv"
+    path.write_text("sku,name,price,stock\nNUL\x00SKU,Носки,590,3\n", encoding="utf-8")
+    first = await import_catalog(seeded, path, fmt="csv")
+    assert (first.created, first.updated, first.rejected) == (1, 0, [])
+    path.write_text("sku,name,price,stock\nNUL\x00SKU,Носки,690,3\n", encoding="utf-8")
+    second = await import_catalog(seeded, path, fmt="csv")
+    assert (second.created, second.updated, second.rejected) == (0, 1, [])
+    assert (await _product(seeded, "NUL\ufffdSKU")).price == 69000

@@ -287,3 +287,30 @@ async def test_app_pages_carry_the_content_security_policy_and_the_email_frame_k
     assert frame.headers["content-security-policy"].startswith("sandbox;")  # its own, framed by the inbox
     assert "frame-ancestors 'self'" in frame.headers["content-security-policy"]
     assert "content-security-policy" not in admin.get("/healthz").headers  # JSON: no page, no policy
+
+
+async def test_the_view_counts_stop_past_their_cap(world: World, shop: SessionFactory) -> None:
+    """Counting every waiting thread of a large inbox took seconds per page: the counts stop at cap + 1,
+    which the views show as "99+" (the cap is 99)."""
+    from pathlib import Path
+
+    from jinja2 import Environment, FileSystemLoader
+
+    import inbox.web
+    from inbox.team import waiting
+
+    async with shop() as session:
+        manager_id = (
+            await session.execute(select(Manager.id).where(Manager.email == DEMO_EMAIL))
+        ).scalar_one()
+        exact = await waiting.view_counts(session, manager_id)
+        capped = await waiting.view_counts(session, manager_id, cap=3)
+    assert exact == {"mine": 0, "unassigned": 5, "waiting": 4}
+    assert capped == {"mine": 0, "unassigned": 4, "waiting": 4}  # "more than 3"
+    templates = Environment(
+        loader=FileSystemLoader(Path(inbox.web.__file__).parent / "templates"), autoescape=True
+    )
+    shown = templates.get_template("_view_counts.html").render(
+        view_counts={"mine": 0, "unassigned": 99, "waiting": waiting.COUNT_CAP + 1}
+    )
+    assert ">0<" in shown and ">99<" in shown and ">99+<" in shown

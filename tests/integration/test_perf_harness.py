@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.perf import bench_ingest
+from tests.perf import bench_email, bench_ingest, bench_suppgram, bench_team
 from tests.perf.profile import summarize
 from tests.perf.table import END, START, Row, render_markdown, render_text, write_readme
 from tests.perf.wrk import parse
@@ -46,3 +46,37 @@ def test_a_very_short_ingest_run_on_sqlite(tmp_path: Path) -> None:
     assert {"ack rate", "ack p99", "processed", "ack p50", "peak RSS"} <= set(figures)
     ack = figures["ack rate"]
     assert ack.figure > 0 and ack.baseline is not None and ack.baseline > 0 and ack.ratio is not None
+
+
+@pytest.mark.slow
+def test_a_tiny_shop_for_the_page_benchmark_on_sqlite(tmp_path: Path) -> None:
+    """team_data's bulk loader (search index dropped and rebuilt), the queries beside their raw SQL and the
+    pages under wrk."""
+    rows = bench_team.run(tmp_path, 1, customers=40, messages=400, runs=3, only="sqlite")
+    assert [r.bench.split(" (")[0] for r in rows] == [
+        "page: inbox list",
+        "query: inbox list",
+        "page: thread page",
+        "query: thread page",
+        "page: search",
+        "query: search",
+    ]
+    assert all(r.figure > 0 and r.baseline and r.verdict in ("met", "NOT met") for r in rows)
+
+
+@pytest.mark.slow
+def test_a_few_letters_for_the_email_benchmark(tmp_path: Path) -> None:
+    rows = bench_email.run(3, tmp_path, helpdesk_too=False)
+    assert rows and all(r.figure > 0 and r.baseline is None for r in rows)
+    assert "skipped" in rows[0].baseline_label
+
+
+@pytest.mark.slow
+def test_a_fixed_number_of_updates_for_the_suppgram_comparison(tmp_path: Path) -> None:
+    """wrk stops once every update is acknowledged, and every update becomes one stored message; the
+    updates queued for suppgram are the ones the Lua script posts."""
+    rows = bench_suppgram.run(25, tmp_path, only="sqlite", peer_too=False)
+    assert len(rows) == 1 and rows[0].figure > 0 and rows[0].baseline is None
+    first = bench_suppgram.update(1)
+    assert first["update_id"] == 10000001 and first["message"]["from"]["id"] == 100001
+    assert first["message"]["text"] == "Сообщение номер 1: где мой заказ?"

@@ -49,6 +49,7 @@ from inbox.settings import Settings
 from inbox.workers import DbPollState
 from tests import services
 from tests.dovecot import Dovecot
+from tests.perf.table import Row
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_VENV = Path.home() / ".cache" / "inbox-bench" / "helpdesk-venv"
@@ -192,6 +193,53 @@ def database_url(kind: str, workdir: Path) -> tuple[str, bool]:
             raise SystemExit("PostgreSQL at 127.0.0.1:5432 is not available")
         return services.create_pg_database(), True
     return f"sqlite+aiosqlite:///{workdir / 'bench.sqlite3'}", False
+
+
+def run(n: int, work: Path, venv: Path = DEFAULT_VENV, *, helpdesk_too: bool = True) -> list[Row]:
+    """``n`` letters in one dovecot, taken in by us on SQLite and on PostgreSQL, then by django-helpdesk
+    (it deletes what it has read, so it goes last): rows for the run-all table. Without django-helpdesk
+    (no venv and no index to install it from) the rows carry no baseline and say why."""
+    dovecot = Dovecot()
+    dovecot.start()
+    try:
+        for i in range(n):
+            dovecot.deliver(generated_letter(i))
+        rates: dict[str, float] = {}
+        for label, kind in (("SQLite", "sqlite"), ("PostgreSQL", "postgresql")):
+            if kind == "postgresql" and not services.pg_available():
+                continue
+            db_url, drop = database_url(kind, work)
+            try:
+                upgrade(db_url)
+                rates[label] = n / asyncio.run(ours(db_url, dovecot, n, work / kind))
+            finally:
+                if drop:
+                    services.drop_pg_database(db_url)
+        hd_rate: float | None = None
+        label = "django-helpdesk get_email"
+        python, reason = helpdesk_python(venv) if helpdesk_too else (None, "not asked for")
+        if python is not None:
+            result = helpdesk(python, dovecot, work)
+            if int(result["followups"]) < n:
+                raise RuntimeError(f"django-helpdesk took in {int(result['followups'])} of {n} letters")
+            hd_rate = n / result["seconds"]
+        else:
+            label = f"django-helpdesk skipped: {reason[:80]}"
+        return [
+            Row(
+                f"email ingest ({n:,} letters, IMAP)",
+                db,
+                "taken in",
+                rate,
+                "letters/s",
+                hd_rate,
+                label,
+                ">= 3x",
+            )
+            for db, rate in rates.items()
+        ]
+    finally:
+        dovecot.cleanup()
 
 
 def main() -> None:

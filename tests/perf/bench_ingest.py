@@ -70,13 +70,23 @@ SPACED_MS = 25  # the pause between single requests: each meets a server that is
 
 
 async def _wrk(
-    url: str, *, connections: int, seconds: float, offset: int, secret: str = "", delay_ms: int = 0
+    url: str,
+    *,
+    connections: int,
+    seconds: float,
+    offset: int,
+    secret: str = "",
+    delay_ms: int = 0,
+    rate: float = 0,
 ) -> WrkResult:
+    """``delay_ms``: a pause before each request of a connection; ``rate``: requests per second over all
+    connections on a fixed schedule (see the Lua script)."""
     env = {
         "BENCH_OFFSET": str(offset),
         "BENCH_SECRET": secret,
         "BENCH_CUSTOMERS": "500",
         "BENCH_DELAY_MS": str(delay_ms),
+        "BENCH_RATE": f"{rate:.3f}",
     }
     return await asyncio.to_thread(run_wrk, url, SCRIPT, connections=connections, seconds=seconds, env=env)
 

@@ -3,11 +3,12 @@ session), p50/p99, at a given webhook rate (about half the sustained ingest rate
 in-process channels) and across two processes (PostgreSQL + Redis: webhooks to one, the stream from the
 other); beside a bare Redis publish -> subscribe round trip measured in the same run.
 
-Load: `wrk` (-c4, paced by the Lua delay) sends most of the webhooks; the probe (this process) sends 20/s of
-its own, one at a time, and times each from the moment it is sent to the frame naming its message. Before the
-timed run, a warm-up creates the customers both write as (as the ingest benchmark's warm-up does).
+Load: `wrk` (-c16, paced on a fixed schedule by the Lua script, so the rate asked is the rate offered) sends
+most of the webhooks; the probe (this process) sends 20/s of its own, one at a time, and times each from the
+moment it is sent to the frame naming its message. Before the timed run, a warm-up creates the customers
+both write as (as the ingest benchmark's warm-up does).
 
-    python -m tests.perf.bench_live [--rate 150] [--seconds 15]
+    python -m tests.perf.bench_live [--rate 150] [--pg-rate 150] [--seconds 15] [--profile DIR]
 """
 
 from __future__ import annotations
@@ -32,10 +33,14 @@ from inbox.models import ChannelAccount, Message
 from tests import services
 from tests.emulators.telegram import DEFAULT_TOKEN, TelegramEmulator
 from tests.perf.bench_ingest import SECRET, _wrk, drained, spawn, stop
+from tests.perf.profile import start_profile, summarize
 from tests.perf.table import Row
 from tests.server import cli, wait_http
 
 PROBE_RATE = 20.0
+# wrk paces the background load on a schedule (BENCH_RATE); enough connections that a slow answer never
+# holds the offered rate down (4 connections with a fixed pause delivered a third of the rate asked).
+LOAD_CONNECTIONS = 16
 EMAIL, PASSWORD = "live@shop.example", "live-bench-password"
 
 
@@ -79,6 +84,17 @@ async def login(client: httpx.AsyncClient) -> None:
 PROBE_CHATS = 200
 
 
+def slug(label: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in label.lower()).strip("-")
+
+
+def profile_report(profile: Path, label: str) -> str:
+    return "".join(
+        f"\nprofile of serve under the live load ({label}): {raw}\n{summarize(raw)}\n"
+        for raw in sorted(profile.glob(f"live-{slug(label)}-*.raw"))
+    )
+
+
 def probe_headers() -> dict[str, str]:
     return {"X-Telegram-Bot-Api-Secret-Token": SECRET, "Content-Type": "application/json"}
 
@@ -99,8 +115,16 @@ def probe_update(k: int) -> tuple[str, bytes]:
 
 
 async def measure(
-    label: str, db_url: str, processes: int, rate: float, seconds: float, work: Path, emu: TelegramEmulator
+    label: str,
+    db_url: str,
+    processes: int,
+    rate: float,
+    seconds: float,
+    work: Path,
+    emu: TelegramEmulator,
+    profile: Path | None = None,
 ) -> list[float]:
+    """Probe latencies in ms; with ``profile``, py-spy records every serve process through the timed run."""
     await asyncio.to_thread(upgrade, db_url)
     engine = make_engine(db_url)
     factory = make_session_factory(engine)
@@ -157,16 +181,23 @@ async def measure(
 
                 reader = asyncio.create_task(read())
                 await asyncio.sleep(1)  # subscribed
+                spies = (
+                    [
+                        start_profile(proc.pid, profile / f"live-{slug(label)}-{n}.raw", seconds)
+                        for n, proc in enumerate(servers)
+                    ]
+                    if profile is not None
+                    else []
+                )
                 background = max(rate - PROBE_RATE, 1.0)
-                delay_ms = max(1, round(4 * 1000 / background))
                 load = asyncio.create_task(
                     _wrk(
                         hook,
-                        connections=4,
+                        connections=LOAD_CONNECTIONS,
                         seconds=seconds,
                         offset=60_000_000,
                         secret=SECRET,
-                        delay_ms=delay_ms,
+                        rate=background,
                     )
                 )
                 headers = probe_headers()
@@ -182,6 +213,8 @@ async def measure(
                         k += 1
                         await asyncio.sleep(1 / PROBE_RATE)
                 result = await load
+                for spy in spies:
+                    await asyncio.to_thread(spy.wait, 60)
                 print(f"live ({label}): background {result.rps:.0f} webhooks/s + probe {PROBE_RATE:.0f}/s")
                 await asyncio.sleep(2)  # the last frames
                 reader.cancel()
@@ -209,18 +242,22 @@ async def measure(
     return latencies
 
 
-def run(rate: float, seconds: float, work: Path, pg_rate: float | None = None) -> list[Row]:
+def run(
+    rate: float, seconds: float, work: Path, pg_rate: float | None = None, profile: Path | None = None
+) -> list[Row]:
     """``rate`` webhooks/s on SQLite, ``pg_rate`` (default: the same) on PostgreSQL: half of what each
     sustains, so that latency is measured below saturation, as the issue asks."""
     pg = services.create_pg_database() if services.pg_available() else None
     try:
-        return asyncio.run(_run(rate, seconds, work, pg, pg_rate or rate))
+        return asyncio.run(_run(rate, seconds, work, pg, pg_rate or rate, profile))
     finally:
         if pg is not None:
             services.drop_pg_database(pg)
 
 
-async def _run(rate: float, seconds: float, work: Path, pg: str | None, pg_rate: float) -> list[Row]:
+async def _run(
+    rate: float, seconds: float, work: Path, pg: str | None, pg_rate: float, profile: Path | None
+) -> list[Row]:
     emu = TelegramEmulator()
     await emu.start()
     rows: list[Row] = []
@@ -230,7 +267,9 @@ async def _run(rate: float, seconds: float, work: Path, pg: str | None, pg_rate:
         if pg is not None:
             targets.append(("PostgreSQL + Redis, 2 processes", pg, 2, pg_rate))
         for label, url, n, rate in targets:
-            lat = await measure(label, url, n, rate, seconds, work, emu)
+            lat = await measure(label, url, n, rate, seconds, work, emu, profile)
+            if profile is not None:
+                print(await asyncio.to_thread(profile_report, profile, label))
             name = f"live update (webhook -> SSE) at {rate:.0f}/s"
             for q, tag in ((0.5, "p50"), (0.99, "p99")):
                 rows.append(
@@ -259,9 +298,12 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=150)
     parser.add_argument("--pg-rate", type=float, help="the rate on PostgreSQL (default: --rate)")
     parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument("--profile", type=Path, help="write py-spy raw profiles of the serve processes here")
     args = parser.parse_args()
+    if args.profile:
+        args.profile.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        print(render_text(run(args.rate, args.seconds, Path(tmp), args.pg_rate)))
+        print(render_text(run(args.rate, args.seconds, Path(tmp), args.pg_rate, args.profile)))
 
 
 if __name__ == "__main__":

@@ -1,11 +1,13 @@
 """`make bench`: every benchmark of this directory in one run, one table (figure, baseline measured in the
 same run, ratio, target). `--readme README.md` rewrites the README's generated benchmark block from it.
 
-    python -m tests.perf.run_all [--seconds 15] [--quick] [--readme README.md] [--profile DIR]
+    python -m tests.perf.run_all [--seconds 15] [--quick] [--only NAME] [--readme README.md] [--profile DIR]
 
 Figures on a shared machine are noisy; the ratios against a baseline measured minutes apart in the same
-run are what to read. Benchmarks that need more (large data sets, django-helpdesk, dovecot) keep their own
-modules: bench_team, bench_email.
+run are what to read. The full run uses the issue's sizes (pages on 100k customers and 1M messages per
+database, 2,000 letters against django-helpdesk, 10,000 updates against suppgram); `--quick` sizes every
+benchmark down for a smoke run. django-helpdesk and suppgram are installed on first use into virtualenvs of
+their own under ~/.cache/inbox-bench (see bench_email, bench_suppgram).
 """
 
 from __future__ import annotations
@@ -18,7 +20,16 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.perf import bench_broadcast_send, bench_catalog, bench_ingest, bench_live, bench_pacing
+from tests.perf import (
+    bench_broadcast_send,
+    bench_catalog,
+    bench_email,
+    bench_ingest,
+    bench_live,
+    bench_pacing,
+    bench_suppgram,
+    bench_team,
+)
 from tests.perf.table import Row, render_text, write_readme
 
 
@@ -32,10 +43,24 @@ def suites(
 
     return [
         ("ingest", lambda w: bench_ingest.run(w, seconds, bots=not quick, profile=profile)),
-        ("live", lambda w: bench_live.run(live_rate("SQLite"), seconds, w, live_rate("PostgreSQL"))),
+        (
+            "live",
+            lambda w: bench_live.run(live_rate("SQLite"), seconds, w, live_rate("PostgreSQL"), profile),
+        ),
         ("pacing", lambda w: bench_pacing.run(60 if quick else 300, w)),
         ("broadcast", lambda w: bench_broadcast_send.run(90 if quick else 1000, w)),
         ("catalog", lambda w: bench_catalog.run(5_000 if quick else 100_000, w)),
+        (
+            "pages",
+            lambda w: bench_team.run(
+                w,
+                min(seconds, 10),
+                customers=2_000 if quick else 100_000,
+                messages=20_000 if quick else 1_000_000,
+            ),
+        ),
+        ("email", lambda w: bench_email.run(200 if quick else 2_000, w)),
+        ("suppgram", lambda w: bench_suppgram.run(500 if quick else 10_000, w)),
     ]
 
 
@@ -50,10 +75,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15, help="wrk duration of each loaded run")
     parser.add_argument("--quick", action="store_true", help="short runs, no bot-on ingest (for a smoke run)")
     parser.add_argument(
-        "--only", action="append", help="ingest, live, pacing, broadcast or catalog (repeatable)"
+        "--only",
+        action="append",
+        help="ingest, live, pacing, broadcast, catalog, pages, email or suppgram (repeatable)",
     )
     parser.add_argument("--readme", type=Path, help="rewrite this README's benchmark block")
-    parser.add_argument("--profile", type=Path, help="py-spy raw profiles of the ingest server go here")
+    parser.add_argument("--profile", type=Path, help="py-spy raw profiles of the loaded servers go here")
     args = parser.parse_args()
     if args.profile:
         args.profile.mkdir(parents=True, exist_ok=True)

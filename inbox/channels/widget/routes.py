@@ -151,6 +151,15 @@ async def _account_id(req: PublicRequest, key: str) -> int | None:
     return found
 
 
+def _same_origin_allowed(req: PublicRequest, cfg: WidgetConfig) -> bool:
+    """A same-origin GET carries no Origin header; the browser's ``Sec-Fetch-Site: same-origin`` (which a
+    page's script cannot set) says it comes from this server's own origin, allowed when that is listed."""
+    host = req.headers.get("host", "").lower()
+    if req.headers.get("sec-fetch-site") != "same-origin" or not host:
+        return False
+    return f"http://{host}" in cfg.origins or f"https://{host}" in cfg.origins
+
+
 async def _call(req: PublicRequest, *, need_origin: bool = True) -> Call:
     key = req.query.get("key", "")
     if not key or len(key) > 100:
@@ -168,6 +177,8 @@ async def _call(req: PublicRequest, *, need_origin: bool = True) -> Call:
     cors: dict[str, str] = {"Vary": "Origin", "Cache-Control": "no-store"}
     if origin and origin.lower() in cfg.origins:
         cors["Access-Control-Allow-Origin"] = origin
+    elif not origin and _same_origin_allowed(req, cfg):
+        pass  # a page of this server itself (the demo shop's site): browsers send no Origin on its GETs
     elif need_origin or origin:
         raise PublicError(403, _("This site may not use this widget."), {"Vary": "Origin"})
     settings = req.context.settings

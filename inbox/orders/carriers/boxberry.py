@@ -74,7 +74,10 @@ class BoxberryClient:
             async with httpx.AsyncClient(timeout=TIMEOUT, transport=self.transport) as client:
                 answer = await client.get(f"{self.base}/json.php", params=query)
         except httpx.HTTPError as exc:
-            raise ProviderUnavailable(f"Boxberry is unreachable: {type(exc).__name__}: {exc}") from exc
+            reason = f"{type(exc).__name__}: {exc}"
+            if self.token:  # an error that quotes the URL must not carry the token with it
+                reason = reason.replace(self.token, "***")
+            raise ProviderUnavailable(f"Boxberry is unreachable: {reason}") from exc
         if answer.status_code == 429 or answer.status_code >= 500:
             raise ProviderUnavailable(f"Boxberry answered HTTP {answer.status_code}; retry later")
         try:

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from inbox.core.events import EventBus
 from inbox.core.files import store_bytes
 from inbox.core.outbox import Task, TaskRetry, queue_task, register_task
+from inbox.core.secretbox import open_secrets
 from inbox.core.types import ChannelSource
 from inbox.db import SessionFactory, transaction
 from inbox.i18n import _
@@ -59,15 +60,18 @@ def poll_interval(account: CarrierAccount) -> float:
     return float(value) if isinstance(value, int | float) and value > 0 else float(DEFAULT_POLL_SECONDS)
 
 
-def tracker_for(account: CarrierAccount) -> Tracker:
-    """The tracking client of a polled carrier account."""
+def tracker_for(account: CarrierAccount, settings: Settings) -> Tracker:
+    """The tracking client of a polled carrier account (its secrets opened from the box)."""
+    if account.settings.get("demo"):
+        from inbox.orders.carriers.demo import DemoTracker  # the demo shop's offline parcels
+
+        return DemoTracker(account.settings)
     base = account.settings.get("api_base")
+    secrets = open_secrets(settings, account)
     if account.kind == "russianpost":
-        return RussianPostClient(
-            str(account.secrets.get("login", "")), str(account.secrets.get("password", "")), base
-        )
+        return RussianPostClient(str(secrets.get("login", "")), str(secrets.get("password", "")), base)
     if account.kind == "boxberry":
-        return BoxberryClient(str(account.secrets.get("token", "")), base)
+        return BoxberryClient(str(secrets.get("token", "")), base)
     raise ValueError(f"{account.kind} is not followed by polling")
 
 
@@ -76,10 +80,13 @@ def check_key(account_id: int, track: str) -> str:
     return f"{account_id}:{track}"
 
 
-def cdek_client(account: CarrierAccount) -> CdekClient:
+def cdek_client(account: CarrierAccount, settings: Settings) -> CdekClient:
+    """The СДЭК client (its credentials opened from the box). The OAuth token it gets lives in this client's
+    memory only: it is never stored."""
+    secrets = open_secrets(settings, account)
     return CdekClient(
-        str(account.secrets.get("client_id", "")),
-        str(account.secrets.get("client_secret", "")),
+        str(secrets.get("client_id", "")),
+        str(secrets.get("client_secret", "")),
         account.settings.get("api_base"),
     )
 
@@ -235,7 +242,7 @@ def register_task_factory(
                 raise RuntimeError("the СДЭК account was removed or disabled")
             if order is None:
                 return
-            client = cdek_client(account)
+            client = cdek_client(account, settings)
             number = str(order.number)
         try:
             # created before a timeout or a crash? (СДЭК has no idempotence key: look the shop's number up)
@@ -285,7 +292,7 @@ def label_task_factory(
             account = await session.get(CarrierAccount, int(payload["account_id"]))
             if account is None or not account.enabled:
                 raise RuntimeError("the СДЭК account was removed or disabled")
-            client = cdek_client(account)
+            client = cdek_client(account, settings)
         uuid = str(payload["uuid"])
         try:
             pdf = await client.label(uuid, attempts=4)
@@ -345,7 +352,7 @@ async def quote_cdek(
             raise NotFound("no СДЭК account is connected: `inbox carrier add cdek …`")
         lines = await service.order_lines(session, order.id)
         weight = sum(int(account.settings.get("item_weight", 500)) * ln.qty for ln in lines)
-        client = cdek_client(account)
+        client = cdek_client(account, settings)
         tariff = int(account.settings.get("tariff_code", 136))
         address = str(order.delivery_address)
         origin = account.settings.get("from_address")
@@ -366,7 +373,9 @@ async def quote_cdek(
     return cost, low, high
 
 
-async def find_points(factory: SessionFactory, city: str) -> tuple[int | None, list[PickupOption]]:
+async def find_points(
+    factory: SessionFactory, settings: Settings, city: str
+) -> tuple[int | None, list[PickupOption]]:
     """СДЭК's code of ``city`` and its pickup points (the order panel's search)."""
     city = " ".join(city.split())
     if not 2 <= len(city) <= 100:
@@ -375,7 +384,7 @@ async def find_points(factory: SessionFactory, city: str) -> tuple[int | None, l
         account = await account_of_kind(session, "cdek")
         if account is None:
             raise NotFound(_("no СДЭК account is connected: `inbox carrier add cdek …`"))
-        client = cdek_client(account)
+        client = cdek_client(account, settings)
     code = await client.city_code(city)
     return code, (await client.pickup_points(code, limit=10) if code is not None else [])
 
@@ -400,7 +409,7 @@ async def choose_point(
         lines = await service.order_lines(session, order.id)
         weight = sum(int(account.settings.get("item_weight", 500)) * ln.qty for ln in lines)
         tariff = int(account.settings.get("tariff_code", 136))
-        client = cdek_client(account)
+        client = cdek_client(account, settings)
     point = next((p for p in await client.pickup_points(city_code, limit=200) if p.code == point_code), None)
     if point is None:
         raise InvalidInput("point", _("СДЭК has no such pickup point in that city"))
@@ -438,7 +447,7 @@ def check_task(
             account = await session.get(CarrierAccount, account_id)
             if account is None or not account.enabled:
                 return
-            client = cdek_client(account) if account.kind == "cdek" else None
+            client = cdek_client(account, settings) if account.kind == "cdek" else None
         if account.kind in POLLED:
             await _check_polled(account, str(payload["number"]))
             return
@@ -484,7 +493,7 @@ def check_task(
 
     async def _check_polled(account: CarrierAccount, number: str) -> None:
         try:
-            events = await tracker_for(account).history(number)
+            events = await tracker_for(account, settings).history(number)
         except ProviderUnavailable as exc:
             raise TaskRetry(exc.reason) from exc
         except ProviderRefused as exc:

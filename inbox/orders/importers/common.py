@@ -226,6 +226,11 @@ class CatalogWriter:
         elif isinstance(item, WarehouseRecord):
             await self._warehouse(item)
         else:
+            # Keys as the database stores them (a NUL becomes U+FFFD), so a re-import finds what it wrote.
+            item.sku = textsafe.scrub(item.sku)
+            item.external_id = textsafe.scrub(item.external_id)
+            if item.related:
+                item.related = textsafe.scrub(item.related)
             identity = (
                 f"ext:{item.external_id}" if item.offer_only and item.external_id else f"sku:{item.sku}"
             )

@@ -5,11 +5,14 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from inbox.core.secretbox import open_secrets
 from inbox.models import PaymentAccount
 from inbox.orders.errors import NotFound
 from inbox.orders.payments.yookassa import YooKassaClient
+from inbox.settings import Settings
 
-KINDS = ("yookassa", "telegram")
+KINDS = ("yookassa", "telegram", "demo")  # demo: the offline provider of the demo shop only
+LINK_KINDS = ("yookassa", "demo")
 
 
 async def list_accounts(session: AsyncSession) -> list[PaymentAccount]:
@@ -24,23 +27,29 @@ async def get_account(session: AsyncSession, account_id: int, kind: str | None =
 
 
 async def link_account(session: AsyncSession) -> PaymentAccount:
-    """The account payment links are made with: the first enabled YooKassa account."""
-    row = (
+    """The account payment links are made with: the first enabled YooKassa account (the demo shop's
+    offline provider when there is none)."""
+    rows = (
         await session.execute(
             select(PaymentAccount)
-            .where(PaymentAccount.kind == "yookassa", PaymentAccount.enabled.is_(True))
+            .where(PaymentAccount.kind.in_(LINK_KINDS), PaymentAccount.enabled.is_(True))
             .order_by(PaymentAccount.id)
-            .limit(1)
         )
-    ).scalar_one_or_none()
+    ).scalars()
+    row = min(rows, key=lambda r: LINK_KINDS.index(r.kind), default=None)
     if row is None:
         raise NotFound("no payment provider is connected: `inbox payment add yookassa …`")
     return row
 
 
-def yookassa_client(account: PaymentAccount) -> YooKassaClient:
+def yookassa_client(account: PaymentAccount, settings: Settings) -> YooKassaClient:
+    """The client with the account's secret key opened from the box (``INBOX_SECRET_KEY``)."""
+    if account.kind == "demo":
+        from inbox.orders.payments.demo import DemoPayClient
+
+        return DemoPayClient()
     return YooKassaClient(
         str(account.settings.get("shop_id", "")),
-        str(account.secrets.get("secret_key", "")),
+        str(open_secrets(settings, account).get("secret_key", "")),
         account.settings.get("api_base"),
     )

@@ -85,7 +85,7 @@ def check_task(
                 account = await get_account(session, account_id, "yookassa")
             except NotFound as exc:
                 raise ProviderRefusedError(exc.reason) from exc
-            client = yookassa_client(account)
+            client = yookassa_client(account, settings)
         try:
             if str(payload.get("event", "")).startswith("refund."):
                 refund = await client.get_refund(object_id)

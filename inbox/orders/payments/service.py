@@ -156,7 +156,7 @@ async def payment_link(factory: SessionFactory, settings: Settings, order_id: in
             return PaymentLink(row.confirmation_url, row.provider, row.amount, row.id)
         account = await session.get(PaymentAccount, row.account_id)
         assert account is not None
-        client = yookassa_client(account)
+        client = yookassa_client(account, settings)
         key, body, payment_id = row.idempotence_key, dict(row.raw.get("request") or {}), row.id
     try:
         info = await client.create_payment(body, key)

@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from inbox import i18n
 from inbox.core.customers import live_customer
 from inbox.core.events import EventBus
+from inbox.core.secretbox import open_secrets
 from inbox.core.types import PermanentSendError, RawEvent, TransientSendError
 from inbox.db import SessionFactory, transaction
 from inbox.models import DRAFT, Customer, Identity, Payment, PaymentAccount
@@ -129,7 +130,7 @@ async def send_invoice(
         session.add(row)
         await session.flush()
         payment_id, chat_id, channel_id = row.id, ident.external_id, ident.account_id
-        token = str(account.secrets.get("provider_token", ""))
+        token = str(open_secrets(settings, account).get("provider_token", ""))
         with i18n.use_locale(customer.locale or settings.default_locale):
             title = i18n._("Order №%(n)s") % {"n": order.number}
             description = i18n._("Payment for order №%(n)s") % {"n": order.number}

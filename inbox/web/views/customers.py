@@ -177,9 +177,7 @@ class CustomersController(Controller):
         choices = {f: data[f"choice_{f}"] for f in FIELDS if data.get(f"choice_{f}")}
         try:
             async with app.bus.transaction(app.factory) as session:
-                await merge_customers(
-                    session, customer_id, other_id, choices, actor=f"manager:{manager.id}"
-                )
+                await merge_customers(session, customer_id, other_id, choices, actor=f"manager:{manager.id}")
         except CustomerError as exc:
             async with app.factory() as session:
                 try:

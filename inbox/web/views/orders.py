@@ -420,7 +420,7 @@ class OrdersController(Controller):
         points: list[Any] = []
         city = (data.get("city") or "").strip()
         try:
-            city_code, points = await find_points(app.factory, city)
+            city_code, points = await find_points(app.factory, app.settings, city)
             if city_code is None or not points:
                 error = i18n._("СДЭК has no pickup points in %(city)s.") % {"city": city}
         except (ProviderUnavailable, ProviderRefused, OrdersError) as exc:

@@ -22,7 +22,7 @@ AnyRequest = Request[Any, Any, Any]
 def _check(request: AnyRequest, token: str) -> int:
     i18n.set_locale(request.query_params.get("lang") or request.cookies.get("lang"))
     try:
-        customer_id, _channel = unsubscribe.read_token(ctx(request).settings.secret_key, token)
+        customer_id, _channel = unsubscribe.read_token(ctx(request).settings.signing_keys, token)
     except unsubscribe.BadToken:
         raise NotFoundException(i18n._("This unsubscribe link is damaged.")) from None
     return customer_id
