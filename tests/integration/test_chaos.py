@@ -42,8 +42,8 @@ from tests.services import free_port
 pytestmark = [pytest.mark.slow, pytest.mark.chaos]
 
 SEED = int(os.environ.get("CHAOS_SEED") or random.SystemRandom().randrange(1, 1_000_000))
-# 20 kills in 50 s of load (one every 2.4 s on average) with a 37 s provider outage inside it: a backlog six
-# times the outbox's lease and far past its backoff cap. CHAOS_LOAD_SECONDS stretches the load for a longer
+# 20 kills in 50 s of load (one every 2.4 s on average) with a 37 s provider outage inside it: a backlog
+# far past the outbox's backoff cap. CHAOS_LOAD_SECONDS stretches the load for a longer
 # soak, the outage with it.
 LOAD_SECONDS = float(os.environ.get("CHAOS_LOAD_SECONDS", "50"))
 PROVIDER_DOWN = (0.12 * LOAD_SECONDS, 0.86 * LOAD_SECONDS)  # seconds into the load: the provider is down
