@@ -22,7 +22,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from inbox.db import make_engine, make_session_factory, transaction
+from inbox.db import SessionFactory, make_engine, make_session_factory, transaction
 from inbox.migrate import upgrade
 from inbox.models import ChannelAccount, InboundEvent
 from tests import services
@@ -119,27 +119,8 @@ async def ours(
     engine = make_engine(db_url)
     factory = make_session_factory(engine)
     port = services.free_port()
-    async with transaction(factory) as session:
-        row = ChannelAccount(
-            kind="telegram",
-            name="bench",
-            state={},
-            settings={
-                "mode": "webhook",
-                "api_base": emulator.base_url,
-                "public_url": f"http://127.0.0.1:{port}",
-            },
-            secrets={"token": DEFAULT_TOKEN, "webhook_secret": SECRET},
-        )
-        session.add(row)
-        await session.flush()
-        account_id = row.id
-    env = {
-        "INBOX_DATABASE_URL": db_url,
-        "INBOX_DATA_DIR": str(work / "data"),
-        "INBOX_SECRET_KEY": "bench-secret-key-0123456789",
-        "INBOX_BOTS": "on" if bots else "off",
-    }
+    account_id = await webhook_bot(factory, emulator.base_url, f"http://127.0.0.1:{port}")
+    env = serve_env(db_url, work, bots=bots)
     proc = spawn([sys.executable, "-m", "inbox.cli", "serve", "--port", str(port)], env, work)
     hook = f"http://127.0.0.1:{port}/webhooks/telegram/{account_id}"
     try:
@@ -359,3 +340,28 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+async def webhook_bot(factory: SessionFactory, api_base: str, public_url: str, name: str = "bench") -> int:
+    """A Telegram account in webhook mode against the emulator (the benchmarks' one channel); its id."""
+    async with transaction(factory) as session:
+        row = ChannelAccount(
+            kind="telegram",
+            name=name,
+            state={},
+            settings={"mode": "webhook", "api_base": api_base, "public_url": public_url},
+            secrets={"token": DEFAULT_TOKEN, "webhook_secret": SECRET},
+        )
+        session.add(row)
+        await session.flush()
+        return row.id
+
+
+def serve_env(db_url: str, work: Path, *, bots: bool) -> dict[str, str]:
+    """The environment of a benchmarked `inbox serve` (bots only where a row says "bot on")."""
+    return {
+        "INBOX_DATABASE_URL": db_url,
+        "INBOX_DATA_DIR": str(work / "data"),
+        "INBOX_SECRET_KEY": "bench-secret-key-0123456789",
+        "INBOX_BOTS": "on" if bots else "off",
+    }

@@ -27,12 +27,12 @@ import httpx
 from redis.asyncio import Redis
 from sqlalchemy import select
 
-from inbox.db import make_engine, make_session_factory, transaction
+from inbox.db import make_engine, make_session_factory
 from inbox.migrate import upgrade
-from inbox.models import ChannelAccount, Message
+from inbox.models import Message
 from tests import services
-from tests.emulators.telegram import DEFAULT_TOKEN, TelegramEmulator
-from tests.perf.bench_ingest import SECRET, _wrk, drained, spawn, stop
+from tests.emulators.telegram import TelegramEmulator
+from tests.perf.bench_ingest import SECRET, _wrk, drained, serve_env, spawn, stop, webhook_bot
 from tests.perf.profile import start_profile, summarize
 from tests.perf.table import Row
 from tests.server import cli, wait_http
@@ -128,23 +128,8 @@ async def measure(
     await asyncio.to_thread(upgrade, db_url)
     engine = make_engine(db_url)
     factory = make_session_factory(engine)
-    async with transaction(factory) as session:
-        row = ChannelAccount(
-            kind="telegram",
-            name="live",
-            state={},
-            settings={"mode": "webhook", "api_base": emu.base_url, "public_url": "http://127.0.0.1:1"},
-            secrets={"token": DEFAULT_TOKEN, "webhook_secret": SECRET},
-        )
-        session.add(row)
-        await session.flush()
-        account_id = row.id
-    env = {
-        "INBOX_DATABASE_URL": db_url,
-        "INBOX_DATA_DIR": str(work / "data"),
-        "INBOX_SECRET_KEY": "bench-secret-key-0123456789",
-        "INBOX_BOTS": "off",
-    }
+    account_id = await webhook_bot(factory, emu.base_url, "http://127.0.0.1:1", name="live")
+    env = serve_env(db_url, work, bots=False)
     if processes > 1:
         env["INBOX_REDIS_URL"] = services.REDIS_URL
     made = cli(env, work, "manager", "create", "--email", EMAIL, "--name", "Live", "--password", PASSWORD)

@@ -33,12 +33,12 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from inbox.db import make_engine, make_session_factory, transaction
+from inbox.db import make_engine, make_session_factory
 from inbox.migrate import upgrade
-from inbox.models import ChannelAccount, InboundEvent, Message
+from inbox.models import InboundEvent, Message
 from tests import services
-from tests.emulators.telegram import DEFAULT_TOKEN, TelegramEmulator
-from tests.perf.bench_ingest import SCRIPT, drained, spawn, stop
+from tests.emulators.telegram import TelegramEmulator
+from tests.perf.bench_ingest import SCRIPT, drained, serve_env, spawn, stop, webhook_bot
 from tests.perf.table import Row
 from tests.perf.wrk import run_wrk_until
 from tests.server import wait_http
@@ -75,27 +75,8 @@ async def ours(db_url: str, work: Path, emulator: TelegramEmulator, n: int) -> f
     engine = make_engine(db_url)
     factory = make_session_factory(engine)
     port = services.free_port()
-    async with transaction(factory) as session:
-        row = ChannelAccount(
-            kind="telegram",
-            name="bench",
-            state={},
-            settings={
-                "mode": "webhook",
-                "api_base": emulator.base_url,
-                "public_url": f"http://127.0.0.1:{port}",
-            },
-            secrets={"token": DEFAULT_TOKEN, "webhook_secret": SECRET},
-        )
-        session.add(row)
-        await session.flush()
-        account_id = row.id
-    env = {
-        "INBOX_DATABASE_URL": db_url,
-        "INBOX_DATA_DIR": str(work / "data"),
-        "INBOX_SECRET_KEY": "bench-secret-key-0123456789",
-        "INBOX_BOTS": "off",
-    }
+    account_id = await webhook_bot(factory, emulator.base_url, f"http://127.0.0.1:{port}")
+    env = serve_env(db_url, work, bots=False)
     proc = spawn([sys.executable, "-m", "inbox.cli", "serve", "--port", str(port)], env, work)
     hook = f"http://127.0.0.1:{port}/webhooks/telegram/{account_id}"
     wrk_env = {
