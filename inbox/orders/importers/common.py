@@ -16,10 +16,11 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, BinaryIO, NamedTuple
 
 from sqlalchemy import delete, select, update
+from sqlalchemy import text as sql
 
 from inbox import textsafe
 from inbox.core.events import Event
-from inbox.db import SessionFactory, transaction
+from inbox.db import SessionFactory, is_postgres, transaction
 from inbox.models import Category, Product, Stock, Warehouse, product_related, utcnow
 from inbox.orders.errors import ImportFormatError
 from inbox.orders.importers.bulk import insert_rows
@@ -207,6 +208,8 @@ class CatalogWriter:
         self.warehouses_by_external: dict[str, str] = {}  # external id -> code
         self.seen: dict[str, int] = {}  # record identity -> position, to reject duplicates in one file
         self.related: dict[str, tuple[int, list[str]]] = {}  # sku -> (position, related skus)
+        self.written = 0  # products written so far
+        self.analyzed_at = 0  # ``written`` when the planner's statistics were last refreshed
 
     async def start(self) -> None:
         async with self.factory() as s:
@@ -257,6 +260,20 @@ class CatalogWriter:
         if self.pending.products:
             batch, self.pending.products = self.pending.products, []
             await self._write_products(batch)
+            self.written += len(batch)
+            await self._refresh_statistics()
+
+    async def _refresh_statistics(self) -> None:
+        """PostgreSQL plans each batch's SKU and external-id lookups from statistics taken when the table was
+        small (autovacuum analyses late, and asyncpg's prepared statements keep their generic plan), so a big
+        first import scanned the whole growing table per batch. ANALYZE whenever the import has doubled
+        what it wrote since the last one: a handful of times per import, milliseconds each."""
+        if self.written < 1000 or self.written < 2 * self.analyzed_at:
+            return
+        self.analyzed_at = self.written
+        async with transaction(self.factory) as s:
+            if is_postgres(s):
+                await s.execute(sql("ANALYZE product, stock"))
 
     async def _warehouse(self, rec: WarehouseRecord) -> None:
         if rec.external_id in self.warehouses_by_external:
