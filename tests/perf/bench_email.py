@@ -29,7 +29,6 @@ import argparse
 import asyncio
 import json
 import subprocess
-import sys
 import tempfile
 import time
 from email.message import EmailMessage
@@ -49,6 +48,7 @@ from inbox.settings import Settings
 from inbox.workers import DbPollState
 from tests import services
 from tests.dovecot import Dovecot
+from tests.perf.peer_venv import peer_python
 from tests.perf.table import Row
 
 HERE = Path(__file__).resolve().parent
@@ -138,32 +138,7 @@ async def ours(db_url: str, dovecot: Dovecot, n: int, workdir: Path) -> float:
 
 def helpdesk_python(venv: Path) -> tuple[Path | None, str]:
     """The venv's interpreter with django-helpdesk importable (installing it on demand), or a reason."""
-    python = venv / "bin" / "python"
-    if python.exists() and _imports_helpdesk(python):
-        return python, ""
-    try:
-        if not python.exists():
-            subprocess.run(
-                [sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True, text=True
-            )
-        subprocess.run(
-            [str(python), "-m", "pip", "install", "-q", "django-helpdesk[teams]"],
-            check=True,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-    except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as exc:
-        detail = getattr(exc, "stderr", "") or str(exc)
-        return None, f"could not install django-helpdesk into {venv}: {str(detail).strip()[-500:]}"
-    if not _imports_helpdesk(python):
-        return None, f"django-helpdesk does not import in {venv}"
-    return python, ""
-
-
-def _imports_helpdesk(python: Path) -> bool:
-    probe = subprocess.run([str(python), "-c", "import helpdesk, django, pinax.teams"], capture_output=True)
-    return probe.returncode == 0
+    return peer_python(venv, "django-helpdesk[teams]", "helpdesk, django, pinax.teams", "django-helpdesk")
 
 
 def helpdesk(python: Path, dovecot: Dovecot, workdir: Path) -> dict[str, float]:

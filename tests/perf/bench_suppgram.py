@@ -39,6 +39,7 @@ from inbox.models import InboundEvent, Message
 from tests import services
 from tests.emulators.telegram import TelegramEmulator
 from tests.perf.bench_ingest import SCRIPT, drained, serve_env, spawn, stop, webhook_bot
+from tests.perf.peer_venv import peer_python
 from tests.perf.table import Row
 from tests.perf.wrk import run_wrk_until
 from tests.server import wait_http
@@ -127,30 +128,9 @@ async def ours(db_url: str, work: Path, emulator: TelegramEmulator, n: int) -> f
 
 def suppgram_python(venv: Path) -> tuple[Path | None, str]:
     """The venv's interpreter with suppgram importable (installing it on demand), or a reason."""
-    python = venv / "bin" / "python"
-    if python.exists() and _imports(python):
-        return python, ""
-    try:
-        if not python.exists():
-            subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True)
-        subprocess.run(
-            [str(python), "-m", "pip", "install", "-q", SUPPGRAM],
-            check=True,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-    except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as exc:
-        detail = getattr(exc, "stderr", "") or str(exc)
-        return None, f"could not install suppgram into {venv}: {str(detail).strip()[-300:]}"
-    if not _imports(python):
-        return None, f"suppgram does not import in {venv}"
-    return python, ""
-
-
-def _imports(python: Path) -> bool:
-    probe = [str(python), "-c", "import suppgram.builder, telegram.ext, sqlalchemy, aiosqlite, asyncpg"]
-    return subprocess.run(probe, capture_output=True).returncode == 0
+    return peer_python(
+        venv, SUPPGRAM, "suppgram.builder, telegram.ext, sqlalchemy, aiosqlite, asyncpg", "suppgram"
+    )
 
 
 async def peer(python: Path, emulator: TelegramEmulator, db_url: str, n: int) -> float:
