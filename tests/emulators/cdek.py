@@ -31,9 +31,11 @@ import urllib.request
 import uuid as uuidlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from tests.emulators.threaded_http import ThreadedHTTPEmulator
 
 NAMES = {
     "CREATED": "Создан",
@@ -56,9 +58,7 @@ def _now() -> str:
 
 
 @dataclass
-class CdekEmulator:
-    host: str = "127.0.0.1"
-    port: int = 0
+class CdekEmulator(ThreadedHTTPEmulator):
     client_id: str = "EMscd6r9JnFiQ3bLoyjJY6eM78JrJceI"
     client_secret: str = "PjLZkKBHEiLK3YsjtNrt3TGNG0ahs3kG"
     orders: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -69,7 +69,6 @@ class CdekEmulator:
     _tokens: set[str] = field(default_factory=set)
     _next_number: int = 1106207236
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _server: ThreadingHTTPServer | None = None
 
     def __post_init__(self) -> None:
         self.points.setdefault(
@@ -98,40 +97,6 @@ class CdekEmulator:
                 "work_time": "Пн-Пт 10:00-21:00, Сб-Вс 10:00-18:00",
             },
         )
-
-    def __enter__(self) -> CdekEmulator:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def start(self) -> None:
-        emu = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                emu._handle(self, "GET")
-
-            def do_POST(self) -> None:
-                emu._handle(self, "POST")
-
-        self._server = ThreadingHTTPServer((self.host, self.port), Handler)
-        self.port = self._server.server_address[1]
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    @property
-    def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
 
     # --- what tests do ---
 
@@ -181,7 +146,8 @@ class CdekEmulator:
 
     # --- the HTTP side ---
 
-    def _handle(self, h: BaseHTTPRequestHandler, method: str) -> None:
+    def _handle(self, h: BaseHTTPRequestHandler) -> None:
+        method = h.command
         parts = urlsplit(h.path)
         path, query = parts.path, {k: v[0] for k, v in parse_qs(parts.query).items()}
         raw = h.rfile.read(int(h.headers.get("Content-Length") or 0))

@@ -37,9 +37,11 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import urlsplit
+
+from tests.emulators.threaded_http import ThreadedHTTPEmulator
 
 PAYMENT = re.compile(r"^/v3/payments/([0-9a-f-]{36})$")
 REFUND = re.compile(r"^/v3/refunds/([0-9a-f-]{36})$")
@@ -64,9 +66,7 @@ class Failure:
 
 
 @dataclass
-class YooKassaEmulator:
-    host: str = "127.0.0.1"
-    port: int = 0
+class YooKassaEmulator(ThreadedHTTPEmulator):
     shop_id: str = "100500"
     secret_key: str = "test_secret_key_0123456789"
     notify_url: str | None = None  # where POST /pay/{id} sends payment.succeeded
@@ -76,43 +76,8 @@ class YooKassaEmulator:
     failures: list[Failure] = field(default_factory=list)
     _keys: dict[str, tuple[str, str]] = field(default_factory=dict)  # idempotence key -> (body, payment id)
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _server: ThreadingHTTPServer | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------------------
-
-    def __enter__(self) -> YooKassaEmulator:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def start(self) -> None:
-        emu = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                emu._handle(self, "GET")
-
-            def do_POST(self) -> None:
-                emu._handle(self, "POST")
-
-        self._server = ThreadingHTTPServer((self.host, self.port), Handler)
-        self.port = self._server.server_address[1]
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    @property
-    def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
 
     # --- what tests do -----------------------------------------------------------------------------------
 
@@ -184,7 +149,8 @@ class YooKassaEmulator:
 
     # --- the HTTP side -----------------------------------------------------------------------------------
 
-    def _handle(self, h: BaseHTTPRequestHandler, method: str) -> None:
+    def _handle(self, h: BaseHTTPRequestHandler) -> None:
+        method = h.command
         path = urlsplit(h.path).path
         length = int(h.headers.get("Content-Length") or 0)
         raw = h.rfile.read(length) if length else b""
