@@ -109,6 +109,11 @@ class RawEventWriter:
         self._queue: list[tuple[int, list[RawEvent], asyncio.Future[None]]] = []
         self._task: asyncio.Task[None] | None = None
 
+    @property
+    def busy(self) -> bool:
+        """Webhooks are waiting for a commit (queued, or in the transaction in flight)."""
+        return bool(self._queue) or (self._task is not None and not self._task.done())
+
     async def store(self, account_id: int, events: list[RawEvent]) -> None:
         if not events:
             return
@@ -451,6 +456,10 @@ CallbackHandler = Callable[[InboundCallback], Awaitable[None]]
 
 
 BATCH = 50  # raw events per claim
+# Raw events per write transaction while webhooks wait (SQLite, one writer at a time): each acknowledgement
+# waits for at most one such short transaction instead of a whole batch's, and the first events of a batch
+# are published (live updates) as soon as their part commits.
+CHUNK_WHEN_BUSY = 10
 CLAIM_LOCK = 0x1B0D_0001  # advisory transaction lock that serialises inbound claims on PostgreSQL
 
 
@@ -471,6 +480,14 @@ class InboundProcessor:
         self.settings = settings
         self.wakeup = asyncio.Event()
         self.callback_handlers: list[CallbackHandler] = []
+        # True while webhooks wait for the one SQLite writer (set by the workers on SQLite): a batch is then
+        # applied in short transactions that let the webhooks' commits in between.
+        self.writers_waiting: Callable[[], bool] | None = None
+
+    def _chunk(self, left: int) -> int:
+        if self.writers_waiting is not None and self.writers_waiting():
+            return min(left, CHUNK_WHEN_BUSY)
+        return left
 
     def wake(self) -> None:
         self.wakeup.set()
@@ -523,12 +540,16 @@ class InboundProcessor:
             except Exception as exc:
                 failures.append((row, exc))
         done: list[Prepared] = []
-        if prepared:  # the messages' events are published as each transaction commits
+        rest = prepared
+        while rest:  # the messages' events are published as each transaction commits
+            size = self._chunk(len(rest))
+            part, rest = rest[:size], rest[size:]
             try:
-                done = await self._apply_fast(prepared)
+                done += await self._apply_fast(part)
             except Exception:
-                log.info("batch of %d inbound events failed as a whole; applying one by one", len(prepared))
-                done, slow_failures = await self._apply_one_by_one(prepared)
+                log.info("batch of %d inbound events failed as a whole; applying one by one", len(part))
+                part_done, slow_failures = await self._apply_one_by_one(part)
+                done += part_done
                 failures += slow_failures
         callbacks = [i for p in done for i in p.items if isinstance(i, InboundCallback)]
         for failed_row, error in failures:
