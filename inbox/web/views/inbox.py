@@ -245,7 +245,10 @@ class InboxController(Controller):
                             await beat()
                             last_beat = time.monotonic()
                         try:
-                            raw = await asyncio.wait_for(queue.get(), timeout=15)
+                            # asyncio.timeout, not wait_for: on Python 3.11 wait_for runs the get in a task
+                            # of its own, one more turn of the event loop for every live update.
+                            async with asyncio.timeout(15):
+                                raw = await queue.get()
                         except TimeoutError:
                             yield ServerSentEventMessage(comment="keepalive")
                             continue
