@@ -338,7 +338,6 @@ def main() -> None:
     print(render_text(result))
 
 
-
 async def webhook_bot(factory: SessionFactory, api_base: str, public_url: str, name: str = "bench") -> int:
     """A Telegram account in webhook mode against the emulator (the benchmarks' one channel); its id."""
     async with transaction(factory) as session:
