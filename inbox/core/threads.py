@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy import Integer, and_, bindparam, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -59,7 +59,8 @@ class ThreadFilter:
     snoozed: bool = False  # True: only the snoozed ones (the "Snoozed" view)
     extra: dict[str, str] = field(default_factory=dict)
 
-    def apply(self, query: Any, now: datetime) -> Any:
+    def apply(self, query: Any, now: Any) -> Any:
+        """``now``: a datetime, or a bound parameter that carries it."""
         if self.status:
             query = query.where(Thread.status == self.status)
         if self.assignee_id is not None:
@@ -146,19 +147,15 @@ async def list_threads(
     One Core query returning light rows (the thread's list columns, the customer's name and channel kinds):
     building Thread and Customer ORM objects and a second query for the channels cost 2.3-6x the raw SQL
     on a 100k-thread inbox."""
-    query = thread_list_query(
-        filters or ThreadFilter(status=status, assignee_id=assignee_id, unassigned=unassigned), now
-    ).add_columns(_channels_of_customer())
+    filters = filters or ThreadFilter(status=status, assignee_id=assignee_id, unassigned=unassigned)
+    params: dict[str, Any] = {"list_now": now or utcnow()}
     if cursor:
         parts = decode_cursor(cursor)
         try:
-            at, tid = datetime.fromisoformat(str(parts[0])), int(str(parts[1]))
+            params["list_at"], params["list_tid"] = datetime.fromisoformat(str(parts[0])), int(str(parts[1]))
         except (IndexError, ValueError) as exc:
             raise BadCursor("malformed cursor") from exc
-        query = query.where(
-            or_(Thread.last_message_at < at, and_(Thread.last_message_at == at, Thread.id < tid))
-        )
-    rows = (await session.execute(query.limit(limit + 1))).all()
+    rows = (await session.execute(_list_statement(filters, bool(cursor), limit + 1), params)).all()
     more = len(rows) > limit
     out = [
         ThreadRow(
@@ -178,11 +175,51 @@ async def list_threads(
     return out, next_cursor
 
 
-def thread_list_query(filters: ThreadFilter, now: datetime | None = None) -> Any:
+_STATEMENTS: dict[tuple[object, ...], Any] = {}
+
+
+def _list_statement(filters: ThreadFilter, paged: bool, limit: int) -> Any:
+    """The list's statement with the time and the cursor as bound parameters, built once per filter shape:
+    building it and its cache key every time cost about a third of the call. Filters with hooks (which
+    may bind their own values, e.g. the current time) are built afresh."""
+    key = None
+    if not filters.extra:
+        f = filters
+        key = (
+            f.status,
+            f.assignee_id,
+            f.unassigned,
+            f.label_id,
+            f.channel,
+            f.unread,
+            f.snoozed,
+            paged,
+            limit,
+        )
+        cached = _STATEMENTS.get(key)
+        if cached is not None:
+            return cached
+    now = bindparam("list_now", type_=Thread.__table__.c.snoozed_until.type)
+    query = thread_list_query(filters, now).add_columns(_channels_of_customer())
+    if paged:
+        at = bindparam("list_at", type_=Thread.__table__.c.last_message_at.type)
+        tid = bindparam("list_tid", type_=Thread.__table__.c.id.type)
+        query = query.where(
+            or_(Thread.last_message_at < at, and_(Thread.last_message_at == at, Thread.id < tid))
+        )
+    query = query.limit(limit)
+    if key is not None:
+        if len(_STATEMENTS) > 256:
+            _STATEMENTS.clear()
+        _STATEMENTS[key] = query
+    return query
+
+
+def thread_list_query(filters: ThreadFilter, now: Any = None) -> Any:
     """The list's rows as plain columns (LIST_COLUMNS), filtered and ordered by last activity."""
     query = select(*LIST_COLUMNS).join_from(Thread, Customer, Customer.id == Thread.customer_id)
     query = query.where(Customer.merged_into_id.is_(None))
-    query = filters.apply(query, now or utcnow())
+    query = filters.apply(query, utcnow() if now is None else now)
     return query.order_by(Thread.last_message_at.desc(), Thread.id.desc())
 
 
@@ -195,15 +232,44 @@ async def thread_messages(
     after_id: int | None = None,
 ) -> list[Message]:
     """A page of a thread's messages in chronological order (the newest ``limit`` before ``before_id``)."""
-    query = select(Message).where(Message.thread_id == thread_id).options(selectinload(Message.attachments))
+    params: dict[str, Any] = {"tm_thread": thread_id, "tm_limit": limit}
     if after_id is not None:
-        query = query.where(Message.id > after_id).order_by(Message.id).limit(limit)
-        return list((await session.execute(query)).scalars())
+        params["tm_after"] = after_id
+        return list((await session.execute(_page_statement("after"), params)).scalars())
     if before_id is not None:
-        query = query.where(Message.id < before_id)
-    rows = list((await session.execute(query.order_by(Message.id.desc()).limit(limit))).scalars())
+        params["tm_before"] = before_id
+    rows = list(
+        (
+            await session.execute(_page_statement("before" if before_id is not None else "newest"), params)
+        ).scalars()
+    )
     rows.reverse()
     return rows
+
+
+def _page_statement(kind: str) -> Any:
+    """A thread page's statement, built once (its values are bound parameters)."""
+    cached = _PAGES.get(kind)
+    if cached is not None:
+        return cached
+    query = (
+        select(Message)
+        .where(Message.thread_id == bindparam("tm_thread", type_=Message.__table__.c.thread_id.type))
+        .options(selectinload(Message.attachments))
+    )
+    limit = bindparam("tm_limit", type_=Integer())
+    if kind == "after":
+        query = query.where(Message.id > bindparam("tm_after", type_=Message.__table__.c.id.type))
+        query = query.order_by(Message.id).limit(limit)
+    else:
+        if kind == "before":
+            query = query.where(Message.id < bindparam("tm_before", type_=Message.__table__.c.id.type))
+        query = query.order_by(Message.id.desc()).limit(limit)
+    _PAGES[kind] = query
+    return query
+
+
+_PAGES: dict[str, Any] = {}
 
 
 async def mark_read(session: AsyncSession, thread_id: int) -> None:

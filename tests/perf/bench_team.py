@@ -50,13 +50,18 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-async def timed(runs: int, fn: Callable[[], Awaitable[object]]) -> list[float]:
-    await fn()  # warm-up
-    out = []
+async def timed(
+    runs: int, ours: Callable[[], Awaitable[object]], raw: Callable[[], Awaitable[object]]
+) -> tuple[list[float], list[float]]:
+    """Ours and the baseline alternately, so that both see the same moments of a shared machine."""
+    await ours()  # warm-up
+    await raw()
+    out: tuple[list[float], list[float]] = ([], [])
     for _ in range(runs):
-        t = time.perf_counter()
-        await fn()
-        out.append((time.perf_counter() - t) * 1000)
+        for fn, into in ((ours, out[0]), (raw, out[1])):
+            t = time.perf_counter()
+            await fn()
+            into.append((time.perf_counter() - t) * 1000)
     return out
 
 
@@ -110,9 +115,10 @@ async def bench_db(
         statements = await captured(factory, fn)
         if explain:
             await show_plans(factory, name, statements)
-        out[name] = (
-            await timed(runs, lambda fn=fn: in_session(fn)),  # type: ignore[misc]
-            await timed(runs, lambda st=statements: raw(st)),  # type: ignore[misc]
+        out[name] = await timed(
+            runs,
+            lambda fn=fn: in_session(fn),  # type: ignore[misc]
+            lambda st=statements: raw(st),  # type: ignore[misc]
         )
     return out
 
