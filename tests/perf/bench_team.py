@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import re
 import sys
 import tempfile
@@ -148,9 +149,11 @@ def login_cookie(base: str) -> str:
 
 def bench_http(
     url: str, work: Path, seconds: float, thread_id: int, query: str
-) -> tuple[dict[str, WrkResult], float | None]:
+) -> tuple[dict[str, WrkResult], dict[str, float], float | None]:
     """Each page under ``wrk -c1`` (one manager clicking) against ``inbox serve`` on that database; then the
-    serve process's peak RSS (VmHWM: its start, the log-in, every page's warm-up and load)."""
+    CPU time per request (the serve process's, SQLite's work included: what a page costs whatever else
+    the machine runs) and the serve process's peak RSS (VmHWM: its start, the log-in, every page's warm-up
+    and load)."""
     port = services.free_port()
     env = {
         "INBOX_DATABASE_URL": url,
@@ -160,6 +163,7 @@ def bench_http(
     proc = spawn([sys.executable, "-m", "inbox.cli", "serve", "--port", str(port)], env, work)
     base = f"http://127.0.0.1:{port}"
     out: dict[str, WrkResult] = {}
+    cpu_ms: dict[str, float] = {}
     peak: float | None = None
     try:
         wait_http(base + "/healthz", 60)
@@ -174,14 +178,22 @@ def bench_http(
             with httpx.Client(base_url=base, headers={"Cookie": cookie}, timeout=60) as client:
                 for _ in range(3):  # warm-up
                     client.get(path).raise_for_status()
+            cpu = cpu_seconds(proc.pid)
             result = run_wrk(base + path, "get.lua", connections=1, seconds=seconds, env=env)
+            cpu_ms[name] = (cpu_seconds(proc.pid) - cpu) * 1000 / max(result.requests, 1)
             if result.errors or not result.requests:
                 raise RuntimeError(f"{path}: {result.errors} of {result.requests} requests failed")
             out[name] = result
         peak = rss_mb(proc.pid)
     finally:
         stop(proc)
-    return out, peak
+    return out, cpu_ms, peak
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def busiest_thread(factory: SessionFactory) -> int:
@@ -208,7 +220,7 @@ def measure(
             await engine.dispose()
 
     thread_id, queries = asyncio.run(go())
-    pages, peak = bench_http(url, work, seconds, thread_id, query)
+    pages, cpu_ms, peak = bench_http(url, work, seconds, thread_id, query)
     rows = []
     for name in PAGES:
         ours, raw = queries[name]
@@ -223,6 +235,17 @@ def measure(
                 "raw SQL p95",
                 "<= 50 ms",
                 higher_is_better=False,
+            )
+        )
+        rows.append(
+            Row(
+                f"page: {name} ({size}), serve CPU per request",
+                label,
+                "CPU",
+                cpu_ms[name],
+                "ms",
+                None,
+                "",
             )
         )
         rows.append(
