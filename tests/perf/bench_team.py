@@ -239,7 +239,7 @@ def measure(
         )
         rows.append(
             Row(
-                f"page: {name} ({size}), serve CPU per request",
+                f"page CPU: {name} ({size}, serve process per request)",
                 label,
                 "CPU",
                 cpu_ms[name],
