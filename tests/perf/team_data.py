@@ -203,13 +203,15 @@ class Loader:
         self._sqlite.execute(ddl)
 
     async def finish(self) -> None:
-        """Planner statistics, and PostgreSQL's sequences past the ids given explicitly."""
+        """Planner statistics (and a vacuum on PostgreSQL), the sequences past the ids given explicitly."""
         if self._pg is not None:
             for name in ("customer", "identity", "thread"):
                 await self._pg.execute(
                     f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), (SELECT max(id) FROM {name}))"
                 )
-            await self._pg.execute("ANALYZE")
+            # VACUUM too, as autovacuum would after a load: it empties the GIN indexes' pending lists, which
+            # every search otherwise reads through (13.7 ms per customer/identity search, 0.12 ms after).
+            await self._pg.execute("VACUUM ANALYZE")
         else:
             assert self._sqlite is not None
             self._sqlite.execute("ANALYZE")
