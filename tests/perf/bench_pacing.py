@@ -78,11 +78,9 @@ async def one(provider: str, label: str, url: str, redis: bool, chats: int, work
     settings = Settings(
         database_url=url, redis_url=services.REDIS_URL if redis else None, secret_key="x" * 20, data_dir=work
     )
+    prefix = f"bench:pacing:{provider}:{time.time_ns()}:"  # one per run, shared by its dispatchers
     limiters: list[RateLimiter] = [
-        RedisLimiter(services.REDIS_URL, f"bench:pacing:{provider}:{label}:{time.time_ns()}:")
-        if redis
-        else MemoryLimiter()
-        for _ in engines
+        RedisLimiter(services.REDIS_URL, prefix) if redis else MemoryLimiter() for _ in engines
     ]
     hubs = [ChannelHub(f, settings) for f in factories]
     try:
@@ -131,7 +129,10 @@ async def bare(provider: str, chats: int, work: Path) -> Row:
     """The adapter alone, nothing pacing it and no limit enforced: sends per second the client and the
     emulator manage on this machine now (32 at once)."""
     settings = Settings(
-        database_url=f"sqlite+aiosqlite:///{work / 'unused.sqlite3'}", secret_key="x" * 20, data_dir=work
+        database_url=f"sqlite+aiosqlite:///{work / 'unused.sqlite3'}",
+        redis_url=None,
+        secret_key="x" * 20,
+        data_dir=work,
     )
     emu = _emulator(provider)
     await emu.start()
