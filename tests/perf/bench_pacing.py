@@ -31,7 +31,7 @@ from inbox.channels.telegram.adapter import TelegramChannel
 from inbox.channels.vk.adapter import VKChannel
 from inbox.core.events import EventBus
 from inbox.core.outbox import Dispatcher
-from inbox.core.ratelimit import MemoryLimiter, RateLimiter, RedisLimiter
+from inbox.core.ratelimit import MemoryLimiter, Pacer, RateLimiter, RedisLimiter, per_second
 from inbox.core.types import AccountConfig, ChannelKind, OutboundMessage
 from inbox.db import make_engine, make_session_factory
 from inbox.migrate import upgrade
@@ -125,9 +125,11 @@ async def one(provider: str, label: str, url: str, redis: bool, chats: int, work
     ]
 
 
-async def bare(provider: str, chats: int, work: Path) -> Row:
+async def bare(provider: str, chats: int, work: Path, paced: bool = False) -> list[Row]:
     """The adapter alone, nothing pacing it and no limit enforced: sends per second the client and the
-    emulator manage on this machine now (32 at once)."""
+    emulator manage on this machine now (32 at once). ``paced``: the same sends through the dispatcher's
+    pacer and limiter (in memory) with the limits enforced, and no database: the pacing design's own
+    figure on this machine in this run, beside which the dispatcher's is read."""
     settings = Settings(
         database_url=f"sqlite+aiosqlite:///{work / 'unused.sqlite3'}",
         redis_url=None,
@@ -136,6 +138,11 @@ async def bare(provider: str, chats: int, work: Path) -> Row:
     )
     emu = _emulator(provider)
     await emu.start()
+    limit = LIMITS[provider]
+    if paced and isinstance(emu, VKEmulator):
+        emu.enforce_limits(per_token=limit)
+    elif paced and isinstance(emu, TelegramEmulator):
+        emu.enforce_limits(per_bot=limit, per_chat=1)
     channel: TelegramChannel | VKChannel
     if isinstance(emu, VKEmulator):
         account = AccountConfig(
@@ -156,8 +163,20 @@ async def bare(provider: str, chats: int, work: Path) -> Row:
         )
         channel = TelegramChannel(account, settings)
     gate = asyncio.Semaphore(32)
+    pacer = Pacer(MemoryLimiter())
 
     async def send(n: int) -> None:
+        if paced:
+            async with pacer.slot(per_second("acct:1", limit), per_second(f"chat:1:{n}", 1)):
+                await channel.send(
+                    OutboundMessage(
+                        account_id=1,
+                        chat_id=str(5000 + n),
+                        text="Ваш заказ в пути",
+                        idempotency_key=str(n + 1),
+                    )
+                )
+            return
         async with gate:
             await channel.send(
                 OutboundMessage(
@@ -180,7 +199,8 @@ async def bare(provider: str, chats: int, work: Path) -> Row:
 async def run_async(chats: int, work: Path, pg: str | None, providers: list[str]) -> list[Row]:
     rows: list[Row] = []
     for provider in providers:
-        rows.append(await bare(provider, chats, work))
+        rows += await bare(provider, chats, work)
+        rows += await bare(provider, chats, work, paced=True)
         rows += await one(
             provider,
             "SQLite",
