@@ -191,9 +191,17 @@ async def bare(provider: str, chats: int, work: Path, paced: bool = False) -> li
     finally:
         await channel.close()
         await emu.stop()
-    return Row(
-        TITLES[provider], "no database", "bare client, unpaced", rate, "sends/s", LIMITS[provider], "limit/s"
-    )
+    title = TITLES[provider]
+    if not paced:
+        return [Row(title, "no database", "bare client, unpaced", rate, "sends/s", limit, "limit/s")]
+    times = _send_times(emu)
+    shortest = math.ceil(len(times) / limit) - 1
+    achieved = shortest / (times[-1] - times[0])
+    refusals = 1000 * emu.rate_limited / chats
+    return [
+        Row(title, "no database", "client + pacer, achieved", achieved, "x allowed", 1.0, "allowed"),
+        Row(title, "no database", "client + pacer, refusals", refusals, "per 1,000", None, ""),
+    ]
 
 
 async def run_async(chats: int, work: Path, pg: str | None, providers: list[str]) -> list[Row]:
