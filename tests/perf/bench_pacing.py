@@ -222,9 +222,9 @@ async def run_async(chats: int, work: Path, pg: str | None, providers: list[str]
     return rows
 
 
-def run(chats: int, work: Path, providers: list[str] | None = None) -> list[Row]:
+def run(chats: int, work: Path, providers: list[str] | None = None, pg: bool = True) -> list[Row]:
     providers = providers or ["telegram", "vk"]
-    pgs = {p: services.create_pg_database() for p in providers} if services.pg_available() else {}
+    pgs = {p: services.create_pg_database() for p in providers} if pg and services.pg_available() else {}
     try:
         rows: list[Row] = []
         for provider in providers:
@@ -241,9 +241,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--chats", type=int, default=300)
     parser.add_argument("--only", choices=sorted(LIMITS), action="append")
+    parser.add_argument("--sqlite-only", action="store_true", help="skip PostgreSQL + Redis")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        print(render_text(run(args.chats, Path(tmp), args.only)))
+        print(render_text(run(args.chats, Path(tmp), args.only, pg=not args.sqlite_only)))
 
 
 if __name__ == "__main__":
