@@ -12,8 +12,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from argon2 import PasswordHasher
+from sqlalchemy import select
 
-from inbox.core.security import dummy_hash, hash_password
+from inbox.core.security import dummy_hash, hash_password, needs_rehash
 from inbox.db import SessionFactory, transaction
 from inbox.demo import DEMO_EMAIL, DEMO_PASSWORD, seed
 from inbox.models import Manager
@@ -132,3 +133,23 @@ async def test_unknown_email_verifies_the_dummy_hash_off_the_event_loop(
     seen.clear()
     assert (await attempt(base, OLGA, "guess")).status_code == 401
     assert len(seen) == 1 and seen[0][0] != dummy_hash() and not seen[0][1]
+
+
+async def test_a_hash_with_older_parameters_is_replaced_at_sign_in(base: str, shop: SessionFactory) -> None:
+    """argon2-cffi's default (64 MiB per check) was our hash before: such hashes still sign in, and are
+    re-hashed with today's lighter parameters (19 MiB) at that sign-in; a failed sign-in changes nothing."""
+    old = PasswordHasher().hash(OLGA_PASSWORD)
+    assert needs_rehash(old) and not needs_rehash(hash_password(OLGA_PASSWORD))
+    async with transaction(shop) as session:
+        olga = (await session.execute(select(Manager).where(Manager.email == OLGA))).scalar_one()
+        olga.password_hash = old
+    assert (await attempt(base, OLGA, "wrong-password")).status_code == 401
+    async with shop() as session:
+        assert (
+            await session.execute(select(Manager.password_hash).where(Manager.email == OLGA))
+        ).scalar() == old
+    assert (await attempt(base, OLGA, OLGA_PASSWORD)).status_code == 302
+    async with shop() as session:
+        new = (await session.execute(select(Manager.password_hash).where(Manager.email == OLGA))).scalar_one()
+    assert new != old and "m=19456,t=2,p=1" in new and not needs_rehash(new)
+    assert (await attempt(base, OLGA, OLGA_PASSWORD)).status_code == 302  # and the new hash signs in
