@@ -492,10 +492,13 @@ class InboundProcessor:
                 # chat whose earlier events are leased to another processor waits for them, so one chat's
                 # events are applied by one processor at a time, in id order, even when a processor dies
                 # holding a lease. Different chats of one account (every Telegram customer of a shop's
-                # bot) go to whichever processor claims first. An event of unknown chat (None) waits for
-                # every earlier leased event of its account; a later event waits for it while it waits.
+                # bot) go to whichever processor claims first. An event of unknown chat (None: every event
+                # of the channels that name no chat) waits for every earlier leased event of its account,
+                # and every later event waits for it once it is leased. A channel that names chats names
+                # them on every event that can change a conversation (Telegram: the others parse to no
+                # item), so a chat's events never pass an unplaced event of the same chat.
                 await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": CLAIM_LOCK})
-                leased, unplaced = aliased(InboundEvent), aliased(InboundEvent)
+                leased = aliased(InboundEvent)
 
                 def waiting(row: Any, *same: ColumnElement[bool]) -> Exists:
                     """An earlier event of the account, leased to a processor (``same``: of this chat)."""
@@ -516,14 +519,6 @@ class InboundProcessor:
                             leased.chat.is_(None),
                             InboundEvent.chat.is_(None),
                         ),
-                    ),
-                    ~exists().where(  # an earlier event of unknown chat that waits itself
-                        unplaced.account_id == InboundEvent.account_id,
-                        unplaced.chat.is_(None),
-                        unplaced.processed_at.is_(None),
-                        unplaced.error.is_(None),
-                        unplaced.id < InboundEvent.id,
-                        waiting(unplaced),
                     ),
                 ).with_for_update(skip_locked=True)
             rows = list((await session.execute(query)).scalars())

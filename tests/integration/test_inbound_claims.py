@@ -80,19 +80,29 @@ async def test_an_event_of_unknown_chat_keeps_account_order(
         acc,
         [
             RawEvent("x1", {}, chat="x"),
-            RawEvent("n1", {}),  # a chat the channel could not tell: could be x
+            RawEvent("n1", {}),  # a chat the channel does not name: after everything earlier
             RawEvent("y1", {}, chat="y"),
+            RawEvent("n2", {}),
         ],
     )
     a, b = processor(pg_factory, pg_url, tmp_path), processor(pg_factory, pg_url, tmp_path)
     assert keys(await a.claim(1)) == ["x1"]
-    # n1 waits for x1; y1 waits for n1 (which may be of chat y).
-    assert await b.claim(50) == []
+    assert keys(await b.claim(50)) == ["y1"]  # n1 and n2 wait for x1
     async with transaction(pg_factory) as session:
         await session.execute(
             update(InboundEvent).where(InboundEvent.key == "x1").values(processed_at=utcnow())
         )
-    assert keys(await b.claim(50)) == ["n1", "y1"]
+    assert keys(await a.claim(50)) == ["n1"]  # n2 waits for y1, leased to b
+    async with transaction(pg_factory) as session:
+        await session.execute(
+            update(InboundEvent).where(InboundEvent.key == "y1").values(processed_at=utcnow())
+        )
+    assert await a.claim(50) == []  # n2 waits for n1 too
+    async with transaction(pg_factory) as session:
+        await session.execute(
+            update(InboundEvent).where(InboundEvent.key == "n1").values(processed_at=utcnow())
+        )
+    assert keys(await a.claim(50)) == ["n2"]
 
 
 async def test_a_dead_processors_lease_replays_in_order(
