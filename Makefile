@@ -6,6 +6,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# pytest-xdist workers for make test (each a whole test file at a time; 0 runs in one process)
+TEST_WORKERS ?= 2
 
 .PHONY: run install install-run test lint typecheck unit i18n bench wheel clean
 
@@ -32,7 +34,7 @@ test: install
 	$(BIN)/ruff check inbox tests
 	$(BIN)/mypy inbox
 	$(BIN)/lint-imports
-	$(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	$(BIN)/pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check inbox tests

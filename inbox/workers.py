@@ -111,6 +111,9 @@ class Workers:
             raw_factory = make_session_factory(self.raw_engine)
         self.raw_writer = RawEventWriter(raw_factory)
         self.processor = InboundProcessor(self.factory, self.hub, self.bus, self.settings)
+        if self.raw_engine is not None:  # SQLite: processing lets waiting webhooks commit between its parts
+            writer = self.raw_writer
+            self.processor.writers_waiting = lambda: writer.busy
         # The bot answers routine questions in every channel (inbox/bots), reacting to committed events.
         self.bots = BotEngine(self.factory, self.settings, bus=self.bus, hub=self.hub, wake=self.wake_outbox)
         # Team work on new customer messages: a snoozed thread wakes up, round robin assigns (when on).

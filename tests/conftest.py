@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -90,6 +90,28 @@ def settings(db_url: str, tmp_path: Path) -> Settings:
         secret_key="test-secret-key-0123456789",
         data_dir=tmp_path / "data",
     )
+
+
+_CI_LOG: list[tuple[str, str]] = []  # (test, text) to print at the end of the run, passed or failed
+
+
+@pytest.fixture
+def ci_log(request: pytest.FixtureRequest) -> Callable[[str], None]:
+    """Lines a test wants in CI's log whether it passes or fails (its counts, its seed). They travel in the
+    test's report, so they reach the terminal from a pytest-xdist worker too, and are printed at the end."""
+    return lambda text: request.node.user_properties.append(("ci-log", text))
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when == "teardown":
+        _CI_LOG.extend((report.nodeid, text) for name, text in report.user_properties if name == "ci-log")
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if _CI_LOG:
+        terminalreporter.section("what tests logged for CI")
+        for nodeid, text in _CI_LOG:
+            terminalreporter.write_line(f"{nodeid}: {text}")
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)

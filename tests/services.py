@@ -11,7 +11,10 @@ import uuid
 import pytest
 
 PG_ADMIN_URL = os.environ.get("INBOX_TEST_PG", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
-REDIS_URL = os.environ.get("INBOX_TEST_REDIS", "redis://127.0.0.1:6379/15")
+# Under pytest-xdist each worker (gw0, gw1, ...) has a Redis database of its own (15, 14, ...): clusters that
+# two workers run at once never see each other's live events, locks or rate-limit buckets.
+_WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0")[2:] or 0)
+REDIS_URL = os.environ.get("INBOX_TEST_REDIS", f"redis://127.0.0.1:6379/{15 - _WORKER}")
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 

@@ -81,20 +81,26 @@ async def store_raw(
     if not events:
         return 0
     new = 0
+    now = utcnow()
+    rows = [
+        {
+            "account_id": account_id,
+            "key": ev.key[:254],
+            "payload": ev.payload,
+            "received_at": now,
+            "next_attempt_at": now,
+            "attempts": 0,
+            "skipped": False,
+            "chat": ev.chat,
+        }
+        for ev in events
+    ]
     async with transaction(factory) as session:
-        for ev in events:
+        # One multi-row INSERT per 200 events (a poller's batch), not a round trip per event.
+        for start in range(0, len(rows), 200):
             result = await session.execute(
                 insert_for(session, InboundEvent)
-                .values(
-                    account_id=account_id,
-                    key=ev.key[:254],
-                    payload=ev.payload,
-                    received_at=utcnow(),
-                    next_attempt_at=utcnow(),
-                    attempts=0,
-                    skipped=False,
-                    chat=ev.chat,
-                )
+                .values(rows[start : start + 200])
                 .on_conflict_do_nothing(index_elements=["account_id", "key"])
             )
             new += max(getattr(result, "rowcount", 0) or 0, 0)
@@ -110,6 +116,11 @@ class RawEventWriter:
         self.max_batch = max_batch
         self._queue: list[tuple[int, list[RawEvent], asyncio.Future[None]]] = []
         self._task: asyncio.Task[None] | None = None
+
+    @property
+    def busy(self) -> bool:
+        """Webhooks are waiting for a commit (queued, or in the transaction in flight)."""
+        return bool(self._queue) or (self._task is not None and not self._task.done())
 
     async def store(self, account_id: int, events: list[RawEvent]) -> None:
         if not events:
@@ -341,11 +352,13 @@ async def stage_message(
     ]
     set_committed_value(message, "attachments", [])
     message.attachments.extend(rows)
-    session.add(message)
     on_stored = hooks_for(msg.kind).inbound_stored
     if on_stored is not None:  # email: conversation key, reply-to, order link
-        await session.flush()  # such kinds are low volume: the hook reads other messages of the thread
+        # The hook reads other messages of the thread, so what is staged before this one is flushed; it
+        # runs before this row is added, so the row is inserted once with what the hook sets (no UPDATE).
+        await session.flush()
         await on_stored(session, message)
+    session.add(message)
     thread = res.thread
     if msg.sent_at >= thread.last_message_at:
         thread.last_message_at = msg.sent_at
@@ -454,6 +467,10 @@ CallbackHandler = Callable[[InboundCallback], Awaitable[None]]
 
 
 BATCH = 50  # raw events per claim
+# Raw events per write transaction while webhooks wait (SQLite, one writer at a time): each acknowledgement
+# waits for at most one such short transaction instead of a whole batch's, and the first events of a batch
+# are published (live updates) as soon as their part commits.
+CHUNK_WHEN_BUSY = 10
 CLAIM_LOCK = 0x1B0D_0001  # advisory transaction lock that serialises inbound claims on PostgreSQL
 
 
@@ -474,6 +491,14 @@ class InboundProcessor:
         self.settings = settings
         self.wakeup = asyncio.Event()
         self.callback_handlers: list[CallbackHandler] = []
+        # True while webhooks wait for the one SQLite writer (set by the workers on SQLite): a batch is then
+        # applied in short transactions that let the webhooks' commits in between.
+        self.writers_waiting: Callable[[], bool] | None = None
+
+    def _chunk(self, left: int) -> int:
+        if self.writers_waiting is not None and self.writers_waiting():
+            return min(left, CHUNK_WHEN_BUSY)
+        return left
 
     def wake(self) -> None:
         self.wakeup.set()
@@ -544,12 +569,16 @@ class InboundProcessor:
             except Exception as exc:
                 failures.append((row, exc))
         done: list[Prepared] = []
-        if prepared:  # the messages' events are published as each transaction commits
+        rest = prepared
+        while rest:  # the messages' events are published as each transaction commits
+            size = self._chunk(len(rest))
+            part, rest = rest[:size], rest[size:]
             try:
-                done = await self._apply_fast(prepared)
+                done += await self._apply_fast(part)
             except Exception:
-                log.info("batch of %d inbound events failed as a whole; applying one by one", len(prepared))
-                done, slow_failures = await self._apply_one_by_one(prepared)
+                log.info("batch of %d inbound events failed as a whole; applying one by one", len(part))
+                part_done, slow_failures = await self._apply_one_by_one(part)
+                done += part_done
                 failures += slow_failures
         callbacks = [i for p in done for i in p.items if isinstance(i, InboundCallback)]
         for failed_row, error in failures:

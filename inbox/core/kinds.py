@@ -32,7 +32,8 @@ ConversationOf = Callable[[dict[str, Any]], str | None]
 
 @dataclass(frozen=True, slots=True)
 class KindHooks:
-    inbound_stored: StoredHook | None = None  # after an inbound message is added (and flushed)
+    # an inbound message about to be stored (no id yet; what is staged before it is flushed)
+    inbound_stored: StoredHook | None = None
     prepare_draft: DraftHook | None = None  # before an outbound message is built from a draft
     conversation_of: ConversationOf | None = None  # the conversation key of an outbound message's meta
 

@@ -1,4 +1,9 @@
-"""Real Chromium (Debian's /usr/bin/chromium) driven by Playwright against `inbox serve` child processes."""
+"""Real Chromium (Debian's /usr/bin/chromium) driven by Playwright against `inbox serve` child processes.
+
+One Chromium (and one Playwright driver) serves the whole session: each test gets a new browser context, as
+isolated as a new browser (own cookies, storage, cache), without paying for a driver and a browser start.
+Playwright's objects belong to the event loop that made them, so the browser tests run on pytest-asyncio's
+session loop (`pytestmark = E2E_LOOP` in each module), and so do the async fixtures they use."""
 
 from __future__ import annotations
 
@@ -7,10 +12,17 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+import pytest_asyncio
 from playwright.async_api import Browser, Page, async_playwright, expect
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from inbox.db import make_engine
 from tests import services
+from tests.conftest import reset_tables
 from tests.failures import FAILED
+
+# Every browser test and the async fixtures it uses run on the session's event loop, the shared browser's.
+E2E_LOOP = pytest.mark.asyncio(loop_scope="session")
 
 # Live updates cross processes and a loaded 2-core CI machine: give assertions room.
 expect.set_options(timeout=15_000)
@@ -29,8 +41,9 @@ ARGS = [
 ]
 
 
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def chromium() -> AsyncIterator[Browser]:
+    """The session's one Chromium; tests take `browser` or `page`, which close what the test opened."""
     if not os.access(CHROMIUM, os.X_OK):
         services.missing(f"Chromium at {CHROMIUM}")
     async with async_playwright() as p:
@@ -41,7 +54,31 @@ async def browser() -> AsyncIterator[Browser]:
             await b.close()
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(loop_scope="session")
+async def browser(chromium: Browser, request: pytest.FixtureRequest) -> AsyncIterator[Browser]:
+    """The shared Chromium. Contexts a test opened and did not close are closed after it (screenshots
+    first if it failed), so that no test sees another's tabs, cookies or storage."""
+    before = set(chromium.contexts)
+    try:
+        yield chromium
+    finally:
+        left = [c for c in chromium.contexts if c not in before]
+        if left and request.node.stash.get(FAILED, False) and "page" not in request.fixturenames:
+            await shoot_all(chromium, request.node.name)
+        for context in left:
+            await context.close()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
+    """tests/conftest.py's engine, on the browser tests' (session) loop."""
+    eng = make_engine(db_url)
+    await reset_tables(eng)
+    yield eng
+    await eng.dispose()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
 async def page(browser: Browser, request: pytest.FixtureRequest) -> AsyncIterator[Page]:
     context = await browser.new_context(viewport={"width": 1280, "height": 800}, locale="ru-RU")
     pg = await context.new_page()

@@ -10,11 +10,13 @@ from typing import Any
 
 from playwright.async_api import Page, expect
 
-from tests.e2e.conftest import shot_path, sign_in
+from tests.e2e.conftest import E2E_LOOP, shot_path, sign_in
 from tests.e2e.test_telegram_inbox import Emulator, emulator, wait_for  # noqa: F401  (fixture)
 from tests.emulators.telegram import DEFAULT_TOKEN, text_update, user
 from tests.sales_world import api_client, noon_zone
 from tests.server import ServeProcess, cli
+
+pytestmark = E2E_LOOP
 
 EMAIL, PASSWORD = "olga@shop.ru", "olga-password-1"
 

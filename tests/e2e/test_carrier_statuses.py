@@ -7,8 +7,10 @@ from pathlib import Path
 
 from playwright.async_api import Browser, expect
 
-from tests.e2e.conftest import shot_path, sign_in
+from tests.e2e.conftest import E2E_LOOP, shot_path, sign_in
 from tests.server import ServeProcess, cli
+
+pytestmark = E2E_LOOP
 
 EMAIL, PASSWORD = "boss@shop.ru", "boss-password-1"
 

@@ -7,7 +7,9 @@ from __future__ import annotations
 from playwright.async_api import Browser, expect
 
 from inbox.demo import DEMO_EMAIL, DEMO_PASSWORD
-from tests.e2e.conftest import shot_path, sign_in
+from tests.e2e.conftest import E2E_LOOP, shot_path, sign_in
+
+pytestmark = E2E_LOOP
 
 FITS = "(width) => document.documentElement.scrollWidth <= width"
 

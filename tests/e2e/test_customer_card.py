@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
+import pytest_asyncio
 from playwright.async_api import Browser, Page, expect
 from sqlalchemy import select
 
@@ -13,14 +14,21 @@ from inbox.core.security import hash_password
 from inbox.db import SessionFactory, transaction
 from inbox.models import Customer, Manager
 from inbox.settings import Settings
-from tests.e2e.conftest import shot_path, sign_in
-from tests.integration.test_merge_api import people, served  # noqa: F401  (fixture + server)
+from tests.e2e.conftest import E2E_LOOP, shot_path, sign_in
+from tests.integration.test_merge_api import seed_people, served
+
+pytestmark = E2E_LOOP
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def people(factory: SessionFactory) -> dict[str, int]:
+    return await seed_people(factory)
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 async def test_merge_preferred_channel_and_split_in_the_browser(
     page: Page,
-    people: dict[str, int],  # noqa: F811
+    people: dict[str, int],
     factory: SessionFactory,
     settings: Settings,
 ) -> None:
@@ -61,7 +69,7 @@ async def test_merge_preferred_channel_and_split_in_the_browser(
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 async def test_the_360_card_on_a_phone(
     browser: Browser,
-    people: dict[str, int],  # noqa: F811
+    people: dict[str, int],
     factory: SessionFactory,
     settings: Settings,
 ) -> None:

@@ -7,8 +7,10 @@ from pathlib import Path
 from playwright.async_api import Page, expect
 
 from inbox.demo import DEMO_EMAIL, DEMO_PASSWORD
-from tests.e2e.conftest import shot_path, sign_in
+from tests.e2e.conftest import E2E_LOOP, shot_path, sign_in
 from tests.server import ServeProcess, cli
+
+pytestmark = E2E_LOOP
 
 
 async def test_demo_inbox_answer_and_language(page: Page, sqlite_url: str, tmp_path: Path) -> None:

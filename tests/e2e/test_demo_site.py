@@ -10,9 +10,11 @@ from pathlib import Path
 from playwright.async_api import Browser, expect
 
 from inbox.demo import DEMO_EMAIL, DEMO_PASSWORD
-from tests.e2e.conftest import shot_path, sign_in
+from tests.e2e.conftest import E2E_LOOP, shot_path, sign_in
 from tests.server import ServeProcess, cli
 from tests.services import free_port
+
+pytestmark = E2E_LOOP
 
 
 def _one(db: Path, sql: str) -> object:

@@ -19,11 +19,13 @@ from sqlalchemy import select
 from inbox.db import make_engine, make_session_factory, transaction
 from inbox.models import Customer, Order, Thread
 from tests.dovecot import Dovecot
-from tests.e2e.conftest import shot_path, sign_in
+from tests.e2e.conftest import E2E_LOOP, shot_path, sign_in
 from tests.integration.email_conftest import SmtpServer
 from tests.integration.email_conftest import dovecot as dovecot
 from tests.integration.email_conftest import smtp_server as smtp_server
 from tests.server import ServeProcess, cli
+
+pytestmark = E2E_LOOP
 
 EMAIL, PASSWORD = "olga@shop.ru", "olga-password-1"
 

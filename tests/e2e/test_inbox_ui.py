@@ -10,7 +10,9 @@ from pathlib import Path
 from playwright.async_api import Browser, Page, Route, expect
 
 from inbox.demo import DEMO_EMAIL, DEMO_PASSWORD
-from tests.e2e.conftest import shot_path, sign_in
+from tests.e2e.conftest import E2E_LOOP, shot_path, sign_in
+
+pytestmark = E2E_LOOP
 
 RUSSIAN_KEY = """([key, code]) => document.body.dispatchEvent(
     new KeyboardEvent("keydown", {key: key, code: code, bubbles: true}))"""

@@ -11,21 +11,23 @@ import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
+import pytest_asyncio
 from playwright.async_api import Page, expect
 
-from tests.e2e.conftest import shot_path, sign_in
+from tests.e2e.conftest import E2E_LOOP, shot_path, sign_in
 from tests.emulators.sms import SMSEmulator
 from tests.emulators.telegram import DEFAULT_TOKEN, TelegramEmulator, contact_update, text_update, user
 from tests.emulators.vk import VKEmulator, message, message_new
 from tests.server import ServeProcess, cli
 from tests.services import free_port
 
+pytestmark = E2E_LOOP
+
 EMAIL, PASSWORD = "olga@shop.ru", "olga-password-1"
 PHONE = "+79161234567"
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(loop_scope="session")
 async def emulators() -> AsyncIterator[tuple[TelegramEmulator, SMSEmulator, VKEmulator]]:
     tg, vk = TelegramEmulator(), VKEmulator(group_id=77)
     await tg.start()

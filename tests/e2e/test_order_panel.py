@@ -11,10 +11,12 @@ from pathlib import Path
 import httpx
 from playwright.async_api import Page, expect
 
-from tests.e2e.conftest import shot_path, sign_in
+from tests.e2e.conftest import E2E_LOOP, shot_path, sign_in
 from tests.e2e.test_telegram_inbox import EMAIL, PASSWORD, Emulator, emulator, prepare, wait_for
 from tests.emulators.telegram import text_update, user
 from tests.server import ServeProcess, cli
+
+pytestmark = E2E_LOOP
 
 __all__ = ["emulator"]  # the fixture, shared with the Telegram inbox story
 CATALOG = Path(__file__).resolve().parents[1] / "fixtures" / "catalog" / "products.csv"

@@ -14,12 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import pytest_asyncio
 from playwright.async_api import Browser, Page, expect
 from sqlalchemy import select
 
 from inbox.db import make_engine, make_session_factory
 from inbox.models import Order
-from tests.e2e.conftest import shot_path, sign_in
+from tests.e2e.conftest import E2E_LOOP, shot_path, sign_in
 from tests.emulators.cdek import CdekEmulator
 from tests.emulators.telegram import (
     DEFAULT_TOKEN,
@@ -34,11 +35,13 @@ from tests.integration.bots_world import seed_catalog
 from tests.integration.test_bots_telegram import button, sent
 from tests.server import ServeProcess, cli
 
+pytestmark = E2E_LOOP
+
 EMAIL, PASSWORD = "olga@shop.ru", "olga-password-1"
 CHAT = 778
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(loop_scope="session")
 async def emu() -> AsyncIterator[TelegramEmulator]:
     emulator = TelegramEmulator()
     await emulator.start()

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import pytest_asyncio
 from playwright.async_api import Browser, Page, expect
 
 from inbox.core.security import hash_password
@@ -30,17 +31,19 @@ from inbox.migrate import upgrade
 from inbox.models import Manager
 from tests import services
 from tests.dovecot import Dovecot
-from tests.e2e.conftest import shot_path, sign_in
+from tests.e2e.conftest import E2E_LOOP, shot_path, sign_in
 from tests.integration.email_conftest import SmtpServer
 from tests.integration.email_conftest import dovecot as dovecot
 from tests.integration.email_conftest import smtp_server as smtp_server
 from tests.server import ServeProcess, cli
 
+pytestmark = E2E_LOOP
+
 OLGA, OLGA_PASSWORD = "olga@shop.example", "olga-password-1"
 SHOP_MAIL = "shop@romashka.ru"
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest_asyncio.fixture(params=["sqlite", "postgresql"], loop_scope="session")
 async def shop_db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'day.sqlite3'}"

@@ -9,8 +9,10 @@ from pathlib import Path
 from playwright.async_api import Browser, Page, expect
 
 from inbox.demo import DEMO_EMAIL, DEMO_PASSWORD
-from tests.e2e.conftest import shot_path, sign_in
+from tests.e2e.conftest import E2E_LOOP, shot_path, sign_in
 from tests.server import ServeProcess, cli
+
+pytestmark = E2E_LOOP
 
 
 async def test_team_workflow(page: Page, browser: Browser, tmp_path: Path) -> None:

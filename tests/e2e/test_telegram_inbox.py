@@ -16,7 +16,7 @@ import httpx
 import pytest
 from playwright.async_api import Page, expect
 
-from tests.e2e.conftest import shot_path, sign_in
+from tests.e2e.conftest import E2E_LOOP, shot_path, sign_in
 from tests.emulators.telegram import DEFAULT_TOKEN, text_update, user
 from tests.server import ServeProcess, cli
 from tests.services import free_port
@@ -87,6 +87,7 @@ def wait_for(check: Any, timeout: float = 20.0) -> Any:
     raise AssertionError("condition not met in time")
 
 
+@E2E_LOOP
 async def test_customer_writes_manager_answers_live(page: Page, tmp_path: Path, emulator: Emulator) -> None:
     env = prepare(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'e2e.sqlite3'}", emulator)
     server = ServeProcess(env, tmp_path).start()

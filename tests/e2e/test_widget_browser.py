@@ -27,13 +27,15 @@ from inbox.customer_card.consent import current_consent
 from inbox.db import make_engine, make_session_factory
 from inbox.models import Identity, Message, Order, Thread
 from tests.dovecot import Dovecot
-from tests.e2e.conftest import shot_path, sign_in
+from tests.e2e.conftest import E2E_LOOP, shot_path, sign_in
 from tests.integration.bots_world import seed_catalog
 from tests.integration.email_conftest import SmtpServer
 from tests.integration.email_conftest import dovecot as dovecot
 from tests.integration.email_conftest import smtp_server as smtp_server
 from tests.server import ServeProcess, cli
 from tests.services import free_port
+
+pytestmark = E2E_LOOP
 
 EMAIL, PASSWORD = "olga@shop.ru", "olga-password-1"
 

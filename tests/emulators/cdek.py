@@ -70,6 +70,14 @@ class CdekEmulator(ThreadedHTTPEmulator):
     _next_number: int = 1106207236
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
+    def revoke_tokens(self) -> None:
+        """Every token issued so far stops working (as when СДЭК revokes them early)."""
+        with self._lock:
+            self._tokens.clear()
+
+    def token_requests(self) -> int:
+        return sum(1 for r in self.requests if r["path"] == "/v2/oauth/token")
+
     def __post_init__(self) -> None:
         self.points.setdefault(
             "SPB7",

@@ -20,6 +20,9 @@ Out of process: ``python -m tests.emulators.vk --port N [--group-id 77] [--token
     POST /_control/users {"users": [{id, first_name, last_name, screen_name?}]}
     POST /_control/fail {"method", "error_code", "error_msg"?, "times"?: 1, "http_status"?: 500}
     POST /_control/rate_limit {"method", "per_second"}    error 6 beyond that many calls in one second
+    POST /_control/limits {"per_token"?: 20}       VK's own limit: error 6 past that many API calls of one
+                                  access token in any rolling second (``enforce_limits`` in process)
+    GET  /_control/pacing                        {"rate_limited", "most_in_1s", "send_times"}
     POST /_control/block {"peer_id"}              messages.send to it -> error 901
                                   (``deny(user_id)`` / ``allow(user_id)`` in process: the same, and the
                                   ``message_deny`` / ``message_allow`` update VK sends about it)
@@ -280,6 +283,9 @@ class _State:
     uploads: dict[str, Upload] = field(default_factory=dict)
     files: dict[str, bytes] = field(default_factory=dict)
     event_answers: list[dict[str, str]] = field(default_factory=list)
+    call_times: dict[str, list[float]] = field(default_factory=dict)  # accepted API calls per token
+    send_times: dict[str, list[float]] = field(default_factory=dict)  # accepted messages.send per token
+    rate_limited: int = 0  # error 6 answers given for exceeding the per-token limit
 
 
 ERRORS = {
@@ -334,6 +340,8 @@ class VKEmulator:
         self._cond: asyncio.Condition | None = None
         self._runner: web.AppRunner | None = None
         self._closing = False
+        # VK's limit on API calls per community token (off unless enforce_limits() is called).
+        self.limit_per_token: int | None = None
 
     # -- lifecycle
 
@@ -406,6 +414,43 @@ class VKEmulator:
 
     def rate_limit(self, method: str, per_second: float) -> None:
         self.s.rate_limits[method] = per_second
+
+    def enforce_limits(self, per_token: int = 20) -> None:
+        """VK's documented limit for community tokens: at most ``per_token`` API calls per second of one
+        access token; past it VK answers error 6 "Too many requests per second" (in an HTTP 200 JSON body).
+        Counted over a rolling second, over every ``/method/*`` call; refused calls do not count."""
+        self.limit_per_token = per_token
+
+    @property
+    def rate_limited(self) -> int:
+        """Error 6 answers given for exceeding ``enforce_limits``."""
+        return self.s.rate_limited
+
+    @property
+    def send_times(self) -> dict[str, list[float]]:
+        """Accepted ``messages.send`` times (monotonic) per access token."""
+        return self.s.send_times
+
+    def max_in_window(self, window: float = 1.0) -> int:
+        """The most accepted API calls of one token seen in any ``window`` seconds."""
+        return max((_max_in_window(t, window) for t in self.s.call_times.values()), default=0)
+
+    def _over_limit(self, token: str) -> bool:
+        if self.limit_per_token is None:
+            return False
+        now = time.monotonic()
+        times = self.s.call_times.setdefault(token, [])
+        since = now - 1.0
+        n = 0
+        for t in reversed(times):
+            if t <= since:
+                break
+            n += 1
+        if n >= self.limit_per_token:
+            self.s.rate_limited += 1
+            return True
+        times.append(now)
+        return False
 
     def block(self, peer_id: int) -> None:
         self.s.blocked.add(peer_id)
@@ -532,7 +577,12 @@ class VKEmulator:
             handler = getattr(self, "_m_" + method.replace(".", "_"), None)
             if handler is None:
                 raise VKApiError(3, "Unknown method passed")
+            token = params.get("access_token", "")
+            if self._over_limit(token):
+                raise VKApiError(6)
             result = await handler(params)
+            if method == "messages.send":
+                self.s.send_times.setdefault(token, []).append(time.monotonic())
         except VKApiError as exc:
             error = {"error_code": exc.code, "error_msg": exc.msg, "request_params": request_params}
             return web.json_response({"error": error})
@@ -817,6 +867,16 @@ class VKEmulator:
             )
         elif what == "rate_limit":
             self.rate_limit(body["method"], float(body["per_second"]))
+        elif what == "limits":
+            self.enforce_limits(int(body.get("per_token", 20)))
+        elif what == "pacing":
+            return web.json_response(
+                {
+                    "rate_limited": self.rate_limited,
+                    "most_in_1s": self.max_in_window(1.0),
+                    "send_times": self.send_times,
+                }
+            )
         elif what == "block":
             self.block(int(body["peer_id"]))
         elif what == "longpoll/updates":
@@ -834,6 +894,15 @@ class VKEmulator:
         else:
             return web.json_response({"error": f"unknown control {what!r}"}, status=404)
         return web.json_response({"ok": True})
+
+
+def _max_in_window(times: list[float], window: float) -> int:
+    best, start = 0, 0
+    for end, t in enumerate(times):
+        while times[start] <= t - window:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
 
 
 async def _serve(args: argparse.Namespace) -> None:

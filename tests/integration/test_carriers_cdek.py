@@ -17,7 +17,9 @@ from sqlalchemy import select
 from inbox.core.security import hash_password, new_api_token, token_digest
 from inbox.db import SessionFactory, transaction
 from inbox.models import ApiToken, CarrierAccount, Manager, Message, Order, Shipment
+from inbox.orders.carriers.service import cdek_client
 from inbox.orders.carriers.tracking import path_to
+from inbox.orders.payments.errors import ProviderRefused
 from inbox.orders.statuses import load_statuses
 from inbox.settings import Settings
 from tests.emulators.cdek import CdekEmulator
@@ -376,3 +378,39 @@ async def test_manager_chooses_a_pickup_point_in_the_panel(
     assert fresh is not None and fresh.delivery_method == "cdek_pvz"
     assert fresh.delivery_address == "[MSK123] Москва, ул. Тверская, 1 (Пн-Пт 10:00-21:00, Сб-Вс 10:00-18:00)"
     assert fresh.delivery_cost == 40000 and fresh.total == fresh.subtotal + 40000  # 1.5 kg: 350 ₽ + 50 ₽
+
+
+async def test_one_token_serves_every_call_and_a_revoked_one_is_replaced_once(
+    factory: SessionFactory, settings: Settings, cdek: CdekEmulator
+) -> None:
+    async with transaction(factory) as session:
+        account = CarrierAccount(
+            kind="cdek",
+            name="cdek-token",
+            settings={"api_base": cdek.base_url},
+            secrets={"client_id": cdek.client_id, "client_secret": cdek.client_secret},
+            state={},
+        )
+        session.add(account)
+    client = cdek_client(account, settings)
+    assert cdek_client(account, settings) is client  # one client per account and credentials
+    for number in ("A-1", "A-2", "A-3"):
+        assert await cdek_client(account, settings).find_by_im_number(number) is None
+    assert cdek.token_requests() == 1
+
+    cdek.revoke_tokens()  # a 401 to a reused token: one fresh token, the call goes through
+    assert await client.find_by_im_number("A-4") is None
+    assert cdek.token_requests() == 2
+
+    other = CarrierAccount(
+        kind="cdek",
+        name="cdek-wrong",
+        settings={"api_base": cdek.base_url},
+        secrets={"client_id": cdek.client_id, "client_secret": "wrong"},
+        state={},
+    )
+    async with transaction(factory) as session:
+        session.add(other)
+    assert cdek_client(other, settings) is not client
+    with pytest.raises(ProviderRefused, match="credentials"):
+        await cdek_client(other, settings).find_by_im_number("A-5")

@@ -21,6 +21,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -136,7 +137,7 @@ async def wait_ready(urls: list[str], timeout: float = 90) -> None:
 
 
 async def test_cluster_survives_kills_and_a_provider_outage(
-    redis_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    redis_url: str, tmp_path: Path, ci_log: Callable[[str], None]
 ) -> None:
     if not services.pg_available():
         services.missing("PostgreSQL at 127.0.0.1:5432")
@@ -540,13 +541,12 @@ async def test_cluster_survives_kills_and_a_provider_outage(
         unknown = sorted({chat for _, chat, _ in sends} - set(ext_channel))
         failed = [r.text for r in rows if r.direction == "out" and r.delivery == "failed"]
 
-        with capsys.disabled():  # the counts show in CI's log, passed or failed
-            print(
-                f"chaos: seed {SEED}; whole test {time.monotonic() - began:.0f}s, load {load_time:.0f}s, "
-                f"drained in {drain_time:.0f}s; kills {dict(cluster.kills)}; "
-                f"{len(failed)} failed, {extra_total} duplicate sends (ambiguous timeouts); "
-                f"replies refused: {dict(refused)}; sent more than once: {dup_out}\n" + "\n".join(report)
-            )
+        ci_log(  # the counts show in CI's log, passed or failed
+            f"chaos: seed {SEED}; whole test {time.monotonic() - began:.0f}s, load {load_time:.0f}s, "
+            f"drained in {drain_time:.0f}s; kills {dict(cluster.kills)}; "
+            f"{len(failed)} failed, {extra_total} duplicate sends (ambiguous timeouts); "
+            f"replies refused: {dict(refused)}; sent more than once: {dup_out}\n" + "\n".join(report)
+        )
         assert all(loaded)  # the load really ran, both ways, on every channel
         assert all(committed)
         assert unknown == []  # nothing went to a chat nobody wrote from

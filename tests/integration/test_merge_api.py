@@ -95,6 +95,11 @@ def message(kind: ChannelKind, acc: int, user: str, mid: str, text: str, **conta
 
 @pytest.fixture
 async def people(factory: SessionFactory) -> dict[str, int]:
+    return await seed_people(factory)
+
+
+async def seed_people(factory: SessionFactory) -> dict[str, int]:
+    """Анна on Telegram, the same phone on SMS ("Anna S"), Борис on Telegram; their ids and threads."""
     async with transaction(factory) as session:
         tg = ChannelAccount(kind="telegram", name="tg", settings={}, secrets={}, state={})
         sms = ChannelAccount(kind="sms", name="sms", settings={}, secrets={}, state={})

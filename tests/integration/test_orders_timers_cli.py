@@ -191,7 +191,7 @@ async def test_overdue_thread_filter(factory: SessionFactory) -> None:
     overdue = ThreadFilter(extra={"overdue": "1"})
     calm = ThreadFilter(extra={"overdue": "0"})
     async with factory() as s:
-        assert [r.thread.id for r in (await list_threads(s, filters=overdue))[0]] == []
+        assert [r.id for r in (await list_threads(s, filters=overdue))[0]] == []
     async with transaction(factory) as s:
         await s.execute(
             update(Order)
@@ -199,8 +199,8 @@ async def test_overdue_thread_filter(factory: SessionFactory) -> None:
             .values(status_changed_at=utcnow() - timedelta(minutes=61))
         )
     async with factory() as s:
-        assert [r.thread.id for r in (await list_threads(s, filters=overdue))[0]] == [world.thread_id]
-        assert [r.thread.id for r in (await list_threads(s, filters=calm))[0]] == [calm_thread]
+        assert [r.id for r in (await list_threads(s, filters=overdue))[0]] == [world.thread_id]
+        assert [r.id for r in (await list_threads(s, filters=calm))[0]] == [calm_thread]
         assert await overdue_thread_ids(s) == {world.thread_id}
         with pytest.raises(BadFilter):
             await list_threads(s, filters=ThreadFilter(extra={"overdue": "maybe"}))

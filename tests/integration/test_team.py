@@ -71,8 +71,8 @@ async def test_assign_unassign_and_views(factory: SessionFactory, shop: tuple[in
                 select(Message).where(Message.thread_id == anna, Message.direction == "event")
             )
         ).scalar_one()
-    assert [r.thread.id for r in mine] == [anna]
-    assert anna not in [r.thread.id for r in unassigned] and len(unassigned) == 3
+    assert [r.id for r in mine] == [anna]
+    assert anna not in [r.id for r in unassigned] and len(unassigned) == 3
     assert note.kind == "assigned" and note.thread_id == anna and note.actor_id == admin
     assert history.meta["kind"] == "assign" and "Ольга Иванова" in (history.text or "")
 
@@ -126,7 +126,7 @@ async def test_states_and_snooze_hide_from_default_view(
             await assignment.set_status(session, oleg, "archived", admin)
     async with factory() as session:
         closed, _ = await list_threads(session, filters=ThreadFilter(status="closed"))
-        assert [r.thread.id for r in closed] == [oleg]
+        assert [r.id for r in closed] == [oleg]
     anna = threads["Анна Смирнова"]
     async with transaction(factory) as session:
         await assignment.snooze(session, anna, utcnow() + timedelta(hours=2), admin)
@@ -136,9 +136,9 @@ async def test_states_and_snooze_hide_from_default_view(
         default, _ = await list_threads(session, filters=ThreadFilter())
         snoozed, _ = await list_threads(session, filters=ThreadFilter(snoozed=True))
         later, _ = await list_threads(session, filters=ThreadFilter(), now=utcnow() + timedelta(hours=3))
-    assert anna not in [r.thread.id for r in default]
-    assert [r.thread.id for r in snoozed] == [anna]
-    assert anna in [r.thread.id for r in later]  # the time has come: back in the list
+    assert anna not in [r.id for r in default]
+    assert [r.id for r in snoozed] == [anna]
+    assert anna in [r.id for r in later]  # the time has come: back in the list
 
 
 async def test_note_is_never_sent_and_mentions_notify(
@@ -226,10 +226,10 @@ async def test_labels_and_filters(factory: SessionFactory, shop: tuple[int, dict
         by_vk, _ = await list_threads(session, filters=ThreadFilter(channel="vk"))
         by_sms_unread, _ = await list_threads(session, filters=ThreadFilter(channel="sms", unread=True))
         shown = await labels.thread_labels(session, [threads["Анна Смирнова"]])
-    assert [r.thread.id for r in by_vip] == [threads["Анна Смирнова"]]
-    assert [r.thread.id for r in by_opt] == [threads["Игорь Петров"]]  # customer labels filter too
-    assert [r.thread.id for r in by_vk] == [threads["Игорь Петров"]]
-    assert [r.thread.id for r in by_sms_unread] == [threads["Мария Кузнецова"]]
+    assert [r.id for r in by_vip] == [threads["Анна Смирнова"]]
+    assert [r.id for r in by_opt] == [threads["Игорь Петров"]]  # customer labels filter too
+    assert [r.id for r in by_vk] == [threads["Игорь Петров"]]
+    assert [r.id for r in by_sms_unread] == [threads["Мария Кузнецова"]]
     assert [lb.name for lb in shown[threads["Анна Смирнова"]]] == ["VIP"]
     async with transaction(factory) as session:
         await labels.label_thread(session, threads["Анна Смирнова"], vip.id, on=False)

@@ -496,6 +496,30 @@ async def test_rate_limit_injection_is_transient(vk: VKEmulator, channel: VKChan
         await channel.send(outbound(key="2"))
 
 
+async def test_emulator_enforces_vk_20_per_second_per_token(vk: VKEmulator) -> None:
+    """VK's documented limit for a community token: 20 API calls per second, error 6 "Too many requests
+    per second" in an HTTP 200 JSON answer past it; another token has its own 20; refusals do not count."""
+    vk.token = None  # any token: two communities on one emulator
+    vk.enforce_limits(per_token=20)
+
+    async def call(session: aiohttp.ClientSession, token: str, n: int) -> tuple[int, dict[str, Any]]:
+        data = {"access_token": token, "v": "5.199", "peer_id": "101", "random_id": str(n), "message": "hi"}
+        async with session.post(f"{vk.base_url}/method/messages.send", data=data) as r:
+            return r.status, await r.json()
+
+    async with aiohttp.ClientSession() as session:
+        first = [await call(session, "token-a", n) for n in range(1, 26)]
+        other = [await call(session, "token-b", n) for n in range(1, 21)]
+    assert all(status == 200 for status, _ in first + other)
+    assert all("response" in body for _, body in first[:20] + other)
+    for _, body in first[20:]:
+        assert body["error"]["error_code"] == 6
+        assert body["error"]["error_msg"] == "Too many requests per second"
+    assert vk.rate_limited == 5
+    assert len(vk.send_times["token-a"]) == 20
+    assert vk.max_in_window(1.0) == 20
+
+
 async def test_http_5xx_and_network_errors_are_transient(
     vk: VKEmulator, channel: VKChannel, tmp_path: Path
 ) -> None:

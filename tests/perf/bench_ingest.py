@@ -338,10 +338,6 @@ def main() -> None:
     print(render_text(result))
 
 
-if __name__ == "__main__":
-    main()
-
-
 async def webhook_bot(factory: SessionFactory, api_base: str, public_url: str, name: str = "bench") -> int:
     """A Telegram account in webhook mode against the emulator (the benchmarks' one channel); its id."""
     async with transaction(factory) as session:
@@ -365,3 +361,7 @@ def serve_env(db_url: str, work: Path, *, bots: bool) -> dict[str, str]:
         "INBOX_SECRET_KEY": "bench-secret-key-0123456789",
         "INBOX_BOTS": "on" if bots else "off",
     }
+
+
+if __name__ == "__main__":
+    main()

@@ -111,10 +111,16 @@ async def ours(db_url: str, work: Path, emulator: TelegramEmulator, n: int) -> f
                 raise RuntimeError(f"ours: {count} of {n} updates stored, {result.errors} webhooks failed")
             await asyncio.sleep(0.05)
         result = await load
+        acked_s = time.perf_counter() - started
         if result.errors:
             raise RuntimeError(f"ours: {result.errors} of {result.requests} webhooks failed")
         await drained(factory)
         seconds = time.perf_counter() - started
+        print(
+            f"  ours: every update acknowledged after {acked_s:.2f}s ({result.requests} requests sent), "
+            f"the backlog drained {seconds - acked_s:.2f}s later",
+            flush=True,
+        )
         async with factory() as session:
             stored = (await session.execute(select(func.count()).select_from(Message))).scalar_one()
         if stored != n:

@@ -87,25 +87,38 @@ def main() -> None:
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     before = machine()
     rows: list[Row] = []
-    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
-        for name, suite in suites(args.seconds, args.quick, args.profile, rows):
-            if args.only and name not in args.only:
-                continue
-            work = Path(tmp) / name
-            work.mkdir()
-            print(f"running {name} ...", flush=True)
-            rows += suite(work)
-    print()
-    print(f"benchmarks of {started} ({before}); wrk -t1, -c32 for {args.seconds:.0f} s per loaded run")
-    print(render_text(rows))
-    if args.readme:
-        preamble = (
+
+    def preamble(done: list[str], pending: list[str]) -> str:
+        text = (
             f"Measured by `make bench` ({started}; {before}; `wrk` -c32 for {args.seconds:.0f} s per loaded "
             "run). Every figure stands beside its baseline measured in the same run on the same server "
             "settings and database; on a shared 2-core machine the absolute figures move from run to run, "
             "the ratios are what to read."
         )
-        write_readme(args.readme, rows, preamble)
+        if pending:  # written after each benchmark, so that a run cut short still leaves what it measured
+            text += f" Partial run: {', '.join(done) or 'nothing'} done; {', '.join(pending)} not run."
+        return text
+
+    chosen = [
+        (name, suite)
+        for name, suite in suites(args.seconds, args.quick, args.profile, rows)
+        if not args.only or name in args.only
+    ]
+    done: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        for name, suite in chosen:
+            work = Path(tmp) / name
+            work.mkdir()
+            print(f"running {name} ...", flush=True)
+            rows += suite(work)
+            done.append(name)
+            if args.readme:
+                write_readme(args.readme, rows, preamble(done, [n for n, _ in chosen if n not in done]))
+    print()
+    print(f"benchmarks of {started} ({before}); wrk -t1, -c32 for {args.seconds:.0f} s per loaded run")
+    print(render_text(rows))
+    if args.readme:
+        write_readme(args.readme, rows, preamble(done, []))
         print(f"\n{args.readme}: benchmark block rewritten")
 
 

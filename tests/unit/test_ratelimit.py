@@ -52,12 +52,14 @@ async def test_a_pause_holds_the_key() -> None:
 
 
 def test_rates_become_windows() -> None:
-    assert per_second("k", 30) == [
+    assert per_second("k", 30) == [Limit("k", 30, WINDOW)]  # a full second's worth may go at once
+    assert per_second("k", 20) == [Limit("k", 20, WINDOW)]
+    assert per_second("k", 30, spread=3) == [
         Limit("k", 30, WINDOW),
         Limit("k:spread", 10, WINDOW * 10 / 30, from_end=False),
     ]
-    assert per_second("k", 20)[1] == Limit("k:spread", 6, WINDOW * 6 / 20, from_end=False)
-    assert per_second("k", 2)[1] == Limit("k:spread", 1, WINDOW / 2, from_end=False)
+    assert per_second("k", 20, spread=3)[1] == Limit("k:spread", 6, WINDOW * 6 / 20, from_end=False)
+    assert per_second("k", 2, spread=3)[1] == Limit("k:spread", 1, WINDOW / 2, from_end=False)
     assert per_second("k", 1) == [Limit("k", 1, WINDOW)]
     assert per_second("k", 0.5) == [Limit("k", 1, 2 * WINDOW)]
     assert 1.0 < WINDOW < 1.01

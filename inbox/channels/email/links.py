@@ -136,7 +136,7 @@ async def email_conversation_key(
                     Message.thread_id == message.thread_id,
                     Message.email_topic == topic,
                     Message.email_conversation.is_not(None),
-                    Message.id != message.id,
+                    *([Message.id != message.id] if message.id is not None else []),
                 )
                 .order_by(Message.id.desc())
                 .limit(1)
@@ -171,10 +171,14 @@ async def _owned_customers(session: AsyncSession, customer_id: int) -> set[int]:
 async def _matcher(session: AsyncSession, account_id: int | None) -> OrderNumberMatcher:
     pattern = DEFAULT_ORDER_PATTERN
     if account_id is not None:
-        account = await session.get(ChannelAccount, account_id)
-        custom = (account.settings or {}).get("order_pattern") if account is not None else None
-        if isinstance(custom, str) and custom.strip():
-            pattern = custom
+        # Read once per session (an ingest batch is one session): the identity map holds the account only
+        # weakly, so session.get() went back to the database for every letter.
+        patterns: dict[int, str | None] = session.info.setdefault("email_order_patterns", {})
+        if account_id not in patterns:
+            account = await session.get(ChannelAccount, account_id)
+            custom = (account.settings or {}).get("order_pattern") if account is not None else None
+            patterns[account_id] = custom if isinstance(custom, str) and custom.strip() else None
+        pattern = patterns[account_id] or pattern
     try:
         return _compiled(pattern)
     except ValueError:
@@ -225,8 +229,9 @@ async def link_order(session: AsyncSession, message: Message, named: Sequence[Me
 
 
 async def on_email_message(session: AsyncSession, message: Message) -> None:
-    """The ingest hook for a stored (flushed) inbound email message: conversation, reply-to summary and
-    automatic order link. All reads happen before the row changes, so it is written once."""
+    """The ingest hook for an inbound email message about to be stored (not yet in the database; the
+    letters staged before it are flushed): conversation, reply-to summary and automatic order link, set
+    before the row is inserted, so it is written once."""
     with session.no_autoflush:
         headers = email_headers(message)
         named = await _named_messages(session, named_ids(headers), message.id)

@@ -2,7 +2,10 @@
 
 Headers are read from the raw header lines (``raw_items``) and decoded by our own code, so that 8-bit
 headers, unknown charset labels and broken encoded-words still give readable text; the MIME structure
-comes from the standard library parser with ``policy.default``.
+comes from the standard library parser with ``policy.compat32`` (into ``EmailMessage`` objects): the headers
+the parser and the MIME walk consult (Content-Type, boundary, Content-Transfer-Encoding, file names) are read
+as raw strings, not built into ``policy.default``'s structured header objects, which cost more than a third
+of the time of taking a letter in.
 """
 
 from __future__ import annotations
@@ -65,7 +68,7 @@ class ParsedEmail:
 def message_id_of(raw: bytes) -> str | None:
     """The Message-ID (without brackets) read from the header block only; None when absent or unreadable."""
     try:
-        headers = _headers(BytesHeaderParser(policy=policy.default).parsebytes(raw))
+        headers = _headers(BytesHeaderParser(EmailMessage, policy=policy.compat32).parsebytes(raw))
     except Exception:
         return None
     ids = _msgids(headers.get("message-id", [""])[0])
@@ -321,7 +324,7 @@ def parse_email(raw: bytes) -> ParsedEmail:
 
 
 def _parse(raw: bytes) -> ParsedEmail:
-    msg = BytesParser(policy=policy.default).parsebytes(raw)
+    msg = BytesParser(EmailMessage, policy=policy.compat32).parsebytes(raw)
     headers = _headers(msg)
     if not headers:
         raise EmailRejected("no headers")

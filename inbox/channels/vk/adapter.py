@@ -19,7 +19,8 @@ import asyncio
 import atexit
 import json
 import logging
-from collections import OrderedDict
+import math
+from collections import OrderedDict, deque
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
@@ -83,6 +84,7 @@ BACKOFF_CAP = 60.0
 FETCH_TIMEOUT = aiohttp.ClientTimeout(total=120)
 # Errors that retrying cannot fix: bad token, community auth failed, access denied, bad parameters.
 FATAL_POLL_CODES = frozenset({5, 15, 27, 100})
+PACE_WINDOW = 1.002  # seconds: VK's second plus a margin for clock granularity (as the outbox's windows)
 
 
 class VKTransportError(Exception):
@@ -104,25 +106,34 @@ class AttachmentFetchError(Exception):
 
 class _HTTPClient(AiohttpClient):
     """vkbottle's aiohttp client, but HTTP errors raise instead of being parsed as VK answers, and calls to
-    the API methods are paced to the community's rate."""
+    the API methods are paced to the community's rate.
+
+    The pacing is a sliding window (at most ``rate`` calls started in any ``PACE_WINDOW`` seconds), not one
+    call per 1/rate seconds: the outbox already paces sends with its own windows (shared by the cluster,
+    counted from each send's end), and a strict spacing under them stretched each of its bursts, capping a
+    single process at (N-1)/rate seconds for N sends, 0.93x of what VK allows for 300 sends. The window
+    never holds back a send the outbox let through (its slot counts from the end of the send before it,
+    which began earlier still); it still paces calls nothing else paces (uploads, users.get, the long-poll
+    server) in this process."""
 
     def __init__(self, api_url: str, rate: float, timeout: float) -> None:
         super().__init__(timeout=aiohttp.ClientTimeout(total=timeout))
         self._api_url = api_url
-        self._interval = 1.0 / rate if rate > 0 else 0.0
-        self._next_slot = 0.0
+        self._count = max(1, math.floor(rate)) if rate > 0 else 0
+        self._window = self._count / rate * PACE_WINDOW if rate > 0 else 0.0
+        self._starts: deque[float] = deque(maxlen=max(self._count, 1))
         self._lock = asyncio.Lock()
 
     async def _pace(self, url: str) -> None:
-        if not self._interval or not url.startswith(self._api_url):
+        if not self._count or not url.startswith(self._api_url):
             return
         async with self._lock:
             loop = asyncio.get_running_loop()
-            now = loop.time()
-            if self._next_slot > now:
-                await asyncio.sleep(self._next_slot - now)
-                now = self._next_slot
-            self._next_slot = now + self._interval
+            if len(self._starts) == self._count:
+                free_at = self._starts[0] + self._window
+                if free_at > loop.time():
+                    await asyncio.sleep(free_at - loop.time())
+            self._starts.append(loop.time())
 
     async def request_text(  # type: ignore[override]
         self, url: str, method: str = "GET", data: dict[str, Any] | None = None, **kwargs: Any

@@ -138,14 +138,28 @@ class CdekClient:
         self._token = (data["access_token"], time.monotonic() + max(ttl - 60, 30))
         return self._token[0]
 
+    async def _authorized(self, method: str, url: str, **kw: Any) -> httpx.Response:
+        """A request with the bearer token. The token is reused until shortly before it expires; when СДЭК
+        answers 401 to a reused token (revoked, or its clock differs), one fresh token is fetched and the
+        request sent again."""
+        reused = self._token is not None and self._token[1] > time.monotonic()
+        answer = await self._raw(method, url, headers={"Authorization": f"Bearer {await self.token()}"}, **kw)
+        if answer.status_code == 401:
+            self._token = None
+            if not reused:
+                raise ProviderUnavailable("СДЭК did not accept a fresh token; retry later")
+            answer = await self._raw(
+                method, url, headers={"Authorization": f"Bearer {await self.token()}"}, **kw
+            )
+            if answer.status_code == 401:
+                self._token = None
+                raise ProviderUnavailable("СДЭК did not accept a fresh token; retry later")
+        return answer
+
     async def call(
         self, method: str, path: str, body: Any = None, params: dict[str, str] | None = None
     ) -> Any:
-        headers = {"Authorization": f"Bearer {await self.token()}"}
-        answer = await self._raw(method, f"{self.base}{path}", json=body, params=params, headers=headers)
-        if answer.status_code == 401:
-            self._token = None
-            raise ProviderUnavailable("СДЭК token expired; retry")
+        answer = await self._authorized(method, f"{self.base}{path}", json=body, params=params)
         data = _json(answer)
         if answer.status_code >= 400:
             errors = data.get("errors") if isinstance(data, dict) else None
@@ -181,15 +195,9 @@ class CdekClient:
 
     async def find_by_im_number(self, number: str) -> CdekOrder | None:
         """The order with the shop's number ``number``, None when СДЭК has none (404)."""
-        headers = {"Authorization": f"Bearer {await self.token()}"}
-        answer = await self._raw(
-            "GET", f"{self.base}/v2/orders", params={"im_number": number}, headers=headers
-        )
+        answer = await self._authorized("GET", f"{self.base}/v2/orders", params={"im_number": number})
         if answer.status_code == 404:
             return None
-        if answer.status_code == 401:
-            self._token = None
-            raise ProviderUnavailable("СДЭК token expired; retry")
         data = _json(answer)
         if answer.status_code >= 400:
             raise ProviderRefused(f"СДЭК refused ({answer.status_code}): {answer.text[:200]}")
@@ -211,9 +219,7 @@ class CdekClient:
             entity = info.get("entity") if isinstance(info, dict) else {}
             url = entity.get("url") if isinstance(entity, dict) else None
             if isinstance(url, str):
-                answer = await self._raw(
-                    "GET", url, headers={"Authorization": f"Bearer {await self.token()}"}
-                )
+                answer = await self._authorized("GET", url)
                 if answer.status_code == 200 and answer.content.startswith(b"%PDF"):
                     return answer.content
                 raise ProviderUnavailable("СДЭК gave a label that is not a PDF")

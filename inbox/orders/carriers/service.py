@@ -80,15 +80,23 @@ def check_key(account_id: int, track: str) -> str:
     return f"{account_id}:{track}"
 
 
+_CDEK_CLIENTS: dict[tuple[int, str, str, str], CdekClient] = {}
+
+
 def cdek_client(account: CarrierAccount, settings: Settings) -> CdekClient:
-    """The СДЭК client (its credentials opened from the box). The OAuth token it gets lives in this client's
-    memory only: it is never stored."""
+    """The СДЭК client (its credentials opened from the box), one per account and credentials in this
+    process, so that its OAuth token (valid for an hour) serves every call until shortly before it expires
+    instead of one token request per call. The token lives in memory only: it is never stored."""
     secrets = open_secrets(settings, account)
-    return CdekClient(
-        str(secrets.get("client_id", "")),
-        str(secrets.get("client_secret", "")),
-        account.settings.get("api_base"),
-    )
+    client_id, client_secret = str(secrets.get("client_id", "")), str(secrets.get("client_secret", ""))
+    base = account.settings.get("api_base")
+    key = (account.id, str(base or ""), client_id, client_secret)
+    client = _CDEK_CLIENTS.get(key)
+    if client is None:
+        if len(_CDEK_CLIENTS) >= 64:  # accounts whose credentials changed leave stale entries behind
+            _CDEK_CLIENTS.clear()
+        client = _CDEK_CLIENTS[key] = CdekClient(client_id, client_secret, base)
+    return client
 
 
 async def list_accounts(session: AsyncSession) -> list[CarrierAccount]:

@@ -195,22 +195,22 @@ class ApiV1(Controller):
         try:
             async with ctx(request).factory() as session:
                 rows, nxt = await list_threads(session, limit=limit, cursor=cursor, status=status)
-                orders = await orders_of_threads(session, [r.thread.id for r in rows])
+                orders = await orders_of_threads(session, [r.id for r in rows])
         except BadCursor as exc:
             raise ClientException(str(exc)) from exc
         return ThreadPage(
             items=[
                 ThreadOut(
-                    id=r.thread.id,
-                    customer_id=r.customer.id,
-                    customer_name=r.customer.name,
-                    status=r.thread.status,
-                    assignee_id=r.thread.assignee_id,
-                    last_message_at=r.thread.last_message_at,
-                    preview=r.thread.last_preview,
-                    unread=r.thread.unread_count,
+                    id=r.id,
+                    customer_id=r.customer_id,
+                    customer_name=r.customer_name,
+                    status=r.status,
+                    assignee_id=r.assignee_id,
+                    last_message_at=r.last_message_at,
+                    preview=r.last_preview,
+                    unread=r.unread_count,
                     channels=list(r.channels),
-                    orders=orders[r.thread.id],
+                    orders=orders[r.id],
                 )
                 for r in rows
             ],

@@ -245,7 +245,10 @@ class InboxController(Controller):
                             await beat()
                             last_beat = time.monotonic()
                         try:
-                            raw = await asyncio.wait_for(queue.get(), timeout=15)
+                            # asyncio.timeout, not wait_for: on Python 3.11 wait_for runs the get in a task
+                            # of its own, one more turn of the event loop for every live update.
+                            async with asyncio.timeout(15):
+                                raw = await queue.get()
                         except TimeoutError:
                             yield ServerSentEventMessage(comment="keepalive")
                             continue
@@ -291,12 +294,12 @@ class InboxController(Controller):
                 rows, next_cursor = await list_threads(session, cursor=cursor, filters=filters)
                 my_tasks = await tasks.list_tasks(session, assignee_id=manager.id, limit=20)
                 all_segments = await segments.list_segments(session)
-                row_labels = await labels.thread_labels(session, [r.thread.id for r in rows])
+                row_labels = await labels.thread_labels(session, [r.id for r in rows])
                 team = {m.id: m for m in await active_managers(session)}
                 all_labels = await labels.all_labels(session)
                 unread_notes = await notifications.unread_count(session, manager.id)
                 away = await presence.is_away(session, manager.id)
-                since = await waiting.waiting_since(session, [r.thread.id for r in rows])
+                since = await waiting.waiting_since(session, [r.id for r in rows])
                 counts = await waiting.view_counts(session, manager.id)
                 opts = await team_settings.options(session)
         except (BadCursor, BadFilter) as exc:
