@@ -299,7 +299,7 @@ def worker(only: tuple[str, ...]) -> None:
     from inbox import health
     from inbox.core.events import EventBus
     from inbox.gcpolicy import freeze_long_lived
-    from inbox.web.live import make_channels_plugin
+    from inbox.web.live import ClusterWake, make_channels_plugin
     from inbox.workers import Workers
 
     settings = load_settings()
@@ -317,6 +317,7 @@ def worker(only: tuple[str, ...]) -> None:
             settings=settings,
             bus=EventBus(plugin),
             roles=roles,
+            cluster=ClusterWake(plugin) if settings.redis_url else None,
         )
         workers.start()
         freeze_long_lived()  # no full-collection pauses over what start-up loaded (inbox.gcpolicy)

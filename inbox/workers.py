@@ -11,8 +11,9 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -66,6 +67,15 @@ class DbPollState:
             )
 
 
+class InboundAnnouncer(Protocol):
+    """Tells the other processes of a cluster that raw events were committed (``inbox.web.live.ClusterWake``
+    over Redis), so that their inbound processors claim at once instead of at their next poll."""
+
+    def announce(self) -> None: ...
+
+    async def listen(self, wake: Callable[[], None], stop: asyncio.Event) -> None: ...
+
+
 @dataclass
 class Workers:
     engine: AsyncEngine
@@ -75,6 +85,7 @@ class Workers:
     # dispatch: outbox dispatcher; pollers: channel pollers + inbound processor; scheduler: order timers,
     # waiting alerts, session sweep (``inbox worker --only ROLE``).
     roles: frozenset[str] = frozenset(health.ROLES)
+    cluster: InboundAnnouncer | None = None  # with Redis: wake the other processes' inbound processors
     hub: ChannelHub = field(init=False)
     processor: InboundProcessor = field(init=False)
     dispatcher: Dispatcher = field(init=False)
@@ -131,10 +142,17 @@ class Workers:
         self.dispatcher.wake()
         self.webhooks.wake()
 
+    def inbound_committed(self) -> None:
+        """Raw events were committed here: this process's processor claims now, and (with Redis) so do the
+        other processes' (per-chat claims let them share one account's chats)."""
+        self.processor.wake()
+        if self.cluster is not None:
+            self.cluster.announce()
+
     async def sink_for(self, account_id: int, events: list[RawEvent]) -> None:
         await self.before_store(account_id, events)
         await store_raw(self.raw_writer.factory, account_id, events)
-        self.processor.wake()
+        self.inbound_committed()
 
     def start(self) -> None:
         unknown = self.roles - set(health.ROLES)
@@ -143,6 +161,12 @@ class Workers:
         tasks = [asyncio.create_task(self._heartbeat(), name="heartbeat")]
         if "pollers" in self.roles:
             tasks.append(asyncio.create_task(self.processor.run(self.stop), name="inbound-processor"))
+            if self.cluster is not None:
+                tasks.append(
+                    asyncio.create_task(
+                        self.cluster.listen(self.processor.wake, self.stop), name="inbound-wake-ups"
+                    )
+                )
             tasks.append(asyncio.create_task(self._supervise(), name="poller-supervisor"))
             tasks.append(asyncio.create_task(self.carrier_pollers.run(self.stop), name="carrier-pollers"))
         if "dispatch" in self.roles:

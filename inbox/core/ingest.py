@@ -10,9 +10,10 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 import nh3
-from sqlalchemy import exists, select, text, update
+from sqlalchemy import ColumnElement, Exists, exists, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlalchemy.orm.attributes import set_committed_value
@@ -90,6 +91,7 @@ async def store_raw(
             "next_attempt_at": now,
             "attempts": 0,
             "skipped": False,
+            "chat": ev.chat,
         }
         for ev in events
     ]
@@ -144,6 +146,7 @@ class RawEventWriter:
                             "next_attempt_at": now,
                             "attempts": 0,
                             "skipped": False,
+                            "chat": ev.chat,
                         }
                         for account_id, events, _ in batch
                         for ev in events
@@ -510,20 +513,38 @@ class InboundProcessor:
                 .limit(limit)
             )
             if is_postgres(session):
-                # Per-chat order across processes: claims take turns (a short transaction lock), and an
-                # account whose earlier events are leased to another processor waits for them, so one
-                # account's events are applied by one processor at a time, in id order, even when a
-                # processor dies holding a lease.
+                # Per-chat order across processes: claims take turns (a short transaction lock), and a
+                # chat whose earlier events are leased to another processor waits for them, so one chat's
+                # events are applied by one processor at a time, in id order, even when a processor dies
+                # holding a lease. Different chats of one account (every Telegram customer of a shop's
+                # bot) go to whichever processor claims first. An event of unknown chat (None: every event
+                # of the channels that name no chat) waits for every earlier leased event of its account,
+                # and every later event waits for it once it is leased. A channel that names chats names
+                # them on every event that can change a conversation (Telegram: the others parse to no
+                # item), so a chat's events never pass an unplaced event of the same chat.
                 await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": CLAIM_LOCK})
                 leased = aliased(InboundEvent)
-                query = query.where(
-                    ~exists().where(
-                        leased.account_id == InboundEvent.account_id,
+
+                def waiting(row: Any, *same: ColumnElement[bool]) -> Exists:
+                    """An earlier event of the account, leased to a processor (``same``: of this chat)."""
+                    return exists().where(
+                        leased.account_id == row.account_id,
                         leased.processed_at.is_(None),
                         leased.next_attempt_at > now,
                         leased.error.is_(None),
-                        leased.id < InboundEvent.id,
+                        leased.id < row.id,
+                        *same,
                     )
+
+                query = query.where(
+                    ~waiting(
+                        InboundEvent,
+                        or_(
+                            leased.chat == InboundEvent.chat,
+                            leased.chat.is_(None),
+                            InboundEvent.chat.is_(None),
+                        ),
+                    ),
                 ).with_for_update(skip_locked=True)
             rows = list((await session.execute(query)).scalars())
             if rows:  # lease: another process skips these until the lease ends

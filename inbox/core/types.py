@@ -156,10 +156,13 @@ InboundItem = InboundMessage | InboundEdit | InboundCallback | DeliveryReceipt |
 
 @dataclass(frozen=True, slots=True)
 class RawEvent:
-    """A provider payload to commit before acknowledging it. ``key`` is the provider's idempotency id."""
+    """A provider payload to commit before acknowledging it. ``key`` is the provider's idempotency id;
+    ``chat`` the conversation it belongs to when the channel can tell (events of one chat are applied in
+    order, so that several processors may work on one account at once; None: in account order)."""
 
     key: str
     payload: dict[str, Any]
+    chat: str | None = None
 
 
 # ---- outbound --------------------------------------------------------------------------------------------

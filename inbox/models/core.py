@@ -180,6 +180,9 @@ class InboundEvent(Base):
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
     error: Mapped[str | None] = mapped_column(Text)
     skipped: Mapped[bool] = mapped_column(default=False)  # a type we do not handle: kept raw
+    # The conversation the event belongs to (a Telegram chat id), when the channel can tell before parsing:
+    # events of one chat are applied in order; None: after every earlier event of the account.
+    chat: Mapped[str | None] = mapped_column(String(64))
 
 
 class Outbox(Base):

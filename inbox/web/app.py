@@ -33,7 +33,7 @@ from inbox.web import filters
 from inbox.web.auth import login, login_page, logout, require_manager, require_token
 from inbox.web.csp import add_csp
 from inbox.web.headers import SecurityHeadersMiddleware
-from inbox.web.live import make_channels_plugin
+from inbox.web.live import ClusterWake, make_channels_plugin
 from inbox.web.not_found import not_found
 from inbox.web.proxy import is_https
 from inbox.web.public import public_prefixes, public_route_handlers
@@ -172,7 +172,8 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> Litest
     factory = make_session_factory(engine)
     channels = make_channels_plugin(settings.redis_url)
     bus = EventBus(channels)
-    workers = Workers(engine=engine, factory=factory, settings=settings, bus=bus)
+    cluster = ClusterWake(channels) if settings.redis_url else None
+    workers = Workers(engine=engine, factory=factory, settings=settings, bus=bus, cluster=cluster)
     context = AppContext(
         settings=settings, engine=engine, factory=factory, bus=bus, workers=workers, channels=channels
     )

@@ -3,11 +3,18 @@ pub/sub (INBOX_REDIS_URL) across processes. :class:`inbox.core.events.EventBus` 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import asyncio
+import contextlib
+import logging
+import os
+import uuid
+from collections.abc import Callable, Iterable
 
 from litestar.channels import ChannelsPlugin
 from litestar.channels.backends.base import ChannelsBackend
 from litestar.channels.backends.memory import MemoryChannelsBackend
+
+log = logging.getLogger(__name__)
 
 
 def make_backend(redis_url: str | None) -> ChannelsBackend:
@@ -42,3 +49,47 @@ def make_channels_plugin(redis_url: str | None) -> ChannelsPlugin:
         subscriber_max_backlog=1000,
         subscriber_backlog_strategy="dropleft",
     )
+
+
+WAKE_INBOUND = "cluster:inbound"  # raw events committed: every process's inbound processor claims
+
+
+class ClusterWake:
+    """Wakes the inbound processors of the other processes when this one has committed raw events (a
+    webhook, a poller), through the same channels (Redis pub/sub). Without it a processor in another
+    process found new events only at its one-second poll; with per-chat claims (``InboundProcessor.claim``)
+    it takes the chats the busy processor has not. Announcements in one turn of the event loop go out as
+    one message; a process ignores its own. A lost announcement costs the poll, never an event."""
+
+    def __init__(self, plugin: ChannelsPlugin) -> None:
+        self.plugin = plugin
+        self.me = f"{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._scheduled = False
+
+    def announce(self) -> None:
+        if not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self._send)
+
+    def _send(self) -> None:
+        self._scheduled = False
+        try:
+            self.plugin.publish(self.me, channels=[WAKE_INBOUND])
+        except Exception:  # live transport down: the other processes poll
+            log.warning("announcing inbound events failed", exc_info=True)
+
+    async def listen(self, wake: Callable[[], None], stop: asyncio.Event) -> None:
+        """Call ``wake`` whenever another process announces committed raw events (until ``stop``)."""
+        mine = self.me.encode()
+        while not stop.is_set():
+            try:
+                async with self.plugin.start_subscription([WAKE_INBOUND]) as sub:
+                    async for data in sub.iter_events():
+                        if (data if isinstance(data, bytes) else str(data).encode()) != mine:
+                            wake()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning("inbound wake-up subscription failed; retrying", exc_info=True)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=1.0)

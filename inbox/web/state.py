@@ -28,7 +28,7 @@ class AppContext:
         self.workers.wake_outbox()
 
     def wake_processor(self) -> None:
-        self.workers.processor.wake()
+        self.workers.inbound_committed()
 
 
 def ctx(request: Request[Any, Any, Any]) -> AppContext:

@@ -437,7 +437,9 @@ def test_webhook_accepts_good_secret(channel: TelegramChannel) -> None:
     payload = fixture("text_reply")
     result = channel.handle_webhook(_webhook(json.dumps(payload, ensure_ascii=False).encode()))
     assert result.status == 200
-    assert result.events == (RawEvent(key="918273645", payload=payload),)
+    # The chat goes with the raw event: the processor keeps per-chat order by it.
+    chat = str(payload["message"]["chat"]["id"])
+    assert result.events == (RawEvent(key="918273645", payload=payload, chat=chat),)
 
 
 @pytest.mark.parametrize(
@@ -514,7 +516,7 @@ async def test_emulator_delivers_to_the_webhook_with_the_secret(
         async with asyncio.timeout(10):
             await got.wait()
         assert statuses == [503, 200]
-        assert received == [RawEvent(key="555", payload=update)]
+        assert received == [RawEvent(key="555", payload=update, chat=str(update["message"]["chat"]["id"]))]
         assert emulator.bot().webhook_last_error is not None
     finally:
         await runner.cleanup()

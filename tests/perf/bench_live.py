@@ -9,6 +9,7 @@ moment it is sent to the frame naming its message. Before the timed run, a warm-
 both write as (as the ingest benchmark's warm-up does).
 
     python -m tests.perf.bench_live [--rate 150] [--pg-rate 150] [--seconds 15] [--profile DIR]
+        [--only sqlite|postgresql]
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from sqlalchemy import select
 
 from inbox.db import make_engine, make_session_factory
 from inbox.migrate import upgrade
-from inbox.models import Message
+from inbox.models import InboundEvent, Message
 from tests import services
 from tests.emulators.telegram import TelegramEmulator
 from tests.perf.bench_ingest import SECRET, _wrk, drained, serve_env, spawn, stop, webhook_bot
@@ -213,6 +214,20 @@ async def measure(
                     )
                 ).all()
             )
+            keys = [str(90_000_000 + k) for k in range(PROBE_CHATS, k)]
+            stamps = (
+                await session.execute(
+                    select(InboundEvent.received_at, InboundEvent.processed_at).where(
+                        InboundEvent.account_id == account_id, InboundEvent.key.in_(keys)
+                    )
+                )
+            ).all()
+        waits = [(done - got).total_seconds() * 1000 for got, done in stamps if done is not None]
+        if waits:  # where the time went: the part before the commit of the message (the rest is transport)
+            print(
+                f"live ({label}): raw event committed -> processed p50 {pct(waits, 0.5):.1f} ms, "
+                f"p99 {pct(waits, 0.99):.1f} ms"
+            )
     finally:
         for proc in servers:
             stop(proc)
@@ -228,28 +243,41 @@ async def measure(
 
 
 def run(
-    rate: float, seconds: float, work: Path, pg_rate: float | None = None, profile: Path | None = None
+    rate: float,
+    seconds: float,
+    work: Path,
+    pg_rate: float | None = None,
+    profile: Path | None = None,
+    only: str | None = None,
 ) -> list[Row]:
     """``rate`` webhooks/s on SQLite, ``pg_rate`` (default: the same) on PostgreSQL: half of what each
     sustains, so that latency is measured below saturation, as the issue asks."""
     pg = services.create_pg_database() if services.pg_available() else None
     try:
-        return asyncio.run(_run(rate, seconds, work, pg, pg_rate or rate, profile))
+        return asyncio.run(_run(rate, seconds, work, pg, pg_rate or rate, profile, only))
     finally:
         if pg is not None:
             services.drop_pg_database(pg)
 
 
 async def _run(
-    rate: float, seconds: float, work: Path, pg: str | None, pg_rate: float, profile: Path | None
+    rate: float,
+    seconds: float,
+    work: Path,
+    pg: str | None,
+    pg_rate: float,
+    profile: Path | None,
+    only: str | None = None,
 ) -> list[Row]:
     emu = TelegramEmulator()
     await emu.start()
     rows: list[Row] = []
     try:
         base = await redis_round_trip()
-        targets = [("SQLite, 1 process", f"sqlite+aiosqlite:///{work / 'live.sqlite3'}", 1, rate)]
-        if pg is not None:
+        targets = []
+        if only != "postgresql":
+            targets.append(("SQLite, 1 process", f"sqlite+aiosqlite:///{work / 'live.sqlite3'}", 1, rate))
+        if pg is not None and only != "sqlite":
             targets.append(("PostgreSQL + Redis, 2 processes", pg, 2, pg_rate))
         for label, url, n, rate in targets:
             lat = await measure(label, url, n, rate, seconds, work, emu, profile)
@@ -284,11 +312,12 @@ def main() -> None:
     parser.add_argument("--pg-rate", type=float, help="the rate on PostgreSQL (default: --rate)")
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--profile", type=Path, help="write py-spy raw profiles of the serve processes here")
+    parser.add_argument("--only", choices=["sqlite", "postgresql"], help="measure one database only")
     args = parser.parse_args()
     if args.profile:
         args.profile.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        print(render_text(run(args.rate, args.seconds, Path(tmp), args.pg_rate, args.profile)))
+        print(render_text(run(args.rate, args.seconds, Path(tmp), args.pg_rate, args.profile, args.only)))
 
 
 if __name__ == "__main__":

@@ -42,7 +42,7 @@ from inbox.channels.telegram.botapi import (
     Upload,
 )
 from inbox.channels.telegram.spec import CAPABILITIES
-from inbox.channels.telegram.updates import message_external_id, parse_update
+from inbox.channels.telegram.updates import chat_of, message_external_id, parse_update
 from inbox.core.types import (
     AccountConfig,
     Attachment,
@@ -205,7 +205,7 @@ class TelegramChannel:
             if not updates:
                 delay = BACKOFF_START
                 continue
-            events = [RawEvent(key=str(u["update_id"]), payload=u) for u in updates]
+            events = [RawEvent(key=str(u["update_id"]), payload=u, chat=chat_of(u)) for u in updates]
             try:
                 await sink(events)
                 new_offset = max(int(u["update_id"]) for u in updates) + 1
@@ -247,7 +247,7 @@ class TelegramChannel:
             or not textsafe.fits_int64(update_id)
         ):
             raise WebhookRejected(400, "update has no integer update_id")
-        return WebhookResult(events=(RawEvent(key=str(update_id), payload=payload),))
+        return WebhookResult(events=(RawEvent(key=str(update_id), payload=payload, chat=chat_of(payload)),))
 
     async def parse(self, event: RawEvent) -> list[InboundItem]:
         """Raises telegram_updates.TelegramPayloadError (a ValueError) for a malformed update."""

@@ -63,6 +63,23 @@ def parse_update(update: Mapping[str, Any], account_id: int, region: str = "RU")
     return []
 
 
+def chat_of(update: Mapping[str, Any]) -> str | None:
+    """The chat an update belongs to, the same key :func:`parse_update` resolves the customer by (the
+    processor applies one chat's updates in order); None for an update it cannot place (kept in account
+    order)."""
+    try:
+        for key in ("message", "edited_message"):
+            if key in update:
+                return str(_chat_id(_obj(update, key)))
+        if "callback_query" in update:
+            query = _obj(update, "callback_query")
+            message = query.get("message")
+            return str(_chat_id(message) if isinstance(message, Mapping) else _int(_obj(query, "from"), "id"))
+    except TelegramPayloadError:
+        return None
+    return None
+
+
 # ---- pieces -------------------------------------------------------------------------------------------
 
 
