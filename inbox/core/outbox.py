@@ -246,6 +246,23 @@ def backoff(attempts: int, cap: float) -> float:
     return float(base * random.uniform(0.8, 1.0))
 
 
+DEFAULT_SEND_TIMEOUT = 30.0  # a channel that names no ``send_timeout``
+LEASE_MARGIN = 2.0  # seconds kept between the end of a send and the end of its lease
+
+
+def send_budget(lease: float, elapsed: float, channel: object) -> float | None:
+    """How long a send that starts now may take, None when it must not start. A send must end before its row's
+    lease does, or another dispatcher claims the row and sends it a second time: it starts only while the
+    lease still covers the channel's own request timeout, and is cut off (a transient error, retried) at
+    the margin before the lease ends."""
+    left = lease - elapsed - LEASE_MARGIN
+    timeout = getattr(channel, "send_timeout", None)
+    needed = float(timeout) if isinstance(timeout, int | float) and timeout > 0 else DEFAULT_SEND_TIMEOUT
+    if left < min(needed, lease / 2):
+        return None
+    return left
+
+
 @dataclass(slots=True)
 class Claimed:
     outbox: Outbox
@@ -381,15 +398,19 @@ class Dispatcher:
         try:
             # Waiting for the slot holds no concurrency permit: only sends in flight count against it.
             async with self.pacer.slot(shared, own):
-                if time.monotonic() - c.at > self.settings.outbox_lease_seconds * 0.8:
+                left = send_budget(self.settings.outbox_lease_seconds, time.monotonic() - c.at, channel)
+                if left is None:
                     return  # its turn came too late: the lease runs out, the row may be claimed again
-                async with self.sem:
+                async with self.sem, asyncio.timeout(left):
                     sent = await channel.send(out)
         except TransientSendError as exc:
             if exc.retry_after:
                 await self.limiter.pause(chat_key, exc.retry_after)
             metrics.count_send_error(kind, "rate_limited" if exc.retry_after else "transient")
             await self._transient(row, message, exc)
+        except TimeoutError:  # cut off before its lease ran out (send_budget): ambiguous, so sent again later
+            metrics.count_send_error(kind, "transient")
+            await self._transient(row, message, TransientSendError("the send outlasted its lease; retrying"))
         except PermanentSendError as exc:
             metrics.count_send_error(kind, "blocked" if _blocked(exc.reason) else "permanent")
             await self._permanent(row, message, exc.reason)

@@ -182,8 +182,9 @@ async def test_cluster_survives_kills_and_a_provider_outage(
             "INBOX_SECRET_KEY": "chaos-secret-key-0123456789",
             # The bot is on (the default): it answers the customers' texts it does not understand, then hands
             # off; its sends are counted apart from the managers' (unique texts make every copy countable).
-            # Longer than a send can take (a slot starts within 0.8 of the lease, plus the 10 s request
-            # timeout), or a slow send outlives its lease and another worker sends the row again.
+            # Twice the 10 s request timeout: a send starts only while its row's lease still covers that
+            # timeout and is cut off before the lease ends (outbox.send_budget), or a slow send would outlive
+            # its lease and another worker would send the row again.
             "INBOX_OUTBOX_LEASE_SECONDS": "20",
             "INBOX_INBOUND_LEASE_SECONDS": "6",
             "INBOX_OUTBOX_BACKOFF_CAP": "2",

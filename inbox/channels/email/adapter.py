@@ -149,6 +149,7 @@ class EmailChannel:
         self.smtp_username = str(secrets.get("smtp_username") or username)
         self.smtp_password = str(secrets.get("smtp_password") or password)
         self.smtp_timeout = _float_setting(cfg, "smtp_timeout", 60.0)
+        self.send_timeout = self.smtp_timeout  # the outbox starts a send only while its lease covers this
         self.sent_folder = cfg.get("sent_folder") or None
         self.sync = ImapSync(self.imap)
 

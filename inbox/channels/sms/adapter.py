@@ -79,6 +79,9 @@ class SMSChannel:
         self.public_base = str(opts.get("public_url") or settings.public_url or "").rstrip("/") or None
         self._owns_client = client is None
         self.client = client or httpx.AsyncClient(timeout=float(opts.get("timeout") or DEFAULT_TIMEOUT))
+        self.send_timeout = float(
+            opts.get("timeout") or DEFAULT_TIMEOUT
+        )  # the outbox keeps its lease for this
         self.provider: SMSProvider = self._build_provider()
 
     def _build_provider(self) -> SMSProvider:

@@ -129,6 +129,7 @@ class TelegramChannel:
         if not account.secrets.get("webhook_secret") and settings.secret_key_old:
             self.accepted_secrets += (_derived_secret(settings.secret_key_old, account.id),)
         self.request_timeout = _positive(cfg.get("request_timeout", 30), "request_timeout", account.name)
+        self.send_timeout = self.request_timeout  # the outbox starts a send only while its lease covers this
         self.poll_timeout = max(1, int(_positive(cfg.get("poll_timeout", 25), "poll_timeout", account.name)))
         # Pacing the outbox should use: the instance's settings, which may differ from the ClassVar defaults.
         self.rate_per_account: float = settings.telegram_rate_per_bot

@@ -200,9 +200,10 @@ class VKChannel:
         self.max_fetch_bytes = settings.max_upload_bytes
         base = str(opts.get("api_base") or DEFAULT_API_BASE).rstrip("/")
         api_url = base if base.endswith("/method") else base + "/method"
-        self.http = _HTTPClient(
-            api_url + "/", self.rate_per_account, timeout=float(opts.get("timeout") or 30)
-        )
+        self.send_timeout = float(
+            opts.get("timeout") or 30
+        )  # the outbox starts a send only while its lease covers this
+        self.http = _HTTPClient(api_url + "/", self.rate_per_account, timeout=self.send_timeout)
         self.api = API(token, http_client=self.http, request_rescheduler=_NoReschedule())
         self.api.API_URL = api_url + "/"
         self.api.API_VERSION = str(opts.get("api_version") or DEFAULT_API_VERSION)
