@@ -111,6 +111,16 @@ async def test_the_list_shows_waiting_times_against_the_team_target_and_counts(
     assert wait_of(page, threads["Мария Кузнецова"]) == "wait over: 30 мин"
     assert wait_of(page, threads["Анна Смирнова"]) == "wait: 12 мин"
     assert (count_of(page, "mine"), count_of(page, "unassigned"), count_of(page, "waiting")) == (0, 5, 4)
+    # other pages show the same numbers: their header asks for them (never a made-up 0)
+    dashboard = admin.get("/dashboard").text
+    assert (
+        'hx-get="/ui/view-counts"' in dashboard
+        and 'id="count-unassigned" class="view-count zero"></span>' in dashboard
+    )
+    counts = admin.get("/ui/view-counts").text
+    assert 'id="count-unassigned" class="view-count" hx-swap-oob="true">5<' in counts
+    assert 'id="count-waiting" class="view-count" hx-swap-oob="true">4<' in counts
+    assert 'hx-get="/ui/view-counts"' not in page  # the inbox has them already
 
     saved = admin.post(
         "/admin/team",

@@ -20,7 +20,7 @@ from inbox.bots import hand_back
 from inbox.core.events import Event, emit
 from inbox.db import transaction
 from inbox.models import CannedReply, Thread
-from inbox.team import Outcome, audit, canned, labels, notifications, presence, queued
+from inbox.team import Outcome, audit, canned, labels, notifications, presence, queued, waiting
 from inbox.team.assignment import (
     NotFound,
     TeamError,
@@ -274,6 +274,15 @@ class TeamController(Controller):
             items = await notifications.unread(session, me.id)
             count = await notifications.unread_count(session, me.id)
         return Template("_notifications.html", context={"items": items, "count": count})
+
+    @get("/ui/view-counts", name="view_counts_fragment")
+    async def view_counts_fragment(self, request: AnyRequest) -> Template:
+        """The numbers on the views for pages that are not the inbox (dashboard, segments, ...): the header
+        asks for them once loaded, and they arrive out of band into their places."""
+        me = manager_of(request)
+        async with ctx(request).factory() as session:
+            counts = await waiting.view_counts(session, me.id)
+        return Template("_view_counts.html", context={"view_counts": counts, "oob": True})
 
     @post("/notifications/read", name="notifications_read")
     async def notifications_read(self, request: AnyRequest, data: Form) -> Response[Any]:
