@@ -9,7 +9,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import nh3
@@ -73,6 +73,20 @@ async def run_inbound_hooks(session: AsyncSession, item: InboundItem, message: M
         await hook(session, item, message)
 
 
+def raw_row(account_id: int, ev: RawEvent, now: datetime) -> dict[str, object]:
+    """An inbound_event row for a raw event received at ``now``: due at once, never tried."""
+    return {
+        "account_id": account_id,
+        "key": ev.key[:254],
+        "payload": ev.payload,
+        "received_at": now,
+        "next_attempt_at": now,
+        "attempts": 0,
+        "skipped": False,
+        "chat": ev.chat,
+    }
+
+
 async def store_raw(
     factory: SessionFactory, account_id: int, events: list[RawEvent] | tuple[RawEvent, ...]
 ) -> int:
@@ -82,19 +96,7 @@ async def store_raw(
         return 0
     new = 0
     now = utcnow()
-    rows = [
-        {
-            "account_id": account_id,
-            "key": ev.key[:254],
-            "payload": ev.payload,
-            "received_at": now,
-            "next_attempt_at": now,
-            "attempts": 0,
-            "skipped": False,
-            "chat": ev.chat,
-        }
-        for ev in events
-    ]
+    rows = [raw_row(account_id, ev, now) for ev in events]
     async with transaction(factory) as session:
         # One multi-row INSERT per 200 events (a poller's batch), not a round trip per event.
         for start in range(0, len(rows), 200):
@@ -137,20 +139,7 @@ class RawEventWriter:
             try:
                 async with transaction(self.factory) as session:
                     now = utcnow()
-                    rows = [
-                        {
-                            "account_id": account_id,
-                            "key": ev.key[:254],
-                            "payload": ev.payload,
-                            "received_at": now,
-                            "next_attempt_at": now,
-                            "attempts": 0,
-                            "skipped": False,
-                            "chat": ev.chat,
-                        }
-                        for account_id, events, _ in batch
-                        for ev in events
-                    ]
+                    rows = [raw_row(account_id, ev, now) for account_id, events, _ in batch for ev in events]
                     for start in range(0, len(rows), 200):
                         await session.execute(
                             insert_for(session, InboundEvent)
