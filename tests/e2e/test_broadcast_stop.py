@@ -121,7 +121,9 @@ async def test_segment_broadcast_and_stop(page: Page, tmp_path: Path, emulator: 
         await expect(page.locator(".n-unsubscribed")).to_have_text("1")
 
         await page.goto(f"{server.url}/broadcasts/new?segment={segment_id}")
-        await page.fill("textarea[name=text]", "Новая коллекция уже в продаже")
+        await page.fill(
+            "textarea[name=text]", "Новая коллекция уже в продаже: https://shop.example/catalog/new-arrivals"
+        )
         await page.click("#broadcast-form button.primary")
         await expect(page).to_have_url(re.compile(r"/broadcasts/\d+$"))
         wait_for(lambda: any(t.startswith("Новая коллекция") for t in texts_to(emulator, 502)), timeout=40)
@@ -134,6 +136,14 @@ async def test_segment_broadcast_and_stop(page: Page, tmp_path: Path, emulator: 
         await page.goto(server.url + "/segments")
         await expect(page.locator("#segment-" + segment_id + " .count")).to_have_text("2")
         await page.screenshot(path=shot_path("segments-phone"))
+        # the broadcasts list stacks its rows as cards on a phone: the state column is on the screen, not
+        # scrolled off to the right of the table's box
+        await page.goto(server.url + "/broadcasts")
+        state = page.locator("table.broadcasts tr", has_text="Новая коллекция").locator("td.state")
+        await expect(state).to_be_visible()
+        box = await state.bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390, f"off screen: {box}"
+        await page.screenshot(path=shot_path("broadcasts-phone"))
         assert violations == []
     finally:
         server.stop()
