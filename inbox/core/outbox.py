@@ -399,8 +399,10 @@ class Dispatcher:
             # Waiting for the slot holds no concurrency permit: only sends in flight count against it.
             async with self.pacer.slot(shared, own):
                 left = send_budget(self.settings.outbox_lease_seconds, time.monotonic() - c.at, channel)
-                if left is None:
-                    return  # its turn came too late: the lease runs out, the row may be claimed again
+                if left is None:  # its turn came too late for a whole send within the lease: not sent,
+                    if time.monotonic() - c.at < self.settings.outbox_lease_seconds - 1:
+                        await self._release(row)  # so back in the queue now, not at the lease's end
+                    return  # (past its lease the row may already be someone's again: left alone)
                 async with self.sem, asyncio.timeout(left):
                     sent = await channel.send(out)
         except TransientSendError as exc:
@@ -486,6 +488,14 @@ class Dispatcher:
         except Exception:
             log.exception("task %s: give_up failed", row.kind)
         await self._finish(row, None, error=reason[:2000])
+
+    async def _release(self, row: Outbox) -> None:
+        async with transaction(self.factory) as session:
+            await session.execute(
+                update(Outbox)
+                .where(Outbox.id == row.id, Outbox.claimed_by == WORKER_ID, Outbox.done_at.is_(None))
+                .values(claimed_by=None, claimed_until=None)
+            )
 
     async def _transient(self, row: Outbox, message: Message, exc: TransientSendError) -> None:
         attempts = row.attempts + 1
