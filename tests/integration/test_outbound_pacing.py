@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from redis.asyncio import Redis
@@ -182,19 +183,17 @@ async def redis_prefix() -> AsyncIterator[str]:
         await client.aclose()
 
 
-async def test_two_dispatchers_share_the_limits_through_redis(
-    private_pg_url: str, redis_prefix: str, tmp_path: object, emulator: TelegramEmulator
-) -> None:
-    """Two dispatchers, as two processes would be: each its own engine, hub and Redis connection."""
-    from pathlib import Path
-
+async def two_dispatchers_send(
+    pg_url: str, redis_prefix: str, tmp_path: Path, emulator: TelegramEmulator | VKEmulator
+) -> int:
+    """Two dispatchers, as two processes would be: each its own engine, hub and Redis connection, one queue
+    of replies on PostgreSQL; returns how many were queued once all are sent."""
     from inbox.db import make_engine, make_session_factory
 
-    pg_url = private_pg_url
     engines = [make_engine(pg_url), make_engine(pg_url)]
     factories = [make_session_factory(e) for e in engines]
     settings = Settings(
-        database_url=pg_url, redis_url=services.REDIS_URL, secret_key="x" * 20, data_dir=Path(str(tmp_path))
+        database_url=pg_url, redis_url=services.REDIS_URL, secret_key="x" * 20, data_dir=tmp_path
     )
     total = await queue_replies(factories[0], emulator, extra_to_first=2)
     limiters: list[RateLimiter] = [RedisLimiter(services.REDIS_URL, redis_prefix) for _ in engines]
@@ -212,6 +211,14 @@ async def test_two_dispatchers_share_the_limits_through_redis(
             await lim.close()
         for e in engines:
             await e.dispose()
+    return total
+
+
+async def test_two_dispatchers_share_the_limits_through_redis(
+    private_pg_url: str, redis_prefix: str, tmp_path: Path, emulator: TelegramEmulator
+) -> None:
+    """Two dispatchers, as two processes would be: each its own engine, hub and Redis connection."""
+    total = await two_dispatchers_send(private_pg_url, redis_prefix, tmp_path, emulator)
     assert_paced(emulator, total)
 
 
@@ -229,36 +236,9 @@ async def test_one_dispatcher_stays_under_the_vk_community_limit(
 
 
 async def test_two_dispatchers_share_the_vk_community_limit_through_redis(
-    private_pg_url: str, redis_prefix: str, tmp_path: object, vk_emulator: VKEmulator
+    private_pg_url: str, redis_prefix: str, tmp_path: Path, vk_emulator: VKEmulator
 ) -> None:
     """Two processes' dispatchers, one community token: together never more than 20 calls in a second
     (each process's VK client paces only its own calls; the shared windows in Redis pace the two)."""
-    from pathlib import Path
-
-    from inbox.db import make_engine, make_session_factory
-
-    engines = [make_engine(private_pg_url), make_engine(private_pg_url)]
-    factories = [make_session_factory(e) for e in engines]
-    settings = Settings(
-        database_url=private_pg_url,
-        redis_url=services.REDIS_URL,
-        secret_key="x" * 20,
-        data_dir=Path(str(tmp_path)),
-    )
-    total = await queue_replies(factories[0], vk_emulator, extra_to_first=2)
-    limiters: list[RateLimiter] = [RedisLimiter(services.REDIS_URL, redis_prefix) for _ in engines]
-    hubs = [ChannelHub(f, settings) for f in factories]
-    dispatchers = [
-        Dispatcher(f, h, EventBus(None), settings, limiter=lim)
-        for f, h, lim in zip(factories, hubs, limiters, strict=True)
-    ]
-    try:
-        await run_until_sent(factories[0], dispatchers, total)
-    finally:
-        for h in hubs:
-            await h.close()
-        for lim in limiters:
-            await lim.close()
-        for e in engines:
-            await e.dispose()
+    total = await two_dispatchers_send(private_pg_url, redis_prefix, tmp_path, vk_emulator)
     assert_vk_paced(vk_emulator, total)
